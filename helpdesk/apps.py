@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class HelpdeskConfig(AppConfig):
+    name = "helpdesk"
+    verbose_name = "Help desk"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate
+
+        from . import db
+
+        connection_created.connect(db.refuse_rls_bypassing_role)
+        post_migrate.connect(db.apply_tenant_isolation, sender=self)

@@ -1,0 +1,13 @@
+from .models import Membership
+
+
+def tenancy(request):
+    """The active tenant and the user's other tenants, for the header."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "tenant": getattr(request, "tenant", None),
+        "membership": getattr(request, "membership", None),
+        "my_memberships": Membership.objects.filter(user=user).select_related("tenant"),
+    }

@@ -1,0 +1,142 @@
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django_scopes import ScopedManager
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone (for example Europe/Berlin).")
+
+
+class Tenant(models.Model):
+    """A support organisation: it owns its agents, customers, rules and numbering."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    ticket_prefix = models.CharField(
+        max_length=10,
+        validators=[RegexValidator(r"^[A-Z][A-Z0-9]{1,9}$", "2-10 capital letters or digits.")],
+        help_text="Shown before ticket numbers, as in ACME-1042.",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    brand_color = models.CharField(
+        max_length=7,
+        default="#2557d6",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour such as #2557d6.")],
+    )
+    support_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in one tenant. A user may belong to several tenants."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MANAGER = "manager", "Manager"
+        DISPATCHER = "dispatcher", "Dispatcher"
+        AGENT = "agent", "Agent"
+
+    # Each role can do everything the roles after it can.
+    RANK = {Role.AGENT: 1, Role.DISPATCHER: 2, Role.MANAGER: 3, Role.ADMIN: 4}
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.AGENT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_one_per_tenant")
+        ]
+        indexes = [models.Index(fields=["user", "tenant"], name="membership_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} as {self.role}"
+
+    def has_role(self, minimum: str) -> bool:
+        return self.RANK[self.role] >= self.RANK[minimum]
+
+
+class TenantOwned(models.Model):
+    """Base of every table that belongs to one tenant.
+
+    The manager refuses to query outside a tenant scope, and a post-migrate
+    step puts row-level security and tenant-matching foreign keys on the table.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        abstract = True
+
+
+class SupportGroup(TenantOwned):
+    """A team of agents that tickets can be given to."""
+
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="supportgroup_unique_name")
+        ]
+        verbose_name = "group"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SupportGroupMember(TenantOwned):
+    group = models.ForeignKey(SupportGroup, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "group", "user"], name="supportgroupmember_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "user"], name="groupmember_user_idx")]
+
+
+class Notification(TenantOwned):
+    """Something an agent should look at, shown under the bell in the header."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=300)
+    url = models.CharField(max_length=300, blank=True)
+    # Which source produced it, so a re-run handler does not notify twice.
+    source_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "source_key"], name="notification_once_per_source"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "user", "-created_at"],
+                name="notification_inbox_idx",
+            )
+        ]

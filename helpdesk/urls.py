@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="helpdesk/login.html"),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("<slug:tenant_slug>/settings/", views.tenant_settings, name="tenant_settings"),
+    path("<slug:tenant_slug>/notifications/", views.notification_list, name="notifications"),
+    path(
+        "<slug:tenant_slug>/notifications/read/",
+        views.notifications_read,
+        name="notifications_read",
+    ),
+    path("", include("tickets.urls")),
+]

@@ -1,0 +1,70 @@
+import pytest
+
+from helpdesk.models import Membership
+from helpdesk.tenancy import tenant_context
+from tests.factories import PASSWORD, MembershipFactory, TenantFactory
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings, tmp_path):
+    # The test client speaks plain HTTP; production keeps these on.
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(slug="acme", name="Acme Support", ticket_prefix="ACME")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory(slug="globex", name="Globex", ticket_prefix="GLX")
+
+
+@pytest.fixture
+def in_tenant(tenant):
+    """Run the test body as `tenant` (ORM scope and RLS setting)."""
+    with tenant_context(tenant):
+        yield tenant
+
+
+def _member(tenant, role):
+    return MembershipFactory(tenant=tenant, role=role).user
+
+
+@pytest.fixture
+def agent(tenant):
+    return _member(tenant, Membership.Role.AGENT)
+
+
+@pytest.fixture
+def dispatcher(tenant):
+    return _member(tenant, Membership.Role.DISPATCHER)
+
+
+@pytest.fixture
+def admin_user(tenant):
+    return _member(tenant, Membership.Role.ADMIN)
+
+
+@pytest.fixture
+def outsider(other_tenant):
+    """An admin of another tenant: must see nothing of ours."""
+    return _member(other_tenant, Membership.Role.ADMIN)
+
+
+@pytest.fixture
+def login(client):
+    def log_in(user):
+        assert client.login(username=user.username, password=PASSWORD)
+        return client
+
+    return log_in

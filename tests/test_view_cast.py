@@ -1,0 +1,112 @@
+"""Every tenant view, seen by each kind of visitor: a member, a lower role,
+another tenant's admin (404, never 403 or data) and an anonymous visitor."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from helpdesk.tenancy import tenant_context
+from tests.factories import TicketFactory
+from tickets import services
+from tickets.models import Message
+
+
+@pytest.fixture
+def ticket(tenant, agent):
+    with tenant_context(tenant):
+        ticket = TicketFactory(subject="Printer on fire")
+        services.message_add(
+            ticket=ticket,
+            kind=Message.Kind.REPLY,
+            body="See attached",
+            author_user=agent,
+            attachments=[SimpleUploadedFile("steps.txt", b"turn it off", "text/plain")],
+        )
+        ticket.refresh_from_db()
+        return ticket
+
+
+def _attachment_id(tenant, ticket):
+    with tenant_context(tenant):
+        return ticket.messages.get(kind=Message.Kind.REPLY).attachments.get().pk
+
+
+# (url name, args builder, minimum role, methods allowed)
+VIEWS = [
+    ("tickets:list", lambda t, tk: [t.slug], "agent", "GET"),
+    ("tickets:new", lambda t, tk: [t.slug], "agent", "GET"),
+    ("tickets:detail", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
+    ("tickets:update", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("tickets:reply", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    (
+        "tickets:attachment",
+        lambda t, tk: [t.slug, tk.number, _attachment_id(t, tk)],
+        "agent",
+        "GET",
+    ),
+    ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
+    ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
+    ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
+]
+IDS = [name for name, *_ in VIEWS]
+
+
+@pytest.mark.parametrize(("name", "args", "role", "method"), VIEWS, ids=IDS)
+def test_member_with_the_role_is_served(name, args, role, method, tenant, ticket, login, request):
+    user = request.getfixturevalue("admin_user" if role == "admin" else "agent")
+    client = login(user)
+    url = reverse(name, args=args(tenant, ticket))
+    if method == "GET":
+        response = client.get(url)
+        assert response.status_code == 200
+    else:
+        response = client.post(url, {})
+        # An empty POST is bad input: re-shown with errors, or a plain redirect.
+        assert response.status_code in (200, 302, 400)
+
+
+@pytest.mark.parametrize(("name", "args", "role", "method"), VIEWS, ids=IDS)
+def test_other_tenants_user_gets_404(name, args, role, method, tenant, ticket, outsider, login):
+    client = login(outsider)
+    url = reverse(name, args=args(tenant, ticket))
+    response = client.get(url) if method == "GET" else client.post(url, {})
+    assert response.status_code == 404
+    assert b"Printer on fire" not in response.content
+
+
+@pytest.mark.parametrize(("name", "args", "role", "method"), VIEWS, ids=IDS)
+def test_anonymous_visitor_is_sent_to_login(name, args, role, method, tenant, ticket, client):
+    url = reverse(name, args=args(tenant, ticket))
+    response = client.get(url) if method == "GET" else client.post(url, {})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "role", "method"), [v for v in VIEWS if v[2] != "agent"], ids=["settings"]
+)
+def test_lower_role_gets_403(name, args, role, method, tenant, ticket, agent, login):
+    response = login(agent).get(reverse(name, args=args(tenant, ticket)))
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "role", "method"), [v for v in VIEWS if v[3] == "POST"], ids=str
+)
+def test_get_on_a_post_only_url_is_refused(name, args, role, method, tenant, ticket, agent, login):
+    response = login(agent).get(reverse(name, args=args(tenant, ticket)))
+    assert response.status_code == 405
+
+
+def test_unknown_tenant_is_404_like_a_foreign_one(agent, login):
+    response = login(agent).get(reverse("tickets:list", args=["nope"]))
+    assert response.status_code == 404
+
+
+def test_another_tenants_ticket_number_is_404_in_our_tenant(
+    tenant, other_tenant, agent, outsider, login
+):
+    with tenant_context(other_tenant):
+        theirs = TicketFactory(subject="Globex secret")
+    response = login(agent).get(reverse("tickets:detail", args=[tenant.slug, theirs.number]))
+    assert response.status_code == 404

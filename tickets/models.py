@@ -1,0 +1,316 @@
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models.functions import Lower
+
+from helpdesk.models import SupportGroup, TenantOwned
+
+
+class Organization(TenantOwned):
+    """A customer's company; contacts join it by their email domain."""
+
+    name = models.CharField(max_length=160)
+    email_domains = ArrayField(models.CharField(max_length=120), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="organization_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(TenantOwned):
+    """A customer person who asks for help."""
+
+    email = models.EmailField()
+    name = models.CharField(max_length=160, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "email"]
+        constraints = [
+            models.UniqueConstraint("tenant", Lower("email"), name="contact_unique_email"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+
+class Category(TenantOwned):
+    """Tenant-defined, two levels: a top category and its sub-categories."""
+
+    name = models.CharField(max_length=80)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    class Meta:
+        ordering = ["parent__name", "name"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "parent", "name"],
+                name="category_unique_name",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parent.name} › {self.name}" if self.parent_id else self.name
+
+
+class TicketCounter(TenantOwned):
+    """The last ticket number given out in a tenant; its row lock serialises numbering."""
+
+    last_number = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="ticketcounter_one")]
+
+
+class Ticket(TenantOwned):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending"
+        ON_HOLD = "on_hold", "On hold"
+        RESOLVED = "resolved", "Resolved"
+        CLOSED = "closed", "Closed"
+
+    # Where each status may go. Closed is final: a follow-up is a new ticket.
+    TRANSITIONS = {
+        Status.NEW: {Status.OPEN, Status.PENDING, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED},
+        Status.OPEN: {Status.PENDING, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED},
+        Status.PENDING: {Status.OPEN, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED},
+        Status.ON_HOLD: {Status.OPEN, Status.PENDING, Status.RESOLVED, Status.CLOSED},
+        Status.RESOLVED: {Status.OPEN, Status.CLOSED},
+        Status.CLOSED: set(),
+    }
+    OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
+
+    class Priority(models.IntegerChoices):
+        LOW = 1, "Low"
+        NORMAL = 2, "Normal"
+        HIGH = 3, "High"
+        URGENT = 4, "Urgent"
+
+    class Type(models.TextChoices):
+        QUESTION = "question", "Question"
+        INCIDENT = "incident", "Incident"
+        PROBLEM = "problem", "Problem"
+        TASK = "task", "Task"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEB = "web", "Web form"
+        PORTAL = "portal", "Portal"
+        API = "api", "API"
+        PHONE = "phone", "Phone"
+        CHAT = "chat", "Chat"
+
+    number = models.PositiveBigIntegerField()
+    subject = models.CharField(max_length=200)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    type = models.CharField(max_length=12, choices=Type.choices, default=Type.QUESTION)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
+    requester = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="tickets")
+    cc_emails = ArrayField(models.EmailField(), default=list, blank=True)
+    group = models.ForeignKey(
+        SupportGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    follow_up_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Optimistic concurrency: every change bumps it; an edit names the version it saw.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "number"], name="ticket_unique_number"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-number"], name="ticket_recent_idx"),
+            models.Index(
+                fields=["tenant", "requester", "-created_at"], name="ticket_requester_idx"
+            ),
+            models.Index(fields=["tenant", "assignee", "status"], name="ticket_assignee_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.subject}"
+
+    @property
+    def reference(self) -> str:
+        return f"{self.tenant.ticket_prefix}-{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.Status(self.status)]
+
+
+class Message(TenantOwned):
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", "Customer message"
+        REPLY = "reply", "Public reply"
+        NOTE = "note", "Internal note"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body_text = models.TextField()
+    # Sanitised with nh3 before it is stored; safe to render as HTML.
+    body_html = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "ticket", "created_at"], name="message_ticket_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(author_user__isnull=True)
+                | models.Q(author_contact__isnull=True),
+                name="message_one_author",
+            )
+        ]
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind != self.Kind.NOTE
+
+    @property
+    def author_name(self) -> str:
+        if self.author_user_id:
+            return self.author_user.get_full_name() or self.author_user.username
+        if self.author_contact_id:
+            return self.author_contact.display_name
+        return "System"
+
+
+def attachment_path(instance: "Attachment", filename: str) -> str:
+    # Random name on disk: the original name is kept in the row only.
+    return f"attachments/{instance.tenant_id}/{instance.storage_key}"
+
+
+class Attachment(TenantOwned):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=300)
+    storage_key = models.CharField(max_length=64)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "message"], name="attachment_message_idx")]
+
+
+class Event(TenantOwned):
+    """One change to a ticket: its timeline, its audit log and its outbox."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        FIELD_CHANGED = "field_changed", "Field changed"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        ASSIGNED = "assigned", "Assigned"
+        MESSAGE_ADDED = "message_added", "Message added"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    field = models.CharField(max_length=40, blank=True)
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # Customers see public events in the portal; internal notes are not public.
+    is_public = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    # Set once every subscribed handler has finished; the sweep looks for NULLs.
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "ticket", "created_at"], name="event_ticket_idx"),
+            models.Index(
+                fields=["tenant", "created_at"],
+                name="event_unprocessed_idx",
+                condition=models.Q(processed_at__isnull=True),
+            ),
+        ]
+
+
+class EventHandlerRun(TenantOwned):
+    """A handler that finished for an event: written in the handler's own
+    transaction, so a handler runs to completion at most once per event."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="handler_runs")
+    handler = models.CharField(max_length=100)
+    finished_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "event", "handler"], name="eventhandlerrun_once"
+            )
+        ]
+
+
+class EventHandlerFailure(TenantOwned):
+    """The latest failure of a handler on an event, kept visible until it succeeds."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="handler_failures")
+    handler = models.CharField(max_length=100)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField()
+    failed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "event", "handler"], name="eventhandlerfailure_once"
+            )
+        ]

@@ -1,0 +1,103 @@
+"""Reads shared by views: each owns its joins and the index it relies on."""
+
+from django.db.models import Prefetch
+from django.http import Http404
+
+from helpdesk.models import Membership, SupportGroup
+
+from .models import Attachment, Category, Event, Ticket
+
+PAGE_SIZE = 50
+
+
+def ticket_list(
+    *, before: int | None = None, limit: int = PAGE_SIZE
+) -> tuple[list[Ticket], int | None]:
+    """Newest tickets first, a page at a time by keyset on the number
+    (index ticket_recent_idx); returns the page and the cursor of the next."""
+    queryset = Ticket.objects.select_related("tenant", "requester", "assignee", "group").order_by(
+        "-number"
+    )
+    if before is not None:
+        queryset = queryset.filter(number__lt=before)
+    rows = list(queryset[: limit + 1])
+    next_cursor = rows[limit - 1].number if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def ticket_get(*, number: int, for_update: bool = False) -> Ticket:
+    """The current tenant's ticket with this number, or 404."""
+    ticket = (
+        Ticket.objects.select_related(
+            "tenant", "requester", "requester__organization", "assignee", "group", "category"
+        )
+        .filter(number=number)
+        .first()
+    )
+    if ticket is None:
+        raise Http404("No such ticket.")
+    return ticket
+
+
+def ticket_timeline(*, ticket: Ticket, public_only: bool = False) -> list[Event]:
+    """Every event of a ticket, oldest first, with messages and attachments."""
+    events = (
+        Event.objects.filter(ticket=ticket)
+        .select_related(
+            "actor_user", "actor_contact", "message__author_user", "message__author_contact"
+        )
+        .prefetch_related(
+            Prefetch(
+                "message__attachments",
+                queryset=Attachment.objects.order_by("pk"),
+            )
+        )
+        .order_by("created_at", "pk")
+    )
+    if public_only:
+        events = events.filter(is_public=True)
+    return list(events)
+
+
+def attachment_get(*, ticket: Ticket, attachment_id: int) -> Attachment:
+    attachment = (
+        Attachment.objects.filter(pk=attachment_id, message__ticket=ticket)
+        .select_related("message")
+        .first()
+    )
+    if attachment is None:
+        raise Http404("No such attachment.")
+    return attachment
+
+
+def requester_recent_tickets(*, ticket: Ticket, limit: int = 5) -> list[Ticket]:
+    return list(
+        Ticket.objects.filter(requester_id=ticket.requester_id)
+        .exclude(pk=ticket.pk)
+        .select_related("tenant")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def assignable_agents(tenant):
+    """Users who can be given tickets in this tenant."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(memberships__tenant=tenant, is_active=True)
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def group_choices():
+    return SupportGroup.objects.order_by("name")
+
+
+def category_choices():
+    return Category.objects.select_related("parent").order_by("parent__name", "name")
+
+
+def member_role(tenant, user) -> str | None:
+    membership = Membership.objects.filter(tenant=tenant, user=user).first()
+    return membership.role if membership else None

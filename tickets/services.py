@@ -1,0 +1,543 @@
+"""Every write to tickets goes through here: validate, write, record the event.
+
+Views, tasks, the admin and the API call these; nothing else writes tickets.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import secrets
+from collections.abc import Sequence
+
+import nh3
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.html import escape, linebreaks
+
+from helpdesk.models import Membership, SupportGroup
+from helpdesk.tenancy import current_tenant
+
+from .events import event_record
+from .models import Attachment, Category, Contact, Event, Message, Organization, Ticket
+
+User = get_user_model()
+
+BLOCKED_EXTENSIONS = {
+    "exe", "bat", "cmd", "com", "scr", "pif", "msi", "dll", "vbs", "vbe", "js", "jse",
+    "jar", "ps1", "sh", "hta", "cpl", "lnk", "reg", "wsf",
+}  # fmt: skip
+TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
+MAX_TAGS = 20
+
+
+class TicketConflict(Exception):
+    """An edit was made against a version of the ticket that is no longer current."""
+
+    def __init__(self, ticket: Ticket, changed_by: str, changed_at):
+        self.ticket = ticket
+        self.changed_by = changed_by
+        self.changed_at = changed_at
+        super().__init__(
+            f"{changed_by} changed {ticket.reference} after you opened it, "
+            "so your change was not saved. The ticket below is current: check it and try again."
+        )
+
+
+# ---------------------------------------------------------------- contacts
+
+
+def contact_get_or_create(*, email: str, name: str = "", phone: str = "") -> Contact:
+    """The tenant's contact for an email address, created (and matched to an
+    organisation by its email domain) when new."""
+    email = email.strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"requester_email": f"{email!r} is not an email address."}) from None
+    contact = Contact.objects.filter(email__iexact=email).first()
+    if contact is not None:
+        return contact
+    domain = email.rsplit("@", 1)[1].lower()
+    organization = Organization.objects.filter(email_domains__contains=[domain]).first()
+    contact = Contact(
+        tenant=current_tenant(),
+        email=email,
+        name=name.strip()[:160],
+        phone=phone.strip()[:40],
+        organization=organization,
+    )
+    contact.full_clean(exclude=["tenant"])
+    contact.save()
+    return contact
+
+
+# ---------------------------------------------------------------- tickets
+
+
+def _next_ticket_number(tenant_id: int) -> int:
+    # One counter row per tenant; its row lock serialises concurrent creations
+    # and it only ever goes up, so a number is never given out twice.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO tickets_ticketcounter (tenant_id, last_number) VALUES (%s, 1) "
+            "ON CONFLICT (tenant_id) DO UPDATE "
+            "SET last_number = tickets_ticketcounter.last_number + 1 RETURNING last_number",
+            [tenant_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def normalize_tags(tags: Sequence[str] | str) -> list[str]:
+    if isinstance(tags, str):
+        tags = re.split(r"[,\s]+", tags)
+    cleaned: list[str] = []
+    for tag in tags:
+        tag = tag.strip().lower()
+        if not tag:
+            continue
+        if not TAG_PATTERN.match(tag):
+            raise ValidationError(
+                {"tags": f"{tag!r}: tags use letters, digits, - and _ (up to 40)."}
+            )
+        if tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        raise ValidationError({"tags": f"At most {MAX_TAGS} tags."})
+    return cleaned
+
+
+def normalize_emails(emails: Sequence[str] | str, field: str = "cc_emails") -> list[str]:
+    if isinstance(emails, str):
+        emails = re.split(r"[,;\s]+", emails)
+    cleaned: list[str] = []
+    for email in emails:
+        email = email.strip()
+        if not email:
+            continue
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ValidationError({field: f"{email!r} is not an email address."}) from None
+        if email.lower() not in {e.lower() for e in cleaned}:
+            cleaned.append(email)
+    return cleaned
+
+
+def _check_assignee(assignee, actor) -> None:
+    if assignee is None:
+        return
+    if not Membership.objects.filter(tenant=current_tenant(), user=assignee).exists():
+        raise ValidationError({"assignee": "The assignee is not an agent of this help desk."})
+    if actor is not None and assignee != actor:
+        membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
+        if membership is None or not membership.has_role(Membership.Role.DISPATCHER):
+            raise PermissionDenied("Agents can take tickets themselves; dispatchers assign others.")
+
+
+def _clean_subject(subject: str) -> str:
+    subject = " ".join((subject or "").split())
+    if not subject:
+        raise ValidationError({"subject": "A ticket needs a subject."})
+    if len(subject) > 200:
+        raise ValidationError({"subject": "Keep the subject under 200 characters."})
+    return subject
+
+
+@transaction.atomic
+def ticket_create(
+    *,
+    subject: str,
+    body: str,
+    requester: Contact | None = None,
+    requester_email: str = "",
+    requester_name: str = "",
+    actor=None,
+    channel: str = Ticket.Channel.WEB,
+    priority: int = Ticket.Priority.NORMAL,
+    type: str = Ticket.Type.QUESTION,
+    category: Category | None = None,
+    tags: Sequence[str] | str = (),
+    cc_emails: Sequence[str] | str = (),
+    group: SupportGroup | None = None,
+    assignee=None,
+    attachments: Sequence = (),
+    follow_up_of: Ticket | None = None,
+) -> Ticket:
+    """Open a ticket with its first message (the customer's request).
+
+    The requester is a contact, or an email address that becomes one; either
+    everything is written or, on bad input, nothing.
+    """
+    tenant = current_tenant()
+    errors: dict[str, str] = {}
+    if channel not in Ticket.Channel.values:
+        errors["channel"] = f"Unknown channel {channel!r}."
+    if priority not in Ticket.Priority.values:
+        errors["priority"] = f"Unknown priority {priority!r}."
+    if type not in Ticket.Type.values:
+        errors["type"] = f"Unknown type {type!r}."
+    if not (body or "").strip():
+        errors["body"] = "Describe the request."
+    if errors:
+        raise ValidationError(errors)
+    subject = _clean_subject(subject)
+    tags = normalize_tags(tags)
+    cc_emails = normalize_emails(cc_emails)
+    _check_assignee(assignee, actor)
+    _validate_attachments(attachments)
+    if requester is None:
+        requester = contact_get_or_create(email=requester_email, name=requester_name)
+
+    now = timezone.now()
+    ticket = Ticket.objects.create(
+        tenant=tenant,
+        number=_next_ticket_number(tenant.pk),
+        subject=subject,
+        channel=channel,
+        priority=priority,
+        type=type,
+        category=category,
+        tags=tags,
+        cc_emails=cc_emails,
+        requester=requester,
+        group=group,
+        assignee=assignee,
+        follow_up_of=follow_up_of,
+        status=Ticket.Status.OPEN if assignee else Ticket.Status.NEW,
+        created_at=now,
+        updated_at=now,
+    )
+    ticket.tenant = tenant
+    event_record(
+        ticket=ticket,
+        kind=Event.Kind.CREATED,
+        actor_user=actor,
+        actor_contact=None if actor else requester,
+        new_value={
+            "channel": channel,
+            "follow_up_of": follow_up_of.number if follow_up_of else None,
+        },
+        created_at=now,
+    )
+    _message_write(
+        ticket=ticket,
+        kind=Message.Kind.CUSTOMER,
+        body=body,
+        author_contact=requester,
+        actor_user=actor,
+        attachments=attachments,
+        now=now,
+    )
+    if assignee is not None:
+        event_record(
+            ticket=ticket,
+            kind=Event.Kind.ASSIGNED,
+            actor_user=actor,
+            field="assignee",
+            old_value=None,
+            new_value=_user_value(assignee),
+            created_at=now,
+        )
+    return ticket
+
+
+# Fields an agent edits in the ticket header, and how each is shown in the timeline.
+EDITABLE_FIELDS = ("subject", "status", "priority", "type", "category", "tags", "group", "assignee")
+
+
+def _user_value(user) -> dict | None:
+    if user is None:
+        return None
+    return {"value": user.pk, "label": user.get_full_name() or user.get_username()}
+
+
+def _display_value(ticket: Ticket, field: str):
+    """A field's value as stored in an event: the raw value and what a person reads."""
+    value = getattr(ticket, field)
+    if field == "assignee":
+        return _user_value(value)
+    if field in ("category", "group"):
+        return None if value is None else {"value": value.pk, "label": str(value)}
+    if field in ("status", "priority", "type"):
+        return {"value": value, "label": getattr(ticket, f"get_{field}_display")()}
+    return {"value": value, "label": ", ".join(value) if isinstance(value, list) else value}
+
+
+def _lock_current(ticket: Ticket, expected_version: int | None) -> Ticket:
+    """Lock the ticket row; refuse if someone changed it since `expected_version`."""
+    fresh = Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
+    if expected_version is not None and fresh.version != expected_version:
+        last = (
+            Event.objects.filter(ticket=fresh)
+            .select_related("actor_user", "actor_contact")
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        who = "Someone"
+        if last and last.actor_user_id:
+            who = last.actor_user.get_full_name() or last.actor_user.get_username()
+        elif last and last.actor_contact_id:
+            who = last.actor_contact.display_name
+        raise TicketConflict(fresh, who, last.created_at if last else fresh.updated_at)
+    return fresh
+
+
+def _apply_status(ticket: Ticket, status: str, now) -> None:
+    if status not in Ticket.Status.values:
+        raise ValidationError({"status": f"Unknown status {status!r}."})
+    if not ticket.can_move_to(status):
+        if ticket.status == Ticket.Status.CLOSED:
+            raise ValidationError(
+                {"status": "A closed ticket stays closed; open a follow-up ticket instead."}
+            )
+        raise ValidationError(
+            {
+                "status": f"A {ticket.get_status_display().lower()} ticket cannot become "
+                f"{Ticket.Status(status).label.lower()}."
+            }
+        )
+    ticket.status = status
+    if status == Ticket.Status.RESOLVED:
+        ticket.resolved_at = now
+    elif status == Ticket.Status.CLOSED:
+        ticket.closed_at = now
+        ticket.resolved_at = ticket.resolved_at or now
+    else:
+        ticket.resolved_at = None
+
+
+@transaction.atomic
+def ticket_update(*, ticket: Ticket, actor, expected_version: int | None, **changes) -> Ticket:
+    """Change header fields; one event per field that really changed."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
+    ticket = _lock_current(ticket, expected_version)
+    if ticket.status == Ticket.Status.CLOSED:
+        raise ValidationError("A closed ticket cannot be edited; open a follow-up ticket instead.")
+    now = timezone.now()
+    if "subject" in changes:
+        changes["subject"] = _clean_subject(changes["subject"])
+    if "tags" in changes:
+        changes["tags"] = normalize_tags(changes["tags"])
+    if "priority" in changes and changes["priority"] not in Ticket.Priority.values:
+        raise ValidationError({"priority": "Unknown priority."})
+    if "type" in changes and changes["type"] not in Ticket.Type.values:
+        raise ValidationError({"type": "Unknown type."})
+    if "assignee" in changes and changes["assignee"] != ticket.assignee:
+        _check_assignee(changes["assignee"], actor)
+
+    changed: list[tuple[str, object, object]] = []
+    for field in EDITABLE_FIELDS:
+        if field not in changes:
+            continue
+        new = changes[field]
+        current = getattr(ticket, field)
+        if new == current:
+            continue
+        before = _display_value(ticket, field)
+        if field == "status":
+            _apply_status(ticket, new, now)
+        else:
+            setattr(ticket, field, new)
+        changed.append((field, before, _display_value(ticket, field)))
+    if not changed:
+        return ticket
+    # Taking an unassigned new ticket starts work on it.
+    if ticket.status == Ticket.Status.NEW and ticket.assignee_id and "status" not in changes:
+        before = _display_value(ticket, "status")
+        ticket.status = Ticket.Status.OPEN
+        changed.append(("status", before, _display_value(ticket, "status")))
+
+    ticket.version += 1
+    ticket.updated_at = now
+    ticket.save()
+    for field, before, after in changed:
+        kind = {
+            "status": Event.Kind.STATUS_CHANGED,
+            "assignee": Event.Kind.ASSIGNED,
+        }.get(field, Event.Kind.FIELD_CHANGED)
+        event_record(
+            ticket=ticket,
+            kind=kind,
+            actor_user=actor,
+            field=field,
+            old_value=before,
+            new_value=after,
+            created_at=now,
+        )
+    return ticket
+
+
+def ticket_change_status(*, ticket: Ticket, actor, status: str, expected_version: int | None):
+    """Move a ticket to another status, if the transition is allowed."""
+    return ticket_update(
+        ticket=ticket, actor=actor, expected_version=expected_version, status=status
+    )
+
+
+def ticket_assign(*, ticket: Ticket, actor, assignee, expected_version: int | None):
+    """Give a ticket to an agent (or nobody)."""
+    return ticket_update(
+        ticket=ticket, actor=actor, expected_version=expected_version, assignee=assignee
+    )
+
+
+# ---------------------------------------------------------------- messages
+
+
+def sanitize_html(html: str) -> str:
+    """HTML that is safe to show: nh3 (ammonia) keeps formatting, drops scripts."""
+    return nh3.clean(html, link_rel="noopener noreferrer nofollow")
+
+
+def _validate_attachments(files: Sequence) -> None:
+    if len(files) > settings.ATTACHMENT_MAX_FILES:
+        raise ValidationError(
+            {"attachments": f"At most {settings.ATTACHMENT_MAX_FILES} files per message."}
+        )
+    for upload in files:
+        extension = upload.name.rsplit(".", 1)[-1].lower() if "." in upload.name else ""
+        if extension in BLOCKED_EXTENSIONS:
+            raise ValidationError(
+                {"attachments": f"{upload.name}: .{extension} files are not accepted."}
+            )
+        if upload.size > settings.ATTACHMENT_MAX_BYTES:
+            limit = settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)
+            raise ValidationError({"attachments": f"{upload.name} is larger than {limit} MB."})
+
+
+def _store_attachments(message: Message, files: Sequence) -> None:
+    for upload in files:
+        content_type = (
+            mimetypes.guess_type(upload.name)[0]
+            or getattr(upload, "content_type", None)
+            or "application/octet-stream"
+        )
+        attachment = Attachment(
+            tenant_id=message.tenant_id,
+            message=message,
+            storage_key=secrets.token_hex(16),
+            filename=upload.name.replace("/", "_")[:255],
+            content_type=content_type[:120],
+            size=upload.size,
+        )
+        attachment.file.save(attachment.storage_key, upload, save=False)
+        attachment.save()
+
+
+def _message_write(
+    *,
+    ticket: Ticket,
+    kind: str,
+    body: str,
+    now,
+    author_user=None,
+    author_contact=None,
+    actor_user=None,
+    body_html: str | None = None,
+    attachments: Sequence = (),
+) -> Message:
+    message = Message.objects.create(
+        tenant_id=ticket.tenant_id,
+        ticket=ticket,
+        kind=kind,
+        author_user=author_user,
+        author_contact=author_contact,
+        body_text=body,
+        body_html=sanitize_html(body_html if body_html is not None else linebreaks(escape(body))),
+        created_at=now,
+    )
+    _store_attachments(message, attachments)
+    event_record(
+        ticket=ticket,
+        kind=Event.Kind.MESSAGE_ADDED,
+        actor_user=actor_user or author_user,
+        actor_contact=None if (actor_user or author_user) else author_contact,
+        message=message,
+        is_public=kind != Message.Kind.NOTE,
+        new_value={"kind": kind},
+        created_at=now,
+    )
+    return message
+
+
+@transaction.atomic
+def message_add(
+    *,
+    ticket: Ticket,
+    kind: str,
+    body: str,
+    author_user=None,
+    author_contact: Contact | None = None,
+    body_html: str | None = None,
+    attachments: Sequence = (),
+    expected_version: int | None = None,
+    status_after: str | None = None,
+) -> Message:
+    """Add a customer message, public reply or internal note to a ticket.
+
+    A public reply records the first response; a customer message re-opens a
+    pending or resolved ticket. `status_after` sets the status in the same step.
+    """
+    if kind not in Message.Kind.values:
+        raise ValidationError({"kind": f"Unknown message kind {kind!r}."})
+    if (author_user is None) == (author_contact is None):
+        raise TypeError("a message has exactly one author: an agent or a contact")
+    if kind == Message.Kind.CUSTOMER and author_contact is None:
+        raise TypeError("customer messages are written by contacts")
+    if kind != Message.Kind.CUSTOMER and author_user is None:
+        raise TypeError("replies and notes are written by agents")
+    if not (body or "").strip():
+        raise ValidationError({"body": "Write a message first."})
+    _validate_attachments(attachments)
+    ticket = _lock_current(ticket, expected_version)
+    if ticket.status == Ticket.Status.CLOSED:
+        raise ValidationError(
+            "This ticket is closed. A new message starts a follow-up ticket instead."
+        )
+    now = timezone.now()
+    message = _message_write(
+        ticket=ticket,
+        kind=kind,
+        body=body,
+        now=now,
+        author_user=author_user,
+        author_contact=author_contact,
+        body_html=body_html,
+        attachments=attachments,
+    )
+    before = _display_value(ticket, "status")
+    target = status_after
+    if target is None:
+        if kind == Message.Kind.CUSTOMER and ticket.status in (
+            Ticket.Status.PENDING,
+            Ticket.Status.RESOLVED,
+        ):
+            target = Ticket.Status.OPEN
+        elif kind == Message.Kind.REPLY and ticket.status == Ticket.Status.NEW:
+            target = Ticket.Status.OPEN
+    if target is not None and target != ticket.status:
+        _apply_status(ticket, target, now)
+    if kind == Message.Kind.REPLY and ticket.first_response_at is None:
+        ticket.first_response_at = now
+    ticket.version += 1
+    ticket.updated_at = now
+    ticket.save()
+    if ticket.status != before["value"]:
+        event_record(
+            ticket=ticket,
+            kind=Event.Kind.STATUS_CHANGED,
+            actor_user=author_user,
+            actor_contact=author_contact,
+            field="status",
+            old_value=before,
+            new_value=_display_value(ticket, "status"),
+            created_at=now,
+        )
+    return message

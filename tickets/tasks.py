@@ -1,0 +1,94 @@
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import IntegrityError
+from django.db.models import Q
+from django.utils import timezone
+from django_scopes import scopes_disabled
+
+from helpdesk.models import Tenant
+from helpdesk.tenancy import tenant_context
+
+from .events import handlers_for
+from .models import Event, EventHandlerFailure, EventHandlerRun
+
+logger = logging.getLogger(__name__)
+
+MAX_HANDLER_ATTEMPTS = 8
+
+
+@shared_task(bind=True, max_retries=5)
+def process_event(self, *, tenant_id: int, event_id: int) -> str:
+    """Run every subscribed handler that has not yet finished for one event.
+
+    Each handler runs in its own transaction together with its completion
+    mark, so one failing handler does not undo another's work.
+    """
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_context(tenant):
+        event = Event.objects.filter(pk=event_id).first()
+        if event is None or event.processed_at is not None:
+            return "nothing to do"
+        done = set(EventHandlerRun.objects.filter(event=event).values_list("handler", flat=True))
+    failed = None
+    for handler in handlers_for(event):
+        if handler.name in done:
+            continue
+        try:
+            with tenant_context(tenant):
+                handler.func(event)
+                EventHandlerRun.objects.create(tenant=tenant, event=event, handler=handler.name)
+        except IntegrityError:
+            # Another worker finished this handler first; its result stands.
+            continue
+        except Exception as exc:
+            logger.exception("handler %s failed on event %s", handler.name, event_id)
+            _record_failure(tenant, event, handler.name, exc)
+            failed = exc
+    if failed is not None:
+        raise self.retry(exc=failed, countdown=min(300, 5 * 2**self.request.retries))
+    with tenant_context(tenant):
+        EventHandlerFailure.objects.filter(event=event).delete()
+        Event.objects.filter(pk=event_id, processed_at__isnull=True).update(
+            processed_at=timezone.now()
+        )
+    return "processed"
+
+
+def _record_failure(tenant, event, handler_name: str, exc: Exception) -> None:
+    with tenant_context(tenant):
+        failure, _ = EventHandlerFailure.objects.get_or_create(
+            tenant=tenant,
+            event=event,
+            handler=handler_name,
+            defaults={"failed_at": timezone.now(), "last_error": ""},
+        )
+        failure.attempts += 1
+        failure.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        failure.failed_at = timezone.now()
+        failure.save()
+
+
+@shared_task
+def sweep_unprocessed_events(batch_size: int = 500) -> int:
+    """Re-enqueue events whose handlers did not finish (broker down, worker killed)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.EVENT_SWEEP_GRACE_SECONDS)
+    enqueued = 0
+    with scopes_disabled():  # the tenant list itself is not tenant data
+        tenants = list(Tenant.objects.all())
+    for tenant in tenants:
+        with tenant_context(tenant):
+            event_ids = list(
+                Event.objects.filter(processed_at__isnull=True, created_at__lt=cutoff)
+                .exclude(
+                    Q(handler_failures__attempts__gte=MAX_HANDLER_ATTEMPTS),
+                )
+                .order_by("created_at")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+        for event_id in event_ids:
+            process_event.delay(tenant_id=tenant.pk, event_id=event_id)
+        enqueued += len(event_ids)
+    return enqueued
