@@ -63,7 +63,7 @@ def isolation_sql(model) -> list[str]:
                 table,
                 f"{table}_{field.column}_same_tenant"[:63],
                 f'FOREIGN KEY (tenant_id, "{field.column}") '
-                f'REFERENCES "{target_table}" (tenant_id, id) DEFERRABLE INITIALLY DEFERRED',
+                f'REFERENCES "{target_table}" (tenant_id, id) DEFERRABLE INITIALLY IMMEDIATE',
             )
         )
     return statements

@@ -75,9 +75,14 @@ class TenantOwned(models.Model):
 
     The manager refuses to query outside a tenant scope, and a post-migrate
     step puts row-level security and tenant-matching foreign keys on the table.
+    A foreign key from one tenant-owned table to another is declared with
+    db_constraint=False: the (tenant_id, column) key added after migrate
+    replaces Django's single-column one, which would check the same row twice.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the (tenant_id, id) key and every other index of a
+    # tenant-owned table start with tenant_id.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     objects = ScopedManager(tenant="tenant")
 
@@ -104,7 +109,13 @@ class SupportGroup(TenantOwned):
 
 
 class SupportGroupMember(TenantOwned):
-    group = models.ForeignKey(SupportGroup, on_delete=models.CASCADE, related_name="members")
+    group = models.ForeignKey(
+        SupportGroup,
+        on_delete=models.CASCADE,
+        related_name="members",
+        db_constraint=False,
+        db_index=False,
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
 
     class Meta:

@@ -26,6 +26,9 @@ class TenantChoicesMixin:
     Built inside the request, so the querysets are scoped to the tenant."""
 
     def fill_tenant_choices(self, tenant):
+        for name in ("group", "assignee", "category"):
+            if name in self.fields:
+                self.fields[name].empty_label = "—"
         if "group" in self.fields:
             self.fields["group"].queryset = group_choices()
         if "assignee" in self.fields:

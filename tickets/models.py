@@ -30,7 +30,12 @@ class Contact(TenantOwned):
     name = models.CharField(max_length=160, blank=True)
     phone = models.CharField(max_length=40, blank=True)
     organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contacts",
+        db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -53,7 +58,12 @@ class Category(TenantOwned):
 
     name = models.CharField(max_length=80)
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        db_constraint=False,
     )
 
     class Meta:
@@ -126,14 +136,26 @@ class Ticket(TenantOwned):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     type = models.CharField(max_length=12, choices=Type.choices, default=Type.QUESTION)
     category = models.ForeignKey(
-        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Category,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     tags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
-    requester = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="tickets")
+    requester = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="tickets", db_constraint=False
+    )
     cc_emails = ArrayField(models.EmailField(), default=list, blank=True)
     group = models.ForeignKey(
-        SupportGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        SupportGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -143,7 +165,12 @@ class Ticket(TenantOwned):
         related_name="+",
     )
     follow_up_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="follow_ups",
+        db_constraint=False,
     )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -186,13 +213,24 @@ class Message(TenantOwned):
         REPLY = "reply", "Public reply"
         NOTE = "note", "Internal note"
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    ticket = models.ForeignKey(
+        Ticket,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_constraint=False,
+        db_index=False,
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     author_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     author_contact = models.ForeignKey(
-        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Contact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     body_text = models.TextField()
     # Sanitised with nh3 before it is stored; safe to render as HTML.
@@ -230,7 +268,13 @@ def attachment_path(instance: "Attachment", filename: str) -> str:
 
 
 class Attachment(TenantOwned):
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        db_constraint=False,
+        db_index=False,
+    )
     file = models.FileField(upload_to=attachment_path, max_length=300)
     storage_key = models.CharField(max_length=64)
     filename = models.CharField(max_length=255)
@@ -252,19 +296,31 @@ class Event(TenantOwned):
         ASSIGNED = "assigned", "Assigned"
         MESSAGE_ADDED = "message_added", "Message added"
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="events", db_constraint=False, db_index=False
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_contact = models.ForeignKey(
-        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Contact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     field = models.CharField(max_length=40, blank=True)
     old_value = models.JSONField(null=True, blank=True)
     new_value = models.JSONField(null=True, blank=True)
     message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     # Customers see public events in the portal; internal notes are not public.
     is_public = models.BooleanField(default=True)
@@ -287,7 +343,13 @@ class EventHandlerRun(TenantOwned):
     """A handler that finished for an event: written in the handler's own
     transaction, so a handler runs to completion at most once per event."""
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="handler_runs")
+    event = models.ForeignKey(
+        Event,
+        on_delete=models.CASCADE,
+        related_name="handler_runs",
+        db_constraint=False,
+        db_index=False,
+    )
     handler = models.CharField(max_length=100)
     finished_at = models.DateTimeField(auto_now_add=True)
 
@@ -302,7 +364,13 @@ class EventHandlerRun(TenantOwned):
 class EventHandlerFailure(TenantOwned):
     """The latest failure of a handler on an event, kept visible until it succeeds."""
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="handler_failures")
+    event = models.ForeignKey(
+        Event,
+        on_delete=models.CASCADE,
+        related_name="handler_failures",
+        db_constraint=False,
+        db_index=False,
+    )
     handler = models.CharField(max_length=100)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField()

@@ -181,8 +181,11 @@ class Command(BaseCommand):
                 email = f"{first}.{last}{i}@{rng.choice(domains)}".lower()
                 contacts.append(services.contact_get_or_create(email=email, name=f"{first} {last}"))
         now = timezone.now()
-        for n in range(TICKETS_PER_TENANT):
-            opened = now - timedelta(days=rng.uniform(0, 60))
+        # Oldest first, so ticket numbers follow the order tickets came in.
+        openings = sorted(
+            now - timedelta(days=rng.uniform(0, 60)) for _ in range(TICKETS_PER_TENANT)
+        )
+        for n, opened in enumerate(openings):
             with tenant_context(tenant), transaction.atomic():
                 self._seed_ticket(rng, opened, now, contacts, agents, groups, categories, n)
         self.stdout.write(f"{tenant.name}: {TICKETS_PER_TENANT} tickets added")
@@ -197,10 +200,11 @@ class Command(BaseCommand):
 
         with mock.patch("django.utils.timezone.now", lambda: clock[0]):
             requester = rng.choice(contacts)
+            subject = rng.choice(SUBJECTS).format(n=1000 + n)
             ticket = services.ticket_create(
                 requester=requester,
-                subject=rng.choice(SUBJECTS).format(n=1000 + n),
-                body="Hello,\n\n" + rng.choice(SUBJECTS) + ".\n\nThanks",
+                subject=subject,
+                body=f"Hello,\n\n{subject}. Could you help?\n\nThanks,\n{requester.name}",
                 channel=rng.choice(Ticket.Channel.values),
                 priority=rng.choices(Ticket.Priority.values, weights=[2, 5, 2, 1])[0],
                 type=rng.choice(Ticket.Type.values),
