@@ -116,7 +116,7 @@ def run_batch(cursor, *, tenant_id, first, count, contacts, agents, groups):
                 CASE WHEN s.status IN ('resolved', 'closed') THEN c.created + interval '20 hours' END,
                 CASE WHEN s.status = 'closed' THEN c.created + interval '20 hours' END,
                 5
-            FROM generate_series(%(first)s, %(last)s) g
+            FROM generate_series(%(first)s::bigint, %(last)s::bigint) g
             -- Spread creation over the last 400 days, in number order.
             CROSS JOIN LATERAL (SELECT now() - interval '400 days'
                 * (1 - g::float8 / (%(last)s + 1)) AS created) c

@@ -166,7 +166,14 @@ def manage(*args: str) -> None:
     subprocess.check_call([str(VENV_PYTHON), "manage.py", *args], cwd=ROOT)
 
 
+def _stop_on_signal(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_run() -> int:
+    # Explicit handlers: a shell starting us in the background ignores SIGINT.
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("SECRET_KEY", "dev-only-secret-key-not-for-production")
     os.environ.setdefault("EMAIL_FILE_PATH", str(DATA / "mail"))
