@@ -29,7 +29,7 @@ class TenantMiddleware:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         membership = (
-            Membership.objects.select_related("tenant")
+            Membership.objects.select_related("tenant", "user")
             .filter(tenant__slug=slug, user=request.user, user__is_active=True)
             .first()
         )

@@ -27,7 +27,8 @@ class TenantChoicesMixin:
 
     def fill_tenant_choices(self, tenant):
         for name in ("group", "assignee", "category"):
-            if name in self.fields:
+            # Keep a field's own empty label ("Any group"); replace Django's dashes.
+            if name in self.fields and self.fields[name].empty_label == "---------":
                 self.fields[name].empty_label = "—"
         if "group" in self.fields:
             self.fields["group"].queryset = group_choices()
@@ -110,3 +111,151 @@ class ReplyForm(forms.Form):
         choices=[("", "(keep)"), *[c for c in Ticket.Status.choices if c[0] != "new"]],
     )
     attachments = MultipleFileField()
+
+
+class QueueFilterForm(TenantChoicesMixin, forms.Form):
+    """The filters and sort of a queue page, read from the query string."""
+
+    status = forms.MultipleChoiceField(choices=Ticket.Status.choices, required=False)
+    priority = forms.TypedMultipleChoiceField(
+        choices=Ticket.Priority.choices, coerce=int, required=False
+    )
+    type = forms.ChoiceField(choices=[("", "Any type"), *Ticket.Type.choices], required=False)
+    channel = forms.ChoiceField(
+        choices=[("", "Any channel"), *Ticket.Channel.choices], required=False
+    )
+    group = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any group")
+    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Anyone")
+    category = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any category")
+    tag = forms.CharField(required=False, max_length=40)
+    requester = forms.CharField(
+        required=False, max_length=200, help_text="Requester email or organisation name"
+    )
+    created_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    updated_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    updated_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(required=False, choices=[])
+
+    def __init__(self, *args, tenant, sorts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fill_tenant_choices(tenant)
+        self.fields["sort"].choices = [("", "Default order"), *sorts.items()]
+
+    def conditions(self):
+        """(the filter as a Q, whether resolved/closed tickets were asked for)."""
+        from django.db.models import Q
+
+        data = self.cleaned_data
+        q = Q()
+        if data["status"]:
+            q &= Q(status__in=data["status"])
+        if data["priority"]:
+            q &= Q(priority__in=data["priority"])
+        for field in ("type", "channel"):
+            if data[field]:
+                q &= Q(**{field: data[field]})
+        for field in ("group", "assignee", "category"):
+            if data[field] is not None:
+                q &= Q(**{field: data[field]})
+        if data["tag"]:
+            q &= Q(tags__contains=[data["tag"].strip().lower()])
+        if data["requester"]:
+            term = data["requester"].strip()
+            q &= Q(requester__email__iexact=term) | Q(requester__organization__name__iexact=term)
+        if data["created_from"]:
+            q &= Q(created_at__date__gte=data["created_from"])
+        if data["created_to"]:
+            q &= Q(created_at__date__lte=data["created_to"])
+        if data["updated_from"]:
+            q &= Q(updated_at__date__gte=data["updated_from"])
+        if data["updated_to"]:
+            q &= Q(updated_at__date__lte=data["updated_to"])
+        wants_closed = bool(set(data["status"]) - set(Ticket.OPEN_STATUSES))
+        return q, wants_closed
+
+
+class BulkActionForm(TenantChoicesMixin, forms.Form):
+    ACTIONS = [
+        ("assign", "Assign to"),
+        ("status", "Set status"),
+        ("priority", "Set priority"),
+        ("group", "Move to group"),
+        ("tag", "Add tag"),
+    ]
+    numbers = forms.TypedMultipleChoiceField(coerce=int, choices=[])
+    action = forms.ChoiceField(choices=ACTIONS)
+    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Nobody")
+    status = forms.ChoiceField(choices=Ticket.Status.choices, required=False)
+    priority = forms.TypedChoiceField(choices=Ticket.Priority.choices, coerce=int, required=False)
+    group = forms.ModelChoiceField(queryset=None, required=False, empty_label="No group")
+    tag = forms.CharField(required=False, max_length=40)
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fill_tenant_choices(tenant)
+        # Any number may be posted; the service looks them up within the tenant.
+        self.fields["numbers"].valid_value = lambda value: str(value).isdigit()
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action == "status" and not data.get("status"):
+            self.add_error("status", "Choose a status.")
+        if action == "priority" and not data.get("priority"):
+            self.add_error("priority", "Choose a priority.")
+        if action == "tag" and not (data.get("tag") or "").strip():
+            self.add_error("tag", "Type a tag.")
+        return data
+
+    def changes(self) -> dict:
+        data = self.cleaned_data
+        action = data["action"]
+        if action == "assign":
+            return {"assignee": data["assignee"]}
+        if action == "group":
+            return {"group": data["group"]}
+        if action == "tag":
+            return {"add_tag": data["tag"]}
+        return {action: data[action]}
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    query = forms.CharField(max_length=1000, required=False, widget=forms.HiddenInput)
+    queue = forms.CharField(max_length=40, widget=forms.HiddenInput)
+    shared_with = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Only me", label="Share with"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["shared_with"].queryset = group_choices()
+
+
+class BoardFilterForm(TenantChoicesMixin, forms.Form):
+    group = forms.ModelChoiceField(queryset=None, required=False, empty_label="All groups")
+    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Anyone")
+    priority = forms.TypedChoiceField(
+        choices=[("", "Any priority"), *Ticket.Priority.choices],
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+    tag = forms.CharField(required=False, max_length=40)
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fill_tenant_choices(tenant)
+
+    def conditions(self):
+        from django.db.models import Q
+
+        data = self.cleaned_data
+        q = Q()
+        for field in ("group", "assignee", "priority"):
+            if data[field] is not None:
+                q &= Q(**{field: data[field]})
+        if data["tag"]:
+            q &= Q(tags__contains=[data["tag"].strip().lower()])
+        return q

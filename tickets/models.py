@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import F, Q, Value
+from django.db.models.functions import Cast, Coalesce, Lower
 
 from helpdesk.models import SupportGroup, TenantOwned
 
@@ -90,6 +91,18 @@ class TicketCounter(TenantOwned):
         constraints = [models.UniqueConstraint(fields=["tenant"], name="ticketcounter_one")]
 
 
+OPEN_STATUS_VALUES = ("new", "open", "pending", "on_hold")
+OPEN_Q = Q(status__in=OPEN_STATUS_VALUES)
+# "Most urgent first": highest priority, then the nearest due time, then the oldest.
+# Every key ascends, so a keyset cursor is one row comparison.
+URGENT_ORDER = (
+    F("priority").desc(),
+    Coalesce(F("due_at"), Cast(Value("infinity"), models.DateTimeField())).asc(),
+    F("created_at").asc(),
+    F("id").asc(),
+)
+
+
 class Ticket(TenantOwned):
     class Status(models.TextChoices):
         NEW = "new", "New"
@@ -108,7 +121,7 @@ class Ticket(TenantOwned):
         Status.RESOLVED: {Status.OPEN, Status.CLOSED},
         Status.CLOSED: set(),
     }
-    OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
+    OPEN_STATUSES = OPEN_STATUS_VALUES
 
     class Priority(models.IntegerChoices):
         LOW = 1, "Low"
@@ -177,6 +190,8 @@ class Ticket(TenantOwned):
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When the next response or resolution is due; the SLA app keeps it current.
+    due_at = models.DateTimeField(null=True, blank=True)
     # Optimistic concurrency: every change bumps it; an edit names the version it saw.
     version = models.PositiveIntegerField(default=1)
 
@@ -185,12 +200,33 @@ class Ticket(TenantOwned):
             models.UniqueConstraint(fields=["tenant", "number"], name="ticket_unique_number"),
         ]
         indexes = [
-            models.Index(fields=["tenant", "-number"], name="ticket_recent_idx"),
             models.Index(
                 fields=["tenant", "requester", "-created_at"], name="ticket_requester_idx"
             ),
-            models.Index(fields=["tenant", "assignee", "status"], name="ticket_assignee_idx"),
-        ]
+            # The queues read open tickets, a small part of the table: partial
+            # indexes in each queue's default order ("most urgent first").
+            models.Index(
+                F("tenant"), F("assignee"), *URGENT_ORDER,
+                name="ticket_queue_mine_idx", condition=OPEN_Q,
+            ),
+            models.Index(
+                F("tenant"), *URGENT_ORDER,
+                name="ticket_queue_unassigned_idx", condition=OPEN_Q & Q(assignee__isnull=True),
+            ),
+            models.Index(
+                F("tenant"), F("group"), *URGENT_ORDER,
+                name="ticket_queue_group_idx", condition=OPEN_Q,
+            ),
+            models.Index(
+                F("tenant"), *URGENT_ORDER, name="ticket_queue_open_idx", condition=OPEN_Q
+            ),
+            # Counts per queue come from an index-only scan of this one.
+            models.Index(
+                fields=["tenant", "group", "assignee"],
+                name="ticket_open_counts_idx",
+                condition=OPEN_Q,
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.reference} {self.subject}"
@@ -382,3 +418,27 @@ class EventHandlerFailure(TenantOwned):
                 fields=["tenant", "event", "handler"], name="eventhandlerfailure_once"
             )
         ]
+
+
+class SavedView(TenantOwned):
+    """A queue with filters and a sort, saved by an agent for themself or
+    shared by a manager with a group."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    queue = models.CharField(max_length=40)
+    # The filter form's query string, as the queue page reads it.
+    query = models.CharField(max_length=1000, blank=True)
+    shared_with = models.ForeignKey(
+        SupportGroup,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["tenant", "owner"], name="savedview_owner_idx")]

@@ -5,6 +5,17 @@ from . import views
 app_name = "tickets"
 
 urlpatterns = [
+    path("<slug:tenant_slug>/board/", views.board_view, name="board"),
+    path("<slug:tenant_slug>/tickets/<int:number>/move/", views.ticket_move, name="move"),
+    path("<slug:tenant_slug>/queues/", views.queue_index, name="queues"),
+    path("<slug:tenant_slug>/queues/<slug:slug>/", views.queue_view, name="queue"),
+    path("<slug:tenant_slug>/queues/<slug:slug>/bulk/", views.queue_bulk, name="queue_bulk"),
+    path("<slug:tenant_slug>/views/", views.saved_view_create, name="saved_view_create"),
+    path(
+        "<slug:tenant_slug>/views/<int:view_id>/delete/",
+        views.saved_view_delete,
+        name="saved_view_delete",
+    ),
     path("<slug:tenant_slug>/tickets/", views.ticket_list, name="list"),
     path("<slug:tenant_slug>/tickets/new/", views.ticket_new, name="new"),
     path("<slug:tenant_slug>/tickets/<int:number>/", views.ticket_detail, name="detail"),

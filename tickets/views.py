@@ -1,12 +1,23 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse
+from django.db.models import Q
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services
-from .forms import ReplyForm, TicketCreateForm, TicketUpdateForm
+from helpdesk.models import Membership, SupportGroupMember
+
+from . import board, queues, selectors, services
+from .forms import (
+    BoardFilterForm,
+    BulkActionForm,
+    QueueFilterForm,
+    ReplyForm,
+    SavedViewForm,
+    TicketCreateForm,
+    TicketUpdateForm,
+)
 from .models import Message
 
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
@@ -165,3 +176,164 @@ def attachment_download(request, tenant_slug, number, attachment_id):
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+# ---------------------------------------------------------------- queues
+
+
+def _saved_views_for(request):
+    from .models import SavedView
+
+    group_ids = SupportGroupMember.objects.filter(user=request.user).values("group_id")
+    return SavedView.objects.filter(
+        Q(owner=request.user) | Q(shared_with__in=group_ids)
+    ).select_related("shared_with")
+
+
+@require_GET
+def queue_index(request, tenant_slug):
+    return redirect("tickets:queue", tenant_slug, "mine")
+
+
+@require_GET
+def queue_view(request, tenant_slug, slug):
+    """A queue page; its rows alone when htmx polls for fresh ones."""
+    queue = queues.queue_get(membership=request.membership, slug=slug)
+    form = QueueFilterForm(request.GET, tenant=request.tenant, sorts=queues.SORT_LABELS)
+    filters, include_closed, sort = Q(), False, None
+    if form.is_valid():
+        filters, include_closed = form.conditions()
+        sort = form.cleaned_data["sort"] or None
+    cursor = request.GET.get("after")
+    rows, next_cursor = queues.queue_page(
+        queue=queue, filters=filters, include_closed=include_closed, sort=sort, cursor=cursor
+    )
+    seen = request.GET.get("seen", "")
+    seen = int(seen) if seen.isdigit() else max((t.number for t in rows), default=0)
+    filter_query = request.GET.copy()
+    for transient in ("after", "seen"):
+        filter_query.pop(transient, None)
+    context = {
+        "queue": queue,
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "first_page": not cursor,
+        "seen": seen,
+        "filter_form": form,
+        "filter_query": filter_query.urlencode(),
+        "counts": queues.queue_counts(user=request.user),
+        "queues": queues.queues_for(membership=request.membership),
+        "saved_views": _saved_views_for(request),
+    }
+    if request.htmx:
+        return render(request, "tickets/queue.html#queue-refresh", context)
+    context |= {
+        "bulk_form": BulkActionForm(tenant=request.tenant),
+        "save_view_form": SavedViewForm(
+            initial={"queue": queue.slug, "query": context["filter_query"]}
+        ),
+        "can_share_views": request.membership.has_role(Membership.Role.MANAGER),
+    }
+    return render(request, "tickets/queue.html", context)
+
+
+@require_POST
+def queue_bulk(request, tenant_slug, slug):
+    """Apply one action to the selected tickets of a queue."""
+    queue = queues.queue_get(membership=request.membership, slug=slug)
+    back = reverse("tickets:queue", args=[tenant_slug, queue.slug])
+    query = request.POST.get("query", "")
+    if query:
+        back += "?" + query
+    form = BulkActionForm(request.POST, tenant=request.tenant)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[f].label or f}: {' '.join(e)}" if f != "__all__" else " ".join(e)
+            for f, e in form.errors.items()
+        )
+        messages.error(request, f"Nothing changed. {problems}")
+        return redirect(back)
+    try:
+        changed, refusals = services.tickets_bulk_update(
+            numbers=form.cleaned_data["numbers"], actor=request.user, **form.changes()
+        )
+    except (ValidationError, PermissionDenied) as error:
+        messages.error(
+            request, "Nothing changed. " + " ".join(getattr(error, "messages", [str(error)]))
+        )
+        return redirect(back)
+    messages.success(request, f"{changed} ticket{'s' if changed != 1 else ''} changed.")
+    for refusal in refusals:
+        messages.error(request, refusal)
+    return redirect(back)
+
+
+@require_POST
+def saved_view_create(request, tenant_slug):
+    form = SavedViewForm(request.POST)
+    queue_slug = request.POST.get("queue", "mine")
+    queue = queues.queue_get(membership=request.membership, slug=queue_slug)
+    if form.is_valid():
+        try:
+            view = services.saved_view_create(
+                owner=request.user,
+                name=form.cleaned_data["name"],
+                queue=queue.slug,
+                query=form.cleaned_data["query"],
+                shared_with=form.cleaned_data["shared_with"],
+            )
+        except (ValidationError, PermissionDenied) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+        else:
+            messages.success(request, f"View “{view.name}” saved.")
+    else:
+        messages.error(request, "Give the view a name to save it.")
+    url = reverse("tickets:queue", args=[tenant_slug, queue.slug])
+    return redirect(f"{url}?{form.data.get('query', '')}")
+
+
+@require_POST
+def saved_view_delete(request, tenant_slug, view_id):
+    view = _saved_views_for(request).filter(pk=view_id).first()
+    if view is None:
+        raise Http404("No such view.")
+    services.saved_view_delete(view=view, actor=request.user)
+    messages.success(request, f"View “{view.name}” removed.")
+    return redirect("tickets:queue", tenant_slug, view.queue)
+
+
+# ---------------------------------------------------------------- kanban
+
+
+@require_GET
+def board_view(request, tenant_slug):
+    """The kanban; just the columns when htmx refreshes it."""
+    form = BoardFilterForm(request.GET, tenant=request.tenant)
+    filters = form.conditions() if form.is_valid() else Q()
+    context = {"columns": board.board_columns(filters=filters), "filter_form": form}
+    if request.htmx:
+        return render(request, "tickets/board.html#board-columns", context)
+    return render(request, "tickets/board.html", context)
+
+
+@require_POST
+def ticket_move(request, tenant_slug, number):
+    """A card dropped on another column: change the status through the service.
+
+    Answers with the updated card, or a 4xx and a sentence the board shows
+    while the card goes back.
+    """
+    ticket = selectors.ticket_get(number=number)
+    version = request.POST.get("version", "")
+    try:
+        ticket = services.ticket_change_status(
+            ticket=ticket,
+            actor=request.user,
+            status=request.POST.get("status", ""),
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except services.TicketConflict as conflict:
+        return HttpResponse(str(conflict), status=409, content_type="text/plain")
+    except ValidationError as error:
+        return HttpResponse(" ".join(error.messages), status=400, content_type="text/plain")
+    return render(request, "tickets/board.html#board-card", {"card": ticket})

@@ -225,7 +225,7 @@ class Command(BaseCommand):
             tick(0.1, 6)
             services.message_add(
                 ticket=ticket, kind=Message.Kind.REPLY, body=rng.choice(REPLIES), author_user=agent,
-                status_after=Ticket.Status.PENDING if stage > 0.4 else None,
+                status_after=Ticket.Status.PENDING if stage > 0.3 else None,
             )  # fmt: skip
             if rng.random() < 0.3:
                 tick(0.1, 2)

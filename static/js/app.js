@@ -1,0 +1,171 @@
+// Small behaviours on top of server-rendered pages: bulk selection that
+// survives live refreshes, keyboard shortcuts, and kanban drag and drop.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    const headers = document.body.getAttribute("hx-headers");
+    try { return JSON.parse(headers)["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+
+  // ---- queue: bulk bar and selection --------------------------------
+  function selectedNumbers() {
+    return Array.from(document.querySelectorAll('#queue-rows input[name="numbers"]:checked'))
+      .map((box) => box.value);
+  }
+
+  function updateBulkBar() {
+    const bar = document.getElementById("bulk-bar");
+    if (!bar) return;
+    const count = selectedNumbers().length;
+    bar.classList.toggle("has-selection", count > 0);
+    document.getElementById("bulk-count").textContent = count + " selected";
+  }
+
+  function showActionValue() {
+    const action = document.getElementById("bulk-action");
+    if (!action) return;
+    document.querySelectorAll("#bulk-bar [data-action]").forEach((span) => {
+      span.hidden = span.dataset.action !== action.value;
+    });
+  }
+
+  document.addEventListener("change", (event) => {
+    if (event.target.classList.contains("select-all")) {
+      document.querySelectorAll('#queue-rows input[name="numbers"]').forEach((box) => {
+        box.checked = event.target.checked;
+      });
+    }
+    if (event.target.id === "bulk-action") showActionValue();
+    updateBulkBar();
+  });
+
+  // A live refresh replaces the rows: keep what the agent had ticked and focused.
+  let keptSelection = [];
+  let keptFocus = null;
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.target.id === "queue-rows") {
+      keptSelection = selectedNumbers();
+      const focused = document.querySelector("#queue-rows tr.is-focused");
+      keptFocus = focused ? focused.dataset.number : null;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", () => {
+    keptSelection.forEach((number) => {
+      const box = document.querySelector('#queue-rows input[name="numbers"][value="' + number + '"]');
+      if (box) box.checked = true;
+    });
+    if (keptFocus) {
+      const row = document.querySelector('#queue-rows tr[data-number="' + keptFocus + '"]');
+      if (row) row.classList.add("is-focused");
+    }
+    updateBulkBar();
+  });
+
+  // ---- keyboard -------------------------------------------------------
+  function typing(target) {
+    return ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) || target.isContentEditable;
+  }
+
+  function moveFocus(step) {
+    const rows = Array.from(document.querySelectorAll("#queue-rows tbody tr[data-number]"));
+    if (!rows.length) return;
+    const current = rows.findIndex((row) => row.classList.contains("is-focused"));
+    const next = Math.min(rows.length - 1, Math.max(0, current + step));
+    rows.forEach((row) => row.classList.remove("is-focused"));
+    rows[next].classList.add("is-focused");
+    rows[next].scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.metaKey || event.ctrlKey || event.altKey || typing(event.target)) return;
+    const focused = document.querySelector("#queue-rows tr.is-focused");
+    if (event.key === "/") {
+      const box = document.getElementById("search-box");
+      if (box) { event.preventDefault(); box.focus(); }
+    } else if (event.key === "j") {
+      moveFocus(1);
+    } else if (event.key === "k") {
+      moveFocus(-1);
+    } else if ((event.key === "Enter" || event.key === "o") && focused) {
+      window.location = focused.dataset.href;
+    } else if (event.key === "x" && focused) {
+      const box = focused.querySelector('input[name="numbers"]');
+      box.checked = !box.checked;
+      updateBulkBar();
+    } else if (event.key === "r") {
+      const reply = document.querySelector("#composer textarea");
+      if (reply) { event.preventDefault(); reply.focus(); }
+    }
+  });
+
+  // ---- kanban -----------------------------------------------------------
+  let dragged = null;
+  let draggedFrom = null;
+
+  function flash(text) {
+    const box = document.getElementById("board-message");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(box._timer);
+    box._timer = setTimeout(() => { box.hidden = true; }, 6000);
+  }
+
+  document.addEventListener("dragstart", (event) => {
+    const card = event.target.closest && event.target.closest(".card-ticket");
+    if (!card) return;
+    dragged = card;
+    draggedFrom = card.parentElement;
+    card.classList.add("dragging");
+    document.body.classList.add("is-dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", card.dataset.number);
+  });
+  document.addEventListener("dragend", () => {
+    if (dragged) dragged.classList.remove("dragging");
+    document.body.classList.remove("is-dragging");
+    document.querySelectorAll(".column.drop-target").forEach((c) => c.classList.remove("drop-target"));
+  });
+  document.addEventListener("dragover", (event) => {
+    const column = event.target.closest && event.target.closest(".column");
+    if (!column || !dragged) return;
+    event.preventDefault();
+    column.classList.add("drop-target");
+  });
+  document.addEventListener("dragleave", (event) => {
+    const column = event.target.closest && event.target.closest(".column");
+    if (column && !column.contains(event.relatedTarget)) column.classList.remove("drop-target");
+  });
+  document.addEventListener("drop", async (event) => {
+    const column = event.target.closest && event.target.closest(".column");
+    if (!column || !dragged) return;
+    event.preventDefault();
+    column.classList.remove("drop-target");
+    const card = dragged;
+    const from = draggedFrom;
+    const list = column.querySelector(".cards");
+    if (list === from) return;
+    list.prepend(card);  // move now; snap back if the server refuses
+    const body = new URLSearchParams({ status: column.dataset.status, version: card.dataset.version });
+    let response;
+    try {
+      response = await fetch(card.dataset.moveUrl, {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+        body: body,
+      });
+    } catch (e) {
+      from.prepend(card);
+      flash("Could not reach the server; the card went back.");
+      return;
+    }
+    const text = await response.text();
+    if (response.ok) {
+      card.outerHTML = text;
+    } else {
+      from.prepend(card);
+      flash(text || "That move is not allowed.");
+    }
+  });
+})();
