@@ -24,7 +24,7 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from helpdesk.models import Membership, SupportGroup, Tenant  # noqa: E402
+from helpdesk.models import Membership, SupportGroup, SupportGroupMember, Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
 
 VOCABULARY = (
@@ -76,6 +76,12 @@ def ensure_tenant(slug: str) -> tuple[Tenant, list[int], list[int]]:
             SupportGroup.objects.get_or_create(tenant=tenant, name=f"Team {i}")[0].pk
             for i in range(5)
         ]
+        # Every agent works in every team, so each sees the group queues.
+        for group_id in groups:
+            for user_id in agents:
+                SupportGroupMember.objects.get_or_create(
+                    tenant=tenant, group_id=group_id, user_id=user_id
+                )
     return tenant, agents, groups
 
 
