@@ -8,7 +8,7 @@ from django.urls import reverse
 from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
 from tickets import services
-from tickets.models import Message
+from tickets.models import CannedResponse, Message
 
 
 @pytest.fixture
@@ -31,6 +31,14 @@ def _attachment_id(tenant, ticket):
         return ticket.messages.get(kind=Message.Kind.REPLY).attachments.get().pk
 
 
+def _canned_id(tenant):
+    with tenant_context(tenant):
+        canned, _ = CannedResponse.objects.get_or_create(
+            tenant=tenant, title="Thanks", defaults={"body": "Thanks, {requester_name}!"}
+        )
+        return canned.pk
+
+
 # (url name, args builder, minimum role, methods allowed)
 VIEWS = [
     ("tickets:list", lambda t, tk: [t.slug], "agent", "GET"),
@@ -50,6 +58,16 @@ VIEWS = [
     ("tickets:saved_view_create", lambda t, tk: [t.slug], "agent", "POST"),
     ("tickets:board", lambda t, tk: [t.slug], "agent", "GET"),
     ("tickets:move", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("tickets:presence", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    (
+        "tickets:canned_insert",
+        lambda t, tk: [t.slug, tk.number, _canned_id(t)],
+        "agent",
+        "GET",
+    ),
+    ("tickets:canned_list", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:canned_edit", lambda t, tk: [t.slug, _canned_id(t)], "admin", "GET"),
+    ("tickets:canned_delete", lambda t, tk: [t.slug, _canned_id(t)], "admin", "POST"),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
@@ -89,10 +107,14 @@ def test_anonymous_visitor_is_sent_to_login(name, args, role, method, tenant, ti
 
 
 @pytest.mark.parametrize(
-    ("name", "args", "role", "method"), [v for v in VIEWS if v[2] != "agent"], ids=["settings"]
+    ("name", "args", "role", "method"),
+    [v for v in VIEWS if v[2] != "agent"],
+    ids=[v[0] for v in VIEWS if v[2] != "agent"],
 )
 def test_lower_role_gets_403(name, args, role, method, tenant, ticket, agent, login):
-    response = login(agent).get(reverse(name, args=args(tenant, ticket)))
+    client = login(agent)
+    url = reverse(name, args=args(tenant, ticket))
+    response = client.get(url) if method.startswith("GET") else client.post(url, {})
     assert response.status_code == 403
 
 

@@ -259,3 +259,11 @@ class BoardFilterForm(TenantChoicesMixin, forms.Form):
         if data["tag"]:
             q &= Q(tags__contains=[data["tag"].strip().lower()])
         return q
+
+
+class CannedResponseForm(forms.Form):
+    title = forms.CharField(max_length=120)
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Placeholders: {requester_name}, {ticket_number}, {agent_name}.",
+    )

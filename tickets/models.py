@@ -442,3 +442,21 @@ class SavedView(TenantOwned):
     class Meta:
         ordering = ["name"]
         indexes = [models.Index(fields=["tenant", "owner"], name="savedview_owner_idx")]
+
+
+class CannedResponse(TenantOwned):
+    """A reply text admins keep ready; {requester_name}, {ticket_number} and
+    {agent_name} are filled in when an agent inserts it."""
+
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "title"], name="cannedresponse_unique_title")
+        ]
+
+    def __str__(self) -> str:
+        return self.title

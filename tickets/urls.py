@@ -5,6 +5,25 @@ from . import views
 app_name = "tickets"
 
 urlpatterns = [
+    path(
+        "<slug:tenant_slug>/tickets/<int:number>/presence/", views.ticket_presence, name="presence"
+    ),
+    path(
+        "<slug:tenant_slug>/tickets/<int:number>/canned/<int:canned_id>/",
+        views.canned_response_insert,
+        name="canned_insert",
+    ),
+    path("<slug:tenant_slug>/settings/canned/", views.canned_response_list, name="canned_list"),
+    path(
+        "<slug:tenant_slug>/settings/canned/<int:canned_id>/",
+        views.canned_response_list,
+        name="canned_edit",
+    ),
+    path(
+        "<slug:tenant_slug>/settings/canned/<int:canned_id>/delete/",
+        views.canned_response_delete,
+        name="canned_delete",
+    ),
     path("<slug:tenant_slug>/board/", views.board_view, name="board"),
     path("<slug:tenant_slug>/tickets/<int:number>/move/", views.ticket_move, name="move"),
     path("<slug:tenant_slug>/queues/", views.queue_index, name="queues"),

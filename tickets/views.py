@@ -7,18 +7,21 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from helpdesk.models import Membership, SupportGroupMember
+from helpdesk.permissions import role_required
+from helpdesk.presence import presence_report
 
 from . import board, queues, selectors, services
 from .forms import (
     BoardFilterForm,
     BulkActionForm,
+    CannedResponseForm,
     QueueFilterForm,
     ReplyForm,
     SavedViewForm,
     TicketCreateForm,
     TicketUpdateForm,
 )
-from .models import Message
+from .models import CannedResponse, Message
 
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
 
@@ -84,6 +87,7 @@ def _detail_context(request, ticket, *, update_form=None, reply_form=None, confl
         "update_form": update_form or TicketUpdateForm.for_ticket(ticket),
         "reply_form": reply_form or ReplyForm(initial={"version": ticket.version}),
         "recent_tickets": selectors.requester_recent_tickets(ticket=ticket),
+        "canned_responses": CannedResponse.objects.only("pk", "title"),
         "conflict": conflict,
     }
 
@@ -337,3 +341,76 @@ def ticket_move(request, tenant_slug, number):
     except ValidationError as error:
         return HttpResponse(" ".join(error.messages), status=400, content_type="text/plain")
     return render(request, "tickets/board.html#board-card", {"card": ticket})
+
+
+# ---------------------------------------------------------------- presence and canned responses
+
+
+@require_POST
+def ticket_presence(request, tenant_slug, number):
+    """Heartbeat of an open ticket page; answers with who else is there."""
+    ticket = selectors.ticket_get(number=number)
+    others = presence_report(
+        tenant_id=request.tenant.pk,
+        topic=f"ticket:{ticket.number}",
+        user=request.user,
+        replying=request.POST.get("replying") == "1",
+    )
+    return render(request, "tickets/_presence.html", {"others": others})
+
+
+@require_GET
+def canned_response_insert(request, tenant_slug, number, canned_id):
+    """A canned response's text, filled in for this ticket, for the composer."""
+    ticket = selectors.ticket_get(number=number)
+    canned = CannedResponse.objects.filter(pk=canned_id).first()
+    if canned is None:
+        raise Http404("No such canned response.")
+    text = services.canned_response_render(canned=canned, ticket=ticket, agent=request.user)
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Membership.Role.ADMIN)
+def canned_response_list(request, tenant_slug, canned_id=None):
+    """Admins keep the tenant's canned responses: list, add, change."""
+    canned = None
+    if canned_id is not None:
+        canned = CannedResponse.objects.filter(pk=canned_id).first()
+        if canned is None:
+            raise Http404("No such canned response.")
+    form = CannedResponseForm(
+        request.POST or None,
+        initial={"title": canned.title, "body": canned.body} if canned else None,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.canned_response_save(
+                actor=request.user, canned=canned, **form.cleaned_data
+            )
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, f"Saved “{saved.title}”.")
+            return redirect("tickets:canned_list", tenant_slug)
+    return render(
+        request,
+        "tickets/canned_responses.html",
+        {
+            "form": form,
+            "editing": canned,
+            "responses": CannedResponse.objects.all(),
+            "placeholders": services.CANNED_PLACEHOLDERS,
+        },
+    )
+
+
+@require_POST
+@role_required(Membership.Role.ADMIN)
+def canned_response_delete(request, tenant_slug, canned_id):
+    canned = CannedResponse.objects.filter(pk=canned_id).first()
+    if canned is None:
+        raise Http404("No such canned response.")
+    services.canned_response_delete(actor=request.user, canned=canned)
+    messages.success(request, f"Removed “{canned.title}”.")
+    return redirect("tickets:canned_list", tenant_slug)

@@ -169,3 +169,50 @@
     }
   });
 })();
+
+// Ticket page: tell the server we are here (and whether we are typing a
+// reply), show who else is; insert canned responses into the reply box.
+(function () {
+  "use strict";
+  const presence = document.getElementById("presence");
+  const reply = document.querySelector("#composer textarea");
+
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+
+  async function report() {
+    if (!presence) return;
+    const replying = reply && reply.value.trim() ? "1" : "0";
+    try {
+      const response = await fetch(presence.dataset.url, {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken() },
+        body: new URLSearchParams({ replying: replying }),
+      });
+      if (response.ok) presence.innerHTML = await response.text();
+    } catch (e) { /* offline for a moment: try again next beat */ }
+  }
+  if (presence) {
+    report();
+    setInterval(report, 8000);
+    if (reply) reply.addEventListener("input", () => {
+      clearTimeout(reply._beat);
+      reply._beat = setTimeout(report, 800);
+    });
+  }
+
+  document.addEventListener("change", async (event) => {
+    const select = event.target;
+    if (!select.classList || !select.classList.contains("canned-select") || !select.value) return;
+    const response = await fetch(select.value);
+    if (response.ok && reply) {
+      const text = await response.text();
+      const at = reply.selectionStart || reply.value.length;
+      reply.value = reply.value.slice(0, at) + text + reply.value.slice(at);
+      reply.focus();
+      reply.dispatchEvent(new Event("input"));
+    }
+    select.value = "";
+  });
+})();

@@ -16,7 +16,7 @@ from django.utils import timezone
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember, Tenant
 from helpdesk.tenancy import tenant_context
 from tickets import services
-from tickets.models import Category, Message, Organization, Ticket
+from tickets.models import CannedResponse, Category, Message, Organization, Ticket
 
 DEMO_PASSWORD = "demo-pass-2026"
 TICKETS_PER_TENANT = 150
@@ -101,6 +101,19 @@ CUSTOMER_FOLLOW_UPS = [
     "Still happening for me, unfortunately.",
     "That worked, thank you!",
 ]
+CANNED = [
+    (
+        "Ask for a screenshot",
+        "Hi {requester_name},\n\nThanks for getting in touch. Could you send a screenshot "
+        "of what you see? It helps us get to the bottom of {ticket_number} quickly.\n\n"
+        "Best,\n{agent_name}",
+    ),
+    (
+        "Fixed, please confirm",
+        "Hi {requester_name},\n\nWe have rolled out a fix. Could you try again and tell us "
+        "if it works for you?\n\n{agent_name}",
+    ),
+]
 NOTES = ["Customer is on the enterprise plan.", "Same issue as last week, see the other ticket."]
 
 
@@ -163,6 +176,10 @@ class Command(BaseCommand):
                         tenant=tenant, name=sub, parent=parent
                     )
                     categories.append(child)
+            for title, body in CANNED:
+                CannedResponse.objects.get_or_create(
+                    tenant=tenant, title=title, defaults={"body": body}
+                )
             for name, domains in spec["organizations"]:
                 Organization.objects.get_or_create(
                     tenant=tenant, name=name, defaults={"email_domains": domains}
