@@ -25,7 +25,8 @@ DB_ROLE = "helpdesk"
 
 
 def log(message: str) -> None:
-    print(f"[devstack] {message}", flush=True)
+    # stderr: `eval "$(make -s services)"` reads the exports from stdout.
+    print(f"[devstack] {message}", file=sys.stderr, flush=True)
 
 
 def ensure_venv() -> None:
