@@ -53,8 +53,12 @@ def pytest_runtest_makereport(item, call):
     page = item.funcargs.get("page")
     if report.when == "call" and report.failed and page is not None:
         path = item.funcargs["tmp_path"] / "failure.png"
-        page.screenshot(path=path, full_page=True)
-        report.sections.append(("screenshot", f"saved to {path}"))
+        try:
+            page.screenshot(path=path, full_page=True)
+            note = f"saved to {path}"
+        except Exception as exc:  # noqa: BLE001 - must not hide the test's own failure
+            note = f"could not be taken: {exc}"
+        report.sections.append(("screenshot", note))
     return report
 
 
