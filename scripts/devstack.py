@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,8 @@ DB_ROLE = "helpdesk"
 
 
 def log(message: str) -> None:
-    print(f"[devstack] {message}", flush=True)
+    # stderr: `eval "$(make -s services)"` reads the exports from stdout.
+    print(f"[devstack] {message}", file=sys.stderr, flush=True)
 
 
 def ensure_venv() -> None:
@@ -218,9 +220,53 @@ def cmd_run() -> int:
         services.stop()
 
 
+def find_chromium() -> str | None:
+    preferred = os.environ.get("HELPDESK_CHROMIUM", "/usr/bin/chromium")
+    for candidate in (preferred, "chromium", "chromium-browser"):
+        if path := shutil.which(candidate):
+            return path
+    return None
+
+
+def ensure_chromium() -> str | None:
+    """Find the system Chromium for the browser tests, installing Debian's
+    package when we are root on an apt machine. Playwright's own browser
+    download is never used: it is blocked where this project runs."""
+    path = find_chromium()
+    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        log("chromium not found: installing Debian's chromium package (about 30 s)")
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.call(["apt-get", "update", "-qq"], env=apt_env) == 0:
+            subprocess.call(["apt-get", "install", "-y", "-qq", "chromium"], env=apt_env)
+        path = find_chromium()
+    return path
+
+
+def prepare_browser_tests() -> bool:
+    """Point the browser tests at Chromium, or tell them why they skip.
+    False when CI is set and there is no browser: CI must run them, not skip."""
+    chromium = ensure_chromium()
+    if chromium:
+        os.environ["HELPDESK_CHROMIUM"] = chromium
+        log(f"browser tests use {chromium}")
+        return True
+    reason = (
+        "no Chromium found and none could be installed (that needs root and apt-get): "
+        "install Debian's chromium package or set HELPDESK_CHROMIUM"
+    )
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        log(f"ERROR: CI is set and the browser tests cannot run: {reason}")
+        return False
+    log(f"browser tests will be skipped: {reason}")
+    os.environ["HELPDESK_BROWSER_SKIP_REASON"] = reason
+    return True
+
+
 def cmd_test(pytest_args: list[str]) -> int:
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
     os.environ.setdefault("DEBUG", "0")
+    if not prepare_browser_tests():
+        return 1
     services = LocalServices()
     # Redis database 1: the tests' worker must not take the dev server's tasks.
     services.start("helpdesk", redis_db=1)
