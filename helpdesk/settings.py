@@ -188,6 +188,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("EVENT_SWEEP_SECONDS", 60),
     },
 }
+# How often open queue and board pages fetch fresh rows.
+QUEUE_REFRESH_SECONDS = env_int("QUEUE_REFRESH_SECONDS", 10)
+BOARD_REFRESH_SECONDS = env_int("BOARD_REFRESH_SECONDS", 15)
 # An event whose handlers have not finished after this long is re-run by the sweep.
 EVENT_SWEEP_GRACE_SECONDS = env_int("EVENT_SWEEP_GRACE_SECONDS", 60)
 

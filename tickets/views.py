@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
@@ -228,6 +229,7 @@ def queue_view(request, tenant_slug, slug):
         "counts": queues.queue_counts(user=request.user),
         "queues": queues.queues_for(membership=request.membership),
         "saved_views": _saved_views_for(request),
+        "refresh_seconds": settings.QUEUE_REFRESH_SECONDS,
     }
     if request.htmx:
         return render(request, "tickets/queue.html#queue-refresh", context)
@@ -314,7 +316,11 @@ def board_view(request, tenant_slug):
     """The kanban; just the columns when htmx refreshes it."""
     form = BoardFilterForm(request.GET, tenant=request.tenant)
     filters = form.conditions() if form.is_valid() else Q()
-    context = {"columns": board.board_columns(filters=filters), "filter_form": form}
+    context = {
+        "columns": board.board_columns(filters=filters),
+        "filter_form": form,
+        "refresh_seconds": settings.BOARD_REFRESH_SECONDS,
+    }
     if request.htmx:
         return render(request, "tickets/board.html#board-columns", context)
     return render(request, "tickets/board.html", context)

@@ -24,10 +24,12 @@ def ticket_url(live_server, tenant, ticket):
     return f"{live_server.url}/{tenant.slug}/tickets/{ticket.number}/"
 
 
-def test_agent_logs_in_and_lands_on_the_ticket_list(page, log_in, live_server, agent, ticket):
+def test_agent_logs_in_and_opens_a_queue(page, log_in, live_server, agent, ticket):
     log_in(agent)
-    expect(page).to_have_url(f"{live_server.url}/acme/tickets/")
-    expect(page.get_by_role("heading", name="Tickets")).to_be_visible()
+    expect(page).to_have_url(f"{live_server.url}/acme/queues/mine/")
+    expect(page.get_by_role("heading", name="My tickets")).to_be_visible()
+    page.get_by_role("navigation", name="Queues").get_by_role("link", name="Unassigned").click()
+    expect(page.get_by_role("heading", name="Unassigned")).to_be_visible()
     row = page.get_by_role("row").filter(has_text="Printer on fire")
     expect(row).to_contain_text(f"ACME-{ticket.number}")
     expect(row).to_contain_text("New")
@@ -39,6 +41,7 @@ def test_public_reply_appears_in_the_timeline_and_opens_the_ticket(
     page, log_in, agent, ticket, ticket_url
 ):
     log_in(agent)
+    page.get_by_role("navigation", name="Queues").get_by_role("link", name="Unassigned").click()
     page.get_by_role("link", name="Printer on fire").click()
     expect(page).to_have_url(ticket_url)
     status = page.locator(".ticket-head .status")
