@@ -23,16 +23,28 @@ RESOLVED_SHOWN_FOR = timedelta(days=7)
 def board_columns(*, filters: Q | None = None) -> list[dict]:
     """Each column's first cards (most urgent first) and its total: one query
     per column plus one for the counts, whatever the board's size."""
+    filters = filters or Q()
     recently_resolved = Q(
         status=Ticket.Status.RESOLVED, resolved_at__gte=timezone.now() - RESOLVED_SHOWN_FOR
     )
-    on_board = Ticket.objects.filter(OPEN_Q | recently_resolved).filter(filters or Q())
-    counts = dict(on_board.values_list("status").annotate(n=Count("pk")).order_by())
+    # Two counts, each matching one partial index (open work: index-only).
+    counts = dict(
+        Ticket.objects.filter(OPEN_Q)
+        .filter(filters)
+        .values_list("status")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    counts[Ticket.Status.RESOLVED] = (
+        Ticket.objects.filter(recently_resolved).filter(filters).count()
+    )
     order = [key.order_expression() for key in SORTS["urgent"]]
     columns = []
     for status in COLUMNS:
+        in_column = recently_resolved if status == Ticket.Status.RESOLVED else Q(status=status)
         cards = list(
-            on_board.filter(status=status)
+            Ticket.objects.filter(in_column)
+            .filter(filters)
             .select_related("tenant", "assignee")
             .order_by(*order)[:CARDS_PER_COLUMN]
         )

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q, Value
-from django.db.models.functions import Cast, Coalesce, Lower
+from django.db.models.functions import Cast, Coalesce
 
 from helpdesk.models import SupportGroup, TenantOwned
 
@@ -43,7 +43,8 @@ class Contact(TenantOwned):
     class Meta:
         ordering = ["name", "email"]
         constraints = [
-            models.UniqueConstraint("tenant", Lower("email"), name="contact_unique_email"),
+            # Emails are stored lower-case (contact_get_or_create).
+            models.UniqueConstraint(fields=["tenant", "email"], name="contact_unique_email"),
         ]
 
     def __str__(self) -> str:
@@ -220,11 +221,16 @@ class Ticket(TenantOwned):
             models.Index(
                 F("tenant"), *URGENT_ORDER, name="ticket_queue_open_idx", condition=OPEN_Q
             ),
-            # Counts per queue come from an index-only scan of this one.
+            # Queue and board counts come from an index-only scan of this one.
             models.Index(
-                fields=["tenant", "group", "assignee"],
+                fields=["tenant", "group", "assignee", "status"],
                 name="ticket_open_counts_idx",
                 condition=OPEN_Q,
+            ),
+            models.Index(
+                fields=["tenant", "group", "resolved_at"],
+                name="ticket_recently_resolved_idx",
+                condition=Q(status="resolved"),
             ),
         ]  # fmt: skip
 
