@@ -22,6 +22,9 @@ N=${BENCH_N:-30}
 WARMUP=${BENCH_WARMUP:-1}
 BUDGET=${BENCH_BUDGET:-60}
 SCALES=${SCALES:-"100k:bench 1M:bench1m"}
+PAGES=${BENCH_PAGES:-}            # comma list, default all pages of the target
+SUFFIX=${BENCH_SUFFIX:-}          # appended to the result labels, e.g. _recheck
+QUERIES=${BENCH_QUERIES:-1}       # 0: skip count_queries.py
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
 
@@ -59,13 +62,15 @@ done
 curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null
 
 for pair in $SCALES; do
-    label=${pair%%:*}
+    label=${pair%%:*}$SUFFIX
     export BENCH_TENANT=${pair#*:}
     export BENCH_AGENT=${BENCH_AGENT_OVERRIDE:-$BENCH_TENANT-agent0}
     echo "== $label: tenant $BENCH_TENANT, agent $BENCH_AGENT"
     "$PY" "$PEER/bench_http.py" --base-url "$BENCH_BASE_URL" --target target_ourdesk \
         --label "$label" --n "$N" --warmup "$WARMUP" --budget "$BUDGET" \
-        --out "$OUT/latency_$label.json"
-    "$PY" "$PEER/count_queries.py" --target target_ourdesk --label "$label" \
-        --out "$OUT/queries_$label.json"
+        --pages "$PAGES" --out "$OUT/latency_$label.json"
+    if [ "$QUERIES" = 1 ]; then
+        "$PY" "$PEER/count_queries.py" --target target_ourdesk --label "$label" \
+            --pages "$PAGES" --out "$OUT/queries_$label.json"
+    fi
 done
