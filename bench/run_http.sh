@@ -54,7 +54,7 @@ trap stop EXIT
 
 cd "$REPO"
 "$GUNICORN" helpdesk.wsgi -w 2 --worker-class sync --timeout 600 -b "127.0.0.1:$PORT" \
-    --pid "$PIDFILE" --daemon --error-logfile "$OUT/gunicorn.log"
+    --pid "$PIDFILE" --daemon --error-logfile "${GUNICORN_LOG:-/tmp/ourdesk-gunicorn.log}"
 for _ in $(seq 100); do
     curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
     sleep 0.2
