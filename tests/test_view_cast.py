@@ -44,6 +44,7 @@ VIEWS = [
         "agent",
         "GET",
     ),
+    ("tickets:search", lambda t, tk: [t.slug], "agent", "GET"),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
