@@ -39,8 +39,10 @@ def main():
     peer = Path(args.peer)
     if not peer.exists():
         peer = Path("/work/shared/bench/peer-django-helpdesk")
-    print("| scale | page | ours p50 / p95 ms (n) | peer p50 / p95 ms (n) | peer/ours p50 "
-          "| ours SQL queries | peer SQL queries |")
+    print(
+        "| scale | page | ours p50 / p95 ms (n) | peer p50 / p95 ms (n) | peer/ours p50 "
+        "| ours SQL queries | peer SQL queries |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label in args.labels.split(","):
         ours_l = load(HERE / f"results/latency_{label}.json")

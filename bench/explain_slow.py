@@ -32,9 +32,8 @@ from helpdesk.tenancy import tenant_context  # noqa: E402
 
 PEER = Path(os.environ.get("PEER", "/work/shared/bench/peer-django-helpdesk"))
 sys.path.append(str(PEER))
-from bench_lib import DjangoClient  # noqa: E402
-
 import target_ourdesk as tgt  # noqa: E402
+from bench_lib import DjangoClient  # noqa: E402
 
 
 def main():
@@ -52,8 +51,10 @@ def main():
     tenant = Tenant.objects.get(slug=tgt.TENANT)
     names = [p for p in args.pages.split(",") if p] or list(tgt.PAGES)
     rng = random.Random(5)
-    lines = [f"# EXPLAIN (ANALYZE, BUFFERS) of statements > {args.min_ms} ms, {args.label}, "
-             f"tenant {tgt.TENANT}, agent {tgt.STAFF_USER}\n"]
+    lines = [
+        f"# EXPLAIN (ANALYZE, BUFFERS) of statements > {args.min_ms} ms, {args.label}, "
+        f"tenant {tgt.TENANT}, agent {tgt.STAFF_USER}\n"
+    ]
     for name in names:
         if name.startswith("create"):
             continue
@@ -61,10 +62,16 @@ def main():
         fn(client, rng, ctx)  # warm
         with CaptureQueriesContext(connection) as cq:
             fn(client, rng, ctx)
-        slow = [q for q in cq.captured_queries
-                if float(q["time"]) * 1000 >= args.min_ms and q["sql"].lstrip().upper().startswith(("SELECT", "DECLARE"))]
-        lines.append(f"\n## {name}: {len(cq.captured_queries)} queries, "
-                     f"{sum(float(q['time']) for q in cq.captured_queries) * 1000:.0f} ms SQL\n")
+        slow = [
+            q
+            for q in cq.captured_queries
+            if float(q["time"]) * 1000 >= args.min_ms
+            and q["sql"].lstrip().upper().startswith(("SELECT", "DECLARE"))
+        ]
+        lines.append(
+            f"\n## {name}: {len(cq.captured_queries)} queries, "
+            f"{sum(float(q['time']) for q in cq.captured_queries) * 1000:.0f} ms SQL\n"
+        )
         for q in slow:
             sql = q["sql"]
             if sql.lstrip().upper().startswith("DECLARE"):
@@ -72,7 +79,9 @@ def main():
             with tenant_context(tenant), connection.cursor() as cur:
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
                 plan = "\n".join(r[0] for r in cur.fetchall())
-            lines.append(f"\n### {float(q['time']) * 1000:.0f} ms in the page view\n\n```sql\n{sql}\n```\n\n```\n{plan}\n```\n")
+            lines.append(
+                f"\n### {float(q['time']) * 1000:.0f} ms in the page view\n\n```sql\n{sql}\n```\n\n```\n{plan}\n```\n"
+            )
         print(f"[{args.label}] {name}: {len(slow)} statements explained", flush=True)
     Path(args.out).write_text("".join(lines))
 

@@ -73,7 +73,8 @@ def _search_exists():
             except Resolver404:
                 return False
     try:
-        urllib.request.urlopen(f"{BASE_URL}{T}/search/?q=x", timeout=30).close()
+        # BASE_URL is the local bench server (http://127.0.0.1:...).
+        urllib.request.urlopen(f"{BASE_URL}{T}/search/?q=x", timeout=30).close()  # noqa: S310
         return True
     except urllib.error.HTTPError as err:
         return err.code != 404
@@ -85,7 +86,9 @@ def discover():
     import psycopg
 
     with psycopg.connect(_dsn(), autocommit=True) as c:
-        tenant_id = c.execute("select id from helpdesk_tenant where slug=%s", (TENANT,)).fetchone()[0]
+        tenant_id = c.execute("select id from helpdesk_tenant where slug=%s", (TENANT,)).fetchone()[
+            0
+        ]
         with c.transaction():
             c.execute("select set_config('app.tenant_id', %s, true)", (str(tenant_id),))
             group_id = c.execute(
@@ -101,14 +104,23 @@ def discover():
                    where t.number = %s""",
                 (hi - 100,),
             ).fetchone()
-            n = c.execute("select reltuples::bigint from pg_class where relname='tickets_ticket'").fetchone()[0]
+            n = c.execute(
+                "select reltuples::bigint from pg_class where relname='tickets_ticket'"
+            ).fetchone()[0]
     if "search_keyword" in PAGES and not _search_exists():
         del PAGES["search_keyword"]
         _SKIPPED.append("search_keyword")
     return {
-        "tenant": TENANT, "tenant_id": tenant_id, "agent": STAFF_USER, "group_id": group_id,
-        "ticket_min": lo, "ticket_max": hi, "tickets_estimate_all_tenants": n,
-        "customer_email": email, "customer_tickets": n_cust, "skipped_pages": _SKIPPED,
+        "tenant": TENANT,
+        "tenant_id": tenant_id,
+        "agent": STAFF_USER,
+        "group_id": group_id,
+        "ticket_min": lo,
+        "ticket_max": hi,
+        "tickets_estimate_all_tenants": n,
+        "customer_email": email,
+        "customer_tickets": n_cust,
+        "skipped_pages": _SKIPPED,
     }
 
 
@@ -117,8 +129,15 @@ def login(client):
     r = client.get("/accounts/login/")
     m = _CSRF_RE.search(r.text)
     token = m.group(1) if m else client.csrf()
-    r = client.post("/accounts/login/", {"username": STAFF_USER, "password": STAFF_PASSWORD,
-                                         "csrfmiddlewaretoken": token, "next": f"{T}/queues/"})
+    r = client.post(
+        "/accounts/login/",
+        {
+            "username": STAFF_USER,
+            "password": STAFF_PASSWORD,
+            "csrfmiddlewaretoken": token,
+            "next": f"{T}/queues/",
+        },
+    )
     if r.status not in (302, 303):
         raise RuntimeError(f"login failed: {r.status}")
 
@@ -154,16 +173,19 @@ def page_ticket_detail(client, rng, ctx):
 def page_create_staff(client, rng, ctx):
     n = rng.randint(1, 10**9)
     g = rng.randint(1, 10000)  # an existing customer, as bench/generate.py names them
-    r = client.post(f"{T}/tickets/new/", {
-        "csrfmiddlewaretoken": client.csrf(),
-        "requester_email": f"customer{g}@client{g % 997}.example",
-        "requester_name": "Bench Customer",
-        "subject": f"Bench ticket {n}: printer offline",
-        "body": "Customer called: the printer in room 4 is offline again. Tried a restart.",
-        "channel": "phone",
-        "priority": "2",
-        "type": "incident",
-    })
+    r = client.post(
+        f"{T}/tickets/new/",
+        {
+            "csrfmiddlewaretoken": client.csrf(),
+            "requester_email": f"customer{g}@client{g % 997}.example",
+            "requester_name": "Bench Customer",
+            "subject": f"Bench ticket {n}: printer offline",
+            "body": "Customer called: the printer in room 4 is offline again. Tried a restart.",
+            "channel": "phone",
+            "priority": "2",
+            "type": "incident",
+        },
+    )
     if r.status not in (302, 303):
         raise RuntimeError(f"staff create failed: {r.status} {r.text[:300]}")
     return [("post", r)]

@@ -22,6 +22,7 @@ VENV = ROOT / ".venv"
 DATA = ROOT / ".data"
 VENV_PYTHON = VENV / "bin" / "python"
 DB_ROLE = "helpdesk"
+SEARCH_LEAKPROOF_SQL = "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF;"
 
 
 def log(message: str) -> None:
@@ -90,9 +91,13 @@ class LocalServices:
                    CREATE ROLE {DB_ROLE} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS;
                  END IF; END $$;"""
         )
+        # Ticket search under row-level security needs its match operator
+        # LEAKPROOF (README, "Search"); template1 hands it to new databases.
+        server.psql(f"\\c template1\n{SEARCH_LEAKPROOF_SQL}")
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'")
         if "(1 row)" not in exists:
             server.psql(f"CREATE DATABASE {database} OWNER {DB_ROLE}")
+        server.psql(f"\\c {database}\n{SEARCH_LEAKPROOF_SQL}")
         socket_dir = server.get_postmaster_info().socket_dir
         log(f"postgres running in {pgdata} (socket in {socket_dir})")
 

@@ -68,6 +68,7 @@ VIEWS = [
     ("tickets:canned_list", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:canned_edit", lambda t, tk: [t.slug, _canned_id(t)], "admin", "GET"),
     ("tickets:canned_delete", lambda t, tk: [t.slug, _canned_id(t)], "admin", "POST"),
+    ("tickets:search", lambda t, tk: [t.slug], "agent", "GET"),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),

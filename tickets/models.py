@@ -1,10 +1,28 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Q, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Replace
 
 from helpdesk.models import SupportGroup, TenantOwned
+
+# Text-search configuration of every search column and query. 'simple' (no
+# stemming, no stop words) rather than 'english': tenants write in many
+# languages, and what agents look up most (names, email addresses, error
+# codes, order numbers) must match as typed, not as an English stem.
+SEARCH_CONFIG = "simple"
+
+
+def search_vector_field(*expressions, weight: str) -> models.GeneratedField:
+    """A tsvector column Postgres computes from the row itself, so every write
+    (services, bulk loads, raw SQL) keeps it current with no code to forget."""
+    return models.GeneratedField(
+        expression=SearchVector(*expressions, config=SEARCH_CONFIG, weight=weight),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
 
 class Organization(TenantOwned):
@@ -39,6 +57,10 @@ class Contact(TenantOwned):
         db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The address also as its parts, so "pat" or "example.com" finds pat@example.com.
+    search_vector = search_vector_field(
+        "name", "email", Replace("email", Value("@"), Value(" ")), weight="B"
+    )
 
     class Meta:
         ordering = ["name", "email"]
@@ -46,6 +68,7 @@ class Contact(TenantOwned):
             # Emails are stored lower-case (contact_get_or_create).
             models.UniqueConstraint(fields=["tenant", "email"], name="contact_unique_email"),
         ]
+        indexes = [GinIndex(fields=["tenant", "search_vector"], name="contact_search_idx")]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
@@ -195,12 +218,16 @@ class Ticket(TenantOwned):
     due_at = models.DateTimeField(null=True, blank=True)
     # Optimistic concurrency: every change bumps it; an edit names the version it saw.
     version = models.PositiveIntegerField(default=1)
+    # Weight A: a subject match outranks a mention in a message (weight D).
+    search_vector = search_vector_field("subject", weight="A")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "number"], name="ticket_unique_number"),
         ]
         indexes = [
+            # btree_gin lets the tenant lead the index, as in every tenant index.
+            GinIndex(fields=["tenant", "search_vector"], name="ticket_search_idx"),
             models.Index(
                 fields=["tenant", "requester", "-created_at"], name="ticket_requester_idx"
             ),
@@ -278,10 +305,12 @@ class Message(TenantOwned):
     # Sanitised with nh3 before it is stored; safe to render as HTML.
     body_html = models.TextField()
     created_at = models.DateTimeField()
+    search_vector = search_vector_field("body_text", weight="D")
 
     class Meta:
         indexes = [
-            models.Index(fields=["tenant", "ticket", "created_at"], name="message_ticket_idx")
+            models.Index(fields=["tenant", "ticket", "created_at"], name="message_ticket_idx"),
+            GinIndex(fields=["tenant", "search_vector"], name="message_search_idx"),
         ]
         constraints = [
             models.CheckConstraint(

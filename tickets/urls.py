@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import search, views
 
 app_name = "tickets"
 
@@ -45,4 +45,5 @@ urlpatterns = [
         views.attachment_download,
         name="attachment",
     ),
+    path("<slug:tenant_slug>/search/", search.search_view, name="search"),
 ]

@@ -1,0 +1,236 @@
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from helpdesk.tenancy import tenant_context
+from tests.factories import ContactFactory, TicketFactory, add_reply
+from tickets.models import Contact, Message, Ticket, TicketCounter
+from tickets.search import search_index_check, ticket_search
+
+
+def _search(client, tenant, query, **params):
+    return client.get(reverse("tickets:search", args=[tenant.slug]), {"q": query, **params})
+
+
+def test_subject_match_outranks_a_mention_in_a_message(tenant, in_tenant):
+    in_subject = TicketFactory(subject="Invoice shows the wrong address", body="Please fix.")
+    # Made later, so a tie would put it first.
+    in_message = TicketFactory(subject="Printer jam", body="Also, the invoice came late.")
+    TicketFactory(subject="Password reset", body="Cannot log in.")
+
+    results = ticket_search(query="invoice")
+
+    assert [hit.ticket for hit in results.hits] == [in_subject, in_message]
+    assert not results.has_more
+
+
+def test_a_word_in_a_reply_finds_its_ticket_once_with_a_highlighted_snippet(tenant, agent, login):
+    with tenant_context(tenant):
+        ticket = TicketFactory(subject="Car will not start", body="Since Monday.")
+        add_reply(ticket, agent, body="Check the flux capacitor first, then the battery.")
+        add_reply(ticket, agent, body="The capacitor was it.")
+
+    page = _search(login(agent), tenant, "capacitor").content.decode()
+
+    assert page.count(f">ACME-{ticket.number}<") == 1
+    assert "flux <mark>capacitor</mark> first" in page
+
+
+@pytest.mark.parametrize("query", ["pat.lee@example.org", "Lee", "example.org"])
+def test_requester_name_and_email_find_their_tickets(tenant, agent, login, query):
+    with tenant_context(tenant):
+        pat = ContactFactory(name="Pat Lee", email="pat.lee@example.org")
+        ticket = TicketFactory(requester=pat, subject="Cannot print", body="Help")
+        TicketFactory(subject="Other", body="Unrelated")
+
+    page = _search(login(agent), tenant, query).content.decode()
+
+    assert f">ACME-{ticket.number}<" in page
+    assert page.count('<tr id="hit-') == 1
+
+
+def test_snippet_highlights_the_match_and_escapes_everything_else(tenant, agent, login):
+    with tenant_context(tenant):
+        TicketFactory(
+            subject="Refund <b>now</b>",
+            body="I want a refund <script>alert(1)</script> <img src=x onerror=alert(2)> & more",
+        )
+
+    page = _search(login(agent), tenant, "refund").content.decode()
+
+    assert "<mark>Refund</mark> &lt;b&gt;now&lt;/b&gt;" in page
+    assert "<mark>refund</mark>" in page
+    assert "<script>alert" not in page
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(2)&gt; &amp; more" in page
+
+
+@pytest.mark.parametrize("query", ["42", "ACME-42", "acme-42", " #42 "])
+def test_a_ticket_number_jumps_to_the_ticket(tenant, agent, login, query):
+    with tenant_context(tenant):
+        TicketCounter.objects.create(tenant=tenant, last_number=41)
+        ticket = TicketFactory(subject="The answer")
+    assert ticket.number == 42
+
+    response = _search(login(agent), tenant, query)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("tickets:detail", args=[tenant.slug, 42])
+
+
+def test_a_number_with_no_ticket_is_searched_as_text(tenant, other_tenant, agent, login):
+    with tenant_context(other_tenant):
+        TicketFactory(subject="Globex only")  # GLX-1: not ours
+    with tenant_context(tenant):
+        TicketCounter.objects.create(tenant=tenant, last_number=100)
+        ticket = TicketFactory(subject="Error 1 on start-up", body="See error 1.")
+
+    response = _search(login(agent), tenant, "1")
+
+    assert response.status_code == 200
+    assert f">ACME-{ticket.number}<" in response.content.decode()
+
+
+def test_another_tenants_tickets_never_appear(tenant, other_tenant, agent, outsider, login):
+    with tenant_context(other_tenant):
+        theirs = TicketFactory(
+            subject="Refund for Globex",
+            body="Refund the Globex order",
+            requester=ContactFactory(name="Refund Person", email="refund@globex.example"),
+        )
+    with tenant_context(tenant):
+        ours = TicketFactory(subject="Refund for Acme", body="Please refund")
+
+    page = _search(login(agent), tenant, "refund").content.decode()
+
+    assert "<mark>Refund</mark> for Acme" in page
+    assert "Globex" not in page and "globex" not in page
+    assert page.count('<tr id="hit-') == 1
+    with tenant_context(tenant):
+        assert [hit.ticket for hit in ticket_search(query="refund").hits] == [ours]
+    with tenant_context(other_tenant):
+        assert [hit.ticket for hit in ticket_search(query="refund").hits] == [theirs]
+    # Globex's own user searching our desk is turned away before any search runs.
+    assert _search(login(outsider), tenant, "refund").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "Type a word"),
+        ("   ", "Type a word"),
+        ("!!! ???", "has no words to search for"),
+        ("-refund", "has no words to search for"),
+        ('"" or', "has no words to search for"),
+        ("zebra", "No tickets match"),
+        ('foo:* & (bar | "baz', "No tickets match"),
+        ("x" * 500, "No tickets match"),
+    ],
+)
+def test_empty_or_odd_queries_get_a_clear_message(tenant, agent, login, query, message):
+    with tenant_context(tenant):
+        TicketFactory(subject="Refund please", body="Thanks")
+
+    response = _search(login(agent), tenant, query)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+
+
+def test_search_page_queries_do_not_grow_with_the_results(
+    tenant, agent, login, django_assert_max_num_queries
+):
+    client = login(agent)
+    with tenant_context(tenant):
+        for _ in range(3):
+            TicketFactory(subject="Printer offline", body="printer again")
+    with django_assert_max_num_queries(10):
+        few = _search(client, tenant, "printer")
+    with tenant_context(tenant):
+        for _ in range(30):
+            ticket = TicketFactory(subject="Printer offline", body="printer again")
+            add_reply(ticket, agent, body="Turn the printer off and on.")
+    with django_assert_max_num_queries(10):
+        many = _search(client, tenant, "printer")
+    with django_assert_max_num_queries(10):
+        more = _search(client, tenant, "printer", limit="50")
+
+    assert few.content.decode().count('<tr id="hit-') == 3
+    assert many.content.decode().count('<tr id="hit-') == 25
+    assert "limit=50#hit-26" in many.content.decode()
+    assert more.content.decode().count('<tr id="hit-') == 33
+    assert "More results" not in more.content.decode()
+
+
+def test_the_search_box_is_in_the_top_bar(tenant, agent, login):
+    page = login(agent).get(reverse("tickets:list", args=[tenant.slug])).content.decode()
+
+    assert 'id="search-box"' in page
+    assert f'action="{reverse("tickets:search", args=[tenant.slug])}"' in page
+
+
+def _filler(tenant, count):
+    """Rows that do not match, so the planner sees the match as selective."""
+    now = timezone.now()
+    contacts = Contact.objects.bulk_create(
+        Contact(tenant=tenant, email=f"filler{n}@example.com", name=f"Filler {n}")
+        for n in range(count)
+    )
+    tickets = Ticket.objects.bulk_create(
+        Ticket(
+            tenant=tenant,
+            number=1000 + n,
+            subject=f"Filler ticket {n}",
+            requester=contact,
+            created_at=now,
+            updated_at=now,
+        )
+        for n, contact in enumerate(contacts)
+    )
+    Message.objects.bulk_create(
+        Message(
+            tenant=tenant,
+            ticket=ticket,
+            kind=Message.Kind.CUSTOMER,
+            author_contact=ticket.requester,
+            body_text="Nothing to see here",
+            body_html="<p>Nothing to see here</p>",
+            created_at=now,
+        )
+        for ticket in tickets
+    )
+
+
+def test_each_source_is_matched_through_its_gin_index(tenant, in_tenant):
+    """Under row-level security the GIN indexes can answer the match only when
+    ts_match_vq is LEAKPROOF (README, "Search")."""
+    assert search_index_check(None, databases=["default"]) == [], "see README, 'Search'"
+    _filler(tenant, 1000)
+    TicketFactory(subject="Refund", body="Refund please")
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        if "websearch_to_tsquery" in sql:
+            statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        ticket_search(query="refund")
+    sql, params = statements[0]
+    indexes = ("ticket_search_idx", "contact_search_idx", "message_search_idx")
+    with connection.cursor() as cursor:
+        # New rows wait in each GIN index's pending list, which the planner
+        # prices high until (auto)vacuum merges it; merge it now.
+        for index in indexes:
+            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        cursor.execute("ANALYZE tickets_ticket, tickets_contact, tickets_message")
+        # A few hundred rows fit in a few pages: a sequential scan would win.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    for index in indexes:
+        assert f"Bitmap Index Scan on {index}" in plan, plan
+    condition = f"Index Cond: ((tenant_id = '{tenant.pk}'::bigint) AND (search_vector @@ "
+    assert plan.count(condition) == 3, plan

@@ -1,0 +1,241 @@
+"""Full-text search over tickets: subjects, requesters and message bodies.
+
+Three generated tsvector columns (Ticket, Contact, Message), each with a GIN
+index on (tenant_id, search_vector); see tickets/models.py. Row-level
+security lets the planner use those indexes only when the match operator is
+LEAKPROOF (README, "Search"); search_index_check warns when it is not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.core import checks
+from django.db import connection, connections
+from django.shortcuts import redirect, render
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET
+
+from helpdesk.tenancy import current_tenant
+
+from .models import SEARCH_CONFIG, Ticket
+
+PAGE_SIZE = 25
+MAX_RESULTS = 200
+MAX_QUERY_LENGTH = 200
+# Matches taken from each of the three sources before ranking. A word found in
+# a large share of a big tenant's tickets would otherwise mean reading and
+# ranking hundreds of thousands of rows; past this the page asks for more words.
+CANDIDATES_PER_SOURCE = 2000
+
+# ts_headline marks matches with these private-use characters; the text is
+# HTML-escaped first and only then are the markers turned into <mark> tags.
+_START, _STOP = "\ue000", "\ue001"
+_HIGHLIGHT = re.compile(f"{_START}([^{_START}{_STOP}]*){_STOP}")
+_HEADLINE_OPTIONS = f'StartSel="{_START}", StopSel="{_STOP}"'
+_SNIPPET_OPTIONS = (
+    f'{_HEADLINE_OPTIONS}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
+)
+_WHOLE_OPTIONS = f"{_HEADLINE_OPTIONS}, HighlightAll=true"
+
+# The query is parsed once per statement; websearch_to_tsquery accepts what
+# people type ("quoted phrases", or, -not) and never raises on bad syntax.
+_TSQUERY = "websearch_to_tsquery(%(config)s::regconfig, %(query)s)"
+
+# Each source is a MATERIALIZED CTE so that it is planned to return all its
+# rows (a GIN bitmap scan) while the LIMIT in `hits` still stops it early;
+# a LIMIT inside would invite a sequential scan hoping to stop soon.
+# tenant_id is compared as bigint: the btree_gin operator class is per type.
+_SEARCH_SQL = f"""
+WITH subject_matches AS MATERIALIZED (
+    SELECT id AS ticket_id, ts_rank(search_vector, {_TSQUERY}) AS rank
+    FROM tickets_ticket
+    WHERE tenant_id = %(tenant)s::bigint AND search_vector @@ {_TSQUERY}
+), requester_matches AS MATERIALIZED (
+    SELECT t.id AS ticket_id, ts_rank(c.search_vector, {_TSQUERY}) AS rank
+    FROM tickets_contact c
+    JOIN tickets_ticket t ON t.tenant_id = c.tenant_id AND t.requester_id = c.id
+    WHERE c.tenant_id = %(tenant)s::bigint AND c.search_vector @@ {_TSQUERY}
+), message_matches AS MATERIALIZED (
+    SELECT ticket_id, id AS message_id, ts_rank(search_vector, {_TSQUERY}) AS rank
+    FROM tickets_message
+    WHERE tenant_id = %(tenant)s::bigint AND search_vector @@ {_TSQUERY}
+), hits AS (
+    (SELECT 's' AS source, ticket_id, rank, NULL::bigint AS message_id
+     FROM subject_matches LIMIT %(candidates)s)
+    UNION ALL
+    (SELECT 'r', ticket_id, rank, NULL FROM requester_matches LIMIT %(candidates)s)
+    UNION ALL
+    (SELECT 'm', ticket_id, rank, message_id FROM message_matches LIMIT %(candidates)s)
+), ranked AS (
+    -- One row per ticket: its subject and requester scores plus its best message.
+    SELECT ticket_id,
+        coalesce(sum(rank) FILTER (WHERE source <> 'm'), 0)
+            + coalesce(max(rank) FILTER (WHERE source = 'm'), 0) AS rank,
+        (array_agg(message_id ORDER BY rank DESC, message_id)
+            FILTER (WHERE source = 'm'))[1] AS message_id
+    FROM hits
+    GROUP BY ticket_id
+    ORDER BY rank DESC, ticket_id DESC
+    LIMIT %(limit)s
+)
+SELECT r.ticket_id,
+    ts_headline(%(config)s::regconfig, translate(t.subject, %(markers)s, ''),
+        {_TSQUERY}, %(whole)s),
+    ts_headline(%(config)s::regconfig,
+        translate(concat_ws(' · ', nullif(c.name, ''), c.email), %(markers)s, ''),
+        {_TSQUERY}, %(whole)s),
+    ts_headline(%(config)s::regconfig, translate(m.body_text, %(markers)s, ''),
+        {_TSQUERY}, %(snippet)s),
+    (SELECT count(*) FROM hits GROUP BY source ORDER BY 1 DESC LIMIT 1)
+        >= %(candidates)s AS capped
+FROM ranked r
+JOIN tickets_ticket t ON t.tenant_id = %(tenant)s::bigint AND t.id = r.ticket_id
+JOIN tickets_contact c ON c.tenant_id = t.tenant_id AND c.id = t.requester_id
+-- The snippet comes from the best-matching message, else the first one.
+LEFT JOIN LATERAL (
+    SELECT body_text FROM tickets_message
+    WHERE tenant_id = t.tenant_id AND ticket_id = t.id
+        AND (r.message_id IS NULL OR id = r.message_id)
+    ORDER BY created_at, id
+    LIMIT 1
+) m ON true
+ORDER BY r.rank DESC, r.ticket_id DESC
+"""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    ticket: Ticket
+    subject_html: SafeString
+    requester_html: SafeString
+    snippet_html: SafeString
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    hits: list[SearchHit]
+    has_more: bool
+    # More matches than CANDIDATES_PER_SOURCE: the best of those found are shown.
+    capped: bool
+
+
+def _highlighted(headline: str | None) -> SafeString:
+    """ts_headline output as HTML: everything escaped, the matches in <mark>."""
+    escaped = _HIGHLIGHT.sub(r"<mark>\1</mark>", str(escape(headline or "")))
+    # Safe: the text was escaped above and the only tags added are <mark>.
+    return mark_safe(escaped.replace(_START, "").replace(_STOP, ""))  # noqa: S308
+
+
+def search_query_problem(query: str) -> str | None:
+    """Why a query cannot be searched, in words for the person who typed it."""
+    if not query.strip():
+        return 'Type a word, a "quoted phrase" or a ticket number such as 1042.'
+    # Search needs a word to look up; "-refund" alone would match nearly everything.
+    words = [w for w in re.findall(r'"[^"]*"|\S+', query) if not w.startswith("-")]
+    if not any(re.search(r"[^\W_]", w) and w.lower() != "or" for w in words):
+        return f"“{query}” has no words to search for. Try a word from the subject or a message."
+    return None
+
+
+def ticket_number_in(query: str, *, prefix: str) -> int | None:
+    """The ticket number if the query is only one: 1042, #1042, ACME-1042 (any case)."""
+    match = re.fullmatch(
+        rf"(?:{re.escape(prefix)}[-\s]?)?#?(\d{{1,18}})", query.strip(), re.IGNORECASE
+    )
+    return int(match.group(1)) if match else None
+
+
+def ticket_search_jump(*, query: str) -> int | None:
+    """The number of the current tenant's ticket the query names, if it exists."""
+    number = ticket_number_in(query, prefix=current_tenant().ticket_prefix)
+    if number is None or not Ticket.objects.filter(number=number).exists():
+        return None
+    return number
+
+
+def ticket_search(*, query: str, limit: int = PAGE_SIZE) -> SearchResults:
+    """The current tenant's tickets matching the query, best first, one row per
+    ticket with highlighted subject, requester and snippet (indexes *_search_idx)."""
+    tenant = current_tenant()
+    params = {
+        "config": SEARCH_CONFIG,
+        "query": query[:MAX_QUERY_LENGTH],
+        "tenant": tenant.pk,
+        "candidates": CANDIDATES_PER_SOURCE,
+        "limit": limit + 1,
+        "markers": _START + _STOP,
+        "whole": _WHOLE_OPTIONS,
+        "snippet": _SNIPPET_OPTIONS,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SEARCH_SQL, params)
+        rows = cursor.fetchall()
+    # The rows found by raw SQL pass through the scoped manager for display.
+    tickets = Ticket.objects.select_related("tenant", "requester", "assignee").in_bulk(
+        [row[0] for row in rows[:limit]]
+    )
+    hits = [
+        SearchHit(
+            ticket=tickets[ticket_id],
+            subject_html=_highlighted(subject),
+            requester_html=_highlighted(requester),
+            snippet_html=_highlighted(snippet),
+        )
+        for ticket_id, subject, requester, snippet, _capped in rows[:limit]
+        if ticket_id in tickets
+    ]
+    return SearchResults(hits=hits, has_more=len(rows) > limit, capped=bool(rows and rows[0][4]))
+
+
+def search_index_check(app_configs, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn when row-level security keeps search off its GIN indexes."""
+    if not databases or "default" not in databases:
+        return []
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT proleakproof FROM pg_proc"
+            " WHERE oid = 'pg_catalog.ts_match_vq(tsvector, tsquery)'::regprocedure"
+        )
+        if cursor.fetchone()[0]:
+            return []
+    return [
+        checks.Warning(
+            "Ticket search will scan every row of a tenant: under row-level security the "
+            "planner uses the search indexes only if the text-match operator is LEAKPROOF.",
+            hint="As a superuser, in this database and in template1: ALTER FUNCTION "
+            "pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF; (README, 'Search').",
+            id="tickets.W001",
+        )
+    ]
+
+
+def _page_limit(value: str) -> int:
+    """The ?limit= of the "more results" link, kept within PAGE_SIZE..MAX_RESULTS."""
+    return min(max(int(value), PAGE_SIZE), MAX_RESULTS) if value.isdigit() else PAGE_SIZE
+
+
+@require_GET
+def search_view(request, tenant_slug):
+    """Search results, or straight to the ticket when the query is its number."""
+    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    number = ticket_search_jump(query=query) if query else None
+    if number is not None:
+        return redirect("tickets:detail", tenant_slug, number)
+    limit = _page_limit(request.GET.get("limit", ""))
+    problem = search_query_problem(query)
+    results = None if problem else ticket_search(query=query, limit=limit)
+    more = results is not None and results.has_more and limit < MAX_RESULTS
+    return render(
+        request,
+        "tickets/search.html",
+        {
+            "search_query": query,
+            "problem": problem,
+            "results": results,
+            "more_limit": min(limit + PAGE_SIZE, MAX_RESULTS) if more else None,
+            "next_row": limit + 1,
+        },
+    )
