@@ -2,6 +2,7 @@
 a dead worker or an unreachable broker left undone."""
 
 import time
+from unittest import mock
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -114,3 +115,32 @@ def test_assignment_notifies_the_assignee_through_a_real_worker(tenant, agent, d
     with tenant_context(tenant):
         assigned = Event.objects.get(ticket=ticket, kind=Event.Kind.ASSIGNED)
         assert assigned.processed_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_made_while_the_broker_is_down_still_commits_and_is_swept_later(
+    tenant, settings, monkeypatch
+):
+    settings.EVENT_SWEEP_GRACE_SECONDS = 0
+    handled = []
+    monkeypatch.setattr(events, "_handlers", {})
+    events.subscribe("test.outage", kinds=[Event.Kind.CREATED])(lambda e: handled.append(e.pk))
+
+    outage = ConnectionError("Redis is not answering")
+    with mock.patch.object(tasks.process_event, "delay", side_effect=outage):
+        with tenant_context(tenant):
+            ticket = TicketFactory(subject="Made during an outage")
+    with tenant_context(tenant):
+        created = Event.objects.get(ticket=ticket, kind=Event.Kind.CREATED)
+    assert created.processed_at is None  # the ticket is saved; handlers wait
+    assert handled == []
+
+    celery_app.conf.task_always_eager = True
+    try:
+        assert tasks.sweep_unprocessed_events() == 1
+    finally:
+        celery_app.conf.task_always_eager = False
+    with tenant_context(tenant):
+        created.refresh_from_db()
+    assert created.processed_at is not None
+    assert handled == [created.pk]
