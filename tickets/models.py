@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -495,3 +497,67 @@ class CannedResponse(TenantOwned):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Mailbox(TenantOwned):
+    """An address customers write to; mail reaches it through the inbound
+    webhook (and, later, IMAP polling)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=80)
+    address = models.EmailField()
+    # sha256 of the webhook token; the token itself is shown once, when made.
+    webhook_token_hash = models.CharField(max_length=64)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "address"], name="mailbox_unique_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>"
+
+
+class InboundEmail(TenantOwned):
+    """A received message, stored as raw bytes before anything reads it."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        QUARANTINED = "quarantined", "Quarantined"
+
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    raw = models.BinaryField()
+    raw_sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    reason = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
+
+    class Meta:
+        constraints = [
+            # The same bytes delivered twice (webhook retry, IMAP re-delivery) are one row.
+            models.UniqueConstraint(
+                fields=["tenant", "mailbox", "raw_sha256"], name="inboundemail_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "-received_at"],
+                name="inboundemail_quarantine_idx",
+                condition=Q(status="quarantined"),
+            )
+        ]

@@ -9,10 +9,11 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from helpdesk.models import Tenant
-from helpdesk.tenancy import tenant_context
+from helpdesk.tenancy import TenantTask, tenant_context
 
 from .events import handlers_for
-from .models import Event, EventHandlerFailure, EventHandlerRun
+from .intake import inbound_process
+from .models import Event, EventHandlerFailure, EventHandlerRun, InboundEmail
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +93,12 @@ def sweep_unprocessed_events(batch_size: int = 500) -> int:
             process_event.delay(tenant_id=tenant.pk, event_id=event_id)
         enqueued += len(event_ids)
     return enqueued
+
+
+@shared_task(base=TenantTask, bind=True, max_retries=5)
+def process_inbound_email(self, *, tenant_id: int, inbound_id: int) -> str:
+    """Parse one stored message into a ticket or follow-up (or quarantine it)."""
+    inbound = InboundEmail.objects.filter(pk=inbound_id).first()
+    if inbound is None:
+        return "gone"
+    return inbound_process(inbound=inbound).status

@@ -1,10 +1,25 @@
 from django.urls import path
 
-from . import search, views
+from . import search, views, views_intake
 
 app_name = "tickets"
 
 urlpatterns = [
+    path(
+        "inbound/<slug:inbound_tenant>/<uuid:mailbox_id>/",
+        views_intake.inbound_webhook,
+        name="inbound_webhook",
+    ),
+    path(
+        "<slug:tenant_slug>/settings/quarantine/",
+        views_intake.quarantine_list,
+        name="quarantine",
+    ),
+    path(
+        "<slug:tenant_slug>/settings/quarantine/<int:inbound_id>/reprocess/",
+        views_intake.quarantine_reprocess,
+        name="quarantine_reprocess",
+    ),
     path(
         "<slug:tenant_slug>/tickets/<int:number>/presence/", views.ticket_presence, name="presence"
     ),

@@ -1,0 +1,235 @@
+"""Email intake: store the raw message first, parse it second.
+
+The webhook commits the bytes before it answers, so a message is never lost;
+parsing runs in a task and can fail without losing anything: the message is
+quarantined with the reason, shown to admins, and can be processed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+
+import nh3
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
+
+from helpdesk.models import Membership
+from helpdesk.tenancy import current_tenant
+
+from . import services
+from .models import InboundEmail, Mailbox, Message, Ticket
+
+
+class Unprocessable(Exception):
+    """A message we keep but cannot turn into a ticket; the text is the reason."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def mailbox_create(*, name: str, address: str) -> tuple[Mailbox, str]:
+    """A new mailbox and its webhook token (returned once, stored hashed)."""
+    token = secrets.token_urlsafe(32)
+    mailbox = Mailbox(
+        tenant=current_tenant(),
+        name=name,
+        address=address.lower(),
+        webhook_token_hash=token_hash(token),
+    )
+    mailbox.full_clean(exclude=["tenant"])
+    mailbox.save()
+    return mailbox, token
+
+
+def mailbox_token_matches(mailbox: Mailbox, token: str) -> bool:
+    return hmac.compare_digest(mailbox.webhook_token_hash, token_hash(token or ""))
+
+
+def inbound_store(*, mailbox: Mailbox, raw: bytes) -> tuple[InboundEmail, bool]:
+    """Commit the raw bytes (once per distinct message); True when new.
+
+    Processing is enqueued after the commit.
+    """
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        with transaction.atomic():
+            inbound = InboundEmail.objects.create(
+                tenant=current_tenant(),
+                mailbox=mailbox,
+                raw=raw,
+                raw_sha256=digest,
+                size=len(raw),
+            )
+    except IntegrityError:
+        # Delivered before: the first copy is (or will be) processed.
+        return InboundEmail.objects.get(mailbox=mailbox, raw_sha256=digest), False
+    from .tasks import process_inbound_email
+
+    transaction.on_commit(
+        lambda: process_inbound_email.delay(tenant_id=inbound.tenant_id, inbound_id=inbound.pk),
+        robust=True,
+    )
+    return inbound, True
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@dataclass
+class ParsedEmail:
+    sender_email: str
+    sender_name: str
+    subject: str
+    text: str
+    html: str | None
+    cc: list[str] = field(default_factory=list)
+    attachments: list[SimpleUploadedFile] = field(default_factory=list)
+
+
+def _decoded(part: EmailMessage) -> str:
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeError, AssertionError):
+        # Unknown or lying charset: keep what can be read.
+        payload = part.get_payload(decode=True) or b""
+        return payload.decode("utf-8", errors="replace")
+
+
+def parse_email(raw: bytes) -> ParsedEmail:
+    """Read what intake needs from an RFC 822 message (stdlib, modern policy)."""
+    if len(raw) > settings.INBOUND_EMAIL_MAX_BYTES:
+        limit = filesizeformat(settings.INBOUND_EMAIL_MAX_BYTES)
+        raise Unprocessable(f"Larger than the limit for incoming mail ({limit}).")
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    senders = getaddresses([str(value) for value in message.get_all("From", [])])
+    sender_name, sender_email = senders[0] if senders else ("", "")
+    if not sender_email or "@" not in sender_email:
+        raise Unprocessable("The message has no sender address (From).")
+    cc = [addr for _, addr in getaddresses([str(v) for v in message.get_all("Cc", [])]) if addr]
+    subject = " ".join(str(message.get("Subject", "")).split())
+    body = message.get_body(preferencelist=("plain", "html"))
+    text, html = "", None
+    if body is not None:
+        content = _decoded(body)
+        if body.get_content_type() == "text/html":
+            html = content
+            text = nh3.clean(content, tags=set()).strip()
+        else:
+            text = content.strip()
+    attachments = []
+    for part in message.iter_attachments():
+        payload = part.get_payload(decode=True)
+        if payload is None:
+            continue
+        attachments.append(
+            SimpleUploadedFile(
+                part.get_filename() or "attachment",
+                payload,
+                part.get_content_type(),
+            )
+        )
+    if not text and not attachments:
+        raise Unprocessable("The message has no text and no attachments.")
+    return ParsedEmail(
+        sender_email=sender_email.lower(),
+        sender_name=sender_name,
+        subject=subject or "(no subject)",
+        text=text or "(see attachments)",
+        html=html,
+        cc=cc,
+        attachments=attachments,
+    )
+
+
+def _ticket_by_subject_token(subject: str) -> Ticket | None:
+    prefix = re.escape(current_tenant().ticket_prefix)
+    match = re.search(rf"\[{prefix}-(\d+)\]", subject, flags=re.IGNORECASE)
+    if match is None:
+        return None
+    return Ticket.objects.filter(number=int(match.group(1))).select_related("requester").first()
+
+
+def _may_write_to(ticket: Ticket, sender: str) -> bool:
+    """The subject token alone is trusted only from people on the ticket."""
+    if sender == ticket.requester.email or sender in [c.lower() for c in ticket.cc_emails]:
+        return True
+    return Membership.objects.filter(tenant=current_tenant(), user__email__iexact=sender).exists()
+
+
+@transaction.atomic
+def inbound_process(*, inbound: InboundEmail) -> InboundEmail:
+    """Turn a stored message into a ticket or a follow-up, or quarantine it."""
+    inbound = InboundEmail.objects.select_for_update().get(pk=inbound.pk)
+    if inbound.status == InboundEmail.Status.PROCESSED:
+        return inbound  # a retried task: done already
+    inbound.attempts += 1
+    try:
+        with transaction.atomic():
+            parsed = parse_email(bytes(inbound.raw))
+            ticket, message = _file_parsed(parsed)
+    except (Unprocessable, ValidationError) as problem:
+        reason = "; ".join(getattr(problem, "messages", None) or [str(problem)])
+        inbound.status, inbound.reason = InboundEmail.Status.QUARANTINED, reason
+    except Exception as problem:  # noqa: BLE001 - kept, shown to admins, reprocessable
+        inbound.status = InboundEmail.Status.QUARANTINED
+        inbound.reason = f"Could not be read: {type(problem).__name__}: {problem}"[:2000]
+    else:
+        inbound.status, inbound.reason = InboundEmail.Status.PROCESSED, ""
+        inbound.ticket, inbound.message = ticket, message
+    inbound.save()
+    return inbound
+
+
+def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message]:
+    existing = _ticket_by_subject_token(parsed.subject)
+    if (
+        existing is not None
+        and existing.status != Ticket.Status.CLOSED
+        and _may_write_to(existing, parsed.sender_email)
+    ):
+        contact = services.contact_get_or_create(email=parsed.sender_email, name=parsed.sender_name)
+        message = services.message_add(
+            ticket=existing,
+            kind=Message.Kind.CUSTOMER,
+            body=parsed.text,
+            body_html=_safe_html(parsed),
+            author_contact=contact,
+            attachments=parsed.attachments,
+        )
+        return existing, message
+    # New ticket; linked to the one named in the subject when the sender may
+    # not add to it, or when it is closed.
+    ticket = services.ticket_create(
+        requester_email=parsed.sender_email,
+        requester_name=parsed.sender_name,
+        subject=parsed.subject[:200],
+        body=parsed.text,
+        channel=Ticket.Channel.EMAIL,
+        cc_emails=parsed.cc,
+        attachments=parsed.attachments,
+        follow_up_of=existing,
+    )
+    return ticket, ticket.messages.get()
+
+
+def _safe_html(parsed: ParsedEmail) -> str | None:
+    return services.sanitize_html(parsed.html) if parsed.html else None
+
+
+def inbound_quarantined():
+    return InboundEmail.objects.filter(status=InboundEmail.Status.QUARANTINED).order_by(
+        "-received_at"
+    )
