@@ -4,8 +4,12 @@ from django.urls import reverse
 
 from helpdesk.services import notification_create
 
+from . import mail
 from .events import subscribe
-from .models import Event
+from .models import Event, Message, OutboundEmail, Ticket
+
+# Channels where the customer wrote in and expects to hear that we have it.
+ACKNOWLEDGED_CHANNELS = {Ticket.Channel.EMAIL, Ticket.Channel.WEB, Ticket.Channel.PORTAL}
 
 
 @subscribe("tickets.notify_assignee", kinds=[Event.Kind.ASSIGNED])
@@ -22,3 +26,23 @@ def notify_assignee(event: Event) -> None:
         url=reverse("tickets:detail", args=[ticket.tenant.slug, ticket.number]),
         source_key=f"event:{event.pk}",
     )
+
+
+@subscribe("tickets.email_acknowledgement", kinds=[Event.Kind.CREATED])
+def email_acknowledgement(event: Event) -> None:
+    """Tell a customer who wrote in that their request arrived (never in
+    answer to an automatic mail: that is how mail loops start)."""
+    details = event.new_value or {}
+    if details.get("channel") not in ACKNOWLEDGED_CHANNELS or not details.get("acknowledge", True):
+        return
+    first = event.ticket.messages.order_by("created_at", "pk").first()
+    if first is not None:
+        mail.outbound_for_message(message=first, kind=OutboundEmail.Kind.ACKNOWLEDGEMENT)
+
+
+@subscribe("tickets.email_public_reply", kinds=[Event.Kind.MESSAGE_ADDED])
+def email_public_reply(event: Event) -> None:
+    """Send an agent's public reply to the requester and the CCs."""
+    if (event.new_value or {}).get("kind") != Message.Kind.REPLY or event.message_id is None:
+        return
+    mail.outbound_for_message(message=event.message, kind=OutboundEmail.Kind.REPLY)

@@ -27,8 +27,8 @@ from django.template.defaultfilters import filesizeformat
 from helpdesk.models import Membership
 from helpdesk.tenancy import current_tenant
 
-from . import services
-from .models import InboundEmail, Mailbox, Message, Ticket
+from . import mail, services
+from .models import InboundEmail, Mailbox, Message, OutboundEmail, Ticket
 
 
 class Unprocessable(Exception):
@@ -97,6 +97,24 @@ class ParsedEmail:
     html: str | None
     cc: list[str] = field(default_factory=list)
     attachments: list[SimpleUploadedFile] = field(default_factory=list)
+    message_id: str = ""
+    # In-Reply-To and References: the mails this one answers.
+    answers: list[str] = field(default_factory=list)
+    # An auto-reply, list or bulk mail: never acknowledged automatically.
+    is_automatic: bool = False
+
+
+AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+AUTOMATIC_MARKERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "X-Loop")
+
+
+def _is_automatic(message: EmailMessage) -> bool:
+    auto_submitted = str(message.get("Auto-Submitted", "")).strip().lower()
+    if auto_submitted and auto_submitted != "no":
+        return True
+    if str(message.get("Precedence", "")).strip().lower() in AUTOMATIC_PRECEDENCE:
+        return True
+    return any(message.get(header) is not None for header in AUTOMATIC_MARKERS)
 
 
 def _decoded(part: EmailMessage) -> str:
@@ -114,6 +132,9 @@ def parse_email(raw: bytes) -> ParsedEmail:
         limit = filesizeformat(settings.INBOUND_EMAIL_MAX_BYTES)
         raise Unprocessable(f"Larger than the limit for incoming mail ({limit}).")
     message = BytesParser(policy=policy.default).parsebytes(raw)
+    message_id = str(message.get("Message-ID", "")).strip()
+    if mail.is_our_message_id(message_id):
+        raise Unprocessable("Our own outgoing mail came back to us (a mail loop); not filed.")
     senders = getaddresses([str(value) for value in message.get_all("From", [])])
     sender_name, sender_email = senders[0] if senders else ("", "")
     if not sender_email or "@" not in sender_email:
@@ -151,7 +172,36 @@ def parse_email(raw: bytes) -> ParsedEmail:
         html=html,
         cc=cc,
         attachments=attachments,
+        message_id=message_id[:250],
+        answers=re.findall(
+            r"<[^<>\s]+>",
+            " ".join(str(message.get(h, "")) for h in ("In-Reply-To", "References")),
+        ),
+        is_automatic=_is_automatic(message),
     )
+
+
+def _ticket_answered(parsed: ParsedEmail) -> Ticket | None:
+    """The ticket whose mail this one answers: our signed ids first, then the
+    ids of mail stored in either direction."""
+    if not parsed.answers:
+        return None
+    number = mail.ticket_number_from_ids(parsed.answers)
+    if number is None:
+        known = (
+            InboundEmail.objects.filter(rfc_message_id__in=parsed.answers)
+            .exclude(ticket=None)
+            .values_list("ticket__number", flat=True)
+            .first()
+        )
+        number = known or (
+            OutboundEmail.objects.filter(rfc_message_id__in=parsed.answers)
+            .values_list("ticket__number", flat=True)
+            .first()
+        )
+    if number is None:
+        return None
+    return Ticket.objects.filter(number=number).select_related("requester").first()
 
 
 def _ticket_by_subject_token(subject: str) -> Ticket | None:
@@ -179,6 +229,7 @@ def inbound_process(*, inbound: InboundEmail) -> InboundEmail:
     try:
         with transaction.atomic():
             parsed = parse_email(bytes(inbound.raw))
+            inbound.rfc_message_id = parsed.message_id
             ticket, message = _file_parsed(parsed)
     except (Unprocessable, ValidationError) as problem:
         reason = "; ".join(getattr(problem, "messages", None) or [str(problem)])
@@ -194,12 +245,14 @@ def inbound_process(*, inbound: InboundEmail) -> InboundEmail:
 
 
 def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message]:
-    existing = _ticket_by_subject_token(parsed.subject)
-    if (
-        existing is not None
-        and existing.status != Ticket.Status.CLOSED
-        and _may_write_to(existing, parsed.sender_email)
-    ):
+    # A reply to our mail (signed or stored ids) is trusted; the subject token
+    # alone only from people on the ticket.
+    existing = _ticket_answered(parsed)
+    trusted = existing is not None
+    if existing is None:
+        existing = _ticket_by_subject_token(parsed.subject)
+        trusted = existing is not None and _may_write_to(existing, parsed.sender_email)
+    if trusted and existing.status != Ticket.Status.CLOSED:
         contact = services.contact_get_or_create(email=parsed.sender_email, name=parsed.sender_name)
         message = services.message_add(
             ticket=existing,
@@ -221,6 +274,7 @@ def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message]:
         cc_emails=parsed.cc,
         attachments=parsed.attachments,
         follow_up_of=existing,
+        acknowledge=not parsed.is_automatic,
     )
     return ticket, ticket.messages.get()
 

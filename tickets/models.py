@@ -533,6 +533,8 @@ class InboundEmail(TenantOwned):
     )
     raw = models.BinaryField()
     raw_sha256 = models.CharField(max_length=64)
+    # The Message-ID header, so that replies to this mail find its ticket.
+    rfc_message_id = models.CharField(max_length=250, blank=True)
     size = models.PositiveIntegerField()
     received_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
@@ -555,9 +557,49 @@ class InboundEmail(TenantOwned):
             )
         ]
         indexes = [
+            models.Index(fields=["tenant", "rfc_message_id"], name="inboundemail_msgid_idx"),
             models.Index(
                 fields=["tenant", "-received_at"],
                 name="inboundemail_quarantine_idx",
                 condition=Q(status="quarantined"),
-            )
+            ),
+        ]
+
+
+class OutboundEmail(TenantOwned):
+    """A mail we send about a ticket, recorded before it is sent so that a
+    retried task never sends it twice."""
+
+    class Kind(models.TextChoices):
+        ACKNOWLEDGEMENT = "ack", "Acknowledgement"
+        REPLY = "reply", "Public reply"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    to = ArrayField(models.EmailField())
+    cc = ArrayField(models.EmailField(), default=list, blank=True)
+    rfc_message_id = models.CharField(max_length=250)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "message", "kind"], name="outboundemail_once")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "rfc_message_id"], name="outboundemail_msgid_idx")
         ]

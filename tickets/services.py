@@ -170,6 +170,7 @@ def ticket_create(
     assignee=None,
     attachments: Sequence = (),
     follow_up_of: Ticket | None = None,
+    acknowledge: bool = True,
 ) -> Ticket:
     """Open a ticket with its first message (the customer's request).
 
@@ -224,6 +225,8 @@ def ticket_create(
         new_value={
             "channel": channel,
             "follow_up_of": follow_up_of.number if follow_up_of else None,
+            # False when the request was itself an automatic mail: no auto-reply to it.
+            "acknowledge": acknowledge,
         },
         created_at=now,
     )

@@ -11,6 +11,7 @@ from django_scopes import scopes_disabled
 from helpdesk.models import Tenant
 from helpdesk.tenancy import TenantTask, tenant_context
 
+from . import mail
 from .events import handlers_for
 from .intake import inbound_process
 from .models import Event, EventHandlerFailure, EventHandlerRun, InboundEmail
@@ -102,3 +103,19 @@ def process_inbound_email(self, *, tenant_id: int, inbound_id: int) -> str:
     if inbound is None:
         return "gone"
     return inbound_process(inbound=inbound).status
+
+
+@shared_task(bind=True, max_retries=6)
+def send_outbound_email(self, *, tenant_id: int, outbound_id: int) -> str:
+    """Send one recorded mail; on failure record why and retry with backoff."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    try:
+        with tenant_context(tenant):
+            return mail.outbound_send(outbound_id=outbound_id)
+    except Exception as exc:
+        final = self.request.retries >= self.max_retries
+        with tenant_context(tenant):
+            mail.outbound_failed(outbound_id=outbound_id, error=exc, final=final)
+        if final:
+            raise
+        raise self.retry(exc=exc, countdown=min(600, 10 * 2**self.request.retries)) from exc

@@ -1,0 +1,147 @@
+"""Mail we send: acknowledgements and public replies, threaded so that the
+customer's answer finds its ticket again.
+
+Every Message-ID we make names tenant, ticket and message and carries an HMAC
+signature, so an inbound In-Reply-To or References header is proof of which
+ticket a reply belongs to, without trusting the subject line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from email.utils import formataddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from helpdesk.tenancy import current_tenant
+
+from .models import Message, OutboundEmail, Ticket
+
+_OUR_ID = re.compile(r"<?hd\.(\d+)\.(\d+)\.(\w+)\.([0-9a-f]{20})@([^>\s]+)>?")
+
+
+def _signature(tenant_id: int, number: int, part: str) -> str:
+    key = settings.SECRET_KEY.encode()
+    text = f"{tenant_id}.{number}.{part}".encode()
+    return hmac.new(key, text, hashlib.sha256).hexdigest()[:20]
+
+
+def message_id_for(tenant_id: int, number: int, part: str) -> str:
+    """`part` is a message id, or "root" for the ticket's thread root."""
+    sig = _signature(tenant_id, number, part)
+    return f"<hd.{tenant_id}.{number}.{part}.{sig}@{settings.EMAIL_MESSAGE_ID_DOMAIN}>"
+
+
+def ticket_number_from_ids(header_values: list[str]) -> int | None:
+    """The ticket one of our signed ids names, for the current tenant."""
+    tenant_id = current_tenant().pk
+    for value in header_values:
+        for match in _OUR_ID.finditer(value or ""):
+            mail_tenant, number, part, sig = match.groups()[:4]
+            expected = _signature(int(mail_tenant), int(number), part)
+            if int(mail_tenant) == tenant_id and hmac.compare_digest(sig, expected):
+                return int(number)
+    return None
+
+
+def is_our_message_id(value: str) -> bool:
+    return bool(_OUR_ID.search(value or ""))
+
+
+def _from_address() -> str:
+    tenant = current_tenant()
+    return formataddr((tenant.name, tenant.support_email or settings.DEFAULT_FROM_EMAIL))
+
+
+@transaction.atomic
+def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None:
+    """Record the mail a message causes (once), and send it after commit."""
+    ticket = message.ticket
+    to = [ticket.requester.email]
+    cc = [email for email in ticket.cc_emails if email.lower() != to[0]]
+    if kind == OutboundEmail.Kind.ACKNOWLEDGEMENT:
+        cc = []  # an acknowledgement goes to the requester only
+    outbound, created = OutboundEmail.objects.get_or_create(
+        tenant=current_tenant(),
+        message=message,
+        kind=kind,
+        defaults={
+            "ticket": ticket,
+            "to": to,
+            "cc": cc,
+            "rfc_message_id": message_id_for(ticket.tenant_id, ticket.number, str(message.pk)),
+        },
+    )
+    if created:
+        from .tasks import send_outbound_email
+
+        transaction.on_commit(
+            lambda: send_outbound_email.delay(
+                tenant_id=outbound.tenant_id, outbound_id=outbound.pk
+            ),
+            robust=True,
+        )
+    return outbound
+
+
+def _compose(outbound: OutboundEmail) -> EmailMultiAlternatives:
+    ticket = Ticket.objects.select_related("tenant", "requester").get(pk=outbound.ticket_id)
+    message = Message.objects.select_related("author_user").get(pk=outbound.message_id)
+    context = {"ticket": ticket, "message": message, "tenant": ticket.tenant}
+    template = "ack" if outbound.kind == OutboundEmail.Kind.ACKNOWLEDGEMENT else "reply"
+    subject = f"[{ticket.reference}] {ticket.subject}"
+    if outbound.kind == OutboundEmail.Kind.REPLY:
+        subject = f"Re: {subject}"
+    root = message_id_for(ticket.tenant_id, ticket.number, "root")
+    headers = {"Message-ID": outbound.rfc_message_id, "References": root, "In-Reply-To": root}
+    if outbound.kind == OutboundEmail.Kind.ACKNOWLEDGEMENT:
+        headers["Auto-Submitted"] = "auto-replied"
+    mail = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"tickets/email/{template}.txt", context),
+        from_email=_from_address(),
+        to=outbound.to,
+        cc=outbound.cc,
+        headers=headers,
+    )
+    mail.attach_alternative(
+        render_to_string(f"tickets/email/{template}.html", context), "text/html"
+    )
+    return mail
+
+
+def outbound_send(*, outbound_id: int) -> str:
+    """Send one recorded mail unless it went already.
+
+    Runs in the caller's transaction: the conditional update locks the row
+    until commit, so a second worker waits and then finds it sent. A worker
+    killed after the mail server took the mail but before the commit leaves
+    it pending, and it is sent again: at least once, never silently dropped.
+    """
+    claimed = OutboundEmail.objects.filter(
+        pk=outbound_id, status__in=[OutboundEmail.Status.PENDING, OutboundEmail.Status.FAILED]
+    ).update(status=OutboundEmail.Status.SENDING)
+    if not claimed:
+        return "already sent"
+    outbound = OutboundEmail.objects.get(pk=outbound_id)
+    _compose(outbound).send()
+    outbound.status, outbound.sent_at = OutboundEmail.Status.SENT, timezone.now()
+    outbound.attempts += 1
+    outbound.last_error = ""
+    outbound.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+    return "sent"
+
+
+def outbound_failed(*, outbound_id: int, error: Exception, final: bool) -> None:
+    """Keep the failure visible; `final` when no retry is left."""
+    outbound = OutboundEmail.objects.get(pk=outbound_id)
+    outbound.attempts += 1
+    outbound.last_error = f"{type(error).__name__}: {error}"[:2000]
+    outbound.status = OutboundEmail.Status.FAILED if final else OutboundEmail.Status.PENDING
+    outbound.save(update_fields=["attempts", "last_error", "status"])
