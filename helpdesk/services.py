@@ -110,7 +110,10 @@ def api_key_for_token(raw_key: str) -> ApiKey | None:
 def api_key_touch(api_key: ApiKey) -> None:
     """Record that a key was used, at most once a minute."""
     now = timezone.now()
-    if api_key.last_used_at and (now - api_key.last_used_at).total_seconds() < API_KEY_TOUCH_SECONDS:
+    if (
+        api_key.last_used_at
+        and (now - api_key.last_used_at).total_seconds() < API_KEY_TOUCH_SECONDS
+    ):
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now

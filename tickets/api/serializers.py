@@ -89,9 +89,7 @@ class TicketOut(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, ticket: Ticket) -> str:
         request = self.context["request"]
-        return reverse(
-            "api:ticket", args=[ticket.tenant.slug, ticket.number], request=request
-        )
+        return reverse("api:ticket", args=[ticket.tenant.slug, ticket.number], request=request)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_assignee(self, ticket: Ticket) -> str | None:
@@ -154,14 +152,13 @@ class TicketCreateIn(serializers.Serializer):
     subject = serializers.CharField(max_length=200)
     body = serializers.CharField(help_text="The customer's request, plain text.")
     channel = serializers.ChoiceField(choices=API_CHANNELS, default=Ticket.Channel.API)
-    priority = PriorityField(default="normal")
+    # Left out, not defaulted here: a default skips PriorityField's name-to-number step.
+    priority = PriorityField(required=False, help_text="normal when left out.")
     type = serializers.ChoiceField(choices=Ticket.Type.choices, default=Ticket.Type.QUESTION)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=40), required=False, default=list
     )
-    cc_emails = serializers.ListField(
-        child=serializers.EmailField(), required=False, default=list
-    )
+    cc_emails = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
 
 
 class TicketUpdateIn(serializers.Serializer):
