@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
@@ -508,3 +510,36 @@ def test_rate_limit_per_key(tenant, admin_user, write_key, api, settings):
     # Counted per key: another key of the tenant still gets in.
     other = make_key(tenant, actor=admin_user)[1]
     assert api(other).get(tickets_url()).status_code == 200
+
+
+# ---------------------------------------------------------------- the admins' page
+
+
+def test_admin_makes_a_key_shown_once_and_revokes_it(tenant, admin_user, login, api):
+    client = login(admin_user)
+    url = f"/{tenant.slug}/settings/api-keys/"
+    response = client.post(url, {"name": "Chat widget", "scope": "write"})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    page = response.content.decode()
+    with tenant_context(tenant):
+        api_key = ApiKey.objects.get()
+    raw = re.search(rf"hd_{api_key.prefix}_[A-Za-z0-9_-]+", page).group()
+    assert api_key.key_hash == helpdesk_services.api_key_hash(raw)
+    assert api_key.created_by == admin_user and api_key.scope == "write"
+    assert api(raw).get(tickets_url()).status_code == 200
+    # Listed by prefix only afterwards.
+    page = client.get(url).content.decode()
+    assert f"hd_{api_key.prefix}_…" in page and raw not in page
+    response = client.post(f"{url}{api_key.pk}/revoke/")
+    assert response.status_code == 302
+    assert api(raw).get(tickets_url()).status_code == 401
+
+
+def test_keys_page_refuses_a_blank_name(tenant, admin_user, login):
+    response = login(admin_user).post(
+        f"/{tenant.slug}/settings/api-keys/", {"name": "  ", "scope": "read"}
+    )
+    assert response.status_code == 200
+    with tenant_context(tenant):
+        assert not ApiKey.objects.exists()
