@@ -90,6 +90,10 @@ def test_key_is_stored_hashed_and_shown_once(tenant, admin_user):
     secret = raw.split("_", 2)[2]
     assert api_key.key_hash in rows
     assert raw not in rows and secret not in rows
+    # Row-level security covers the keys too: no tenant active, no rows.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM helpdesk_apikey")
+        assert cursor.fetchone()[0] == 0
 
 
 def test_only_admins_create_or_revoke_keys(tenant, agent, admin_user):
