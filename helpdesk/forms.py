@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Tenant
+from .models import ApiKey, Tenant
 
 
 class TenantSettingsForm(forms.ModelForm):
@@ -8,3 +8,14 @@ class TenantSettingsForm(forms.ModelForm):
         model = Tenant
         fields = ["name", "ticket_prefix", "time_zone", "brand_color", "support_email"]
         widgets = {"brand_color": forms.TextInput(attrs={"type": "color"})}
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=80, help_text="The system that will use it, e.g. Phone system."
+    )
+    scope = forms.ChoiceField(
+        choices=ApiKey.Scope.choices,
+        initial=ApiKey.Scope.READ,
+        help_text="Read lists and reads tickets; write also creates and changes them.",
+    )

@@ -151,3 +151,42 @@ class Notification(TenantOwned):
                 name="notification_inbox_idx",
             )
         ]
+
+
+class ApiKey(TenantOwned):
+    """A tenant's key for the JSON API. Only the sha256 of the key is kept:
+    the key itself is shown once, when it is made, and cannot be recovered."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Read and write"
+
+    name = models.CharField(max_length=80)
+    # The first characters of the key, stored in clear so a list can tell keys apart.
+    prefix = models.CharField(max_length=8)
+    key_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.READ)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key_hash"], name="apikey_unique_hash")
+        ]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == self.Scope.WRITE

@@ -1,8 +1,11 @@
-from django.core.exceptions import PermissionDenied
+import hashlib
+import secrets
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Membership, Notification, Tenant
+from .models import ApiKey, Membership, Notification, Tenant
 from .tenancy import current_tenant
 
 
@@ -39,3 +42,78 @@ def notifications_mark_read(*, user) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+
+
+# ---------------------------------------------------------------- API keys
+
+API_KEY_PREFIX_LENGTH = 8
+# How stale last_used_at may get: writing it on every request would turn each
+# read into a write on one hot row.
+API_KEY_TOUCH_SECONDS = 60
+
+
+def api_key_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def _require_admin(actor) -> None:
+    # actor=None is the operator at the server (the create_api_key command).
+    if actor is None:
+        return
+    membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
+    if membership is None or not membership.has_role(Membership.Role.ADMIN):
+        raise PermissionDenied("Only admins manage API keys.")
+
+
+@transaction.atomic
+def api_key_create(*, actor, name: str, scope: str) -> tuple[ApiKey, str]:
+    """A new API key of the current tenant and the key itself (returned once, stored hashed)."""
+    _require_admin(actor)
+    name = " ".join((name or "").split())
+    errors = {}
+    if not name:
+        errors["name"] = "Name the key after the system that will use it."
+    if scope not in ApiKey.Scope.values:
+        errors["scope"] = f"Unknown scope {scope!r}: use read or write."
+    if errors:
+        raise ValidationError(errors)
+    prefix = secrets.token_hex(API_KEY_PREFIX_LENGTH // 2)
+    raw_key = f"hd_{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        tenant=current_tenant(),
+        name=name[:80],
+        prefix=prefix,
+        key_hash=api_key_hash(raw_key),
+        scope=scope,
+        created_by=actor,
+    )
+    return api_key, raw_key
+
+
+@transaction.atomic
+def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
+    """Stop a key from working, for good; revoking twice keeps the first time."""
+    _require_admin(actor)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_for_token(raw_key: str) -> ApiKey | None:
+    """The current tenant's key for this token (revoked ones too), or None."""
+    if not raw_key.startswith("hd_"):
+        return None
+    return ApiKey.objects.filter(key_hash=api_key_hash(raw_key)).first()
+
+
+def api_key_touch(api_key: ApiKey) -> None:
+    """Record that a key was used, at most once a minute."""
+    now = timezone.now()
+    if (
+        api_key.last_used_at
+        and (now - api_key.last_used_at).total_seconds() < API_KEY_TOUCH_SECONDS
+    ):
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now

@@ -2,6 +2,7 @@
 message that names the variable, rather than running half-configured."""
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -65,6 +66,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "guardian",
+    "rest_framework",
+    "drf_spectacular",
     "helpdesk",
     "tickets",
     "dispatch",
@@ -195,6 +198,41 @@ QUEUE_REFRESH_SECONDS = env_int("QUEUE_REFRESH_SECONDS", 10)
 BOARD_REFRESH_SECONDS = env_int("BOARD_REFRESH_SECONDS", 15)
 # An event whose handlers have not finished after this long is re-run by the sweep.
 EVENT_SWEEP_GRACE_SECONDS = env_int("EVENT_SWEEP_GRACE_SECONDS", 60)
+
+# The JSON API (tickets/api): API keys only, JSON only, every view states its
+# own permissions (a view that forgets is closed, not open), a rate per key.
+API_RATE = env_str("API_RATE", "600/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_RATE):
+    raise ImproperlyConfigured(f"API_RATE={API_RATE!r} is not a rate such as 600/min or 10/s.")
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tickets.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tickets.api.permissions.DenyAll"],
+    "DEFAULT_THROTTLE_CLASSES": ["tickets.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "tickets.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Help desk API",
+    "DESCRIPTION": (
+        "Tickets and their messages for chat, phone and other systems. Authenticate with "
+        "`Authorization: Bearer <key>`; a key belongs to one tenant (the `api_tenant` "
+        "in every path) and has the read or the write scope."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several fields are called "type" and "channel": give each set of choices its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "TicketTypeEnum": "tickets.models.Ticket.Type",
+        "TicketChannelEnum": "tickets.models.Ticket.Channel",
+        "ApiChannelEnum": "tickets.api.serializers.API_CHANNELS",
+        "AuthorTypeEnum": "tickets.api.serializers.AUTHOR_TYPES",
+    },
+}
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",

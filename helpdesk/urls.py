@@ -14,7 +14,15 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Before the tenant pages: /api/ must never be read as a tenant slug.
+    path("api/v1/", include("tickets.api.urls")),
     path("<slug:tenant_slug>/settings/", views.tenant_settings, name="tenant_settings"),
+    path("<slug:tenant_slug>/settings/api-keys/", views.api_key_list, name="api_keys"),
+    path(
+        "<slug:tenant_slug>/settings/api-keys/<int:key_id>/revoke/",
+        views.api_key_revoke,
+        name="api_key_revoke",
+    ),
     path("<slug:tenant_slug>/notifications/", views.notification_list, name="notifications"),
     path(
         "<slug:tenant_slug>/notifications/read/",

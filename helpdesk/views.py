@@ -1,13 +1,14 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import services
-from .forms import TenantSettingsForm
-from .models import Membership, Notification, Tenant
+from .forms import ApiKeyForm, TenantSettingsForm
+from .models import ApiKey, Membership, Notification, Tenant
 from .permissions import role_required
 
 
@@ -58,3 +59,43 @@ def notification_list(request, tenant_slug):
 def notifications_read(request, tenant_slug):
     services.notifications_mark_read(user=request.user)
     return redirect("notifications", tenant_slug)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Membership.Role.ADMIN)
+def api_key_list(request, tenant_slug):
+    """Admins list the tenant's API keys, make one and revoke them."""
+    form = ApiKeyForm(request.POST or None)
+    created = raw_key = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created, raw_key = services.api_key_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            form = ApiKeyForm()
+    # The new key is shown in this response only: not through a redirect and a
+    # flash message (the session is stored in the database), never cached.
+    response = render(
+        request,
+        "helpdesk/api_keys.html",
+        {
+            "form": form,
+            "keys": ApiKey.objects.select_related("created_by"),
+            "created": created,
+            "raw_key": raw_key,
+        },
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+@require_POST
+@role_required(Membership.Role.ADMIN)
+def api_key_revoke(request, tenant_slug, key_id):
+    api_key = ApiKey.objects.filter(pk=key_id).first()
+    if api_key is None:
+        raise Http404("No such API key.")
+    services.api_key_revoke(actor=request.user, api_key=api_key)
+    messages.success(request, f"Revoked “{api_key.name}”: it no longer works.")
+    return redirect("api_keys", tenant_slug)

@@ -39,6 +39,13 @@ def _canned_id(tenant):
         return canned.pk
 
 
+def _api_key_id(tenant):
+    from helpdesk.services import api_key_create
+
+    with tenant_context(tenant):
+        return api_key_create(actor=None, name="Chat", scope="read")[0].pk
+
+
 # (url name, args builder, minimum role, methods allowed)
 VIEWS = [
     ("tickets:list", lambda t, tk: [t.slug], "agent", "GET"),
@@ -70,6 +77,8 @@ VIEWS = [
     ("tickets:canned_delete", lambda t, tk: [t.slug, _canned_id(t)], "admin", "POST"),
     ("tickets:search", lambda t, tk: [t.slug], "agent", "GET"),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
+    ("api_keys", lambda t, tk: [t.slug], "admin", "GET"),
+    ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
 ]

@@ -5,7 +5,7 @@ from django.http import Http404
 
 from helpdesk.models import Membership, SupportGroup
 
-from .models import Attachment, Category, Event, Ticket
+from .models import Attachment, Category, Contact, Event, Message, Ticket
 
 PAGE_SIZE = 50
 
@@ -23,6 +23,55 @@ def ticket_list(
     rows = list(queryset[: limit + 1])
     next_cursor = rows[limit - 1].number if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def ticket_filtered_list(
+    *,
+    after: int | None = None,
+    limit: int = PAGE_SIZE,
+    status: str | None = None,
+    priority: int | None = None,
+    requester_email: str | None = None,
+    assignee: str | None = None,
+) -> tuple[list[Ticket], int | None]:
+    """Newest tickets first, filtered, cut by keyset on the number (the
+    (tenant, number) unique index); `after` is the last number of the
+    previous page. Returns the page and the cursor of the next one."""
+    queryset = Ticket.objects.all()
+    if status:
+        queryset = queryset.filter(status=status)
+    if priority:
+        queryset = queryset.filter(priority=priority)
+    if requester_email:
+        # The contact first, then its tickets by id (ticket_requester_idx).
+        contact_ids = list(
+            Contact.objects.filter(email=requester_email.strip().lower()).values_list(
+                "pk", flat=True
+            )
+        )
+        queryset = queryset.filter(requester__in=contact_ids)
+    if assignee:
+        if assignee.isdigit():
+            queryset = queryset.filter(assignee_id=int(assignee))
+        else:
+            queryset = queryset.filter(assignee__username=assignee)
+    if after is not None:
+        queryset = queryset.filter(number__lt=after)
+    queryset = queryset.select_related("tenant", "requester", "assignee", "group").order_by(
+        "-number"
+    )
+    rows = list(queryset[: limit + 1])
+    next_cursor = rows[limit - 1].number if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def ticket_messages(*, ticket: Ticket) -> list[Message]:
+    """Every message of a ticket, oldest first, with its author."""
+    return list(
+        Message.objects.filter(ticket=ticket)
+        .select_related("author_user", "author_contact")
+        .order_by("created_at", "pk")
+    )
 
 
 def ticket_get(*, number: int, for_update: bool = False) -> Ticket:
