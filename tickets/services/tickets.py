@@ -1,7 +1,4 @@
-"""Every write to tickets goes through here: validate, write, record the event.
-
-Views, tasks, the admin and the API call these; nothing else writes tickets.
-"""
+"""Tickets, their messages and contacts: validate, write, record the event."""
 
 from __future__ import annotations
 
@@ -22,8 +19,8 @@ from django.utils.html import escape, linebreaks
 from helpdesk.models import Membership, SupportGroup
 from helpdesk.tenancy import current_tenant
 
-from .events import event_record
-from .models import Attachment, Category, Contact, Event, Message, Organization, Ticket
+from ..events import event_record
+from ..models import Attachment, Category, Contact, Event, Message, Organization, Ticket
 
 User = get_user_model()
 
@@ -547,129 +544,3 @@ def message_add(
             created_at=now,
         )
     return message
-
-
-# ---------------------------------------------------------------- bulk and saved views
-
-
-def tickets_bulk_update(*, numbers: Sequence[int], actor, **changes) -> tuple[int, list[str]]:
-    """Apply one change to many tickets through ticket_update: one event per
-    ticket, each ticket on its own, so one refusal does not undo the rest.
-
-    `add_tag` adds a tag to the ones a ticket has. Returns how many tickets
-    changed and a message per ticket that refused.
-    """
-    add_tag = changes.pop("add_tag", None)
-    if add_tag is not None:
-        add_tag = normalize_tags([add_tag])[0] if normalize_tags([add_tag]) else None
-    changed, refusals = 0, []
-    tickets = Ticket.objects.filter(number__in=list(numbers)).select_related("tenant")
-    for ticket in tickets.order_by("number"):
-        ticket_changes = dict(changes)
-        if add_tag is not None:
-            ticket_changes["tags"] = (
-                [*ticket.tags, add_tag] if add_tag not in ticket.tags else ticket.tags
-            )
-        try:
-            with transaction.atomic():
-                before = ticket.version
-                updated = ticket_update(
-                    ticket=ticket, actor=actor, expected_version=None, **ticket_changes
-                )
-        except (ValidationError, PermissionDenied) as refusal:
-            text = "; ".join(getattr(refusal, "messages", None) or [str(refusal)])
-            refusals.append(f"{ticket.reference}: {text}")
-        else:
-            changed += updated.version != before
-    return changed, refusals
-
-
-@transaction.atomic
-def saved_view_create(*, owner, name: str, queue: str, query: str, shared_with=None):
-    """Save a queue's filters; only managers share a view with a group."""
-    from .models import SavedView
-
-    if shared_with is not None:
-        membership = Membership.objects.filter(tenant=current_tenant(), user=owner).first()
-        if membership is None or not membership.has_role(Membership.Role.MANAGER):
-            raise PermissionDenied("Only managers share views with a group.")
-    name = " ".join(name.split())
-    if not name:
-        raise ValidationError({"name": "Give the view a name."})
-    return SavedView.objects.create(
-        tenant=current_tenant(),
-        owner=owner,
-        name=name[:80],
-        queue=queue[:40],
-        query=query[:1000],
-        shared_with=shared_with,
-    )
-
-
-@transaction.atomic
-def saved_view_delete(*, view, actor) -> None:
-    """Remove a saved view: its owner, or a manager for a shared one."""
-    if view.owner_id != actor.pk:
-        membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
-        if membership is None or not membership.has_role(Membership.Role.MANAGER):
-            raise PermissionDenied("Only the owner or a manager can remove this view.")
-    view.delete()
-
-
-# ---------------------------------------------------------------- canned responses
-
-CANNED_PLACEHOLDERS = ("requester_name", "ticket_number", "agent_name")
-
-
-class _KeepUnknown(dict):
-    def __missing__(self, key):
-        return "{" + key + "}"
-
-
-def canned_response_render(*, canned, ticket: Ticket, agent) -> str:
-    """The canned text with its placeholders filled in for this ticket."""
-    values = _KeepUnknown(
-        requester_name=ticket.requester.name or ticket.requester.email,
-        ticket_number=ticket.reference,
-        agent_name=agent.get_full_name() or agent.get_username(),
-    )
-    try:
-        return canned.body.format_map(values)
-    except (ValueError, IndexError):
-        # A stray brace in the text: insert it as written.
-        return canned.body
-
-
-@transaction.atomic
-def canned_response_save(*, actor, title: str, body: str, canned=None):
-    """Create or change a canned response (admins only)."""
-    from .models import CannedResponse
-
-    membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
-    if membership is None or not membership.has_role(Membership.Role.ADMIN):
-        raise PermissionDenied("Only admins manage canned responses.")
-    title = " ".join((title or "").split())
-    errors = {}
-    if not title:
-        errors["title"] = "Give it a title agents will recognise."
-    if not (body or "").strip():
-        errors["body"] = "Write the response text."
-    duplicate = CannedResponse.objects.filter(title__iexact=title)
-    if canned is not None:
-        duplicate = duplicate.exclude(pk=canned.pk)
-    if title and duplicate.exists():
-        errors["title"] = f"There is already a canned response called “{title}”."
-    if errors:
-        raise ValidationError(errors)
-    canned = canned or CannedResponse(tenant=current_tenant())
-    canned.title, canned.body = title[:120], body
-    canned.save()
-    return canned
-
-
-@transaction.atomic
-def canned_response_delete(*, actor, canned) -> None:
-    membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
-    if membership is None or not membership.has_role(Membership.Role.ADMIN):
-        raise PermissionDenied("Only admins manage canned responses.")
-    canned.delete()

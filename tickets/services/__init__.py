@@ -1,0 +1,48 @@
+"""Every write to tickets goes through here: validate, write, record the event.
+
+Views, tasks, the admin and the API call these; nothing else writes tickets.
+"""
+
+from .bulk import saved_view_create, saved_view_delete, tickets_bulk_update
+from .canned import (
+    CANNED_PLACEHOLDERS,
+    canned_response_delete,
+    canned_response_render,
+    canned_response_save,
+)
+from .tickets import (
+    BLOCKED_EXTENSIONS,
+    EDITABLE_FIELDS,
+    TicketConflict,
+    contact_get_or_create,
+    message_add,
+    normalize_emails,
+    normalize_tags,
+    sanitize_html,
+    ticket_assign,
+    ticket_change_status,
+    ticket_create,
+    ticket_update,
+)
+
+__all__ = [
+    "BLOCKED_EXTENSIONS",
+    "CANNED_PLACEHOLDERS",
+    "EDITABLE_FIELDS",
+    "TicketConflict",
+    "canned_response_delete",
+    "canned_response_render",
+    "canned_response_save",
+    "contact_get_or_create",
+    "message_add",
+    "normalize_emails",
+    "normalize_tags",
+    "sanitize_html",
+    "saved_view_create",
+    "saved_view_delete",
+    "ticket_assign",
+    "ticket_change_status",
+    "ticket_create",
+    "ticket_update",
+    "tickets_bulk_update",
+]
