@@ -1,7 +1,17 @@
 from django import forms
+from django.core.exceptions import ValidationError
 
 from .models import Contact, Message, Organization, Ticket
 from .selectors import assignable_agents, category_choices, group_choices
+
+
+def add_service_errors(form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form fields it names."""
+    if hasattr(error, "error_dict"):
+        for field, field_errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, field_errors)
+    else:
+        form.add_error(None, error.messages)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
