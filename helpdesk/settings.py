@@ -164,6 +164,12 @@ ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 ATTACHMENT_MAX_FILES = env_int("ATTACHMENT_MAX_FILES", 10)
 # Incoming mail larger than this is stored and quarantined, not parsed.
 INBOUND_EMAIL_MAX_BYTES = env_int("INBOUND_EMAIL_MAX_BYTES", 25 * 1024 * 1024)
+# The public web form (/help/<tenant>/): submissions per hour per email
+# address and per client IP, and the least time a person takes to fill it in.
+WEB_FORM_MAX_PER_ADDRESS = env_int("WEB_FORM_MAX_PER_ADDRESS", 5)
+WEB_FORM_MAX_PER_IP = env_int("WEB_FORM_MAX_PER_IP", 20)
+WEB_FORM_WINDOW_SECONDS = env_int("WEB_FORM_WINDOW_SECONDS", 3600)
+WEB_FORM_MIN_FILL_SECONDS = env_int("WEB_FORM_MIN_FILL_SECONDS", 3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -251,6 +257,15 @@ EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "helpdesk.localhost
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# "None" lets the web form post from inside another site's iframe; browsers
+# accept such a cookie only when it is also Secure (so over HTTPS).
+CSRF_COOKIE_SAMESITE = env_str("CSRF_COOKIE_SAMESITE", "Lax")
+if CSRF_COOKIE_SAMESITE not in ("Lax", "Strict", "None"):
+    raise ImproperlyConfigured(
+        f"CSRF_COOKIE_SAMESITE={CSRF_COOKIE_SAMESITE!r}: use Lax, Strict or None."
+    )
+if CSRF_COOKIE_SAMESITE == "None" and not CSRF_COOKIE_SECURE:
+    raise ImproperlyConfigured("CSRF_COOKIE_SAMESITE=None needs CSRF_COOKIE_SECURE on.")
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)

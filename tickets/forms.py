@@ -1,7 +1,26 @@
+import time
+
 from django import forms
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
 
 from .models import Contact, Message, Organization, Ticket
-from .selectors import assignable_agents, category_choices, group_choices
+from .selectors import (
+    assignable_agents,
+    category_choices,
+    category_choices_in_tree_order,
+    group_choices,
+)
+
+
+def add_service_errors(form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form fields it names."""
+    if hasattr(error, "error_dict"):
+        for field, field_errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, field_errors)
+    else:
+        form.add_error(None, error.messages)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -278,3 +297,59 @@ class CannedResponseForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Placeholders: {requester_name}, {ticket_number}, {agent_name}.",
     )
+
+
+class WebRequestForm(forms.Form):
+    """The public web form: what a customer tells us, plus two traps for bots."""
+
+    STARTED_SALT = "tickets.web_form.started"
+
+    requester_name = forms.CharField(label="Your name", max_length=160)
+    requester_email = forms.EmailField(label="Your email")
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(
+        label="Description",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="What happened, and what you expected instead.",
+    )
+    category = forms.ModelChoiceField(queryset=None, required=False, empty_label="Not sure")
+    attachments = MultipleFileField(help_text="Screenshots or documents, optional.")
+    # The honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
+    website = forms.CharField(required=False, label="Leave this field empty")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Built inside the tenant's context: only its own categories are offered or accepted.
+        self.fields["category"].queryset = category_choices_in_tree_order()
+        self.fields["website"].widget.attrs.update({"tabindex": "-1", "autocomplete": "off"})
+        self.fields["requester_email"].widget.attrs["autocomplete"] = "email"
+        self.fields["requester_name"].widget.attrs["autocomplete"] = "name"
+        # When the form was first shown, signed (the "started" hidden input): a
+        # post that comes sooner than a person can type is refused. A posted
+        # stamp that verifies is kept when the form is shown again.
+        self.started_at = self._verified_start(self.data.get("started", ""))
+        if self.started_at is None:
+            self.started_at = time.time()
+        self.started_token = signing.dumps(self.started_at, salt=self.STARTED_SALT)
+
+    @classmethod
+    def _verified_start(cls, token: str) -> float | None:
+        try:
+            value = signing.loads(token, salt=cls.STARTED_SALT)
+        except signing.BadSignature:
+            return None
+        return value if isinstance(value, int | float) else None
+
+    @property
+    def is_bot(self) -> bool:
+        """True when the honeypot field was filled in."""
+        return bool(self.data.get("website", "").strip())
+
+    def clean(self):
+        data = super().clean()
+        started = self._verified_start(self.data.get("started", ""))
+        if started is None or time.time() - started < settings.WEB_FORM_MIN_FILL_SECONDS:
+            raise ValidationError(
+                "That was quicker than we expected: please check the form and send it again."
+            )
+        return data

@@ -1,6 +1,7 @@
 """Reads shared by views: each owns its joins and the index it relies on."""
 
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from helpdesk.models import Membership, SupportGroup
@@ -145,6 +146,13 @@ def group_choices():
 
 def category_choices():
     return Category.objects.select_related("parent").order_by("parent__name", "name")
+
+
+def category_choices_in_tree_order():
+    """Categories with each top category just before its own sub-categories."""
+    return Category.objects.select_related("parent").order_by(
+        Coalesce("parent__name", "name"), F("parent").asc(nulls_first=True), "name"
+    )
 
 
 def member_role(tenant, user) -> str | None:

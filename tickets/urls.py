@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import search, views, views_intake
+from . import search, views, views_intake, views_web_form
 
 app_name = "tickets"
 
@@ -9,6 +9,14 @@ urlpatterns = [
         "inbound/<slug:inbound_tenant>/<uuid:mailbox_id>/",
         views_intake.inbound_webhook,
         name="inbound_webhook",
+    ),
+    # The public web form. Its tenant kwarg is not "tenant_slug", so the
+    # middleware asks for no login; the views enter the tenant's context.
+    path("help/<slug:form_tenant>/", views_web_form.web_form, name="web_form"),
+    path(
+        "help/<slug:form_tenant>/sent/<str:token>/",
+        views_web_form.web_form_sent,
+        name="web_form_sent",
     ),
     path(
         "<slug:tenant_slug>/settings/quarantine/",

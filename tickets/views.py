@@ -21,19 +21,11 @@ from .forms import (
     SavedViewForm,
     TicketCreateForm,
     TicketUpdateForm,
+    add_service_errors,
 )
 from .models import CannedResponse, Message
 
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
-
-
-def _add_service_errors(form, error: ValidationError) -> None:
-    """Show a service's ValidationError on the form fields it names."""
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 @require_GET
@@ -72,7 +64,7 @@ def ticket_new(request, tenant_slug):
                 attachments=data["attachments"],
             )
         except ValidationError as error:
-            _add_service_errors(form, error)
+            add_service_errors(form, error)
         except PermissionDenied as denied:
             form.add_error("assignee", str(denied))
         else:
@@ -126,7 +118,7 @@ def ticket_update(request, tenant_slug, number):
             context = _detail_context(request, conflict.ticket, update_form=form, conflict=conflict)
             return render(request, "tickets/ticket_detail.html", context, status=409)
         except ValidationError as error:
-            _add_service_errors(form, error)
+            add_service_errors(form, error)
         except PermissionDenied as denied:
             form.add_error("assignee", str(denied))
         else:
@@ -158,7 +150,7 @@ def ticket_reply(request, tenant_slug, number):
             context = _detail_context(request, conflict.ticket, reply_form=form, conflict=conflict)
             return render(request, "tickets/ticket_detail.html", context, status=409)
         except ValidationError as error:
-            _add_service_errors(form, error)
+            add_service_errors(form, error)
         else:
             label = "Note added." if data["kind"] == Message.Kind.NOTE else "Reply sent."
             messages.success(request, label)
@@ -395,7 +387,7 @@ def canned_response_list(request, tenant_slug, canned_id=None):
                 actor=request.user, canned=canned, **form.cleaned_data
             )
         except ValidationError as error:
-            _add_service_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, f"Saved “{saved.title}”.")
             return redirect("tickets:canned_list", tenant_slug)

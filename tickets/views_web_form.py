@@ -1,0 +1,130 @@
+"""The public web form: anyone may open a ticket with a tenant, no login.
+
+These URLs are outside the /<tenant_slug>/ prefix (the middleware would ask
+for a login there), so each view finds its tenant and enters its context
+itself. The pages may be framed by other sites: they are made to be embedded.
+"""
+
+import hashlib
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from helpdesk.models import Tenant
+from helpdesk.ratelimit import rate_limit_hit
+from helpdesk.tenancy import tenant_context
+
+from . import services
+from .forms import WebRequestForm, add_service_errors
+from .models import Ticket
+
+SENT_SALT = "tickets.web_form.sent"
+# A confirmation link works for a day; the number is in the email too.
+SENT_MAX_AGE = 24 * 3600
+RATE_LIMITED = (
+    "You have sent several requests in the last hour. Please wait a while before "
+    "sending another; we will answer the ones we have by email."
+)
+
+
+def _tenant_or_404(slug: str) -> Tenant:
+    # Tenant has no row-level security: it is looked up before any context.
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise Http404("No such help desk.")
+    return tenant
+
+
+def _client_ip(request) -> str:
+    # REMOTE_ADDR is the peer that connected. Behind a reverse proxy that is
+    # the proxy for everyone, and the client's address would have to come from
+    # X-Forwarded-For as set by a proxy we trust (never as sent by the client).
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _within_limits(tenant: Tenant, *, email: str, ip: str) -> bool:
+    """Count this submission against the address and the IP; False when either is over."""
+    window = settings.WEB_FORM_WINDOW_SECONDS
+    # Hashed, so the cache holds no email addresses.
+    address = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    address_ok = rate_limit_hit(
+        f"webform:{tenant.pk}:address:{address}",
+        limit=settings.WEB_FORM_MAX_PER_ADDRESS,
+        window_seconds=window,
+    )
+    ip_ok = rate_limit_hit(
+        f"webform:{tenant.pk}:ip:{ip}", limit=settings.WEB_FORM_MAX_PER_IP, window_seconds=window
+    )
+    return address_ok and ip_ok
+
+
+def _sent_salt(tenant: Tenant) -> str:
+    # Salted per tenant: a token made for one tenant does not verify at another.
+    return f"{SENT_SALT}:{tenant.slug}"
+
+
+def _sent_redirect(tenant: Tenant, number: int | None):
+    # Signed, not encrypted: the holder can read the number (it is theirs) but
+    # cannot change it to see whether another ticket exists.
+    token = signing.dumps({"number": number}, salt=_sent_salt(tenant))
+    return redirect("tickets:web_form_sent", tenant.slug, token)
+
+
+@xframe_options_exempt
+@require_http_methods(["GET", "POST"])
+def web_form(request, form_tenant):
+    """Show the tenant's public request form, or open a ticket from it."""
+    tenant = _tenant_or_404(form_tenant)
+    status = 200
+    with tenant_context(tenant):
+        form = WebRequestForm(request.POST or None, request.FILES or None)
+        if request.method == "POST":
+            if form.is_bot:
+                # Answer as if it worked, so the bot learns nothing; write nothing.
+                return _sent_redirect(tenant, None)
+            if not form.is_valid():
+                status = 400
+            elif not _within_limits(
+                tenant, email=form.cleaned_data["requester_email"], ip=_client_ip(request)
+            ):
+                form.add_error(None, RATE_LIMITED)
+                status = 429
+            else:
+                data = form.cleaned_data
+                try:
+                    ticket = services.ticket_create(
+                        channel=Ticket.Channel.WEB,
+                        requester_email=data["requester_email"],
+                        requester_name=data["requester_name"],
+                        subject=data["subject"],
+                        body=data["body"],
+                        category=data["category"],
+                        attachments=data["attachments"],
+                    )
+                except ValidationError as error:
+                    add_service_errors(form, error)
+                    status = 400
+                else:
+                    return _sent_redirect(tenant, ticket.number)
+        return render(
+            request, "tickets/public_form.html", {"tenant": tenant, "form": form}, status=status
+        )
+
+
+@xframe_options_exempt
+@require_GET
+def web_form_sent(request, form_tenant, token):
+    """Confirm a submission, with the ticket reference carried in the signed token."""
+    tenant = _tenant_or_404(form_tenant)
+    try:
+        sent = signing.loads(token, salt=_sent_salt(tenant), max_age=SENT_MAX_AGE)
+    except signing.BadSignature:
+        raise Http404("This confirmation link is not valid any more.") from None
+    number = sent.get("number") if isinstance(sent, dict) else None
+    reference = f"{tenant.ticket_prefix}-{number}" if number else None
+    return render(request, "tickets/public_sent.html", {"tenant": tenant, "reference": reference})
