@@ -12,10 +12,20 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone (for example Europe/Berlin).")
 
 
+# First path segments the app uses itself; a tenant with one of these slugs
+# would lose pages to them.
+RESERVED_SLUGS = {"accounts", "admin", "api", "help", "inbound", "static", "media", "healthz"}
+
+
+def validate_tenant_slug(value: str) -> None:
+    if value.lower() in RESERVED_SLUGS:
+        raise ValidationError(f"“{value}” is used by the app itself; choose another.")
+
+
 class Tenant(models.Model):
     """A support organisation: it owns its agents, customers, rules and numbering."""
 
-    slug = models.SlugField(max_length=40, unique=True)
+    slug = models.SlugField(max_length=40, unique=True, validators=[validate_tenant_slug])
     name = models.CharField(max_length=120)
     ticket_prefix = models.CharField(
         max_length=10,

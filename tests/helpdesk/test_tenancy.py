@@ -104,3 +104,13 @@ def test_the_app_role_does_not_bypass_row_level_security(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
         assert cursor.fetchone() == (False, False)
+
+
+def test_a_tenant_cannot_take_a_slug_the_app_uses(db):
+    from django.core.exceptions import ValidationError
+
+    from helpdesk.models import Tenant
+
+    for slug in ("api", "help", "inbound"):
+        with pytest.raises(ValidationError, match="used by the app itself"):
+            Tenant(slug=slug, name="X", ticket_prefix="XX").full_clean()
