@@ -194,6 +194,10 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # All periodic work, in one place.
 CELERY_BEAT_SCHEDULE = {
+    "poll-imap-mailboxes": {
+        "task": "tickets.tasks.poll_imap_mailboxes",
+        "schedule": env_int("IMAP_POLL_SECONDS", 60),
+    },
     "sweep-unprocessed-events": {
         "task": "tickets.tasks.sweep_unprocessed_events",
         "schedule": env_int("EVENT_SWEEP_SECONDS", 60),

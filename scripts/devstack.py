@@ -233,18 +233,40 @@ def find_chromium() -> str | None:
     return None
 
 
+def install_debian_package(package: str) -> None:
+    """apt-get install `package` when we are root on an apt machine."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    log(f"installing Debian's {package} package for the tests")
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.call(["apt-get", "update", "-qq"], env=apt_env) == 0:
+        subprocess.call(["apt-get", "install", "-y", "-qq", package], env=apt_env)
+
+
 def ensure_chromium() -> str | None:
     """Find the system Chromium for the browser tests, installing Debian's
-    package when we are root on an apt machine. Playwright's own browser
-    download is never used: it is blocked where this project runs."""
+    package when we can. Playwright's own browser download is never used:
+    it is blocked where this project runs."""
     path = find_chromium()
-    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        log("chromium not found: installing Debian's chromium package (about 30 s)")
-        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        if subprocess.call(["apt-get", "update", "-qq"], env=apt_env) == 0:
-            subprocess.call(["apt-get", "install", "-y", "-qq", "chromium"], env=apt_env)
+    if path is None:
+        install_debian_package("chromium")
         path = find_chromium()
     return path
+
+
+def prepare_imap_tests() -> None:
+    """The IMAP tests talk to a real Dovecot started by the test itself."""
+    dovecot = "/usr/sbin/dovecot"
+    if not os.path.exists(dovecot):
+        install_debian_package("dovecot-imapd")
+    if os.path.exists(dovecot) and os.geteuid() == 0:
+        os.environ["HELPDESK_DOVECOT"] = dovecot
+        log(f"IMAP tests use {dovecot}")
+    else:
+        os.environ["HELPDESK_IMAP_SKIP_REASON"] = (
+            "no Dovecot (Debian's dovecot-imapd) or not root: the IMAP tests start one as root"
+        )
+        log("IMAP tests will be skipped: " + os.environ["HELPDESK_IMAP_SKIP_REASON"])
 
 
 def prepare_browser_tests() -> bool:
@@ -272,6 +294,7 @@ def cmd_test(pytest_args: list[str]) -> int:
     os.environ.setdefault("DEBUG", "0")
     if not prepare_browser_tests():
         return 1
+    prepare_imap_tests()
     services = LocalServices()
     # Redis database 1: the tests' worker must not take the dev server's tasks.
     services.start("helpdesk", redis_db=1)

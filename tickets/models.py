@@ -509,6 +509,14 @@ class Mailbox(TenantOwned):
     # sha256 of the webhook token; the token itself is shown once, when made.
     webhook_token_hash = models.CharField(max_length=64)
     is_active = models.BooleanField(default=True)
+    # IMAP polling (optional): beat fetches unseen mail and marks it seen
+    # only after it is stored.
+    imap_host = models.CharField(max_length=200, blank=True)
+    imap_port = models.PositiveIntegerField(default=993)
+    imap_ssl = models.BooleanField(default=True)
+    imap_user = models.CharField(max_length=200, blank=True)
+    imap_password = models.CharField(max_length=200, blank=True)
+    imap_folder = models.CharField(max_length=200, default="INBOX")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,7 +4,7 @@ from django.db.models import F, Prefetch
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from helpdesk.models import Membership, SupportGroup
+from helpdesk.models import SupportGroup
 
 from .models import Attachment, Category, Contact, Event, Message, Ticket
 
@@ -153,8 +153,3 @@ def category_choices_in_tree_order():
     return Category.objects.select_related("parent").order_by(
         Coalesce("parent__name", "name"), F("parent").asc(nulls_first=True), "name"
     )
-
-
-def member_role(tenant, user) -> str | None:
-    membership = Membership.objects.filter(tenant=tenant, user=user).first()
-    return membership.role if membership else None

@@ -11,10 +11,10 @@ from django_scopes import scopes_disabled
 from helpdesk.models import Tenant
 from helpdesk.tenancy import TenantTask, tenant_context
 
-from . import mail
+from . import imap, mail
 from .events import handlers_for
 from .intake import inbound_process
-from .models import Event, EventHandlerFailure, EventHandlerRun, InboundEmail
+from .models import Event, EventHandlerFailure, EventHandlerRun, InboundEmail, Mailbox
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +119,35 @@ def send_outbound_email(self, *, tenant_id: int, outbound_id: int) -> str:
         if final:
             raise
         raise self.retry(exc=exc, countdown=min(600, 10 * 2**self.request.retries)) from exc
+
+
+@shared_task
+def poll_imap_mailboxes() -> int:
+    """Fan out: one poll task per active mailbox with IMAP settings."""
+    enqueued = 0
+    with scopes_disabled():  # the tenant list itself is not tenant data
+        tenants = list(Tenant.objects.all())
+    for tenant in tenants:
+        with tenant_context(tenant):
+            ids = list(
+                Mailbox.objects.filter(is_active=True)
+                .exclude(imap_host="")
+                .values_list("pk", flat=True)
+            )
+        for mailbox_id in ids:
+            poll_imap_mailbox.delay(tenant_id=tenant.pk, mailbox_id=mailbox_id)
+        enqueued += len(ids)
+    return enqueued
+
+
+@shared_task(bind=True, max_retries=3)
+def poll_imap_mailbox(self, *, tenant_id: int, mailbox_id: int) -> int:
+    """Fetch one mailbox's unseen mail into the intake (each message stored,
+    committed, then marked seen)."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_context(tenant):
+        mailbox = Mailbox.objects.get(pk=mailbox_id)
+    try:
+        return imap.imap_poll(mailbox=mailbox)
+    except OSError as exc:  # server unreachable: try again soon
+        raise self.retry(exc=exc, countdown=30) from exc
