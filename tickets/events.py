@@ -17,23 +17,33 @@ class Handler:
     name: str
     func: Callable[[Event], None]
     kinds: frozenset[str] | None  # None: every kind
+    # Decided from the event row alone, before it is saved: an event no
+    # handler wants is marked processed at once and never enqueued.
+    when: Callable[[Event], bool] | None = None
 
     def wants(self, event: Event) -> bool:
-        return self.kinds is None or event.kind in self.kinds
+        if self.kinds is not None and event.kind not in self.kinds:
+            return False
+        return self.when is None or self.when(event)
 
 
 _handlers: dict[str, Handler] = {}
 
 
-def subscribe(name: str, kinds: Iterable[str] | None = None):
-    """Register `func(event)` to run once for each committed event of `kinds`.
+def subscribe(
+    name: str,
+    kinds: Iterable[str] | None = None,
+    when: Callable[[Event], bool] | None = None,
+):
+    """Register `func(event)` to run once for each committed event of `kinds`
+    (for which `when(event)` is true, if given).
 
     Handlers must be idempotent in effect: a handler's writes and its
     completion mark commit together, but a crash can still re-run it.
     """
 
     def register(func: Callable[[Event], None]) -> Callable[[Event], None]:
-        _handlers[name] = Handler(name, func, frozenset(kinds) if kinds is not None else None)
+        _handlers[name] = Handler(name, func, frozenset(kinds) if kinds is not None else None, when)
         return func
 
     return register

@@ -12,12 +12,15 @@ from .models import Event, Message, OutboundEmail, Ticket
 ACKNOWLEDGED_CHANNELS = {Ticket.Channel.EMAIL, Ticket.Channel.WEB, Ticket.Channel.PORTAL}
 
 
-@subscribe("tickets.notify_assignee", kinds=[Event.Kind.ASSIGNED])
+def _assigned_by_someone_else(event: Event) -> bool:
+    assignee_id = (event.new_value or {}).get("value")
+    return bool(assignee_id) and assignee_id != event.actor_user_id
+
+
+@subscribe("tickets.notify_assignee", kinds=[Event.Kind.ASSIGNED], when=_assigned_by_someone_else)
 def notify_assignee(event: Event) -> None:
     """Tell an agent that a ticket was given to them by someone else."""
-    assignee_id = (event.new_value or {}).get("value")
-    if not assignee_id or assignee_id == event.actor_user_id:
-        return
+    assignee_id = event.new_value["value"]
     ticket = event.ticket
     who = event.actor_user.get_full_name() if event.actor_user_id else "Routing"
     notification_create(
@@ -28,21 +31,25 @@ def notify_assignee(event: Event) -> None:
     )
 
 
-@subscribe("tickets.email_acknowledgement", kinds=[Event.Kind.CREATED])
-def email_acknowledgement(event: Event) -> None:
-    """Tell a customer who wrote in that their request arrived (never in
-    answer to an automatic mail: that is how mail loops start)."""
+def _wants_acknowledgement(event: Event) -> bool:
+    # Never in answer to an automatic mail: that is how mail loops start.
     details = event.new_value or {}
-    if details.get("channel") not in ACKNOWLEDGED_CHANNELS or not details.get("acknowledge", True):
-        return
+    return details.get("channel") in ACKNOWLEDGED_CHANNELS and details.get("acknowledge", True)
+
+
+def _is_public_reply(event: Event) -> bool:
+    return (event.new_value or {}).get("kind") == Message.Kind.REPLY
+
+
+@subscribe("tickets.email_acknowledgement", kinds=[Event.Kind.CREATED], when=_wants_acknowledgement)
+def email_acknowledgement(event: Event) -> None:
+    """Tell a customer who wrote in that their request arrived."""
     first = event.ticket.messages.order_by("created_at", "pk").first()
     if first is not None:
         mail.outbound_for_message(message=first, kind=OutboundEmail.Kind.ACKNOWLEDGEMENT)
 
 
-@subscribe("tickets.email_public_reply", kinds=[Event.Kind.MESSAGE_ADDED])
+@subscribe("tickets.email_public_reply", kinds=[Event.Kind.MESSAGE_ADDED], when=_is_public_reply)
 def email_public_reply(event: Event) -> None:
     """Send an agent's public reply to the requester and the CCs."""
-    if (event.new_value or {}).get("kind") != Message.Kind.REPLY or event.message_id is None:
-        return
     mail.outbound_for_message(message=event.message, kind=OutboundEmail.Kind.REPLY)
