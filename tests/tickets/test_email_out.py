@@ -10,7 +10,7 @@ from helpdesk.tenancy import tenant_context
 from tests.factories import ContactFactory, TicketFactory
 from tests.tickets.test_intake import mail as raw_mail
 from tickets import intake, mail, services, tasks
-from tickets.models import InboundEmail, Message, OutboundEmail, Ticket
+from tickets.models import Event, InboundEmail, Message, OutboundEmail, Ticket
 
 
 @pytest.fixture(autouse=True)
@@ -158,3 +158,16 @@ class RefusingBackend:
 
     def send_messages(self, messages):
         raise ConnectionRefusedError("mail server said no")
+
+
+def test_notes_and_customer_messages_send_no_mail_and_queue_no_work(tenant, agent):
+    with tenant_context(tenant):
+        ticket = TicketFactory(channel=Ticket.Channel.PHONE)
+        services.message_add(ticket=ticket, kind=Message.Kind.NOTE, body="hm", author_user=agent)
+        services.message_add(
+            ticket=ticket, kind=Message.Kind.CUSTOMER, body="more", author_contact=ticket.requester
+        )
+        added = Event.objects.filter(ticket=ticket, kind=Event.Kind.MESSAGE_ADDED)
+        # No handler wants these events: they are done the moment they are written.
+        assert all(event.processed_at is not None for event in added)
+        assert OutboundEmail.objects.count() == 0
