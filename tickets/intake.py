@@ -102,6 +102,11 @@ class ParsedEmail:
     answers: list[str] = field(default_factory=list)
     # An auto-reply, list or bulk mail: never acknowledged automatically.
     is_automatic: bool = False
+    # A delivery failure report: the addresses that failed, and why.
+    bounced_to: list[str] = field(default_factory=list)
+    bounce_reason: str = ""
+    # Our Message-IDs anywhere in the mail (a bounce quotes the lost mail).
+    quoted_ids: list[str] = field(default_factory=list)
 
 
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
@@ -109,6 +114,8 @@ AUTOMATIC_MARKERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress",
 
 
 def _is_automatic(message: EmailMessage) -> bool:
+    if str(message.get("Return-Path", "")).strip() == "<>":
+        return True  # a null return path: generated mail that wants no answer
     auto_submitted = str(message.get("Auto-Submitted", "")).strip().lower()
     if auto_submitted and auto_submitted != "no":
         return True
@@ -126,6 +133,27 @@ def _decoded(part: EmailMessage) -> str:
         return payload.decode("utf-8", errors="replace")
 
 
+BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
+
+
+def _bounce(message: EmailMessage, raw: bytes) -> tuple[list[str], str]:
+    """The failed recipients and the reason, when this is a delivery failure report."""
+    sender = str(message.get("From", "")).lower()
+    is_report = (
+        message.get_content_type() == "multipart/report"
+        and message.get_param("report-type", "").lower() == "delivery-status"
+    )
+    if not is_report and not any(marker in sender for marker in BOUNCE_SENDERS):
+        return [], ""
+    text = raw.decode("utf-8", errors="replace")
+    recipients = re.findall(r"(?im)^Final-Recipient:\s*rfc822;\s*<?([^\s>]+@[^\s>]+)>?", text)
+    reason = re.search(r"(?im)^Diagnostic-Code:\s*(.+)$", text)
+    return (
+        sorted({address.lower() for address in recipients}),
+        (reason.group(1).strip() if reason else "The mail server did not deliver it.")[:500],
+    )
+
+
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read what intake needs from an RFC 822 message (stdlib, modern policy)."""
     if len(raw) > settings.INBOUND_EMAIL_MAX_BYTES:
@@ -140,6 +168,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
     if not sender_email or "@" not in sender_email:
         raise Unprocessable("The message has no sender address (From).")
     cc = [addr for _, addr in getaddresses([str(v) for v in message.get_all("Cc", [])]) if addr]
+    bounced_to, bounce_reason = _bounce(message, raw)
     subject = " ".join(str(message.get("Subject", "")).split())
     body = message.get_body(preferencelist=("plain", "html"))
     text, html = "", None
@@ -162,7 +191,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
                 part.get_content_type(),
             )
         )
-    if not text and not attachments:
+    if not text and not attachments and not bounced_to:
         raise Unprocessable("The message has no text and no attachments.")
     return ParsedEmail(
         sender_email=sender_email.lower(),
@@ -177,7 +206,10 @@ def parse_email(raw: bytes) -> ParsedEmail:
             r"<[^<>\s]+>",
             " ".join(str(message.get(h, "")) for h in ("In-Reply-To", "References")),
         ),
-        is_automatic=_is_automatic(message),
+        is_automatic=bool(bounced_to) or _is_automatic(message),
+        bounced_to=bounced_to,
+        bounce_reason=bounce_reason,
+        quoted_ids=mail.ids_in(raw.decode("utf-8", errors="replace")) if bounced_to else [],
     )
 
 
@@ -244,7 +276,22 @@ def inbound_process(*, inbound: InboundEmail) -> InboundEmail:
     return inbound
 
 
-def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message]:
+def _file_bounce(parsed: ParsedEmail) -> Ticket:
+    """A delivery failure: note it on the ticket whose mail bounced and stop
+    mailing the address."""
+    number = mail.ticket_number_from_ids(parsed.quoted_ids)
+    ticket = Ticket.objects.filter(number=number).first() if number else None
+    if ticket is None:
+        raise Unprocessable("A delivery failure report for mail we cannot find.")
+    services.delivery_failed(
+        ticket=ticket, addresses=parsed.bounced_to, reason=parsed.bounce_reason
+    )
+    return ticket
+
+
+def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message | None]:
+    if parsed.bounced_to:
+        return _file_bounce(parsed), None
     # A reply to our mail (signed or stored ids) is trusted; the subject token
     # alone only from people on the ticket.
     existing = _ticket_answered(parsed)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from helpdesk.tenancy import current_tenant
 
-from .models import Message, OutboundEmail, Ticket
+from .models import Contact, Message, OutboundEmail, Ticket
 
 _OUR_ID = re.compile(r"<?hd\.(\d+)\.(\d+)\.(\w+)\.([0-9a-f]{20})@([^>\s]+)>?")
 
@@ -50,6 +50,11 @@ def ticket_number_from_ids(header_values: list[str]) -> int | None:
     return None
 
 
+def ids_in(text: str) -> list[str]:
+    """Every Message-ID of ours quoted anywhere in a text (a bounce quotes the lost mail)."""
+    return [match.group(0) for match in _OUR_ID.finditer(text)]
+
+
 def is_our_message_id(value: str) -> bool:
     return bool(_OUR_ID.search(value or ""))
 
@@ -67,6 +72,16 @@ def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None
     cc = [email for email in ticket.cc_emails if email.lower() != to[0]]
     if kind == OutboundEmail.Kind.ACKNOWLEDGEMENT:
         cc = []  # an acknowledgement goes to the requester only
+    # Addresses that bounced get no more mail.
+    bounced = set(
+        Contact.objects.filter(email__in=[*to, *cc], email_bounced_at__isnull=False).values_list(
+            "email", flat=True
+        )
+    )
+    to = [email for email in to if email.lower() not in bounced]
+    cc = [email for email in cc if email.lower() not in bounced]
+    if not to and not cc:
+        return None
     outbound, created = OutboundEmail.objects.get_or_create(
         tenant=current_tenant(),
         message=message,

@@ -50,6 +50,8 @@ class Contact(TenantOwned):
     email = models.EmailField()
     name = models.CharField(max_length=160, blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    # Set when mail to this address bounced: no more mail goes to it.
+    email_bounced_at = models.DateTimeField(null=True, blank=True)
     organization = models.ForeignKey(
         Organization,
         null=True,
@@ -368,6 +370,7 @@ class Event(TenantOwned):
         STATUS_CHANGED = "status_changed", "Status changed"
         ASSIGNED = "assigned", "Assigned"
         MESSAGE_ADDED = "message_added", "Message added"
+        DELIVERY_FAILED = "delivery_failed", "Delivery failed"
 
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="events", db_constraint=False, db_index=False

@@ -171,3 +171,66 @@ def test_notes_and_customer_messages_send_no_mail_and_queue_no_work(tenant, agen
         # No handler wants these events: they are done the moment they are written.
         assert all(event.processed_at is not None for event in added)
         assert OutboundEmail.objects.count() == 0
+
+
+def _dsn(original_message_id: str, recipient: str = "pat@example.com") -> bytes:
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+        "To: help@acme.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Return-Path: <>\r\nMessage-ID: <dsn-1@mx.example.net>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 No such user\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {original_message_id}\r\nSubject: [ACME-1] Printer\r\n"
+        "--B--\r\n"
+    ).encode()
+
+
+def test_a_bounce_is_noted_on_its_ticket_and_stops_mail_to_the_address(
+    client, tenant, mailbox, agent
+):
+    with tenant_context(tenant):
+        ticket = TicketFactory(
+            requester=ContactFactory(email="pat@example.com"), channel=Ticket.Channel.PHONE
+        )
+        lost = mail.message_id_for(tenant.pk, ticket.number, "1")
+    _deliver(client, tenant, mailbox, _dsn(lost))
+    with tenant_context(tenant):
+        inbound = intake.inbound_process(inbound=InboundEmail.objects.get())
+        assert inbound.status == "processed" and inbound.ticket == ticket
+        failure = Event.objects.get(ticket=ticket, kind=Event.Kind.DELIVERY_FAILED)
+        assert failure.new_value == {
+            "addresses": ["pat@example.com"],
+            "reason": "smtp; 550 5.1.1 No such user",
+        }
+        assert Ticket.objects.count() == 1  # not a new ticket
+        # The next public reply is not mailed to the dead address.
+        reply = services.message_add(
+            ticket=ticket, kind=Message.Kind.REPLY, body="Hello?", author_user=agent
+        )
+        assert mail.outbound_for_message(message=reply, kind=OutboundEmail.Kind.REPLY) is None
+
+
+def test_a_bounce_for_mail_we_do_not_know_is_quarantined(client, tenant, mailbox):
+    _deliver(client, tenant, mailbox, _dsn("<unknown@elsewhere.example>"))
+    with tenant_context(tenant):
+        inbound = intake.inbound_process(inbound=InboundEmail.objects.get())
+    assert inbound.status == "quarantined"
+    assert "delivery failure report" in inbound.reason
+    with tenant_context(tenant):
+        assert Ticket.objects.count() == 0
+
+
+def test_the_ticket_page_shows_the_delivery_failure(client, tenant, mailbox, agent, login):
+    with tenant_context(tenant):
+        ticket = TicketFactory(requester=ContactFactory(email="pat@example.com"))
+        lost = mail.message_id_for(tenant.pk, ticket.number, "1")
+    _deliver(client, tenant, mailbox, _dsn(lost))
+    with tenant_context(tenant):
+        intake.inbound_process(inbound=InboundEmail.objects.get())
+    page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number]))
+    assert "could not deliver mail to <b>pat@example.com</b>" in page.content.decode()

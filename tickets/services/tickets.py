@@ -544,3 +544,18 @@ def message_add(
             created_at=now,
         )
     return message
+
+
+@transaction.atomic
+def delivery_failed(*, ticket: Ticket, addresses: Sequence[str], reason: str) -> Event:
+    """Record on the ticket that mail to `addresses` bounced; mark those
+    contacts so nothing more is sent to them."""
+    now = timezone.now()
+    Contact.objects.filter(email__in=[a.lower() for a in addresses]).update(email_bounced_at=now)
+    return event_record(
+        ticket=ticket,
+        kind=Event.Kind.DELIVERY_FAILED,
+        is_public=False,
+        new_value={"addresses": list(addresses), "reason": reason},
+        created_at=now,
+    )
