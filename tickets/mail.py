@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from datetime import timedelta
 from email.utils import formataddr
 
 from django.conf import settings
@@ -82,6 +83,8 @@ def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None
     cc = [email for email in cc if email.lower() not in bounced]
     if not to and not cc:
         return None
+    if kind == OutboundEmail.Kind.ACKNOWLEDGEMENT and _acknowledged_lately(ticket):
+        return None
     outbound, created = OutboundEmail.objects.get_or_create(
         tenant=current_tenant(),
         message=message,
@@ -103,6 +106,18 @@ def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None
             robust=True,
         )
     return outbound
+
+
+def _acknowledged_lately(ticket: Ticket) -> bool:
+    """Caps automatic mail per address in a sliding window, so that a sender
+    (or a loop we failed to spot) cannot make us mail them without end."""
+    since = timezone.now() - timedelta(seconds=settings.AUTO_MAIL_WINDOW_SECONDS)
+    sent = OutboundEmail.objects.filter(
+        kind=OutboundEmail.Kind.ACKNOWLEDGEMENT,
+        ticket__requester_id=ticket.requester_id,
+        created_at__gte=since,
+    ).count()
+    return sent >= settings.AUTO_MAIL_MAX_PER_ADDRESS
 
 
 def _compose(outbound: OutboundEmail) -> EmailMultiAlternatives:

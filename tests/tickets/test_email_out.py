@@ -234,3 +234,15 @@ def test_the_ticket_page_shows_the_delivery_failure(client, tenant, mailbox, age
         intake.inbound_process(inbound=InboundEmail.objects.get())
     page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number]))
     assert "could not deliver mail to <b>pat@example.com</b>" in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_acknowledgements_to_one_address_are_capped(client, tenant, mailbox, eager, settings):
+    settings.AUTO_MAIL_MAX_PER_ADDRESS = 3
+    for i in range(5):
+        _deliver(client, tenant, mailbox, raw_mail(subject=f"Request {i}"))
+    with tenant_context(tenant):
+        assert Ticket.objects.count() == 5  # every request is filed
+    assert len(outbox.outbox) == 3  # but only three acknowledgements go out
+    _deliver(client, tenant, mailbox, raw_mail(sender="other@example.com", subject="Mine"))
+    assert len(outbox.outbox) == 4  # another address is not affected
