@@ -1,20 +1,19 @@
 import hashlib
 import secrets
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from .models import ApiKey, Membership, Notification, Tenant
+from .permissions import require_role
 from .tenancy import current_tenant
 
 
 @transaction.atomic
 def tenant_update_settings(*, tenant: Tenant, actor, **fields) -> Tenant:
     """Change a tenant's name, prefix, time zone or branding (admins only)."""
-    membership = Membership.objects.get(tenant=tenant, user=actor)
-    if not membership.has_role(Membership.Role.ADMIN):
-        raise PermissionDenied("Only admins change the help desk's settings.")
+    require_role(actor, Membership.Role.ADMIN, "Only admins change the help desk's settings.")
     allowed = {"name", "ticket_prefix", "time_zone", "brand_color", "support_email"}
     unknown = set(fields) - allowed
     if unknown:
@@ -60,9 +59,7 @@ def _require_admin(actor) -> None:
     # actor=None is the operator at the server (the create_api_key command).
     if actor is None:
         return
-    membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
-    if membership is None or not membership.has_role(Membership.Role.ADMIN):
-        raise PermissionDenied("Only admins manage API keys.")
+    require_role(actor, Membership.Role.ADMIN, "Only admins manage API keys.")
 
 
 @transaction.atomic

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
-from tickets import services
-from tickets.models import CannedResponse, Message
+from tickets import intake, services
+from tickets.models import CannedResponse, Mailbox, Message
 
 
 @pytest.fixture
@@ -37,6 +37,16 @@ def _canned_id(tenant):
             tenant=tenant, title="Thanks", defaults={"body": "Thanks, {requester_name}!"}
         )
         return canned.pk
+
+
+def _quarantined_id(tenant):
+    with tenant_context(tenant):
+        mailbox = (
+            Mailbox.objects.first()
+            or intake.mailbox_create(name="Support", address="help@acme.example")[0]
+        )
+        inbound, _ = intake.inbound_store(mailbox=mailbox, raw=b"not a mail")
+        return intake.inbound_process(inbound=inbound).pk
 
 
 def _api_key_id(tenant):
@@ -76,6 +86,13 @@ VIEWS = [
     ("tickets:canned_edit", lambda t, tk: [t.slug, _canned_id(t)], "admin", "GET"),
     ("tickets:canned_delete", lambda t, tk: [t.slug, _canned_id(t)], "admin", "POST"),
     ("tickets:search", lambda t, tk: [t.slug], "agent", "GET"),
+    ("tickets:quarantine", lambda t, tk: [t.slug], "admin", "GET"),
+    (
+        "tickets:quarantine_reprocess",
+        lambda t, tk: [t.slug, _quarantined_id(t)],
+        "admin",
+        "POST",
+    ),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_keys", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),

@@ -75,7 +75,7 @@ def ticket_messages(*, ticket: Ticket) -> list[Message]:
     )
 
 
-def ticket_get(*, number: int, for_update: bool = False) -> Ticket:
+def ticket_get(*, number: int) -> Ticket:
     """The current tenant's ticket with this number, or 404."""
     ticket = (
         Ticket.objects.select_related(

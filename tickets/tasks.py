@@ -6,7 +6,6 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.db.models import Q
 from django.utils import timezone
-from django_scopes import scopes_disabled
 
 from helpdesk.models import Tenant
 from helpdesk.tenancy import TenantTask, tenant_context
@@ -78,9 +77,7 @@ def sweep_unprocessed_events(batch_size: int = 500) -> int:
     """Re-enqueue events whose handlers did not finish (broker down, worker killed)."""
     cutoff = timezone.now() - timedelta(seconds=settings.EVENT_SWEEP_GRACE_SECONDS)
     enqueued = 0
-    with scopes_disabled():  # the tenant list itself is not tenant data
-        tenants = list(Tenant.objects.all())
-    for tenant in tenants:
+    for tenant in Tenant.objects.all():
         with tenant_context(tenant):
             event_ids = list(
                 Event.objects.filter(processed_at__isnull=True, created_at__lt=cutoff)
@@ -125,9 +122,7 @@ def send_outbound_email(self, *, tenant_id: int, outbound_id: int) -> str:
 def poll_imap_mailboxes() -> int:
     """Fan out: one poll task per active mailbox with IMAP settings."""
     enqueued = 0
-    with scopes_disabled():  # the tenant list itself is not tenant data
-        tenants = list(Tenant.objects.all())
-    for tenant in tenants:
+    for tenant in Tenant.objects.all():
         with tenant_context(tenant):
             ids = list(
                 Mailbox.objects.filter(is_active=True)

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from helpdesk.models import Membership
+from helpdesk.permissions import require_role
 from helpdesk.tenancy import current_tenant
 
 from ..models import Ticket
@@ -50,9 +51,7 @@ def saved_view_create(*, owner, name: str, queue: str, query: str, shared_with=N
     from ..models import SavedView
 
     if shared_with is not None:
-        membership = Membership.objects.filter(tenant=current_tenant(), user=owner).first()
-        if membership is None or not membership.has_role(Membership.Role.MANAGER):
-            raise PermissionDenied("Only managers share views with a group.")
+        require_role(owner, Membership.Role.MANAGER, "Only managers share views with a group.")
     name = " ".join(name.split())
     if not name:
         raise ValidationError({"name": "Give the view a name."})
@@ -70,7 +69,7 @@ def saved_view_create(*, owner, name: str, queue: str, query: str, shared_with=N
 def saved_view_delete(*, view, actor) -> None:
     """Remove a saved view: its owner, or a manager for a shared one."""
     if view.owner_id != actor.pk:
-        membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
-        if membership is None or not membership.has_role(Membership.Role.MANAGER):
-            raise PermissionDenied("Only the owner or a manager can remove this view.")
+        require_role(
+            actor, Membership.Role.MANAGER, "Only the owner or a manager can remove this view."
+        )
     view.delete()

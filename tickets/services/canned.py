@@ -1,9 +1,10 @@
 """Canned responses that admins keep ready for agents."""
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from helpdesk.models import Membership
+from helpdesk.permissions import require_role
 from helpdesk.tenancy import current_tenant
 
 from ..models import Ticket
@@ -35,9 +36,7 @@ def canned_response_save(*, actor, title: str, body: str, canned=None):
     """Create or change a canned response (admins only)."""
     from ..models import CannedResponse
 
-    membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
-    if membership is None or not membership.has_role(Membership.Role.ADMIN):
-        raise PermissionDenied("Only admins manage canned responses.")
+    require_role(actor, Membership.Role.ADMIN, "Only admins manage canned responses.")
     title = " ".join((title or "").split())
     errors = {}
     if not title:
@@ -59,7 +58,5 @@ def canned_response_save(*, actor, title: str, body: str, canned=None):
 
 @transaction.atomic
 def canned_response_delete(*, actor, canned) -> None:
-    membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
-    if membership is None or not membership.has_role(Membership.Role.ADMIN):
-        raise PermissionDenied("Only admins manage canned responses.")
+    require_role(actor, Membership.Role.ADMIN, "Only admins manage canned responses.")
     canned.delete()

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 import nh3
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from helpdesk.models import Membership, SupportGroup
+from helpdesk.permissions import require_role
 from helpdesk.tenancy import current_tenant
 
 from ..events import event_record
@@ -134,9 +135,11 @@ def _check_assignee(assignee, actor) -> None:
     if not Membership.objects.filter(tenant=current_tenant(), user=assignee).exists():
         raise ValidationError({"assignee": "The assignee is not an agent of this help desk."})
     if actor is not None and assignee != actor:
-        membership = Membership.objects.filter(tenant=current_tenant(), user=actor).first()
-        if membership is None or not membership.has_role(Membership.Role.DISPATCHER):
-            raise PermissionDenied("Agents can take tickets themselves; dispatchers assign others.")
+        require_role(
+            actor,
+            Membership.Role.DISPATCHER,
+            "Agents can take tickets themselves; dispatchers assign others.",
+        )
 
 
 def _clean_subject(subject: str) -> str:
