@@ -8,18 +8,9 @@ keys carry the tenant id so tenants never see each other.
 import json
 import time
 
-import redis
-from django.conf import settings
+from .ratelimit import redis_client as _redis
 
 PRESENCE_TTL = 25
-_client = None
-
-
-def _redis() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
-    return _client
 
 
 def presence_report(*, tenant_id: int, topic: str, user, replying: bool) -> list[dict]:

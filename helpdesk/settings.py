@@ -254,8 +254,10 @@ EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "helpdesk@localhost")
-# At most this many acknowledgements to one address per window (loop guard).
+# Loop guard: at most this much automatic mail (acknowledgements) to one
+# address, and about one ticket, in any sliding window of the given length.
 AUTO_MAIL_MAX_PER_ADDRESS = env_int("AUTO_MAIL_MAX_PER_ADDRESS", 5)
+AUTO_MAIL_MAX_PER_TICKET = env_int("AUTO_MAIL_MAX_PER_TICKET", 3)
 AUTO_MAIL_WINDOW_SECONDS = env_int("AUTO_MAIL_WINDOW_SECONDS", 3600)
 # The right-hand side of the Message-IDs we make (use a domain you own).
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "helpdesk.localhost")

@@ -292,6 +292,8 @@ def _file_bounce(parsed: ParsedEmail) -> Ticket:
 def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message | None]:
     if parsed.bounced_to:
         return _file_bounce(parsed), None
+    if not parsed.is_automatic:
+        services.contact_mail_works(email=parsed.sender_email)
     # A reply to our mail (signed or stored ids) is trusted; the subject token
     # alone only from people on the ticket.
     existing = _ticket_answered(parsed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from datetime import timedelta
 from email.utils import formataddr
 
 from django.conf import settings
@@ -20,9 +19,13 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from helpdesk.ratelimit import sliding_window_hit
 from helpdesk.tenancy import current_tenant
 
 from .models import Contact, Message, OutboundEmail, Ticket
+
+# Mail we send without a person deciding to: capped against loops.
+AUTOMATIC_KINDS = {OutboundEmail.Kind.ACKNOWLEDGEMENT}
 
 _OUR_ID = re.compile(r"<?hd\.(\d+)\.(\d+)\.(\w+)\.([0-9a-f]{20})@([^>\s]+)>?")
 
@@ -83,7 +86,7 @@ def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None
     cc = [email for email in cc if email.lower() not in bounced]
     if not to and not cc:
         return None
-    if kind == OutboundEmail.Kind.ACKNOWLEDGEMENT and _acknowledged_lately(ticket):
+    if kind in AUTOMATIC_KINDS and not _automatic_mail_allowed(ticket, [*to, *cc]):
         return None
     outbound, created = OutboundEmail.objects.get_or_create(
         tenant=current_tenant(),
@@ -108,16 +111,16 @@ def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None
     return outbound
 
 
-def _acknowledged_lately(ticket: Ticket) -> bool:
-    """Caps automatic mail per address in a sliding window, so that a sender
-    (or a loop we failed to spot) cannot make us mail them without end."""
-    since = timezone.now() - timedelta(seconds=settings.AUTO_MAIL_WINDOW_SECONDS)
-    sent = OutboundEmail.objects.filter(
-        kind=OutboundEmail.Kind.ACKNOWLEDGEMENT,
-        ticket__requester_id=ticket.requester_id,
-        created_at__gte=since,
-    ).count()
-    return sent >= settings.AUTO_MAIL_MAX_PER_ADDRESS
+def _automatic_mail_allowed(ticket: Ticket, addresses: list[str]) -> bool:
+    """Caps automatic mail per address and per ticket in sliding windows, so
+    that a sender (or a loop we failed to spot) cannot make us mail without end."""
+    tenant_id = current_tenant().pk
+    limits = {f"automail:{tenant_id}:ticket:{ticket.pk}": settings.AUTO_MAIL_MAX_PER_TICKET}
+    for address in addresses:
+        # Hashed, so Redis holds no email addresses.
+        digest = hashlib.sha256(address.lower().encode()).hexdigest()
+        limits[f"automail:{tenant_id}:address:{digest}"] = settings.AUTO_MAIL_MAX_PER_ADDRESS
+    return sliding_window_hit(limits, window_seconds=settings.AUTO_MAIL_WINDOW_SECONDS)
 
 
 def _compose(outbound: OutboundEmail) -> EmailMultiAlternatives:

@@ -246,3 +246,70 @@ def test_acknowledgements_to_one_address_are_capped(client, tenant, mailbox, eag
     assert len(outbox.outbox) == 3  # but only three acknowledgements go out
     _deliver(client, tenant, mailbox, raw_mail(sender="other@example.com", subject="Mine"))
     assert len(outbox.outbox) == 4  # another address is not affected
+
+
+def test_automatic_mail_about_one_ticket_is_capped(tenant, agent, settings):
+    settings.AUTO_MAIL_MAX_PER_TICKET = 2
+    settings.AUTO_MAIL_MAX_PER_ADDRESS = 100
+    with tenant_context(tenant):
+        ticket = TicketFactory(requester=ContactFactory(email="pat@example.com"))
+        sent = []
+        for i in range(4):
+            message = services.message_add(
+                ticket=ticket,
+                kind=Message.Kind.CUSTOMER,
+                body=f"Message {i}",
+                author_contact=ticket.requester,
+            )
+            sent.append(
+                mail.outbound_for_message(message=message, kind=OutboundEmail.Kind.ACKNOWLEDGEMENT)
+            )
+        assert [outbound is not None for outbound in sent] == [True, True, False, False]
+        # Replies written by agents are never capped.
+        reply = services.message_add(
+            ticket=ticket, kind=Message.Kind.REPLY, body="On it.", author_user=agent
+        )
+        assert mail.outbound_for_message(message=reply, kind=OutboundEmail.Kind.REPLY)
+        other = TicketFactory(requester=ticket.requester)
+        first = services.message_add(
+            ticket=other, kind=Message.Kind.CUSTOMER, body="New", author_contact=other.requester
+        )
+        assert mail.outbound_for_message(message=first, kind=OutboundEmail.Kind.ACKNOWLEDGEMENT)
+
+
+def test_a_bounced_address_is_mailed_again_once_its_owner_writes_in(
+    client, tenant, mailbox, agent, login
+):
+    with tenant_context(tenant):
+        ticket = TicketFactory(requester=ContactFactory(email="pat@example.com"))
+        lost = mail.message_id_for(tenant.pk, ticket.number, "1")
+    _deliver(client, tenant, mailbox, _dsn(lost))
+    with tenant_context(tenant):
+        intake.inbound_process(inbound=InboundEmail.objects.get())
+    page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number]))
+    assert "Mail to this address bounced" in page.content.decode()
+
+    # An out-of-office from the address proves nothing; a real mail does.
+    _deliver(
+        client,
+        tenant,
+        mailbox,
+        raw_mail(
+            sender="pat@example.com", subject="Away", extra="Auto-Submitted: auto-replied\r\n"
+        ),
+    )
+    _deliver(client, tenant, mailbox, raw_mail(sender="pat@example.com", subject="I'm back"))
+    with tenant_context(tenant):
+        away, back = InboundEmail.objects.exclude(ticket=ticket).order_by("pk")
+        intake.inbound_process(inbound=away)
+        ticket.requester.refresh_from_db()
+        assert ticket.requester.email_bounced_at is not None
+        intake.inbound_process(inbound=back)
+        ticket.requester.refresh_from_db()
+        assert ticket.requester.email_bounced_at is None
+        reply = services.message_add(
+            ticket=ticket, kind=Message.Kind.REPLY, body="Welcome back", author_user=agent
+        )
+        assert mail.outbound_for_message(message=reply, kind=OutboundEmail.Kind.REPLY)
+    page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number]))
+    assert "Mail to this address bounced" not in page.content.decode()

@@ -77,6 +77,14 @@ def contact_get_or_create(*, email: str, name: str = "", phone: str = "") -> Con
     return contact
 
 
+def contact_mail_works(*, email: str) -> None:
+    """Mail came from this address: if an earlier bounce stopped our mail to
+    it, its owner is reachable again."""
+    Contact.objects.filter(email=email.strip().lower(), email_bounced_at__isnull=False).update(
+        email_bounced_at=None
+    )
+
+
 # ---------------------------------------------------------------- tickets
 
 
