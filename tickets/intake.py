@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html as html_lib
+import mimetypes
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -154,6 +156,70 @@ def _bounce(message: EmailMessage, raw: bytes) -> tuple[list[str], str]:
     )
 
 
+def _leaf_parts(part: EmailMessage):
+    """Every part that is not a multipart container, in order. An attached
+    mail (message/rfc822) is one part: its own parts belong to it."""
+    if part.get_content_maintype() == "multipart" and part.is_multipart():
+        for sub in part.get_payload():
+            yield from _leaf_parts(sub)
+    else:
+        yield part
+
+
+_BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h[1-6]|blockquote)\s*>")
+
+
+def _html_text(html: str) -> str:
+    """A readable text version of HTML mail: line breaks kept, tags dropped."""
+    text = nh3.clean(_BLOCK_END.sub("\n", html), tags=set())
+    return re.sub(r"\n\s*\n\s*\n+", "\n\n", html_lib.unescape(text)).strip()
+
+
+def _filename(text: str, fallback: str) -> str:
+    name = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", text).strip(" ._")
+    return name[:120] or fallback
+
+
+def _attachment(part: EmailMessage) -> SimpleUploadedFile | None:
+    """A mail part as a file: attached mails as .eml, inline images with
+    their Content-ID so the HTML can show them in place."""
+    if part.get_content_type() == "message/rfc822" and part.is_multipart():
+        inner = part.get_payload(0)
+        subject = " ".join(str(inner.get("Subject", "")).split())
+        name = _filename(part.get_filename() or subject, "Attached message")
+        if not name.lower().endswith(".eml"):
+            name += ".eml"
+        return SimpleUploadedFile(name, inner.as_bytes(), "message/rfc822")
+    payload = part.get_payload(decode=True)
+    if payload is None:
+        return None
+    content_type = part.get_content_type()
+    extension = mimetypes.guess_extension(content_type) or ".bin"
+    upload = SimpleUploadedFile(
+        _filename(part.get_filename() or "", f"attachment{extension}"), payload, content_type
+    )
+    upload.content_id = str(part.get("Content-ID", "")).strip().strip("<>")
+    return upload
+
+
+def _kept_attachments(parts: list[EmailMessage]) -> tuple[list[SimpleUploadedFile], list[str]]:
+    """The files we keep, and a sentence for each we do not (the raw mail
+    still holds them)."""
+    kept, refused = [], []
+    for part in parts:
+        upload = _attachment(part)
+        if upload is None:
+            continue
+        refusal = services.attachment_refusal(upload)
+        if refusal is None and len(kept) >= settings.ATTACHMENT_MAX_FILES:
+            refusal = f"{upload.name}: at most {settings.ATTACHMENT_MAX_FILES} files per message."
+        if refusal:
+            refused.append(refusal)
+        else:
+            kept.append(upload)
+    return kept, refused
+
+
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read what intake needs from an RFC 822 message (stdlib, modern policy)."""
     if len(raw) > settings.INBOUND_EMAIL_MAX_BYTES:
@@ -170,29 +236,32 @@ def parse_email(raw: bytes) -> ParsedEmail:
     cc = [addr for _, addr in getaddresses([str(v) for v in message.get_all("Cc", [])]) if addr]
     bounced_to, bounce_reason = _bounce(message, raw)
     subject = " ".join(str(message.get("Subject", "")).split())
-    body = message.get_body(preferencelist=("plain", "html"))
-    text, html = "", None
-    if body is not None:
-        content = _decoded(body)
-        if body.get_content_type() == "text/html":
-            html = content
-            text = nh3.clean(content, tags=set()).strip()
-        else:
-            text = content.strip()
-    attachments = []
-    for part in message.iter_attachments():
-        payload = part.get_payload(decode=True)
-        if payload is None:
+
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    html = _decoded(html_part) if html_part is not None else None
+    text = _decoded(text_part).strip() if text_part is not None else ""
+    if not text and html:
+        text = _html_text(html)
+    others = []
+    for part in _leaf_parts(message):
+        if part is text_part or part is html_part:
             continue
-        attachments.append(
-            SimpleUploadedFile(
-                part.get_filename() or "attachment",
-                payload,
-                part.get_content_type(),
-            )
-        )
+        if part.get_content_maintype() == "multipart":
+            # A multipart whose boundary is missing or wrong: its body is
+            # unsplit text; better shown than lost.
+            if not text:
+                text = _decoded(part).strip()
+            continue
+        others.append(part)
+    attachments, refused = _kept_attachments(others)
     if not text and not attachments and not bounced_to:
         raise Unprocessable("The message has no text and no attachments.")
+    if refused:
+        notice = "Not kept (the original mail is stored): " + " ".join(refused)
+        text = f"{text}\n\n[{notice}]".strip()
+        if html:
+            html += f"<p><em>[{html_lib.escape(notice)}]</em></p>"
     return ParsedEmail(
         sender_email=sender_email.lower(),
         sender_name=sender_name,
@@ -307,7 +376,7 @@ def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message | None]:
             ticket=existing,
             kind=Message.Kind.CUSTOMER,
             body=parsed.text,
-            body_html=_safe_html(parsed),
+            body_html=parsed.html,
             author_contact=contact,
             attachments=parsed.attachments,
         )
@@ -324,12 +393,9 @@ def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message | None]:
         attachments=parsed.attachments,
         follow_up_of=existing,
         acknowledge=not parsed.is_automatic,
+        body_html=parsed.html,
     )
     return ticket, ticket.messages.get()
-
-
-def _safe_html(parsed: ParsedEmail) -> str | None:
-    return services.sanitize_html(parsed.html) if parsed.html else None
 
 
 def inbound_quarantined():

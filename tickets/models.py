@@ -355,6 +355,8 @@ class Attachment(TenantOwned):
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=120)
     size = models.PositiveBigIntegerField()
+    # The Content-ID of a mail part, which the mail's HTML shows as <img src="cid:...">.
+    content_id = models.CharField(max_length=250, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

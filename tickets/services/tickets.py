@@ -179,6 +179,7 @@ def ticket_create(
     attachments: Sequence = (),
     follow_up_of: Ticket | None = None,
     acknowledge: bool = True,
+    body_html: str | None = None,
 ) -> Ticket:
     """Open a ticket with its first message (the customer's request).
 
@@ -244,6 +245,7 @@ def ticket_create(
         body=body,
         author_contact=requester,
         actor_user=actor,
+        body_html=body_html,
         attachments=attachments,
         now=now,
     )
@@ -405,9 +407,27 @@ def ticket_assign(*, ticket: Ticket, actor, assignee, expected_version: int | No
 # ---------------------------------------------------------------- messages
 
 
+SAFE_URL_SCHEMES = nh3.ALLOWED_URL_SCHEMES | {"cid"}
+
+
 def sanitize_html(html: str) -> str:
-    """HTML that is safe to show: nh3 (ammonia) keeps formatting, drops scripts."""
-    return nh3.clean(html, link_rel="noopener noreferrer nofollow")
+    """HTML that is safe to show: nh3 (ammonia) keeps formatting, drops scripts.
+
+    `cid:` sources (images sent inside the mail) are kept; the timeline points
+    them at the stored attachment.
+    """
+    return nh3.clean(html, link_rel="noopener noreferrer nofollow", url_schemes=SAFE_URL_SCHEMES)
+
+
+def attachment_refusal(upload) -> str | None:
+    """Why one file cannot be kept, or None when it can."""
+    extension = upload.name.rsplit(".", 1)[-1].lower() if "." in upload.name else ""
+    if extension in BLOCKED_EXTENSIONS:
+        return f"{upload.name}: .{extension} files are not accepted."
+    if upload.size > settings.ATTACHMENT_MAX_BYTES:
+        limit = settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)
+        return f"{upload.name} is larger than {limit} MB."
+    return None
 
 
 def _validate_attachments(files: Sequence) -> None:
@@ -416,14 +436,9 @@ def _validate_attachments(files: Sequence) -> None:
             {"attachments": f"At most {settings.ATTACHMENT_MAX_FILES} files per message."}
         )
     for upload in files:
-        extension = upload.name.rsplit(".", 1)[-1].lower() if "." in upload.name else ""
-        if extension in BLOCKED_EXTENSIONS:
-            raise ValidationError(
-                {"attachments": f"{upload.name}: .{extension} files are not accepted."}
-            )
-        if upload.size > settings.ATTACHMENT_MAX_BYTES:
-            limit = settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)
-            raise ValidationError({"attachments": f"{upload.name} is larger than {limit} MB."})
+        refusal = attachment_refusal(upload)
+        if refusal:
+            raise ValidationError({"attachments": refusal})
 
 
 def _store_attachments(message: Message, files: Sequence) -> None:
@@ -440,6 +455,8 @@ def _store_attachments(message: Message, files: Sequence) -> None:
             filename=upload.name.replace("/", "_")[:255],
             content_type=content_type[:120],
             size=upload.size,
+            # Set by mail intake on parts that HTML shows as "cid:" images.
+            content_id=getattr(upload, "content_id", "")[:250],
         )
         attachment.file.save(attachment.storage_key, upload, save=False)
         attachment.save()

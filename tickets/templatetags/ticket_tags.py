@@ -1,4 +1,8 @@
+import html
+import re
+
 from django import template
+from django.urls import reverse
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import mark_safe
 
@@ -6,13 +10,36 @@ from ..quoting import split_quoted
 
 register = template.Library()
 
+_CID_SOURCE = re.compile(r'src="cid:([^"]*)"')
 
-@register.filter
-def message_body(message) -> str:
-    """The message as HTML, with quoted earlier mail folded into a <details>."""
+
+def _inline_images(body_html: str, message, tenant_slug: str, ticket_number: int) -> str:
+    """Point `cid:` image sources at the stored parts of the same mail."""
+    if "cid:" not in body_html:
+        return body_html
+    urls = {
+        attachment.content_id: reverse(
+            "tickets:attachment", args=[tenant_slug, ticket_number, attachment.pk]
+        )
+        for attachment in message.attachments.all()
+        if attachment.content_id
+    }
+
+    def source(match: re.Match) -> str:
+        url = urls.get(html.unescape(match.group(1)))
+        return f'src="{escape(url)}"' if url else 'src=""'
+
+    return _CID_SOURCE.sub(source, body_html)
+
+
+@register.simple_tag(takes_context=True)
+def message_body(context, message, ticket) -> str:
+    """The message as HTML, with quoted earlier mail folded into a <details>
+    and images sent inside the mail shown in place."""
     own, quoted = split_quoted(message.body_text)
     if not quoted:
-        return mark_safe(message.body_html)  # noqa: S308 - sanitised with nh3 when stored
+        body = _inline_images(message.body_html, message, context["tenant"].slug, ticket.number)
+        return mark_safe(body)  # noqa: S308 - sanitised with nh3 when stored
     return mark_safe(  # noqa: S308 - every part is escaped here
         linebreaks(escape(own))
         + '<details class="quoted"><summary>Show quoted text</summary>'
