@@ -27,7 +27,7 @@ from django.db import connection  # noqa: E402
 
 from helpdesk.models import Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
-from tickets import intake, mail  # noqa: E402
+from tickets import intake, mail, services  # noqa: E402
 from tickets.models import Mailbox, Ticket  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     with tenant_context(tenant):
         mailbox = Mailbox.objects.filter(address="help@bench.example").first()
         if mailbox is None:
-            mailbox, _ = intake.mailbox_create(name="Bench", address="help@bench.example")
+            mailbox, _ = services.mailbox_create(name="Bench", address="help@bench.example")
         tickets = Ticket.objects.count()
         # Replies answer our mail to existing tickets spread over the whole tenant.
         with connection.cursor() as cursor:

@@ -54,6 +54,9 @@ if not DEBUG and (len(SECRET_KEY) < 16 or SECRET_KEY.startswith("dev-only")):
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Fernet keys for secrets stored encrypted (IMAP passwords), newest first;
+# empty: one key derived from SECRET_KEY (see helpdesk/secret_box.py).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -43,10 +43,19 @@ def _quarantined_id(tenant):
     with tenant_context(tenant):
         mailbox = (
             Mailbox.objects.first()
-            or intake.mailbox_create(name="Support", address="help@acme.example")[0]
+            or services.mailbox_create(name="Support", address="help@acme.example")[0]
         )
         inbound, _ = intake.inbound_store(mailbox=mailbox, raw=b"not a mail")
         return intake.inbound_process(inbound=inbound).pk
+
+
+def _mailbox_id(tenant):
+    with tenant_context(tenant):
+        mailbox = (
+            Mailbox.objects.first()
+            or services.mailbox_create(name="Support", address="help@acme.example")[0]
+        )
+        return mailbox.pk
 
 
 def _api_key_id(tenant):
@@ -93,6 +102,9 @@ VIEWS = [
         "admin",
         "POST",
     ),
+    ("tickets:mailboxes", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:mailbox_edit", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "GET"),
+    ("tickets:mailbox_new_token", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "POST"),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_keys", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),

@@ -353,3 +353,28 @@ class WebRequestForm(forms.Form):
                 "That was quicker than we expected: please check the form and send it again."
             )
         return data
+
+
+class MailboxForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="Shown to agents, e.g. Support or Billing.")
+    address = forms.EmailField(help_text="The address customers write to.")
+    is_active = forms.BooleanField(
+        required=False, initial=True, label="Active", help_text="Inactive: mail is not taken in."
+    )
+    imap_host = forms.CharField(
+        max_length=200,
+        required=False,
+        label="IMAP host",
+        help_text="Leave empty when mail arrives through the webhook only.",
+    )
+    imap_port = forms.IntegerField(min_value=1, max_value=65535, initial=993, label="IMAP port")
+    imap_ssl = forms.BooleanField(required=False, initial=True, label="Use TLS")
+    imap_user = forms.CharField(max_length=200, required=False, label="IMAP user")
+    imap_password = forms.CharField(
+        max_length=200,
+        required=False,
+        label="IMAP password",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted. Leave empty to keep the current one.",
+    )
+    imap_folder = forms.CharField(max_length=200, initial="INBOX", label="IMAP folder")

@@ -5,6 +5,7 @@ loses. Storing is idempotent (raw-bytes hash), so a re-read is harmless."""
 from __future__ import annotations
 
 from imap_tools import AND, MailBox, MailBoxUnencrypted, MailMessage, MailMessageFlags
+from imap_tools.errors import MailboxLoginError
 
 from helpdesk.models import Tenant
 from helpdesk.tenancy import tenant_context
@@ -26,6 +27,17 @@ def _connect(mailbox: Mailbox):
     client = client_class(mailbox.imap_host, mailbox.imap_port)
     client.email_message_class = RawMailMessage
     return client.login(mailbox.imap_user, mailbox.imap_password, mailbox.imap_folder)
+
+
+def describe_error(exc: Exception) -> str:
+    """What went wrong, in words an admin can act on."""
+    if isinstance(exc, MailboxLoginError):
+        return "The IMAP server refused the user name or password."
+    if isinstance(exc, ConnectionRefusedError):
+        return "Nothing answers at that IMAP host and port."
+    if isinstance(exc, OSError):
+        return f"Could not reach the IMAP server: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def imap_poll(*, mailbox: Mailbox, limit: int = 200) -> int:

@@ -8,11 +8,9 @@ quarantined with the reason, shown to admins, and can be processed again.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import html as html_lib
 import mimetypes
 import re
-import secrets
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -35,29 +33,6 @@ from .models import InboundEmail, Mailbox, Message, OutboundEmail, Ticket
 
 class Unprocessable(Exception):
     """A message we keep but cannot turn into a ticket; the text is the reason."""
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@transaction.atomic
-def mailbox_create(*, name: str, address: str) -> tuple[Mailbox, str]:
-    """A new mailbox and its webhook token (returned once, stored hashed)."""
-    token = secrets.token_urlsafe(32)
-    mailbox = Mailbox(
-        tenant=current_tenant(),
-        name=name,
-        address=address.lower(),
-        webhook_token_hash=token_hash(token),
-    )
-    mailbox.full_clean(exclude=["tenant"])
-    mailbox.save()
-    return mailbox, token
-
-
-def mailbox_token_matches(mailbox: Mailbox, token: str) -> bool:
-    return hmac.compare_digest(mailbox.webhook_token_hash, token_hash(token or ""))
 
 
 def inbound_store(*, mailbox: Mailbox, raw: bytes) -> tuple[InboundEmail, bool]:

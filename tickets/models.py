@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Cast, Coalesce, Replace
 
+from helpdesk import secret_box
 from helpdesk.models import SupportGroup, TenantOwned
 
 # Text-search configuration of every search column and query. 'simple' (no
@@ -506,7 +507,7 @@ class CannedResponse(TenantOwned):
 
 class Mailbox(TenantOwned):
     """An address customers write to; mail reaches it through the inbound
-    webhook (and, later, IMAP polling)."""
+    webhook or IMAP polling."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=80)
@@ -520,8 +521,12 @@ class Mailbox(TenantOwned):
     imap_port = models.PositiveIntegerField(default=993)
     imap_ssl = models.BooleanField(default=True)
     imap_user = models.CharField(max_length=200, blank=True)
-    imap_password = models.CharField(max_length=200, blank=True)
+    # Fernet-encrypted (helpdesk.secret_box); read through imap_password.
+    imap_password_encrypted = models.TextField(blank=True)
     imap_folder = models.CharField(max_length=200, default="INBOX")
+    # The last poll, and why it failed (empty when it worked), for admins.
+    imap_checked_at = models.DateTimeField(null=True, blank=True)
+    imap_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -531,6 +536,18 @@ class Mailbox(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.address}>"
+
+    @property
+    def imap_password(self) -> str:
+        return secret_box.decrypt(self.imap_password_encrypted)
+
+    @imap_password.setter
+    def imap_password(self, value: str) -> None:
+        self.imap_password_encrypted = secret_box.encrypt(value)
+
+    @property
+    def polls_imap(self) -> bool:
+        return bool(self.imap_host)
 
 
 class InboundEmail(TenantOwned):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from helpdesk.models import Tenant
 from helpdesk.tenancy import TenantTask, tenant_context
 
-from . import imap, mail
+from . import imap, mail, services
 from .events import handlers_for
 from .intake import inbound_process
 from .models import Event, EventHandlerFailure, EventHandlerRun, InboundEmail, Mailbox
@@ -138,11 +138,19 @@ def poll_imap_mailboxes() -> int:
 @shared_task(bind=True, max_retries=3)
 def poll_imap_mailbox(self, *, tenant_id: int, mailbox_id: int) -> int:
     """Fetch one mailbox's unseen mail into the intake (each message stored,
-    committed, then marked seen)."""
+    committed, then marked seen). The outcome is kept on the mailbox, so an
+    admin sees a wrong password or an unreachable server."""
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_context(tenant):
         mailbox = Mailbox.objects.get(pk=mailbox_id)
     try:
-        return imap.imap_poll(mailbox=mailbox)
-    except OSError as exc:  # server unreachable: try again soon
-        raise self.retry(exc=exc, countdown=30) from exc
+        stored = imap.imap_poll(mailbox=mailbox)
+    except Exception as exc:
+        with tenant_context(tenant):
+            services.mailbox_poll_recorded(mailbox=mailbox, error=imap.describe_error(exc))
+        if isinstance(exc, OSError):  # server unreachable: try again soon
+            raise self.retry(exc=exc, countdown=30) from exc
+        raise
+    with tenant_context(tenant):
+        services.mailbox_poll_recorded(mailbox=mailbox)
+    return stored

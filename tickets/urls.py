@@ -37,6 +37,17 @@ urlpatterns = [
         name="canned_insert",
     ),
     path("<slug:tenant_slug>/settings/canned/", views.canned_response_list, name="canned_list"),
+    path("<slug:tenant_slug>/settings/mailboxes/", views_intake.mailbox_list, name="mailboxes"),
+    path(
+        "<slug:tenant_slug>/settings/mailboxes/<int:mailbox_id>/",
+        views_intake.mailbox_edit,
+        name="mailbox_edit",
+    ),
+    path(
+        "<slug:tenant_slug>/settings/mailboxes/<int:mailbox_id>/token/",
+        views_intake.mailbox_new_token,
+        name="mailbox_new_token",
+    ),
     path(
         "<slug:tenant_slug>/settings/canned/<int:canned_id>/",
         views.canned_response_list,

@@ -1,8 +1,11 @@
 """Mail intake over HTTP, and the admins' view of what could not be read."""
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -10,7 +13,8 @@ from helpdesk.models import Membership, Tenant
 from helpdesk.permissions import role_required
 from helpdesk.tenancy import tenant_context
 
-from . import intake
+from . import intake, services
+from .forms import MailboxForm, add_service_errors
 from .models import InboundEmail, Mailbox
 
 
@@ -30,7 +34,7 @@ def inbound_webhook(request, inbound_tenant, mailbox_id):
     with tenant_context(tenant):
         mailbox = Mailbox.objects.filter(public_id=mailbox_id, is_active=True).first()
         token = request.headers.get("X-Helpdesk-Token", "")
-        if mailbox is None or not intake.mailbox_token_matches(mailbox, token):
+        if mailbox is None or not services.mailbox_token_matches(mailbox, token):
             raise Http404
         if not raw:
             return HttpResponse("empty message\n", status=400, content_type="text/plain")
@@ -63,3 +67,72 @@ def quarantine_reprocess(request, tenant_slug, inbound_id):
     else:
         messages.error(request, f"Still quarantined: {inbound.reason}")
     return redirect("tickets:quarantine", tenant_slug)
+
+
+# ---------------------------------------------------------------- mailboxes
+
+
+def _webhook_url(request, mailbox: Mailbox) -> str:
+    path = reverse("tickets:inbound_webhook", args=[request.tenant.slug, mailbox.public_id])
+    return request.build_absolute_uri(path)
+
+
+def _with_new_token(
+    request, template: str, context: dict, mailbox, token, status=200
+) -> HttpResponse:
+    # A new token is shown in this response only (never through a redirect,
+    # a flash message or a cache).
+    if token:
+        context |= {"new_token": token, "new_token_mailbox": mailbox}
+        context["new_token_url"] = _webhook_url(request, mailbox)
+    response = render(request, template, context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+@role_required(Membership.Role.ADMIN)
+def mailbox_list(request, tenant_slug):
+    """Admins list the tenant's mailboxes and add one."""
+    form = MailboxForm(request.POST or None)
+    created = token = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created, token = services.mailbox_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            form = MailboxForm()
+    context = {"form": form, "mailboxes": Mailbox.objects.order_by("address")}
+    status = 400 if form.errors else 200
+    return _with_new_token(request, "tickets/mailboxes.html", context, created, token, status)
+
+
+@role_required(Membership.Role.ADMIN)
+def mailbox_edit(request, tenant_slug, mailbox_id):
+    mailbox = Mailbox.objects.filter(pk=mailbox_id).first()
+    if mailbox is None:
+        raise Http404("No such mailbox.")
+    initial = {field: getattr(mailbox, field) for field in services.MAILBOX_FIELDS}
+    form = MailboxForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.mailbox_update(mailbox=mailbox, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Saved {mailbox.name}.")
+            return redirect("tickets:mailboxes", tenant_slug)
+    context = {"form": form, "mailbox": mailbox, "webhook_url": _webhook_url(request, mailbox)}
+    status = 400 if form.errors else 200
+    return render(request, "tickets/mailbox_edit.html", context, status=status)
+
+
+@require_POST
+@role_required(Membership.Role.ADMIN)
+def mailbox_new_token(request, tenant_slug, mailbox_id):
+    mailbox = Mailbox.objects.filter(pk=mailbox_id).first()
+    if mailbox is None:
+        raise Http404("No such mailbox.")
+    token = services.mailbox_new_token(mailbox=mailbox, actor=request.user)
+    context = {"form": MailboxForm(), "mailboxes": Mailbox.objects.order_by("address")}
+    return _with_new_token(request, "tickets/mailboxes.html", context, mailbox, token)

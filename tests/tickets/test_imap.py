@@ -16,7 +16,7 @@ import pytest
 
 from helpdesk.tenancy import tenant_context
 from tests.tickets.test_intake import mail
-from tickets import imap, intake
+from tickets import imap, intake, services, tasks
 from tickets.models import InboundEmail, Ticket
 
 DOVECOT = os.environ.get("HELPDESK_DOVECOT", "/usr/sbin/dovecot")
@@ -106,10 +106,15 @@ def _unseen(port: int) -> int:
 @pytest.fixture
 def mailbox(tenant, imap_server):
     with tenant_context(tenant):
-        box, _ = intake.mailbox_create(name="Support", address="support@acme.example")
-        box.imap_host, box.imap_port, box.imap_ssl = "127.0.0.1", imap_server, False
-        box.imap_user, box.imap_password = USER, PASSWORD
-        box.save()
+        box, _ = services.mailbox_create(
+            name="Support",
+            address="support@acme.example",
+            imap_host="127.0.0.1",
+            imap_port=imap_server,
+            imap_ssl=False,
+            imap_user=USER,
+            imap_password=PASSWORD,
+        )
     return box
 
 
@@ -143,3 +148,30 @@ def test_a_message_that_could_not_be_stored_stays_unseen(tenant, mailbox, imap_s
     assert _unseen(imap_server) == 1  # still there for the next poll
     assert imap.imap_poll(mailbox=mailbox) == 1
     assert _unseen(imap_server) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_password_is_shown_on_the_mailbox_until_fixed(
+    tenant, mailbox, imap_server, admin_user
+):
+    with tenant_context(tenant):
+        services.mailbox_update(mailbox=mailbox, actor=admin_user, imap_password="wrong")
+    with pytest.raises(Exception, match="(?i)auth"):
+        tasks.poll_imap_mailbox.apply(
+            kwargs={"tenant_id": tenant.pk, "mailbox_id": mailbox.pk}, throw=True
+        )
+    with tenant_context(tenant):
+        mailbox.refresh_from_db()
+        assert mailbox.imap_error == "The IMAP server refused the user name or password."
+        # Fixing the password clears the old error; the next poll works.
+        services.mailbox_update(mailbox=mailbox, actor=admin_user, imap_password=PASSWORD)
+    _append(imap_server, mail(subject="After the fix"))
+    assert (
+        tasks.poll_imap_mailbox.apply(
+            kwargs={"tenant_id": tenant.pk, "mailbox_id": mailbox.pk}, throw=True
+        ).get()
+        == 1
+    )
+    with tenant_context(tenant):
+        mailbox.refresh_from_db()
+        assert mailbox.imap_error == "" and mailbox.imap_checked_at is not None

@@ -32,7 +32,7 @@ def mail(
 @pytest.fixture
 def mailbox(tenant):
     with tenant_context(tenant):
-        box, token = intake.mailbox_create(name="Support", address="help@acme.example")
+        box, token = services.mailbox_create(name="Support", address="help@acme.example")
     box.token = token
     return box
 

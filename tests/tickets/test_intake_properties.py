@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpdesk.tenancy import tenant_context
-from tickets import intake
+from tickets import intake, services
 from tickets.models import InboundEmail
 
 HEADER_NAMES = ["From", "To", "Cc", "Subject", "Content-Type", "Content-Transfer-Encoding",
@@ -27,7 +27,7 @@ mail_shaped = st.builds(
 @pytest.fixture
 def mailbox(tenant):
     with tenant_context(tenant):
-        box, _ = intake.mailbox_create(name="Support", address="help@acme.example")
+        box, _ = services.mailbox_create(name="Support", address="help@acme.example")
     return box
 
 

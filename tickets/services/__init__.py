@@ -10,6 +10,14 @@ from .canned import (
     canned_response_render,
     canned_response_save,
 )
+from .mailboxes import (
+    MAILBOX_FIELDS,
+    mailbox_create,
+    mailbox_new_token,
+    mailbox_poll_recorded,
+    mailbox_token_matches,
+    mailbox_update,
+)
 from .tickets import (
     BLOCKED_EXTENSIONS,
     EDITABLE_FIELDS,
@@ -29,6 +37,12 @@ from .tickets import (
 )
 
 __all__ = [
+    "MAILBOX_FIELDS",
+    "mailbox_create",
+    "mailbox_new_token",
+    "mailbox_poll_recorded",
+    "mailbox_token_matches",
+    "mailbox_update",
     "BLOCKED_EXTENSIONS",
     "CANNED_PLACEHOLDERS",
     "EDITABLE_FIELDS",

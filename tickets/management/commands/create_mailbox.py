@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from helpdesk.models import Tenant
 from helpdesk.tenancy import tenant_context
-from tickets import intake
+from tickets import services
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No tenant {tenant!r}.")
         with tenant_context(found):
-            mailbox, token = intake.mailbox_create(name=name, address=address)
+            mailbox, token = services.mailbox_create(name=name, address=address)
         url = reverse("tickets:inbound_webhook", args=[found.slug, mailbox.public_id])
         self.stdout.write(f"POST raw RFC 822 messages to {url}")
         self.stdout.write(f"with the header  X-Helpdesk-Token: {token}")
