@@ -205,7 +205,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.sweep_unprocessed_events",
         "schedule": env_int("EVENT_SWEEP_SECONDS", 60),
     },
+    "sweep-stored-mail": {
+        "task": "tickets.tasks.sweep_stored_mail",
+        "schedule": env_int("INTAKE_SWEEP_SECONDS", 60),
+    },
 }
+# Stored mail is processed in batches of this many per task (one transaction).
+INTAKE_BATCH_SIZE = env_int("INTAKE_BATCH_SIZE", 50)
+# Stored mail still waiting after this long is scheduled again by the sweep.
+INTAKE_SWEEP_GRACE_SECONDS = env_int("INTAKE_SWEEP_GRACE_SECONDS", 120)
 # How often open queue and board pages fetch fresh rows.
 QUEUE_REFRESH_SECONDS = env_int("QUEUE_REFRESH_SECONDS", 10)
 BOARD_REFRESH_SECONDS = env_int("BOARD_REFRESH_SECONDS", 15)

@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 
 from helpdesk.models import Membership
+from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import current_tenant
 
 from . import mail, services
@@ -53,13 +54,30 @@ def inbound_store(*, mailbox: Mailbox, raw: bytes) -> tuple[InboundEmail, bool]:
     except IntegrityError:
         # Delivered before: the first copy is (or will be) processed.
         return InboundEmail.objects.get(mailbox=mailbox, raw_sha256=digest), False
-    from .tasks import process_inbound_email
-
-    transaction.on_commit(
-        lambda: process_inbound_email.delay(tenant_id=inbound.tenant_id, inbound_id=inbound.pk),
-        robust=True,
-    )
+    transaction.on_commit(lambda: inbound_schedule(tenant_id=inbound.tenant_id), robust=True)
     return inbound, True
+
+
+def _scheduled_key(tenant_id: int) -> str:
+    return f"intake:scheduled:{tenant_id}"
+
+
+def inbound_schedule(*, tenant_id: int) -> None:
+    """Make sure a batch task will process the tenant's stored mail.
+
+    One waiting task drains everything stored before it starts, so a burst
+    of mail costs one publish, not one per message. If Redis or the broker
+    fails here, the beat sweep schedules the mail later.
+    """
+    from .tasks import process_inbound_batch
+
+    if redis_client().set(_scheduled_key(tenant_id), "1", nx=True, ex=60):
+        process_inbound_batch.delay(tenant_id=tenant_id)
+
+
+def inbound_schedule_taken(*, tenant_id: int) -> None:
+    """A batch task started: mail stored from now on needs another one."""
+    redis_client().delete(_scheduled_key(tenant_id))
 
 
 # ---------------------------------------------------------------- parsing
@@ -297,26 +315,65 @@ def _may_write_to(ticket: Ticket, sender: str) -> bool:
 
 @transaction.atomic
 def inbound_process(*, inbound: InboundEmail) -> InboundEmail:
-    """Turn a stored message into a ticket or a follow-up, or quarantine it."""
+    """Turn one stored message into a ticket or a follow-up, or quarantine it
+    (again, for an admin's "Process again")."""
     inbound = InboundEmail.objects.select_for_update().get(pk=inbound.pk)
     if inbound.status == InboundEmail.Status.PROCESSED:
         return inbound  # a retried task: done already
-    inbound.attempts += 1
+    return _file_stored(inbound, _parse_stored(inbound))
+
+
+@transaction.atomic
+def inbound_process_pending(*, limit: int) -> list[InboundEmail]:
+    """Process up to `limit` stored messages of the current tenant, oldest
+    first, in one transaction: each in its own savepoint, so a bad one is
+    quarantined without undoing the rest.
+
+    Rows another worker is processing are skipped (SKIP LOCKED). All of the
+    batch is parsed before anything is written, so the locks that writing
+    takes (the ticket counter, tickets being replied to) are held only for
+    the writing.
+    """
+    batch = list(
+        InboundEmail.objects.filter(status=InboundEmail.Status.RECEIVED)
+        .order_by("received_at", "pk")
+        .select_for_update(skip_locked=True)[:limit]
+    )
+    parsed = [_parse_stored(inbound) for inbound in batch]
+    return [_file_stored(inbound, result) for inbound, result in zip(batch, parsed, strict=True)]
+
+
+def _parse_stored(inbound: InboundEmail) -> ParsedEmail | str:
+    """The parsed message, or why it cannot be read."""
     try:
-        with transaction.atomic():
-            parsed = parse_email(bytes(inbound.raw))
-            inbound.rfc_message_id = parsed.message_id
-            ticket, message = _file_parsed(parsed)
-    except (Unprocessable, ValidationError) as problem:
-        reason = "; ".join(getattr(problem, "messages", None) or [str(problem)])
-        inbound.status, inbound.reason = InboundEmail.Status.QUARANTINED, reason
+        return parse_email(bytes(inbound.raw))
+    except Unprocessable as problem:
+        return str(problem)
     except Exception as problem:  # noqa: BLE001 - kept, shown to admins, reprocessable
-        inbound.status = InboundEmail.Status.QUARANTINED
-        inbound.reason = f"Could not be read: {type(problem).__name__}: {problem}"[:2000]
+        return f"Could not be read: {type(problem).__name__}: {problem}"[:2000]
+
+
+def _file_stored(inbound: InboundEmail, parsed: ParsedEmail | str) -> InboundEmail:
+    inbound.attempts += 1
+    inbound.status, inbound.reason = InboundEmail.Status.QUARANTINED, ""
+    if isinstance(parsed, str):
+        inbound.reason = parsed
     else:
-        inbound.status, inbound.reason = InboundEmail.Status.PROCESSED, ""
-        inbound.ticket, inbound.message = ticket, message
-    inbound.save()
+        inbound.rfc_message_id = parsed.message_id
+        try:
+            with transaction.atomic():
+                ticket, message = _file_parsed(parsed)
+        except (Unprocessable, ValidationError) as problem:
+            inbound.reason = "; ".join(getattr(problem, "messages", None) or [str(problem)])
+        except Exception as problem:  # noqa: BLE001 - kept, shown to admins, reprocessable
+            inbound.reason = f"Could not be filed: {type(problem).__name__}: {problem}"[:2000]
+        else:
+            inbound.status = InboundEmail.Status.PROCESSED
+            inbound.ticket, inbound.message = ticket, message
+    # Not the raw bytes: they never change, and rewriting them costs.
+    inbound.save(
+        update_fields=["status", "reason", "attempts", "rfc_message_id", "ticket", "message"]
+    )
     return inbound
 
 
@@ -336,8 +393,9 @@ def _file_bounce(parsed: ParsedEmail) -> Ticket:
 def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message | None]:
     if parsed.bounced_to:
         return _file_bounce(parsed), None
-    if not parsed.is_automatic:
-        services.contact_mail_works(email=parsed.sender_email)
+    sender = services.contact_get_or_create(email=parsed.sender_email, name=parsed.sender_name)
+    if sender.email_bounced_at and not parsed.is_automatic:
+        services.contact_mail_works(email=sender.email)
     # A reply to our mail (signed or stored ids) is trusted; the subject token
     # alone only from people on the ticket.
     existing = _ticket_answered(parsed)
@@ -346,21 +404,19 @@ def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message | None]:
         existing = _ticket_by_subject_token(parsed.subject)
         trusted = existing is not None and _may_write_to(existing, parsed.sender_email)
     if trusted and existing.status != Ticket.Status.CLOSED:
-        contact = services.contact_get_or_create(email=parsed.sender_email, name=parsed.sender_name)
         message = services.message_add(
             ticket=existing,
             kind=Message.Kind.CUSTOMER,
             body=parsed.text,
             body_html=parsed.html,
-            author_contact=contact,
+            author_contact=sender,
             attachments=parsed.attachments,
         )
         return existing, message
     # New ticket; linked to the one named in the subject when the sender may
     # not add to it, or when it is closed.
     ticket = services.ticket_create(
-        requester_email=parsed.sender_email,
-        requester_name=parsed.sender_name,
+        requester=sender,
         subject=parsed.subject[:200],
         body=parsed.text,
         channel=Ticket.Channel.EMAIL,

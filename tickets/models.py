@@ -593,6 +593,12 @@ class InboundEmail(TenantOwned):
                 name="inboundemail_quarantine_idx",
                 condition=Q(status="quarantined"),
             ),
+            # Stored mail waiting for processing, oldest first.
+            models.Index(
+                fields=["tenant", "received_at"],
+                name="inboundemail_waiting_idx",
+                condition=Q(status="received"),
+            ),
         ]
 
 

@@ -8,11 +8,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from helpdesk.models import Tenant
-from helpdesk.tenancy import TenantTask, tenant_context
+from helpdesk.tenancy import tenant_context
 
-from . import imap, mail, services
-from .events import handlers_for
-from .intake import inbound_process
+from . import imap, intake, mail, services
+from .events import events_handed_over_together, handlers_for
 from .models import Event, EventHandlerFailure, EventHandlerRun, InboundEmail, Mailbox
 
 logger = logging.getLogger(__name__)
@@ -22,16 +21,37 @@ MAX_HANDLER_ATTEMPTS = 8
 
 @shared_task(bind=True, max_retries=5)
 def process_event(self, *, tenant_id: int, event_id: int) -> str:
-    """Run every subscribed handler that has not yet finished for one event.
+    """Run every subscribed handler that has not yet finished for one event."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    failed = _run_handlers(tenant, event_id)
+    if failed is not None:
+        raise self.retry(exc=failed, countdown=min(300, 5 * 2**self.request.retries))
+    return "processed"
+
+
+@shared_task(bind=True, max_retries=5)
+def process_events(self, *, tenant_id: int, event_ids: list[int]) -> str:
+    """The same for many events (handed over together by bulk work). A retry
+    runs them all again; finished handlers and events are skipped."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    failed = None
+    for event_id in event_ids:
+        failed = _run_handlers(tenant, event_id) or failed
+    if failed is not None:
+        raise self.retry(exc=failed, countdown=min(300, 5 * 2**self.request.retries))
+    return f"processed {len(event_ids)}"
+
+
+def _run_handlers(tenant: Tenant, event_id: int) -> Exception | None:
+    """Run the handlers of one event that have not finished; the last failure, if any.
 
     Each handler runs in its own transaction together with its completion
     mark, so one failing handler does not undo another's work.
     """
-    tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_context(tenant):
         event = Event.objects.filter(pk=event_id).first()
         if event is None or event.processed_at is not None:
-            return "nothing to do"
+            return None
         done = set(EventHandlerRun.objects.filter(event=event).values_list("handler", flat=True))
     failed = None
     for handler in handlers_for(event):
@@ -48,14 +68,13 @@ def process_event(self, *, tenant_id: int, event_id: int) -> str:
             logger.exception("handler %s failed on event %s", handler.name, event_id)
             _record_failure(tenant, event, handler.name, exc)
             failed = exc
-    if failed is not None:
-        raise self.retry(exc=failed, countdown=min(300, 5 * 2**self.request.retries))
-    with tenant_context(tenant):
-        EventHandlerFailure.objects.filter(event=event).delete()
-        Event.objects.filter(pk=event_id, processed_at__isnull=True).update(
-            processed_at=timezone.now()
-        )
-    return "processed"
+    if failed is None:
+        with tenant_context(tenant):
+            EventHandlerFailure.objects.filter(event=event).delete()
+            Event.objects.filter(pk=event_id, processed_at__isnull=True).update(
+                processed_at=timezone.now()
+            )
+    return failed
 
 
 def _record_failure(tenant, event, handler_name: str, exc: Exception) -> None:
@@ -93,13 +112,39 @@ def sweep_unprocessed_events(batch_size: int = 500) -> int:
     return enqueued
 
 
-@shared_task(base=TenantTask, bind=True, max_retries=5)
-def process_inbound_email(self, *, tenant_id: int, inbound_id: int) -> str:
-    """Parse one stored message into a ticket or follow-up (or quarantine it)."""
-    inbound = InboundEmail.objects.filter(pk=inbound_id).first()
-    if inbound is None:
-        return "gone"
-    return inbound_process(inbound=inbound).status
+@shared_task(bind=True, max_retries=5)
+def process_inbound_batch(self, *, tenant_id: int) -> int:
+    """Turn a batch of the tenant's stored mail into tickets and follow-ups.
+
+    A full batch first schedules the next one, so a second worker can take
+    it (SKIP LOCKED keeps them apart) while this one works.
+    """
+    tenant = Tenant.objects.get(pk=tenant_id)
+    intake.inbound_schedule_taken(tenant_id=tenant_id)
+    size = settings.INTAKE_BATCH_SIZE
+    with events_handed_over_together():
+        with tenant_context(tenant):
+            if InboundEmail.objects.filter(status=InboundEmail.Status.RECEIVED)[size:].exists():
+                intake.inbound_schedule(tenant_id=tenant_id)
+            done = intake.inbound_process_pending(limit=size)
+    return len(done)
+
+
+@shared_task
+def sweep_stored_mail() -> int:
+    """Schedule tenants whose stored mail waits longer than it should (the
+    publish after storing failed, or the worker was lost)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.INTAKE_SWEEP_GRACE_SECONDS)
+    scheduled = 0
+    for tenant in Tenant.objects.all():
+        with tenant_context(tenant):
+            waiting = InboundEmail.objects.filter(
+                status=InboundEmail.Status.RECEIVED, received_at__lt=cutoff
+            ).exists()
+        if waiting:
+            process_inbound_batch.delay(tenant_id=tenant.pk)
+            scheduled += 1
+    return scheduled
 
 
 @shared_task(bind=True, max_retries=6)

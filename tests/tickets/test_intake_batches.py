@@ -1,0 +1,102 @@
+"""The worker takes stored mail in batches: one publish per burst, one
+transaction per batch, a bad message quarantined without undoing the rest,
+and the events of a batch handed to their handlers together."""
+
+from unittest import mock
+
+import pytest
+
+from helpdesk.celery import app as celery_app
+from helpdesk.ratelimit import redis_client
+from helpdesk.tenancy import tenant_context
+from tests.tickets.test_intake import _post, mail, mailbox  # noqa: F401 - fixture
+from tickets import intake, tasks
+from tickets.models import Event, InboundEmail, OutboundEmail, Ticket
+
+
+@pytest.fixture
+def eager():
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def _store(tenant, mailbox, *raws):  # noqa: F811 - fixture
+    with tenant_context(tenant):
+        for raw in raws:
+            intake.inbound_store(mailbox=mailbox, raw=raw)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_mail_is_one_publish_and_every_message_is_filed(tenant, mailbox):  # noqa: F811
+    redis_client().delete(f"intake:scheduled:{tenant.pk}")
+    with mock.patch.object(tasks.process_inbound_batch, "delay") as publish:
+        _store(tenant, mailbox, *[mail(subject=f"Burst {i}") for i in range(5)])
+    assert publish.call_count == 1  # the others found a batch already scheduled
+    tasks.process_inbound_batch.apply(kwargs={"tenant_id": tenant.pk}, throw=True)
+    with tenant_context(tenant):
+        assert Ticket.objects.count() == 5
+        assert not InboundEmail.objects.filter(status="received").exists()
+    # The batch task took the schedule: the next mail schedules a new one.
+    with mock.patch.object(tasks.process_inbound_batch, "delay") as publish:
+        _store(tenant, mailbox, mail(subject="Later"))
+    assert publish.call_count == 1
+
+
+def test_a_bad_message_is_quarantined_and_the_rest_of_its_batch_filed(tenant, mailbox):  # noqa: F811
+    _store(
+        tenant,
+        mailbox,
+        mail(subject="First"),
+        mail(sender="Pat <pat@exa_mple.com>", subject="Bad sender"),
+        mail(subject="Third"),
+    )
+    with tenant_context(tenant):
+        done = intake.inbound_process_pending(limit=10)
+        assert [inbound.status for inbound in done] == ["processed", "quarantined", "processed"]
+        assert "is not an email address" in done[1].reason
+        assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["First", "Third"]
+
+
+def test_a_reply_in_the_same_batch_as_its_request_joins_it(tenant, mailbox):  # noqa: F811
+    first = mail(subject="Printer on fire")
+    message_id = first.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
+    reply = mail(subject="Re: Printer on fire", extra=f"In-Reply-To: {message_id}\r\n")
+    _store(tenant, mailbox, first, reply)
+    with tenant_context(tenant):
+        intake.inbound_process_pending(limit=10)
+        ticket = Ticket.objects.get()
+        assert ticket.messages.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_hands_its_events_over_in_one_task(tenant, mailbox, eager, settings):  # noqa: F811
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with mock.patch.object(tasks.process_inbound_batch, "delay"):
+        _store(
+            tenant,
+            mailbox,
+            *[mail(subject=f"Batch {i}", sender=f"c{i}@example.com") for i in range(4)],
+        )
+    with mock.patch.object(tasks.process_event, "delay") as one_by_one:
+        tasks.process_inbound_batch.apply(kwargs={"tenant_id": tenant.pk}, throw=True)
+    assert one_by_one.call_count == 0
+    with tenant_context(tenant):
+        # Handled all the same: each new ticket's acknowledgement went out.
+        assert OutboundEmail.objects.filter(status="sent").count() == 4
+        assert not Event.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mail_whose_publish_was_lost_is_swept_up(tenant, mailbox, eager, settings):  # noqa: F811
+    settings.INTAKE_SWEEP_GRACE_SECONDS = 0
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    redis_client().delete(f"intake:scheduled:{tenant.pk}")
+    outage = ConnectionError("broker down")
+    with mock.patch.object(tasks.process_inbound_batch, "delay", side_effect=outage):
+        _store(tenant, mailbox, mail(subject="Stored during an outage"))
+    with tenant_context(tenant):
+        assert InboundEmail.objects.get().status == "received"  # kept, waiting
+    assert tasks.sweep_stored_mail() == 1
+    with tenant_context(tenant):
+        assert Ticket.objects.get().subject == "Stored during an outage"
