@@ -3,6 +3,7 @@ event is handed to them by a Celery task after the change commits."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -31,6 +32,9 @@ class Handler:
 
 
 _handlers: dict[str, Handler] = {}
+# The API key a request came in with (set by the JSON API for the request):
+# every event recorded meanwhile names it.
+acting_api_key: contextvars.ContextVar = contextvars.ContextVar("acting_api_key", default=None)
 _local = threading.local()
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ def event_record(*, ticket, kind: str, actor_user=None, actor_contact=None, **fi
         kind=kind,
         actor_user=actor_user,
         actor_contact=actor_contact,
+        actor_api_key=acting_api_key.get(),
         created_at=now,
         **fields,
     )

@@ -390,6 +390,15 @@ class Event(TenantOwned):
         related_name="+",
         db_constraint=False,
     )
+    # The API key a change came through (the JSON API), for the audit trail.
+    actor_api_key = models.ForeignKey(
+        "helpdesk.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
     field = models.CharField(max_length=40, blank=True)
     old_value = models.JSONField(null=True, blank=True)
     new_value = models.JSONField(null=True, blank=True)

@@ -94,7 +94,11 @@ def ticket_timeline(*, ticket: Ticket, public_only: bool = False) -> list[Event]
     events = (
         Event.objects.filter(ticket=ticket)
         .select_related(
-            "actor_user", "actor_contact", "message__author_user", "message__author_contact"
+            "actor_user",
+            "actor_contact",
+            "actor_api_key",
+            "message__author_user",
+            "message__author_contact",
         )
         .prefetch_related(
             Prefetch(

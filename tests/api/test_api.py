@@ -5,6 +5,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from helpdesk import services as helpdesk_services
 from helpdesk.models import ApiKey
@@ -547,3 +548,32 @@ def test_keys_page_refuses_a_blank_name(tenant, admin_user, login):
     assert response.status_code == 200
     with tenant_context(tenant):
         assert not ApiKey.objects.exists()
+
+
+def test_the_audit_trail_names_the_api_key_a_change_came_through(
+    tenant, admin_user, agent, api, login
+):
+    api_key, raw = make_key(tenant, actor=admin_user)
+    created = (
+        api(raw)
+        .post(
+            tickets_url(),
+            {"requester_email": "pat@example.com", "subject": "Phoned in", "body": "Line is down."},
+        )
+        .json()
+    )
+    number, version = created["number"], created["version"]
+    api(raw).patch(tickets_url(number=number), {"priority": "high", "version": version})
+    with tenant_context(tenant):
+        ticket = Ticket.objects.get(number=number)
+        kinds = set(ticket.events.values_list("kind", "actor_api_key_id"))
+        assert kinds == {
+            ("created", api_key.pk),
+            ("message_added", api_key.pk),
+            ("field_changed", api_key.pk),
+        }
+        # A change made in the browser names no key.
+        services.ticket_update(ticket=ticket, actor=agent, expected_version=None, priority=1)
+        assert ticket.events.filter(actor_api_key=None).count() == 1
+    page = login(agent).get(reverse("tickets:detail", args=["acme", number]))
+    assert "via API key “Phone system”" in page.content.decode()

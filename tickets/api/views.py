@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from helpdesk.models import SupportGroup, Tenant
 from helpdesk.tenancy import current_tenant, tenant_context
 
-from .. import selectors, services
+from .. import events, selectors, services
 from ..models import Message, Ticket
 from . import serializers as s
 from .permissions import ApiKeyScope
@@ -46,11 +46,20 @@ class TenantApiView(APIView):
             # key, so the API does not tell which tenants exist.
             return super().dispatch(request, *args, **kwargs)
         request.api_tenant = tenant
-        with tenant_context(tenant):
-            response = super().dispatch(request, *args, **kwargs)
-            if hasattr(response, "render") and callable(response.render):
-                response.render()
-            return response
+        self._acting = None
+        try:
+            with tenant_context(tenant):
+                response = super().dispatch(request, *args, **kwargs)
+                if hasattr(response, "render") and callable(response.render):
+                    response.render()
+                return response
+        finally:
+            if self._acting is not None:
+                events.acting_api_key.reset(self._acting)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticates: request.auth is the key
+        self._acting = events.acting_api_key.set(request.auth)
 
     def ticket(self, number: int) -> Ticket:
         return selectors.ticket_get(number=number)
