@@ -359,7 +359,10 @@ class MailboxForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="Shown to agents, e.g. Support or Billing.")
     address = forms.EmailField(help_text="The address customers write to.")
     is_active = forms.BooleanField(
-        required=False, initial=True, label="Active", help_text="Inactive: mail is not taken in."
+        required=False,
+        initial=True,
+        label="Active",
+        help_text="Untick to stop taking in mail for this address.",
     )
     imap_host = forms.CharField(
         max_length=200,
