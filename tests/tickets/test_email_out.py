@@ -5,7 +5,6 @@ import pytest
 from django.core import mail as outbox
 from django.urls import reverse
 
-from helpdesk.celery import app as celery_app
 from helpdesk.tenancy import tenant_context
 from tests.factories import ContactFactory, TicketFactory
 from tests.tickets.test_intake import mail as raw_mail
@@ -16,21 +15,6 @@ from tickets.models import Event, InboundEmail, Message, OutboundEmail, Ticket
 @pytest.fixture(autouse=True)
 def _memory_mail(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-
-@pytest.fixture
-def eager():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def mailbox(tenant):
-    with tenant_context(tenant):
-        box, token = services.mailbox_create(name="Support", address="help@acme.example")
-    box.token = token
-    return box
 
 
 def _deliver(client, tenant, mailbox, raw):

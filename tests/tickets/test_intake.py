@@ -29,14 +29,6 @@ def mail(
     ).encode()
 
 
-@pytest.fixture
-def mailbox(tenant):
-    with tenant_context(tenant):
-        box, token = services.mailbox_create(name="Support", address="help@acme.example")
-    box.token = token
-    return box
-
-
 def _post(client, tenant, mailbox, raw, token=None):
     return client.post(
         reverse("tickets:inbound_webhook", args=[tenant.slug, mailbox.public_id]),

@@ -6,29 +6,21 @@ from unittest import mock
 
 import pytest
 
-from helpdesk.celery import app as celery_app
 from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import tenant_context
-from tests.tickets.test_intake import _post, mail, mailbox  # noqa: F401 - fixture
+from tests.tickets.test_intake import mail
 from tickets import intake, tasks
 from tickets.models import Event, InboundEmail, OutboundEmail, Ticket
 
 
-@pytest.fixture
-def eager():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
-def _store(tenant, mailbox, *raws):  # noqa: F811 - fixture
+def _store(tenant, mailbox, *raws):
     with tenant_context(tenant):
         for raw in raws:
             intake.inbound_store(mailbox=mailbox, raw=raw)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_burst_of_mail_is_one_publish_and_every_message_is_filed(tenant, mailbox):  # noqa: F811
+def test_a_burst_of_mail_is_one_publish_and_every_message_is_filed(tenant, mailbox):
     redis_client().delete(f"intake:scheduled:{tenant.pk}")
     with mock.patch.object(tasks.process_inbound_batch, "delay") as publish:
         _store(tenant, mailbox, *[mail(subject=f"Burst {i}") for i in range(5)])
@@ -43,7 +35,7 @@ def test_a_burst_of_mail_is_one_publish_and_every_message_is_filed(tenant, mailb
     assert publish.call_count == 1
 
 
-def test_a_bad_message_is_quarantined_and_the_rest_of_its_batch_filed(tenant, mailbox):  # noqa: F811
+def test_a_bad_message_is_quarantined_and_the_rest_of_its_batch_filed(tenant, mailbox):
     _store(
         tenant,
         mailbox,
@@ -58,7 +50,7 @@ def test_a_bad_message_is_quarantined_and_the_rest_of_its_batch_filed(tenant, ma
         assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["First", "Third"]
 
 
-def test_a_reply_in_the_same_batch_as_its_request_joins_it(tenant, mailbox):  # noqa: F811
+def test_a_reply_in_the_same_batch_as_its_request_joins_it(tenant, mailbox):
     first = mail(subject="Printer on fire")
     message_id = first.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
     reply = mail(subject="Re: Printer on fire", extra=f"In-Reply-To: {message_id}\r\n")
@@ -70,7 +62,7 @@ def test_a_reply_in_the_same_batch_as_its_request_joins_it(tenant, mailbox):  # 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_hands_its_events_over_in_one_task(tenant, mailbox, eager, settings):  # noqa: F811
+def test_a_batch_hands_its_events_over_in_one_task(tenant, mailbox, eager, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     with mock.patch.object(tasks.process_inbound_batch, "delay"):
         _store(
@@ -88,7 +80,7 @@ def test_a_batch_hands_its_events_over_in_one_task(tenant, mailbox, eager, setti
 
 
 @pytest.mark.django_db(transaction=True)
-def test_mail_whose_publish_was_lost_is_swept_up(tenant, mailbox, eager, settings):  # noqa: F811
+def test_mail_whose_publish_was_lost_is_swept_up(tenant, mailbox, eager, settings):
     settings.INTAKE_SWEEP_GRACE_SECONDS = 0
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     redis_client().delete(f"intake:scheduled:{tenant.pk}")

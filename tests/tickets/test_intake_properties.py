@@ -1,12 +1,11 @@
 """Whatever bytes arrive, intake never crashes and never loses them: each
 message ends as a ticket, a follow-up, or quarantined with a reason."""
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpdesk.tenancy import tenant_context
-from tickets import intake, services
+from tickets import intake
 from tickets.models import InboundEmail
 
 HEADER_NAMES = ["From", "To", "Cc", "Subject", "Content-Type", "Content-Transfer-Encoding",
@@ -22,13 +21,6 @@ mail_shaped = st.builds(
     st.lists(header_line, max_size=8),
     st.binary(max_size=600),
 )
-
-
-@pytest.fixture
-def mailbox(tenant):
-    with tenant_context(tenant):
-        box, _ = services.mailbox_create(name="Support", address="help@acme.example")
-    return box
 
 
 @settings(

@@ -8,13 +8,13 @@ import pytest
 from django.urls import reverse
 
 from helpdesk.tenancy import tenant_context
-from tests.tickets.test_intake import _post, _process_all, mailbox  # noqa: F401 - fixture
+from tests.tickets.test_intake import _post, _process_all
 from tickets.models import InboundEmail, Message, OutboundEmail, Ticket
 
 CORPUS = Path(__file__).parent / "mail_corpus"
 
 
-def _file(tenant, client, mailbox, name: str) -> Message:  # noqa: F811 - fixture
+def _file(tenant, client, mailbox, name: str) -> Message:
     _post(client, tenant, mailbox, (CORPUS / name).read_bytes())
     _process_all(tenant)
     with tenant_context(tenant):
@@ -27,7 +27,7 @@ def _names(message: Message) -> list[str]:
     return sorted(a.filename for a in message.attachments.all())
 
 
-def test_every_corpus_mail_is_filed(client, tenant, mailbox):  # noqa: F811
+def test_every_corpus_mail_is_filed(client, tenant, mailbox):
     names = sorted(path.name for path in CORPUS.glob("*.eml"))
     assert len(names) >= 9
     for name in names:
@@ -42,7 +42,7 @@ def test_every_corpus_mail_is_filed(client, tenant, mailbox):  # noqa: F811
 def test_inline_image_shows_in_place_and_the_pdf_is_attached(
     client,
     tenant,
-    mailbox,  # noqa: F811
+    mailbox,
     agent,
     login,
 ):
@@ -61,7 +61,7 @@ def test_inline_image_shows_in_place_and_the_pdf_is_attached(
     assert b"".join(served.streaming_content).startswith(b"\x89PNG")
 
 
-def test_a_forwarded_mail_is_kept_whole_as_an_eml_attachment(client, tenant, mailbox):  # noqa: F811
+def test_a_forwarded_mail_is_kept_whole_as_an_eml_attachment(client, tenant, mailbox):
     message = _file(tenant, client, mailbox, "forwarded_message.eml")
     assert message.body_text == "Forwarding the shop's confirmation, the parcel never came."
     # Its own attachment stays inside it, not mixed into the customer's files.
@@ -72,12 +72,12 @@ def test_a_forwarded_mail_is_kept_whole_as_an_eml_attachment(client, tenant, mai
     assert b"Tracking: ZX-991" in content and b'filename="label.txt"' in content
 
 
-def test_a_wrong_boundary_still_files_the_text(client, tenant, mailbox):  # noqa: F811
+def test_a_wrong_boundary_still_files_the_text(client, tenant, mailbox):
     message = _file(tenant, client, mailbox, "wrong_boundary.eml")
     assert "My invoice shows the wrong VAT number." in message.body_text
 
 
-def test_a_missing_closing_boundary_keeps_text_and_attachment(client, tenant, mailbox):  # noqa: F811
+def test_a_missing_closing_boundary_keeps_text_and_attachment(client, tenant, mailbox):
     message = _file(tenant, client, mailbox, "missing_close_boundary.eml")
     assert message.body_text == "The mail client cut this message short."
     assert _names(message) == ["notes.txt"]
@@ -86,7 +86,7 @@ def test_a_missing_closing_boundary_keeps_text_and_attachment(client, tenant, ma
 def test_a_blocked_attachment_is_left_out_with_a_note_and_the_rest_kept(
     client,
     tenant,
-    mailbox,  # noqa: F811
+    mailbox,
 ):
     message = _file(tenant, client, mailbox, "blocked_attachment.eml")
     assert _names(message) == ["install.log"]
@@ -99,7 +99,7 @@ def test_a_blocked_attachment_is_left_out_with_a_note_and_the_rest_kept(
         assert b'filename="setup.exe"' in bytes(InboundEmail.objects.get().raw)
 
 
-def test_latin1_quoted_printable_and_encoded_words(client, tenant, mailbox):  # noqa: F811
+def test_latin1_quoted_printable_and_encoded_words(client, tenant, mailbox):
     message = _file(tenant, client, mailbox, "latin1_quoted_printable.eml")
     assert message.ticket.subject == "Rückerstattung für Bestellung 77"
     assert message.body_text == "Grüße, ich möchte mein Geld zurück."
@@ -107,19 +107,19 @@ def test_latin1_quoted_printable_and_encoded_words(client, tenant, mailbox):  # 
         assert message.ticket.requester.name == "Jörg Schäfer"
 
 
-def test_html_only_mail_gets_a_readable_text_version(client, tenant, mailbox):  # noqa: F811
+def test_html_only_mail_gets_a_readable_text_version(client, tenant, mailbox):
     message = _file(tenant, client, mailbox, "html_only_with_entities.eml")
     assert message.body_text == "Tom & Jerry's account\nis locked\nsince Monday."
     assert "<script" not in message.body_html and "color: red" not in message.body_text
     assert "Tom &amp; Jerry" in message.body_html
 
 
-def test_rfc2231_file_names_are_decoded(client, tenant, mailbox):  # noqa: F811
+def test_rfc2231_file_names_are_decoded(client, tenant, mailbox):
     message = _file(tenant, client, mailbox, "rfc2231_filename.eml")
     assert _names(message) == ["Verträge 2026.pdf"]
 
 
-def test_an_out_of_office_is_filed_but_not_acknowledged(client, tenant, mailbox):  # noqa: F811
+def test_an_out_of_office_is_filed_but_not_acknowledged(client, tenant, mailbox):
     message = _file(tenant, client, mailbox, "out_of_office.eml")
     assert message.body_text == "I am away until Monday."
     with tenant_context(tenant):
@@ -129,7 +129,7 @@ def test_an_out_of_office_is_filed_but_not_acknowledged(client, tenant, mailbox)
 
 
 @pytest.mark.parametrize("name", ["inline_image_and_pdf.eml", "forwarded_message.eml"])
-def test_another_tenant_cannot_fetch_the_parts(client, tenant, mailbox, outsider, login, name):  # noqa: F811
+def test_another_tenant_cannot_fetch_the_parts(client, tenant, mailbox, outsider, login, name):
     message = _file(tenant, client, mailbox, name)
     attachment = message.attachments.all()[0]
     url = reverse("tickets:attachment", args=[tenant.slug, message.ticket.number, attachment.pk])

@@ -185,7 +185,7 @@ class TicketItem(TenantApiView):
         if data.get("group") is not None:
             data["group"] = _group(data["group"])
         try:
-            # No actor: the change is the integration's; the timeline shows "System".
+            # No actor: the change is the integration's; the timeline shows "System via API key".
             ticket = services.ticket_update(
                 ticket=ticket, actor=None, expected_version=expected, **data
             )
