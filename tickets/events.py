@@ -66,38 +66,56 @@ def handlers_for(event: Event) -> list[Handler]:
     return [handler for handler in _handlers.values() if handler.wants(event)]
 
 
-def event_record(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
-    """Write one event in the caller's transaction and hand it to the
-    subscribed handlers once that transaction commits."""
-    now = fields.pop("created_at", None) or timezone.now()
-    event = Event(
+def event_build(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
+    """One unsaved event, for `events_record`."""
+    return Event(
         tenant_id=ticket.tenant_id,
         ticket=ticket,
         kind=kind,
         actor_user=actor_user,
         actor_contact=actor_contact,
         actor_api_key=acting_api_key.get(),
-        created_at=now,
+        created_at=fields.pop("created_at", None) or timezone.now(),
         **fields,
     )
-    if not handlers_for(event):
-        event.processed_at = now
-    event.save()
-    if event.processed_at is None:
+
+
+def event_record(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
+    """Write one event in the caller's transaction and hand it to the
+    subscribed handlers once that transaction commits."""
+    event = event_build(
+        ticket=ticket, kind=kind, actor_user=actor_user, actor_contact=actor_contact, **fields
+    )
+    return events_record([event])[0]
+
+
+def events_record(events: list[Event]) -> list[Event]:
+    """Write events (from `event_build`) with one INSERT, and hand them to
+    their handlers together once the caller's transaction commits."""
+    for event in events:
+        if not handlers_for(event):
+            event.processed_at = event.created_at
+    Event.objects.bulk_create(events)
+    waiting = [(event.tenant_id, event.pk) for event in events if event.processed_at is None]
+    if waiting:
         # robust: if the broker is down the change still stands; the sweep
-        # finds the unprocessed event later.
-        transaction.on_commit(lambda: _hand_over(event.tenant_id, event.pk), robust=True)
-    return event
+        # finds the unprocessed events later.
+        transaction.on_commit(lambda: _hand_over(waiting), robust=True)
+    return events
 
 
-def _hand_over(tenant_id: int, event_id: int) -> None:
+def _hand_over(waiting: list[tuple[int, int]]) -> None:
     collected = getattr(_local, "collected", None)
     if collected is not None:
-        collected.append((tenant_id, event_id))
+        collected.extend(waiting)
         return
-    from .tasks import process_event
+    if len(waiting) == 1:
+        from .tasks import process_event
 
-    process_event.delay(tenant_id=tenant_id, event_id=event_id)
+        tenant_id, event_id = waiting[0]
+        process_event.delay(tenant_id=tenant_id, event_id=event_id)
+        return
+    _publish(waiting, chunk=200)
 
 
 @contextmanager

@@ -5,12 +5,14 @@ and the events of a batch handed to their handlers together."""
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import tenant_context
 from tests.tickets.test_intake import mail
 from tickets import intake, tasks
-from tickets.models import Event, InboundEmail, OutboundEmail, Ticket
+from tickets.models import Contact, Event, InboundEmail, Organization, OutboundEmail, Ticket
 
 
 def _store(tenant, mailbox, *raws):
@@ -48,6 +50,56 @@ def test_a_bad_message_is_quarantined_and_the_rest_of_its_batch_filed(tenant, ma
         assert [inbound.status for inbound in done] == ["processed", "quarantined", "processed"]
         assert "is not an email address" in done[1].reason
         assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["First", "Third"]
+
+
+def _statements_to_file(tenant, mailbox, raws) -> int:
+    _store(tenant, mailbox, *raws)
+    with tenant_context(tenant), CaptureQueriesContext(connection) as queries:
+        done = intake.inbound_process_pending(limit=50)
+    assert [inbound.status for inbound in done] == ["processed"] * len(raws)
+    return len(queries)
+
+
+def test_new_mail_is_filed_in_the_same_number_of_statements_for_3_or_30(tenant, mailbox):
+    few = _statements_to_file(
+        tenant, mailbox, [mail(sender=f"a{i}@example.com", subject=f"A{i}") for i in range(3)]
+    )
+    many = _statements_to_file(
+        tenant, mailbox, [mail(sender=f"b{i}@example.com", subject=f"B{i}") for i in range(30)]
+    )
+    assert many == few, (few, many)
+    with tenant_context(tenant):
+        tickets = list(Ticket.objects.order_by("number").prefetch_related("messages", "events"))
+        assert [t.number for t in tickets] == list(range(1, 34))  # in order, none skipped
+        assert [t.subject for t in tickets[3:6]] == ["B0", "B1", "B2"]
+        for ticket in tickets:
+            assert ticket.requester.email == ticket.messages.get().author_contact.email
+            assert sorted(e.kind for e in ticket.events.all()) == ["created", "message_added"]
+        filed = InboundEmail.objects.get(ticket=tickets[-1])
+        assert filed.message == tickets[-1].messages.get()
+
+
+def test_new_mail_written_together_keeps_senders_organisations_and_bounce_marks(tenant, mailbox):
+    with tenant_context(tenant):
+        globex = Organization.objects.create(
+            tenant=tenant, name="Globex", email_domains=["globex.example"]
+        )
+        Contact.objects.create(
+            tenant=tenant, email="back@example.com", email_bounced_at="2026-01-01T00:00Z"
+        )
+    _store(
+        tenant,
+        mailbox,
+        mail(sender="Ann <ann@globex.example>", subject="One"),
+        mail(sender="Ann <ann@globex.example>", subject="Two"),
+        mail(sender="back@example.com", subject="I am reachable again"),
+    )
+    with tenant_context(tenant):
+        intake.inbound_process_pending(limit=10)
+        ann = Contact.objects.get(email="ann@globex.example")
+        assert (ann.name, ann.organization) == ("Ann", globex)
+        assert ann.tickets.count() == 2  # one contact for both mails
+        assert Contact.objects.get(email="back@example.com").email_bounced_at is None
 
 
 def test_a_reply_in_the_same_batch_as_its_request_joins_it(tenant, mailbox):

@@ -10,6 +10,7 @@ from .canned import (
     canned_response_render,
     canned_response_save,
 )
+from .contacts import contact_get_or_create, contact_mail_works, contacts_get_or_create
 from .mailboxes import (
     MAILBOX_FIELDS,
     mailbox_create,
@@ -22,9 +23,8 @@ from .tickets import (
     BLOCKED_EXTENSIONS,
     EDITABLE_FIELDS,
     TicketConflict,
+    TicketDraft,
     attachment_refusal,
-    contact_get_or_create,
-    contact_mail_works,
     delivery_failed,
     message_add,
     normalize_emails,
@@ -34,6 +34,7 @@ from .tickets import (
     ticket_change_status,
     ticket_create,
     ticket_update,
+    tickets_create,
 )
 
 __all__ = [
@@ -47,12 +48,14 @@ __all__ = [
     "CANNED_PLACEHOLDERS",
     "EDITABLE_FIELDS",
     "TicketConflict",
+    "TicketDraft",
     "attachment_refusal",
     "canned_response_delete",
     "canned_response_render",
     "canned_response_save",
     "contact_get_or_create",
     "contact_mail_works",
+    "contacts_get_or_create",
     "delivery_failed",
     "message_add",
     "normalize_emails",
@@ -65,4 +68,5 @@ __all__ = [
     "ticket_create",
     "ticket_update",
     "tickets_bulk_update",
+    "tickets_create",
 ]

@@ -6,6 +6,7 @@ import mimetypes
 import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import nh3
 from django.conf import settings
@@ -20,8 +21,9 @@ from helpdesk.models import Membership, SupportGroup
 from helpdesk.permissions import require_role
 from helpdesk.tenancy import current_tenant
 
-from ..events import event_record
-from ..models import Attachment, Category, Contact, Event, Message, Organization, Ticket
+from ..events import event_build, event_record, events_record
+from ..models import Attachment, Category, Contact, Event, Message, Ticket
+from .contacts import contacts_get_or_create
 
 User = get_user_model()
 
@@ -46,59 +48,23 @@ class TicketConflict(Exception):
         )
 
 
-# ---------------------------------------------------------------- contacts
-
-
-def contact_get_or_create(*, email: str, name: str = "", phone: str = "") -> Contact:
-    """The tenant's contact for an email address, created (and matched to an
-    organisation by its email domain) when new."""
-    # Stored lower-case: looked up with a plain "=", which can use the index
-    # under row-level security (lower() and ILIKE are not leakproof, so
-    # Postgres would not use them ahead of the policy).
-    email = email.strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError({"requester_email": f"{email!r} is not an email address."}) from None
-    contact = Contact.objects.filter(email=email).first()
-    if contact is not None:
-        return contact
-    domain = email.rsplit("@", 1)[1].lower()
-    organization = Organization.objects.filter(email_domains__contains=[domain]).first()
-    contact = Contact(
-        tenant=current_tenant(),
-        email=email,
-        name=name.strip()[:160],
-        phone=phone.strip()[:40],
-        organization=organization,
-    )
-    contact.full_clean(exclude=["tenant"])
-    contact.save()
-    return contact
-
-
-def contact_mail_works(*, email: str) -> None:
-    """Mail came from this address: if an earlier bounce stopped our mail to
-    it, its owner is reachable again."""
-    Contact.objects.filter(email=email.strip().lower(), email_bounced_at__isnull=False).update(
-        email_bounced_at=None
-    )
-
-
 # ---------------------------------------------------------------- tickets
 
 
-def _next_ticket_number(tenant_id: int) -> int:
-    # One counter row per tenant; its row lock serialises concurrent creations
-    # and it only ever goes up, so a number is never given out twice.
+def _next_ticket_numbers(tenant_id: int, count: int) -> range:
+    """Reserve `count` consecutive numbers. One counter row per tenant; its
+    row lock serialises concurrent creations and it only ever goes up, so a
+    number is never given out twice."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO tickets_ticketcounter (tenant_id, last_number) VALUES (%s, 1) "
+            "INSERT INTO tickets_ticketcounter (tenant_id, last_number) VALUES (%s, %s) "
             "ON CONFLICT (tenant_id) DO UPDATE "
-            "SET last_number = tickets_ticketcounter.last_number + 1 RETURNING last_number",
-            [tenant_id],
+            "SET last_number = tickets_ticketcounter.last_number + EXCLUDED.last_number "
+            "RETURNING last_number",
+            [tenant_id, count],
         )
-        return cursor.fetchone()[0]
+        last = cursor.fetchone()[0]
+    return range(last - count + 1, last + 1)
 
 
 def normalize_tags(tags: Sequence[str] | str) -> list[str]:
@@ -159,107 +125,141 @@ def _clean_subject(subject: str) -> str:
     return subject
 
 
-@transaction.atomic
-def ticket_create(
-    *,
-    subject: str,
-    body: str,
-    requester: Contact | None = None,
-    requester_email: str = "",
-    requester_name: str = "",
-    actor=None,
-    channel: str = Ticket.Channel.WEB,
-    priority: int = Ticket.Priority.NORMAL,
-    type: str = Ticket.Type.QUESTION,
-    category: Category | None = None,
-    tags: Sequence[str] | str = (),
-    cc_emails: Sequence[str] | str = (),
-    group: SupportGroup | None = None,
-    assignee=None,
-    attachments: Sequence = (),
-    follow_up_of: Ticket | None = None,
-    acknowledge: bool = True,
-    body_html: str | None = None,
-) -> Ticket:
-    """Open a ticket with its first message (the customer's request).
+@dataclass
+class TicketDraft:
+    """A ticket to open, as `ticket_create` takes it: the requester is a
+    contact, or an email address that becomes one."""
 
-    The requester is a contact, or an email address that becomes one; either
-    everything is written or, on bad input, nothing.
-    """
-    tenant = current_tenant()
+    subject: str
+    body: str
+    requester: Contact | None = None
+    requester_email: str = ""
+    requester_name: str = ""
+    channel: str = Ticket.Channel.WEB
+    priority: int = Ticket.Priority.NORMAL
+    type: str = Ticket.Type.QUESTION
+    category: Category | None = None
+    tags: Sequence[str] | str = ()
+    cc_emails: Sequence[str] | str = ()
+    group: SupportGroup | None = None
+    assignee: object = None
+    attachments: Sequence = ()
+    follow_up_of: Ticket | None = None
+    # False when the request was itself an automatic mail: no auto-reply to it.
+    acknowledge: bool = True
+    body_html: str | None = None
+
+
+def ticket_create(*, actor=None, **draft) -> Ticket:
+    """Open a ticket with its first message (the customer's request); the
+    fields are those of `TicketDraft`. Everything is written or, on bad
+    input, nothing."""
+    return tickets_create([TicketDraft(**draft)], actor=actor)[0]
+
+
+def _validated(draft: TicketDraft, actor) -> TicketDraft:
     errors: dict[str, str] = {}
-    if channel not in Ticket.Channel.values:
-        errors["channel"] = f"Unknown channel {channel!r}."
-    if priority not in Ticket.Priority.values:
-        errors["priority"] = f"Unknown priority {priority!r}."
-    if type not in Ticket.Type.values:
-        errors["type"] = f"Unknown type {type!r}."
-    if not (body or "").strip():
+    if draft.channel not in Ticket.Channel.values:
+        errors["channel"] = f"Unknown channel {draft.channel!r}."
+    if draft.priority not in Ticket.Priority.values:
+        errors["priority"] = f"Unknown priority {draft.priority!r}."
+    if draft.type not in Ticket.Type.values:
+        errors["type"] = f"Unknown type {draft.type!r}."
+    if not (draft.body or "").strip():
         errors["body"] = "Describe the request."
     if errors:
         raise ValidationError(errors)
-    subject = _clean_subject(subject)
-    tags = normalize_tags(tags)
-    cc_emails = normalize_emails(cc_emails)
-    _check_assignee(assignee, actor)
-    _validate_attachments(attachments)
-    if requester is None:
-        requester = contact_get_or_create(email=requester_email, name=requester_name)
+    _check_assignee(draft.assignee, actor)
+    _validate_attachments(draft.attachments)
+    return replace(
+        draft,
+        subject=_clean_subject(draft.subject),
+        tags=normalize_tags(draft.tags),
+        cc_emails=normalize_emails(draft.cc_emails),
+    )
 
+
+@transaction.atomic
+def tickets_create(drafts: Sequence[TicketDraft], *, actor=None) -> list[Ticket]:
+    """Open tickets with their first messages: a handful of statements for
+    the lot (mail intake opens a batch at once), all or nothing.
+
+    Each ticket comes back with `first_message` set.
+    """
+    tenant = current_tenant()
+    drafts = [_validated(draft, actor) for draft in drafts]
+    contacts = contacts_get_or_create(
+        [(d.requester_email, d.requester_name, "") for d in drafts if d.requester is None]
+    )
     now = timezone.now()
-    ticket = Ticket.objects.create(
-        tenant=tenant,
-        number=_next_ticket_number(tenant.pk),
-        subject=subject,
-        channel=channel,
-        priority=priority,
-        type=type,
-        category=category,
-        tags=tags,
-        cc_emails=cc_emails,
-        requester=requester,
-        group=group,
-        assignee=assignee,
-        follow_up_of=follow_up_of,
-        status=Ticket.Status.OPEN if assignee else Ticket.Status.NEW,
-        created_at=now,
-        updated_at=now,
-    )
-    ticket.tenant = tenant
-    event_record(
-        ticket=ticket,
-        kind=Event.Kind.CREATED,
-        actor_user=actor,
-        actor_contact=None if actor else requester,
-        new_value={
-            "channel": channel,
-            "follow_up_of": follow_up_of.number if follow_up_of else None,
-            # False when the request was itself an automatic mail: no auto-reply to it.
-            "acknowledge": acknowledge,
-        },
-        created_at=now,
-    )
-    _message_write(
-        ticket=ticket,
-        kind=Message.Kind.CUSTOMER,
-        body=body,
-        author_contact=requester,
-        actor_user=actor,
-        body_html=body_html,
-        attachments=attachments,
-        now=now,
-    )
-    if assignee is not None:
-        event_record(
-            ticket=ticket,
-            kind=Event.Kind.ASSIGNED,
-            actor_user=actor,
-            field="assignee",
-            old_value=None,
-            new_value=_user_value(assignee),
+    tickets = [
+        Ticket(
+            tenant=tenant,
+            number=number,
+            subject=draft.subject,
+            channel=draft.channel,
+            priority=draft.priority,
+            type=draft.type,
+            category=draft.category,
+            tags=draft.tags,
+            cc_emails=draft.cc_emails,
+            requester=draft.requester or contacts[draft.requester_email.strip().lower()],
+            group=draft.group,
+            assignee=draft.assignee,
+            follow_up_of=draft.follow_up_of,
+            status=Ticket.Status.OPEN if draft.assignee else Ticket.Status.NEW,
             created_at=now,
+            updated_at=now,
         )
-    return ticket
+        for draft, number in zip(drafts, _next_ticket_numbers(tenant.pk, len(drafts)), strict=True)
+    ]
+    Ticket.objects.bulk_create(tickets)
+    messages = Message.objects.bulk_create(
+        [
+            _message_build(
+                ticket=ticket,
+                kind=Message.Kind.CUSTOMER,
+                body=draft.body,
+                body_html=draft.body_html,
+                author_contact=ticket.requester,
+                now=now,
+            )
+            for ticket, draft in zip(tickets, drafts, strict=True)
+        ]
+    )
+    events = []
+    for ticket, message, draft in zip(tickets, messages, drafts, strict=True):
+        _store_attachments(message, draft.attachments)
+        ticket.first_message = message
+        creator = {"actor_user": actor, "actor_contact": None if actor else ticket.requester}
+        events.append(
+            event_build(
+                ticket=ticket,
+                kind=Event.Kind.CREATED,
+                **creator,
+                new_value={
+                    "channel": ticket.channel,
+                    "follow_up_of": ticket.follow_up_of.number if ticket.follow_up_of else None,
+                    "acknowledge": draft.acknowledge,
+                },
+                created_at=now,
+            )
+        )
+        events.append(_message_event(message, **creator))
+        if ticket.assignee is not None:
+            events.append(
+                event_build(
+                    ticket=ticket,
+                    kind=Event.Kind.ASSIGNED,
+                    actor_user=actor,
+                    field="assignee",
+                    old_value=None,
+                    new_value=_user_value(ticket.assignee),
+                    created_at=now,
+                )
+            )
+    events_record(events)
+    return tickets
 
 
 # Fields an agent edits in the ticket header, and how each is shown in the timeline.
@@ -462,7 +462,7 @@ def _store_attachments(message: Message, files: Sequence) -> None:
         attachment.save()
 
 
-def _message_write(
+def _message_build(
     *,
     ticket: Ticket,
     kind: str,
@@ -470,11 +470,9 @@ def _message_write(
     now,
     author_user=None,
     author_contact=None,
-    actor_user=None,
     body_html: str | None = None,
-    attachments: Sequence = (),
 ) -> Message:
-    message = Message.objects.create(
+    return Message(
         tenant_id=ticket.tenant_id,
         ticket=ticket,
         kind=kind,
@@ -484,16 +482,31 @@ def _message_write(
         body_html=sanitize_html(body_html if body_html is not None else linebreaks(escape(body))),
         created_at=now,
     )
-    _store_attachments(message, attachments)
-    event_record(
-        ticket=ticket,
+
+
+def _message_event(message: Message, *, actor_user=None, actor_contact=None) -> Event:
+    return event_build(
+        ticket=message.ticket,
         kind=Event.Kind.MESSAGE_ADDED,
-        actor_user=actor_user or author_user,
-        actor_contact=None if (actor_user or author_user) else author_contact,
+        actor_user=actor_user,
+        actor_contact=None if actor_user else actor_contact,
         message=message,
-        is_public=kind != Message.Kind.NOTE,
-        new_value={"kind": kind},
-        created_at=now,
+        is_public=message.kind != Message.Kind.NOTE,
+        new_value={"kind": message.kind},
+        created_at=message.created_at,
+    )
+
+
+def _message_write(*, ticket: Ticket, attachments: Sequence = (), **fields) -> Message:
+    message = _message_build(ticket=ticket, **fields)
+    message.save()
+    _store_attachments(message, attachments)
+    events_record(
+        [
+            _message_event(
+                message, actor_user=message.author_user, actor_contact=message.author_contact
+            )
+        ]
     )
     return message
 
