@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--tenant", default="bench")
     parser.add_argument("--new", type=int, default=300)
     parser.add_argument("--replies", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=50, help="INTAKE_BATCH_SIZE")
+    parser.add_argument("--batch", type=int, default=100, help="INTAKE_BATCH_SIZE")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     args = parser.parse_args()
     tenant = Tenant.objects.get(slug=args.tenant)

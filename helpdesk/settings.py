@@ -211,7 +211,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # Stored mail is processed in batches of this many per task (one transaction).
-INTAKE_BATCH_SIZE = env_int("INTAKE_BATCH_SIZE", 50)
+INTAKE_BATCH_SIZE = env_int("INTAKE_BATCH_SIZE", 100)
 # Stored mail still waiting after this long is scheduled again by the sweep.
 INTAKE_SWEEP_GRACE_SECONDS = env_int("INTAKE_SWEEP_GRACE_SECONDS", 120)
 # How often open queue and board pages fetch fresh rows.

@@ -497,20 +497,6 @@ def _message_event(message: Message, *, actor_user=None, actor_contact=None) -> 
     )
 
 
-def _message_write(*, ticket: Ticket, attachments: Sequence = (), **fields) -> Message:
-    message = _message_build(ticket=ticket, **fields)
-    message.save()
-    _store_attachments(message, attachments)
-    events_record(
-        [
-            _message_event(
-                message, actor_user=message.author_user, actor_contact=message.author_contact
-            )
-        ]
-    )
-    return message
-
-
 @transaction.atomic
 def message_add(
     *,
@@ -546,7 +532,7 @@ def message_add(
             "This ticket is closed. A new message starts a follow-up ticket instead."
         )
     now = timezone.now()
-    message = _message_write(
+    message = _message_build(
         ticket=ticket,
         kind=kind,
         body=body,
@@ -554,8 +540,10 @@ def message_add(
         author_user=author_user,
         author_contact=author_contact,
         body_html=body_html,
-        attachments=attachments,
     )
+    message.save()
+    _store_attachments(message, attachments)
+    events = [_message_event(message, actor_user=author_user, actor_contact=author_contact)]
     before = _display_value(ticket, "status")
     target = status_after
     if target is None:
@@ -574,16 +562,19 @@ def message_add(
     ticket.updated_at = now
     ticket.save()
     if ticket.status != before["value"]:
-        event_record(
-            ticket=ticket,
-            kind=Event.Kind.STATUS_CHANGED,
-            actor_user=author_user,
-            actor_contact=author_contact,
-            field="status",
-            old_value=before,
-            new_value=_display_value(ticket, "status"),
-            created_at=now,
+        events.append(
+            event_build(
+                ticket=ticket,
+                kind=Event.Kind.STATUS_CHANGED,
+                actor_user=author_user,
+                actor_contact=author_contact,
+                field="status",
+                old_value=before,
+                new_value=_display_value(ticket, "status"),
+                created_at=now,
+            )
         )
+    events_record(events)
     return message
 
 
