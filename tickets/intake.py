@@ -322,12 +322,18 @@ def _ticket_answered(parsed: ParsedEmail) -> Ticket | None:
     return Ticket.objects.filter(number=number).select_related("requester").first()
 
 
-def _ticket_by_subject_token(subject: str) -> Ticket | None:
+def _subject_token_number(subject: str) -> int | None:
+    """The number in a subject token such as [ACME-1042]."""
     prefix = re.escape(current_tenant().ticket_prefix)
     match = re.search(rf"\[{prefix}-(\d+)\]", subject, flags=re.IGNORECASE)
-    if match is None:
+    return int(match.group(1)) if match else None
+
+
+def _ticket_by_subject_token(subject: str) -> Ticket | None:
+    number = _subject_token_number(subject)
+    if number is None:
         return None
-    return Ticket.objects.filter(number=int(match.group(1))).select_related("requester").first()
+    return Ticket.objects.filter(number=number).select_related("requester").first()
 
 
 def _may_write_to(ticket: Ticket, sender: str) -> bool:
@@ -379,11 +385,8 @@ def inbound_process_pending(*, limit: int) -> list[InboundEmail]:
 
 def _opens_ticket_plainly(parsed: ParsedEmail) -> bool:
     """A new request: it answers no mail and names no ticket."""
-    prefix = re.escape(current_tenant().ticket_prefix)
     return not (
-        parsed.bounced_to
-        or parsed.answers
-        or re.search(rf"\[{prefix}-\d+\]", parsed.subject, flags=re.IGNORECASE)
+        parsed.bounced_to or parsed.answers or _subject_token_number(parsed.subject) is not None
     )
 
 

@@ -8,6 +8,18 @@
     try { return JSON.parse(headers)["X-CSRFToken"]; } catch (e) { return ""; }
   }
 
+  // ---- ticket: images from other sites load only when asked -------
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-load-remote-images]");
+    if (!button) return;
+    const body = button.closest(".msg-body");
+    body.querySelectorAll("img[data-remote-src]").forEach((image) => {
+      image.src = image.dataset.remoteSrc;
+      image.removeAttribute("data-remote-src");
+    });
+    button.closest(".remote-images").remove();
+  });
+
   // ---- queue: bulk bar and selection --------------------------------
   function selectedNumbers() {
     return Array.from(document.querySelectorAll('#queue-rows input[name="numbers"]:checked'))

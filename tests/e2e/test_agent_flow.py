@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
+from tickets import services
 from tickets.models import Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -101,3 +102,24 @@ def test_agent_logs_a_phone_call_as_a_new_ticket(page, log_in, live_server, tena
     expect(page).to_have_url(f"{live_server.url}/acme/tickets/{ticket.number}/")
     expect(page.locator(".ticket-head .ref")).to_contain_text(f"ACME-{ticket.number} · via Phone")
     expect(page.locator(".timeline")).to_contain_text("printer shows E42")
+
+
+def test_images_from_other_sites_load_only_when_the_agent_asks(
+    page, log_in, live_server, tenant, agent
+):
+    pixel = "http://127.0.0.1:9/pixel.gif"
+    with tenant_context(tenant):
+        ticket = services.ticket_create(
+            subject="Newsletter reply",
+            body="See the picture.",
+            requester_email="pat@example.com",
+            body_html=f'<p>See the picture.</p><img src="{pixel}" alt="pixel">',
+        )
+    log_in(agent)
+    page.goto(f"{live_server.url}/{tenant.slug}/tickets/{ticket.number}/")
+    image = page.locator(".msg-body img[alt=pixel]")
+    expect(image).to_have_attribute("data-remote-src", pixel)
+    assert image.get_attribute("src") is None
+    page.get_by_role("button", name="Show images").click()
+    expect(image).to_have_attribute("src", pixel)
+    expect(page.get_by_role("button", name="Show images")).to_have_count(0)

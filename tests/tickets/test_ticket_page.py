@@ -1,4 +1,6 @@
-"""Presence (who else is on a ticket) and canned responses."""
+"""Presence (who else is on a ticket), canned responses, and how messages show."""
+
+import re
 
 import pytest
 from django.urls import reverse
@@ -7,6 +9,7 @@ from helpdesk import presence
 from helpdesk.models import Membership
 from helpdesk.tenancy import tenant_context
 from tests.factories import ContactFactory, MembershipFactory, TicketFactory
+from tickets import services
 from tickets.models import CannedResponse
 
 
@@ -95,3 +98,19 @@ def test_a_manager_is_not_an_admin_for_canned_responses(tenant, login):
     manager = MembershipFactory(tenant=tenant, role=Membership.Role.MANAGER).user
     response = login(manager).get(reverse("tickets:canned_list", args=[tenant.slug]))
     assert response.status_code == 403
+
+
+def test_images_from_other_sites_are_held_back_until_asked(tenant, agent, login):
+    with tenant_context(tenant):
+        ticket = services.ticket_create(
+            subject="Newsletter reply",
+            body="See the picture.",
+            requester_email="pat@example.com",
+            body_html='<p>See the picture.</p><img src="https://tracker.example/p.gif" alt="pixel">',
+        )
+    page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number]))
+    html = page.content.decode()
+    # The page itself never makes the browser fetch the tracker.
+    assert not re.search(r'\ssrc="https://tracker', html)
+    assert 'data-remote-src="https://tracker.example/p.gif"' in html
+    assert "Images from other sites are hidden" in html

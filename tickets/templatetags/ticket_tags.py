@@ -11,6 +11,12 @@ from ..quoting import split_quoted
 register = template.Library()
 
 _CID_SOURCE = re.compile(r'src="cid:([^"]*)"')
+_REMOTE_SOURCE = re.compile(r'src="((?:https?:)?//[^"]*)"', re.IGNORECASE)
+REMOTE_IMAGES_HELD = (
+    '<p class="callout-warning remote-images">Images from other sites are hidden: '
+    "loading them can tell the sender that you opened this mail. "
+    '<button type="button" class="link" data-load-remote-images>Show images</button></p>'
+)
 
 
 def _inline_images(body_html: str, message, tenant_slug: str, ticket_number: int) -> str:
@@ -32,14 +38,22 @@ def _inline_images(body_html: str, message, tenant_slug: str, ticket_number: int
     return _CID_SOURCE.sub(source, body_html)
 
 
+def _remote_images_held(body_html: str) -> str:
+    """Images from other sites wait for a click (app.js): a tracking pixel
+    would otherwise report each time an agent opens the ticket."""
+    body_html, held = _REMOTE_SOURCE.subn(r'data-remote-src="\1"', body_html)
+    return REMOTE_IMAGES_HELD + body_html if held else body_html
+
+
 @register.simple_tag(takes_context=True)
 def message_body(context, message, ticket) -> str:
-    """The message as HTML, with quoted earlier mail folded into a <details>
-    and images sent inside the mail shown in place."""
+    """The message as HTML, with quoted earlier mail folded into a <details>,
+    images sent inside the mail shown in place and images from other sites
+    held back until asked for."""
     own, quoted = split_quoted(message.body_text)
     if not quoted:
         body = _inline_images(message.body_html, message, context["tenant"].slug, ticket.number)
-        return mark_safe(body)  # noqa: S308 - sanitised with nh3 when stored
+        return mark_safe(_remote_images_held(body))  # noqa: S308 - sanitised with nh3 when stored
     return mark_safe(  # noqa: S308 - every part is escaped here
         linebreaks(escape(own))
         + '<details class="quoted"><summary>Show quoted text</summary>'
