@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -195,6 +196,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Mail intake has a queue of its own, so new mail is filed while a backlog of
+# outgoing mail and event handlers waits in the other. A worker started
+# without -Q takes both (in turn); a busy site can give intake its own
+# worker with `-Q intake`.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("intake"))
+CELERY_TASK_ROUTES = {
+    "tickets.tasks.process_inbound_batch": {"queue": "intake"},
+    "tickets.tasks.poll_imap_mailbox": {"queue": "intake"},
+}
 # All periodic work, in one place.
 CELERY_BEAT_SCHEDULE = {
     "poll-imap-mailboxes": {
@@ -205,6 +215,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.sweep_unprocessed_events",
         "schedule": env_int("EVENT_SWEEP_SECONDS", 60),
     },
+    "sweep-unsent-mail": {
+        "task": "tickets.tasks.sweep_unsent_mail",
+        "schedule": env_int("MAIL_SWEEP_SECONDS", 60),
+    },
     "sweep-stored-mail": {
         "task": "tickets.tasks.sweep_stored_mail",
         "schedule": env_int("INTAKE_SWEEP_SECONDS", 60),
@@ -212,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Stored mail is processed in batches of this many per task (one transaction).
 INTAKE_BATCH_SIZE = env_int("INTAKE_BATCH_SIZE", 100)
+# Recorded outgoing mail that no task took after this long is sent by the sweep.
+MAIL_SWEEP_GRACE_SECONDS = env_int("MAIL_SWEEP_GRACE_SECONDS", 120)
 # Stored mail still waiting after this long is scheduled again by the sweep.
 INTAKE_SWEEP_GRACE_SECONDS = env_int("INTAKE_SWEEP_GRACE_SECONDS", 120)
 # How often open queue and board pages fetch fresh rows.

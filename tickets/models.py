@@ -646,5 +646,11 @@ class OutboundEmail(TenantOwned):
             models.UniqueConstraint(fields=["tenant", "message", "kind"], name="outboundemail_once")
         ]
         indexes = [
-            models.Index(fields=["tenant", "rfc_message_id"], name="outboundemail_msgid_idx")
+            models.Index(fields=["tenant", "rfc_message_id"], name="outboundemail_msgid_idx"),
+            # The sweep for mail no task took: a handful of rows at most.
+            models.Index(
+                fields=["tenant", "created_at"],
+                name="outboundemail_unsent_idx",
+                condition=models.Q(status="pending", attempts=0),
+            ),
         ]

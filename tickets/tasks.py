@@ -3,7 +3,8 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import IntegrityError
+from django.core.mail import get_connection
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -12,7 +13,14 @@ from helpdesk.tenancy import tenant_context
 
 from . import imap, intake, mail, services
 from .events import events_handed_over_together, handlers_for
-from .models import Event, EventHandlerFailure, EventHandlerRun, InboundEmail, Mailbox
+from .models import (
+    Event,
+    EventHandlerFailure,
+    EventHandlerRun,
+    InboundEmail,
+    Mailbox,
+    OutboundEmail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +43,9 @@ def process_events(self, *, tenant_id: int, event_ids: list[int]) -> str:
     runs them all again; finished handlers and events are skipped."""
     tenant = Tenant.objects.get(pk=tenant_id)
     failed = None
-    for event_id in event_ids:
-        failed = _run_handlers(tenant, event_id) or failed
+    with mail.sends_together():
+        for event_id in event_ids:
+            failed = _run_handlers(tenant, event_id) or failed
     if failed is not None:
         raise self.retry(exc=failed, countdown=min(300, 5 * 2**self.request.retries))
     return f"processed {len(event_ids)}"
@@ -46,35 +55,50 @@ def _run_handlers(tenant: Tenant, event_id: int) -> Exception | None:
     """Run the handlers of one event that have not finished; the last failure, if any.
 
     Each handler runs in its own transaction together with its completion
-    mark, so one failing handler does not undo another's work.
+    mark, so one failing handler does not undo another's work. The usual
+    event has one handler left: then loading it, running the handler and
+    marking the event processed share one transaction.
     """
     with tenant_context(tenant):
         event = Event.objects.filter(pk=event_id).first()
         if event is None or event.processed_at is not None:
             return None
         done = set(EventHandlerRun.objects.filter(event=event).values_list("handler", flat=True))
+        pending = [handler for handler in handlers_for(event) if handler.name not in done]
+        if len(pending) == 1:
+            failed = _run_handler(tenant, event, pending[0])
+            if failed is None:
+                _mark_processed(event)
+            return failed
     failed = None
-    for handler in handlers_for(event):
-        if handler.name in done:
-            continue
-        try:
-            with tenant_context(tenant):
-                handler.func(event)
-                EventHandlerRun.objects.create(tenant=tenant, event=event, handler=handler.name)
-        except IntegrityError:
-            # Another worker finished this handler first; its result stands.
-            continue
-        except Exception as exc:
-            logger.exception("handler %s failed on event %s", handler.name, event_id)
-            _record_failure(tenant, event, handler.name, exc)
-            failed = exc
+    for handler in pending:
+        with tenant_context(tenant):
+            failed = _run_handler(tenant, event, handler) or failed
     if failed is None:
         with tenant_context(tenant):
-            EventHandlerFailure.objects.filter(event=event).delete()
-            Event.objects.filter(pk=event_id, processed_at__isnull=True).update(
-                processed_at=timezone.now()
-            )
+            _mark_processed(event)
     return failed
+
+
+def _run_handler(tenant: Tenant, event: Event, handler) -> Exception | None:
+    """One handler and its completion mark, in a savepoint of the caller's
+    transaction; a failure is recorded instead."""
+    try:
+        with transaction.atomic():
+            handler.func(event)
+            EventHandlerRun.objects.create(tenant=tenant, event=event, handler=handler.name)
+    except IntegrityError:
+        return None  # another worker finished this handler first; its result stands
+    except Exception as exc:
+        logger.exception("handler %s failed on event %s", handler.name, event.pk)
+        _record_failure(tenant, event, handler.name, exc)
+        return exc
+    return None
+
+
+def _mark_processed(event: Event) -> None:
+    EventHandlerFailure.objects.filter(event=event).delete()
+    Event.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now())
 
 
 def _record_failure(tenant, event, handler_name: str, exc: Exception) -> None:
@@ -161,6 +185,50 @@ def send_outbound_email(self, *, tenant_id: int, outbound_id: int) -> str:
         if final:
             raise
         raise self.retry(exc=exc, countdown=min(600, 10 * 2**self.request.retries)) from exc
+
+
+@shared_task(bind=True, max_retries=6)
+def send_outbound_emails(self, *, tenant_id: int, outbound_ids: list[int]) -> str:
+    """Send many recorded mails over one connection to the mail server. One
+    that fails is recorded and retried on its own; the others still go."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    sent = 0
+    with get_connection() as connection:
+        for outbound_id in outbound_ids:
+            try:
+                with tenant_context(tenant):
+                    sent += (
+                        mail.outbound_send(outbound_id=outbound_id, connection=connection) == "sent"
+                    )
+            except Exception as exc:
+                logger.warning("mail %s not sent: %s", outbound_id, exc)
+                with tenant_context(tenant):
+                    mail.outbound_failed(outbound_id=outbound_id, error=exc, final=False)
+                send_outbound_email.apply_async(
+                    kwargs={"tenant_id": tenant_id, "outbound_id": outbound_id}, countdown=10
+                )
+    return f"sent {sent} of {len(outbound_ids)}"
+
+
+@shared_task
+def sweep_unsent_mail(batch_size: int = 500) -> int:
+    """Send recorded mail that no task ever took (the broker was down when
+    it was handed over); mail waiting for a retry is left to its retry."""
+    cutoff = timezone.now() - timedelta(seconds=settings.MAIL_SWEEP_GRACE_SECONDS)
+    scheduled = 0
+    for tenant in Tenant.objects.all():
+        with tenant_context(tenant):
+            ids = list(
+                OutboundEmail.objects.filter(
+                    status=OutboundEmail.Status.PENDING, attempts=0, created_at__lt=cutoff
+                )
+                .order_by("created_at")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+        if ids:
+            send_outbound_emails.delay(tenant_id=tenant.pk, outbound_ids=ids)
+        scheduled += len(ids)
+    return scheduled
 
 
 @shared_task

@@ -1,8 +1,11 @@
 """Mail out: acknowledgements and replies, sent once, threaded so that the
 customer's answer finds its ticket."""
 
+from unittest import mock
+
 import pytest
 from django.core import mail as outbox
+from django.core.mail.backends import locmem
 from django.urls import reverse
 
 from helpdesk.tenancy import tenant_context
@@ -297,3 +300,79 @@ def test_a_bounced_address_is_mailed_again_once_its_owner_writes_in(
         assert mail.outbound_for_message(message=reply, kind=OutboundEmail.Kind.REPLY)
     page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number]))
     assert "Mail to this address bounced" not in page.content.decode()
+
+
+def _store_new_mail(tenant, mailbox, count):
+    with tenant_context(tenant):
+        for i in range(count):
+            intake.inbound_store(
+                mailbox=mailbox, raw=raw_mail(sender=f"c{i}@example.com", subject=f"Batch {i}")
+            )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_acknowledgements_goes_out_over_one_connection(tenant, mailbox, eager):
+    with mock.patch.object(tasks.process_inbound_batch, "delay"):
+        _store_new_mail(tenant, mailbox, 4)
+    connections = []
+    real_connection = tasks.get_connection
+
+    def counted_connection(*args, **kwargs):
+        connections.append(real_connection(*args, **kwargs))
+        return connections[-1]
+
+    with (
+        mock.patch.object(tasks, "get_connection", side_effect=counted_connection),
+        mock.patch.object(tasks.send_outbound_email, "delay") as one_by_one,
+    ):
+        tasks.process_inbound_batch.apply(kwargs={"tenant_id": tenant.pk}, throw=True)
+    assert one_by_one.call_count == 0
+    assert len(connections) == 1
+    assert sorted(m.to[0] for m in outbox.outbox) == [f"c{i}@example.com" for i in range(4)]
+    with tenant_context(tenant):
+        assert set(OutboundEmail.objects.values_list("status", flat=True)) == {"sent"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_refused_mail_in_a_batch_is_retried_alone_and_the_rest_go(
+    tenant, mailbox, eager, settings
+):
+    with mock.patch.object(tasks.process_inbound_batch, "delay"):
+        _store_new_mail(tenant, mailbox, 3)
+    real_send = locmem.EmailBackend.send_messages
+
+    def refuse_c1(self, messages):
+        if messages[0].to == ["c1@example.com"]:
+            raise ConnectionRefusedError("550 mailbox unavailable")
+        return real_send(self, messages)
+
+    with (
+        mock.patch.object(locmem.EmailBackend, "send_messages", refuse_c1),
+        mock.patch.object(tasks.send_outbound_email, "apply_async") as retry_alone,
+    ):
+        tasks.process_inbound_batch.apply(kwargs={"tenant_id": tenant.pk}, throw=True)
+    assert sorted(m.to[0] for m in outbox.outbox) == ["c0@example.com", "c2@example.com"]
+    with tenant_context(tenant):
+        refused = OutboundEmail.objects.get(to=["c1@example.com"])
+        assert (refused.status, refused.attempts) == ("pending", 1)
+        assert "550 mailbox unavailable" in refused.last_error
+    retry_alone.assert_called_once()
+    assert retry_alone.call_args.kwargs["kwargs"]["outbound_id"] == refused.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mail_no_task_took_is_sent_by_the_sweep(tenant, mailbox, eager, settings):
+    settings.MAIL_SWEEP_GRACE_SECONDS = 0
+    outage = ConnectionError("broker down")
+    with (
+        mock.patch.object(tasks.process_inbound_batch, "delay"),
+        mock.patch.object(tasks.send_outbound_emails, "delay", side_effect=outage),
+    ):
+        _store_new_mail(tenant, mailbox, 2)
+        tasks.process_inbound_batch.apply(kwargs={"tenant_id": tenant.pk}, throw=True)
+    assert outbox.outbox == []
+    with tenant_context(tenant):
+        assert OutboundEmail.objects.filter(status="pending").count() == 2  # recorded, waiting
+    assert tasks.sweep_unsent_mail() == 2
+    assert sorted(m.to[0] for m in outbox.outbox) == ["c0@example.com", "c1@example.com"]
+    assert tasks.sweep_unsent_mail() == 0
