@@ -186,6 +186,8 @@ def tickets_create(drafts: Sequence[TicketDraft], *, actor=None) -> list[Ticket]
 
     Each ticket comes back with `first_message` set.
     """
+    if not drafts:
+        return []
     tenant = current_tenant()
     drafts = [_validated(draft, actor) for draft in drafts]
     contacts = contacts_get_or_create(
