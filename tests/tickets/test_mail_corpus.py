@@ -134,3 +134,16 @@ def test_another_tenant_cannot_fetch_the_parts(client, tenant, mailbox, outsider
     attachment = message.attachments.all()[0]
     url = reverse("tickets:attachment", args=[tenant.slug, message.ticket.number, attachment.pk])
     assert login(outsider).get(url).status_code == 404
+
+
+def test_a_reply_with_a_quote_keeps_its_inline_image_in_view(client, tenant, mailbox, agent, login):
+    message = _file(tenant, client, mailbox, "reply_with_quote_and_inline_image.eml")
+    (image,) = message.attachments.all()
+    page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, message.ticket.number]))
+    html = page.content.decode()
+    image_url = reverse("tickets:attachment", args=[tenant.slug, message.ticket.number, image.pk])
+    own, folded = html.split('<details class="quoted">', 1)
+    # The quote is folded away; the new screenshot stays beside the new text.
+    assert "Still failing, here is the new screenshot." in own
+    assert f'<img src="{image_url}" alt="screenshot.png">' in own
+    assert "Could you send a screenshot of the error?" in folded

@@ -19,23 +19,43 @@ REMOTE_IMAGES_HELD = (
 )
 
 
-def _inline_images(body_html: str, message, tenant_slug: str, ticket_number: int) -> str:
-    """Point `cid:` image sources at the stored parts of the same mail."""
-    if "cid:" not in body_html:
-        return body_html
-    urls = {
-        attachment.content_id: reverse(
-            "tickets:attachment", args=[tenant_slug, ticket_number, attachment.pk]
+def _inline_image_urls(message, tenant_slug: str, ticket_number: int) -> dict[str, tuple]:
+    """Content-ID -> (URL, file name) of the images sent inside the mail."""
+    return {
+        attachment.content_id: (
+            reverse("tickets:attachment", args=[tenant_slug, ticket_number, attachment.pk]),
+            attachment.filename,
         )
         for attachment in message.attachments.all()
         if attachment.content_id
     }
 
+
+def _inline_images(body_html: str, message, tenant_slug: str, ticket_number: int) -> str:
+    """Point `cid:` image sources at the stored parts of the same mail."""
+    if "cid:" not in body_html:
+        return body_html
+    urls = _inline_image_urls(message, tenant_slug, ticket_number)
+
     def source(match: re.Match) -> str:
-        url = urls.get(html.unescape(match.group(1)))
-        return f'src="{escape(url)}"' if url else 'src=""'
+        url, _ = urls.get(html.unescape(match.group(1)), ("", ""))
+        return f'src="{escape(url)}"'
 
     return _CID_SOURCE.sub(source, body_html)
+
+
+def _inline_images_listed(message, tenant_slug: str, ticket_number: int) -> str:
+    """The images the HTML shows in place, for the folded view, which shows
+    the text version and so has no place for them."""
+    shown = {html.unescape(cid) for cid in _CID_SOURCE.findall(message.body_html)}
+    if not shown:
+        return ""
+    images = [
+        f'<img src="{escape(url)}" alt="{escape(name)}">'
+        for cid, (url, name) in _inline_image_urls(message, tenant_slug, ticket_number).items()
+        if cid in shown
+    ]
+    return f'<p class="inline-images">{"".join(images)}</p>' if images else ""
 
 
 def _remote_images_held(body_html: str) -> str:
@@ -56,6 +76,7 @@ def message_body(context, message, ticket) -> str:
         return mark_safe(_remote_images_held(body))  # noqa: S308 - sanitised with nh3 when stored
     return mark_safe(  # noqa: S308 - every part is escaped here
         linebreaks(escape(own))
+        + _inline_images_listed(message, context["tenant"].slug, ticket.number)
         + '<details class="quoted"><summary>Show quoted text</summary>'
         + linebreaks(escape(quoted))
         + "</details>"
