@@ -86,21 +86,29 @@ def inbound_schedule_taken(*, tenant_id: int) -> None:
 
 
 class _HeadersParsedOnce(EmailPolicy):
-    """The stdlib's modern policy, except that a header is parsed once.
+    """The stdlib's modern policy, except that MIME structure headers are
+    parsed once.
 
     `policy.default` parses a header each time it is read, and walking the
     MIME tree reads each part's Content-Type a dozen times: that was most of
-    the parsing time. Parsed headers are immutable, so they are shared.
+    the parsing time. Parsed headers are immutable, so equal ones are shared.
+    Only structure headers are memoised: what people wrote (addresses,
+    subjects) is not kept in the worker's memory after its mail.
     """
 
     def header_fetch_parse(self, name, value):
         if hasattr(value, "name"):
             return value  # set by code, parsed already
-        return _header_parsed(name, value)
+        if name.lower() in _STRUCTURE_HEADERS:
+            return _structure_header_parsed(name, value)
+        return super().header_fetch_parse(name, value)
 
 
-@functools.lru_cache(maxsize=4096)
-def _header_parsed(name: str, value: str):
+_STRUCTURE_HEADERS = {"content-type", "content-disposition", "content-transfer-encoding"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _structure_header_parsed(name: str, value: str):
     return policy.default.header_fetch_parse(name, value)
 
 
