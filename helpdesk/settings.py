@@ -226,8 +226,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Stored mail is processed in batches of this many per task (one transaction).
 INTAKE_BATCH_SIZE = env_int("INTAKE_BATCH_SIZE", 100)
-# Recorded outgoing mail that no task took after this long is sent by the sweep.
-MAIL_SWEEP_GRACE_SECONDS = env_int("MAIL_SWEEP_GRACE_SECONDS", 120)
+# Outgoing mail still unsent after this long is handed over again by the
+# sweep; longer than the longest retry backoff of send_outbound_email (600 s).
+MAIL_SWEEP_GRACE_SECONDS = env_int("MAIL_SWEEP_GRACE_SECONDS", 900)
 # Stored mail still waiting after this long is scheduled again by the sweep.
 INTAKE_SWEEP_GRACE_SECONDS = env_int("INTAKE_SWEEP_GRACE_SECONDS", 120)
 # How often open queue and board pages fetch fresh rows.

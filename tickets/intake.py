@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html as html_lib
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from helpdesk.tenancy import current_tenant
 
 from . import mail, services
 from .models import InboundEmail, Mailbox, Message, OutboundEmail, Ticket
+
+logger = logging.getLogger(__name__)
 
 
 class Unprocessable(Exception):
@@ -378,8 +381,11 @@ def inbound_process_pending(*, limit: int) -> list[InboundEmail]:
         .order_by("received_at", "pk")
         .select_for_update(skip_locked=True)[:limit]
     )
+    parsed_batch = [(inbound, _parse_stored(inbound)) for inbound in batch]
+    if batch:
+        services.ticket_numbering_lock()
     done, new_run = [], []
-    for inbound, parsed in [(inbound, _parse_stored(inbound)) for inbound in batch]:
+    for inbound, parsed in parsed_batch:
         if isinstance(parsed, ParsedEmail) and _opens_ticket_plainly(parsed):
             new_run.append((inbound, parsed))
             continue
@@ -416,6 +422,7 @@ def _file_new_together(run: list[tuple[InboundEmail, ParsedEmail]]) -> list[Inbo
                 [_ticket_draft(parsed, senders[parsed.sender_email]) for _, parsed in run]
             )
     except Exception:  # noqa: BLE001 - refiled one by one just below
+        logger.warning("filing %d new mails together failed; one by one", len(run), exc_info=True)
         return [_file_stored(inbound, parsed) for inbound, parsed in run]
     for (inbound, parsed), ticket in zip(run, tickets, strict=True):
         inbound.attempts += 1

@@ -208,6 +208,8 @@ def outbound_send(*, outbound_id: int, connection=None) -> str:
         return "already sent"
     outbound = OutboundEmail.objects.get(pk=outbound_id)
     message = _compose(outbound)
+    if connection is not None:
+        connection.open()  # once per batch: a no-op while it stays open
     message.connection = connection  # None: a connection of its own
     message.send()
     outbound.status, outbound.sent_at = OutboundEmail.Status.SENT, timezone.now()
@@ -217,10 +219,19 @@ def outbound_send(*, outbound_id: int, connection=None) -> str:
     return "sent"
 
 
-def outbound_failed(*, outbound_id: int, error: Exception, final: bool) -> None:
-    """Keep the failure visible; `final` when no retry is left."""
-    outbound = OutboundEmail.objects.get(pk=outbound_id)
+def outbound_failed(*, outbound_id: int, error: Exception, final: bool) -> bool:
+    """Keep the failure visible; `final` when no retry is left. False when
+    another worker sent the mail meanwhile: then there is nothing to retry."""
+    outbound = (
+        OutboundEmail.objects.select_for_update()
+        .filter(pk=outbound_id)
+        .exclude(status=OutboundEmail.Status.SENT)
+        .first()
+    )
+    if outbound is None:
+        return False
     outbound.attempts += 1
     outbound.last_error = f"{type(error).__name__}: {error}"[:2000]
     outbound.status = OutboundEmail.Status.FAILED if final else OutboundEmail.Status.PENDING
     outbound.save(update_fields=["attempts", "last_error", "status"])
+    return True

@@ -647,10 +647,10 @@ class OutboundEmail(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["tenant", "rfc_message_id"], name="outboundemail_msgid_idx"),
-            # The sweep for mail no task took: a handful of rows at most.
+            # The sweep for mail still unsent: a handful of rows at most.
             models.Index(
                 fields=["tenant", "created_at"],
                 name="outboundemail_unsent_idx",
-                condition=models.Q(status="pending", attempts=0),
+                condition=models.Q(status="pending"),
             ),
         ]

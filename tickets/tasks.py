@@ -59,17 +59,29 @@ def _run_handlers(tenant: Tenant, event_id: int) -> Exception | None:
     event has one handler left: then loading it, running the handler and
     marking the event processed share one transaction.
     """
-    with tenant_context(tenant):
-        event = Event.objects.filter(pk=event_id).first()
-        if event is None or event.processed_at is not None:
-            return None
-        done = set(EventHandlerRun.objects.filter(event=event).values_list("handler", flat=True))
-        pending = [handler for handler in handlers_for(event) if handler.name not in done]
-        if len(pending) == 1:
-            failed = _run_handler(tenant, event, pending[0])
-            if failed is None:
-                _mark_processed(event)
-            return failed
+    event, pending = None, []
+    try:
+        with tenant_context(tenant):
+            event = Event.objects.filter(pk=event_id).first()
+            if event is None or event.processed_at is not None:
+                return None
+            done = set(
+                EventHandlerRun.objects.filter(event=event).values_list("handler", flat=True)
+            )
+            pending = [handler for handler in handlers_for(event) if handler.name not in done]
+            if len(pending) == 1:
+                failed = _run_handler(tenant, event, pending[0])
+                if failed is None:
+                    _mark_processed(event)
+                return failed
+    except Exception as exc:
+        if len(pending) != 1:
+            raise  # loading the event failed: the task fails and is retried
+        # The commit itself failed (a deferred constraint, a lost connection):
+        # recorded like a handler failure, so retries are counted and capped.
+        logger.exception("event %s: handler results could not be committed", event_id)
+        _record_failure(tenant, event, pending[0].name, exc)
+        return exc
     failed = None
     for handler in pending:
         with tenant_context(tenant):
@@ -181,46 +193,55 @@ def send_outbound_email(self, *, tenant_id: int, outbound_id: int) -> str:
     except Exception as exc:
         final = self.request.retries >= self.max_retries
         with tenant_context(tenant):
-            mail.outbound_failed(outbound_id=outbound_id, error=exc, final=final)
+            if not mail.outbound_failed(outbound_id=outbound_id, error=exc, final=final):
+                return "sent by another worker"
         if final:
             raise
         raise self.retry(exc=exc, countdown=min(600, 10 * 2**self.request.retries)) from exc
 
 
-@shared_task(bind=True, max_retries=6)
-def send_outbound_emails(self, *, tenant_id: int, outbound_ids: list[int]) -> str:
+@shared_task
+def send_outbound_emails(*, tenant_id: int, outbound_ids: list[int]) -> str:
     """Send many recorded mails over one connection to the mail server. One
-    that fails is recorded and retried on its own; the others still go."""
+    that fails (the server refuses it, or cannot be reached) is recorded and
+    retried on its own with backoff (`send_outbound_email`)."""
     tenant = Tenant.objects.get(pk=tenant_id)
+    connection = get_connection()  # opened by the first mail that needs it
     sent = 0
-    with get_connection() as connection:
+    try:
         for outbound_id in outbound_ids:
             try:
                 with tenant_context(tenant):
-                    sent += (
-                        mail.outbound_send(outbound_id=outbound_id, connection=connection) == "sent"
-                    )
+                    result = mail.outbound_send(outbound_id=outbound_id, connection=connection)
+                sent += result == "sent"
             except Exception as exc:
                 logger.warning("mail %s not sent: %s", outbound_id, exc)
+                connection.close()  # the next mail starts a fresh connection
                 with tenant_context(tenant):
-                    mail.outbound_failed(outbound_id=outbound_id, error=exc, final=False)
-                send_outbound_email.apply_async(
-                    kwargs={"tenant_id": tenant_id, "outbound_id": outbound_id}, countdown=10
-                )
+                    retry = mail.outbound_failed(outbound_id=outbound_id, error=exc, final=False)
+                if retry:
+                    send_outbound_email.apply_async(
+                        kwargs={"tenant_id": tenant_id, "outbound_id": outbound_id},
+                        countdown=10,
+                    )
+    finally:
+        connection.close()
     return f"sent {sent} of {len(outbound_ids)}"
 
 
 @shared_task
 def sweep_unsent_mail(batch_size: int = 500) -> int:
-    """Send recorded mail that no task ever took (the broker was down when
-    it was handed over); mail waiting for a retry is left to its retry."""
+    """Hand over recorded mail that is still unsent long after it should have
+    gone: the broker was down when it was handed over, or when its retry was.
+    The grace outlasts the longest retry backoff; sending twice is prevented
+    by the claim in `outbound_send`, not by the sweep."""
     cutoff = timezone.now() - timedelta(seconds=settings.MAIL_SWEEP_GRACE_SECONDS)
     scheduled = 0
     for tenant in Tenant.objects.all():
         with tenant_context(tenant):
             ids = list(
                 OutboundEmail.objects.filter(
-                    status=OutboundEmail.Status.PENDING, attempts=0, created_at__lt=cutoff
+                    status=OutboundEmail.Status.PENDING, created_at__lt=cutoff
                 )
                 .order_by("created_at")
                 .values_list("pk", flat=True)[:batch_size]

@@ -376,3 +376,38 @@ def test_mail_no_task_took_is_sent_by_the_sweep(tenant, mailbox, eager, settings
     assert tasks.sweep_unsent_mail() == 2
     assert sorted(m.to[0] for m in outbox.outbox) == ["c0@example.com", "c1@example.com"]
     assert tasks.sweep_unsent_mail() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_mail_server_leaves_each_mail_recorded_for_its_own_retry(
+    tenant, mailbox, eager
+):
+    with mock.patch.object(tasks.process_inbound_batch, "delay"):
+        _store_new_mail(tenant, mailbox, 2)
+    down = ConnectionRefusedError("connection refused by smtp.example:587")
+    with (
+        mock.patch.object(locmem.EmailBackend, "open", side_effect=down),
+        mock.patch.object(tasks.send_outbound_email, "apply_async") as retry_alone,
+    ):
+        tasks.process_inbound_batch.apply(kwargs={"tenant_id": tenant.pk}, throw=True)
+    assert outbox.outbox == []
+    assert retry_alone.call_count == 2
+    with tenant_context(tenant):
+        for outbound in OutboundEmail.objects.all():
+            assert (outbound.status, outbound.attempts) == ("pending", 1)
+            assert "connection refused" in outbound.last_error
+
+
+def test_a_failure_reported_after_another_worker_sent_the_mail_changes_nothing(tenant, agent):
+    with tenant_context(tenant):
+        ticket = TicketFactory()
+        message = ticket.messages.get()
+        outbound = OutboundEmail.objects.create(
+            tenant=tenant, ticket=ticket, message=message, kind=OutboundEmail.Kind.ACKNOWLEDGEMENT,
+            to=["pat@example.com"], status="sent",
+        )  # fmt: skip
+        assert not mail.outbound_failed(
+            outbound_id=outbound.pk, error=TimeoutError("slow"), final=False
+        )
+        outbound.refresh_from_db()
+        assert (outbound.status, outbound.attempts, outbound.last_error) == ("sent", 0, "")

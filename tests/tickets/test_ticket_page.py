@@ -100,17 +100,33 @@ def test_a_manager_is_not_an_admin_for_canned_responses(tenant, login):
     assert response.status_code == 403
 
 
-def test_images_from_other_sites_are_held_back_until_asked(tenant, agent, login):
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://tracker.example/p.gif",
+        "//tracker.example/p.gif",
+        "\\\\tracker.example/p.gif",
+        "/\\tracker.example/p.gif",
+        " https://tracker.example/p.gif",
+        "http:tracker.example/p.gif",
+        "https:/\\tracker.example/p.gif",
+    ],
+)
+def test_images_from_other_sites_are_held_back_until_asked(tenant, agent, login, source):
     with tenant_context(tenant):
         ticket = services.ticket_create(
             subject="Newsletter reply",
             body="See the picture.",
             requester_email="pat@example.com",
-            body_html='<p>See the picture.</p><img src="https://tracker.example/p.gif" alt="pixel">',
+            body_html=f'<p>See the picture.</p><img alt="a>b" src="{source}">'
+            '<p>Type src="https://tracker.example/x" in the box.</p>',
         )
     page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number]))
     html = page.content.decode()
-    # The page itself never makes the browser fetch the tracker.
-    assert not re.search(r'\ssrc="https://tracker', html)
-    assert 'data-remote-src="https://tracker.example/p.gif"' in html
+    # The page itself never makes the browser fetch the tracker, however the
+    # address is spelled.
+    assert not re.search(r'<img[^>]*\ssrc="[^"]*tracker', html)
+    assert re.search(r'<img[^>]*\sdata-remote-src="[^"]*tracker\.example/p\.gif"', html)
     assert "Images from other sites are hidden" in html
+    # Text that merely looks like an attribute is left as written.
+    assert 'Type src="https://tracker.example/x" in the box.' in html

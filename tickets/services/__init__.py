@@ -33,6 +33,7 @@ from .tickets import (
     ticket_assign,
     ticket_change_status,
     ticket_create,
+    ticket_numbering_lock,
     ticket_update,
     tickets_create,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "ticket_assign",
     "ticket_change_status",
     "ticket_create",
+    "ticket_numbering_lock",
     "ticket_update",
     "tickets_bulk_update",
     "tickets_create",

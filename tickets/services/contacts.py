@@ -35,8 +35,9 @@ def contacts_get_or_create(people: Sequence[tuple[str, str, str]]) -> dict[str, 
     # under row-level security (lower() and ILIKE are not leakproof, so
     # Postgres would not use them ahead of the policy).
     found = {contact.email: contact for contact in Contact.objects.filter(email__in=wanted)}
-    # Sorted: two workers inserting the same new addresses take their row
-    # locks in the same order, so they wait for each other, never deadlock.
+    # Sorted: two INSERTs of the same new addresses take their row locks in
+    # the same order. (Intake, which inserts several times in one
+    # transaction, also takes services.ticket_numbering_lock first.)
     missing = sorted(email for email in wanted if email not in found)
     if not missing:
         return found
@@ -72,7 +73,7 @@ def _organizations_by_domain(domains: set[str]) -> dict[str, Organization]:
     by_domain: dict[str, Organization] = {}
     for organization in Organization.objects.filter(
         email_domains__overlap=sorted(domains)
-    ).order_by("pk"):
+    ).order_by("name"):
         for domain in organization.email_domains:
             by_domain.setdefault(domain.lower(), organization)
     return by_domain

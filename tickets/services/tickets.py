@@ -67,6 +67,16 @@ def _next_ticket_numbers(tenant_id: int, count: int) -> range:
     return range(last - count + 1, last + 1)
 
 
+def ticket_numbering_lock() -> None:
+    """Hold the tenant's ticket-number lock until the transaction ends.
+
+    A writer that creates contacts and tickets in several steps of one
+    transaction (mail intake) takes it first: two such writers then queue
+    here instead of each holding rows the other waits for.
+    """
+    _next_ticket_numbers(current_tenant().pk, 0)
+
+
 def normalize_tags(tags: Sequence[str] | str) -> list[str]:
     if isinstance(tags, str):
         tags = re.split(r"[,\s]+", tags)
@@ -169,14 +179,15 @@ def _validated(draft: TicketDraft, actor) -> TicketDraft:
         errors["body"] = "Describe the request."
     if errors:
         raise ValidationError(errors)
-    _check_assignee(draft.assignee, actor)
-    _validate_attachments(draft.attachments)
-    return replace(
+    draft = replace(
         draft,
         subject=_clean_subject(draft.subject),
         tags=normalize_tags(draft.tags),
         cc_emails=normalize_emails(draft.cc_emails),
     )
+    _check_assignee(draft.assignee, actor)
+    _validate_attachments(draft.attachments)
+    return draft
 
 
 @transaction.atomic

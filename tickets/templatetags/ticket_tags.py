@@ -11,7 +11,11 @@ from ..quoting import split_quoted
 register = template.Library()
 
 _CID_SOURCE = re.compile(r'src="cid:([^"]*)"')
-_REMOTE_SOURCE = re.compile(r'src="((?:https?:)?//[^"]*)"', re.IGNORECASE)
+# nh3 escapes ">" inside attribute values, so an <img> tag ends at the first ">".
+_IMAGE_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_SOURCE = re.compile(r'\ssrc="([^"]*)"')
+# Our own pages (the attachment view): a path, not "//host" or "/\\host".
+_OWN_PATH = re.compile(r"^/[^/\\]")
 REMOTE_IMAGES_HELD = (
     '<p class="callout-warning remote-images">Images from other sites are hidden: '
     "loading them can tell the sender that you opened this mail. "
@@ -59,9 +63,21 @@ def _inline_images_listed(message, tenant_slug: str, ticket_number: int) -> str:
 
 
 def _remote_images_held(body_html: str) -> str:
-    """Images from other sites wait for a click (app.js): a tracking pixel
-    would otherwise report each time an agent opens the ticket."""
-    body_html, held = _REMOTE_SOURCE.subn(r'data-remote-src="\1"', body_html)
+    """Images from anywhere but this site wait for a click (app.js): a
+    tracking pixel would otherwise report each time an agent opens the
+    ticket. Whatever the source says, only our own paths load at once."""
+    held = 0
+
+    def hold(tag: re.Match) -> str:
+        nonlocal held
+        source = _SOURCE.search(tag.group(0))
+        if source is None or not source.group(1) or _OWN_PATH.match(source.group(1)):
+            return tag.group(0)
+        held += 1
+        before, after = tag.group(0)[: source.start()], tag.group(0)[source.end() :]
+        return f'{before} data-remote-src="{source.group(1)}"{after}'
+
+    body_html = _IMAGE_TAG.sub(hold, body_html)
     return REMOTE_IMAGES_HELD + body_html if held else body_html
 
 
