@@ -384,8 +384,20 @@ def inbound_process_pending(*, limit: int) -> list[InboundEmail]:
     parsed_batch = [(inbound, _parse_stored(inbound)) for inbound in batch]
     if batch:
         services.ticket_numbering_lock()
+    filed_copies = _filed_copies(parsed_batch)
     done, new_run = [], []
     for inbound, parsed in parsed_batch:
+        key = _copy_key(inbound, parsed.message_id) if isinstance(parsed, ParsedEmail) else None
+        original = filed_copies.get(key)
+        if original is not None and original.status == InboundEmail.Status.RECEIVED:
+            # Its first copy waits in the run: write the run, then point here.
+            done += _file_new_together(new_run)
+            new_run = []
+        if original is not None and original.status == InboundEmail.Status.PROCESSED:
+            done.append(_file_as_copy(inbound, parsed, original))
+            continue
+        if key is not None:
+            filed_copies[key] = inbound
         if isinstance(parsed, ParsedEmail) and _opens_ticket_plainly(parsed):
             new_run.append((inbound, parsed))
             continue
@@ -395,6 +407,48 @@ def inbound_process_pending(*, limit: int) -> list[InboundEmail]:
         new_run = []
         done.append(_file_stored(inbound, parsed))
     return done + _file_new_together(new_run)
+
+
+def _copy_key(inbound: InboundEmail, message_id: str) -> tuple[str, str] | None:
+    """What makes two stored mails the same mail: its Message-ID and its
+    body. Relays and a second mailbox of ours add headers (Received,
+    Delivered-To) and so change the raw bytes, never the body; a sender
+    that reuses a Message-ID for another mail changes the body."""
+    if not message_id:
+        return None
+    raw = bytes(inbound.raw)
+    header_end = re.search(rb"\r?\n\r?\n", raw)
+    body = raw[header_end.end() :] if header_end else b""
+    return message_id, hashlib.sha256(body).hexdigest()
+
+
+def _filed_copies(parsed_batch) -> dict[tuple[str, str], InboundEmail]:
+    """Mail filed before whose Message-ID a mail of this batch repeats."""
+    ids = {parsed.message_id for _, parsed in parsed_batch if isinstance(parsed, ParsedEmail)}
+    ids.discard("")
+    if not ids:
+        return {}
+    earlier = InboundEmail.objects.filter(
+        rfc_message_id__in=ids, status=InboundEmail.Status.PROCESSED
+    ).exclude(ticket=None)
+    copies = {}
+    for inbound in earlier.order_by("received_at", "pk"):
+        copies.setdefault(_copy_key(inbound, inbound.rfc_message_id), inbound)
+    return copies
+
+
+def _file_as_copy(
+    inbound: InboundEmail, parsed: ParsedEmail, original: InboundEmail
+) -> InboundEmail:
+    """The same mail again (sent to two of our addresses, or passed on by a
+    relay): it joins what its first copy made instead of making another."""
+    inbound.attempts += 1
+    inbound.status = InboundEmail.Status.PROCESSED
+    inbound.rfc_message_id = parsed.message_id
+    inbound.ticket_id, inbound.message_id = original.ticket_id, original.message_id
+    inbound.reason = f"A copy of mail already filed (stored mail #{original.pk})."
+    inbound.save(update_fields=INBOUND_RESULT_FIELDS)
+    return inbound
 
 
 def _opens_ticket_plainly(parsed: ParsedEmail) -> bool:

@@ -2,6 +2,7 @@
 transaction per batch, a bad message quarantined without undoing the rest,
 and the events of a batch handed to their handlers together."""
 
+import re
 from unittest import mock
 
 import pytest
@@ -11,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import tenant_context
 from tests.tickets.test_intake import mail
-from tickets import intake, tasks
+from tickets import intake, services, tasks
 from tickets.models import Contact, Event, InboundEmail, Organization, OutboundEmail, Ticket
 
 
@@ -144,3 +145,38 @@ def test_mail_whose_publish_was_lost_is_swept_up(tenant, mailbox, eager, setting
     assert tasks.sweep_stored_mail() == 1
     with tenant_context(tenant):
         assert Ticket.objects.get().subject == "Stored during an outage"
+
+
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_one_mail_sent_to_two_of_our_addresses_makes_one_ticket(tenant, mailbox, same_batch):
+    with tenant_context(tenant):
+        sales, _ = services.mailbox_create(name="Sales", address="sales@acme.example")
+    first = mail(subject="Quote and support question")
+    # The copy for the second address: a relay added its own headers on top.
+    second = b"Delivered-To: sales@acme.example\r\nReceived: from relay.example\r\n" + first
+    with tenant_context(tenant):
+        intake.inbound_store(mailbox=mailbox, raw=first)
+        if not same_batch:
+            intake.inbound_process_pending(limit=10)
+        intake.inbound_store(mailbox=sales, raw=second)
+        intake.inbound_process_pending(limit=10)
+        ticket = Ticket.objects.get()
+        assert ticket.messages.count() == 1
+        copy = InboundEmail.objects.get(mailbox=sales)
+        assert (copy.status, copy.ticket) == ("processed", ticket)
+        assert "copy of mail already filed" in copy.reason
+
+
+def test_a_reused_message_id_on_different_mail_is_not_taken_for_a_copy(tenant, mailbox):
+    first = mail(subject="Printer", body="The printer jams.")
+    message_id = re.search(rb"Message-ID: (\S+)", first).group(1)
+    second = re.sub(
+        rb"Message-ID: \S+", b"Message-ID: " + message_id, mail(subject="Scanner", body="Slow.")
+    )
+    _store(tenant, mailbox, first)
+    with tenant_context(tenant):
+        intake.inbound_process_pending(limit=10)
+    _store(tenant, mailbox, second)
+    with tenant_context(tenant):
+        intake.inbound_process_pending(limit=10)
+        assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Printer", "Scanner"]
