@@ -111,6 +111,41 @@ def run(tenant, mailbox, messages, batch_size: int, workers: int) -> tuple[float
     return n / (stored - started), n / (finished - stored), n / (finished - started)
 
 
+def bench_mailbox(tenant) -> Mailbox:
+    """The bench's mailbox (made on first use); call in the tenant's context."""
+    mailbox = Mailbox.objects.filter(address="help@bench.example").first()
+    if mailbox is None:
+        mailbox, _ = services.mailbox_create(name="Bench", address="help@bench.example")
+    return mailbox
+
+
+def bench_messages(tenant, *, new: int, replies: int, sender_prefix: str, seed: int):
+    """`new` requests from new senders, and `replies` answering our mail on
+    open tickets spread over the whole tenant; call in the tenant's context."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t.number, c.email FROM tickets_ticket t "
+            "JOIN tickets_contact c ON c.id = t.requester_id "
+            "WHERE t.status <> 'closed' ORDER BY random() LIMIT %s",
+            [replies],
+        )
+        targets = cursor.fetchall()
+    rng = random.Random(seed)
+    new_mail = [
+        raw_mail(rng, f"{sender_prefix}{i}-{uuid.uuid4().hex[:6]}@mail.example",
+                 f"Bench intake {i}", "The export to CSV times out after two minutes.")
+        for i in range(new)
+    ]  # fmt: skip
+    answers = [
+        raw_mail(
+            rng, email, f"Re: [{tenant.ticket_prefix}-{number}] your request", "Here is the log.",
+            in_reply_to=mail.message_id_for(tenant.pk, number, "root"),
+        )
+        for number, email in targets
+    ]  # fmt: skip
+    return new_mail, answers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenant", default="bench")
@@ -121,32 +156,11 @@ def main() -> None:
     args = parser.parse_args()
     tenant = Tenant.objects.get(slug=args.tenant)
     with tenant_context(tenant):
-        mailbox = Mailbox.objects.filter(address="help@bench.example").first()
-        if mailbox is None:
-            mailbox, _ = services.mailbox_create(name="Bench", address="help@bench.example")
+        mailbox = bench_mailbox(tenant)
         tickets = Ticket.objects.count()
-        # Replies answer our mail to existing tickets spread over the whole tenant.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT t.number, c.email FROM tickets_ticket t "
-                "JOIN tickets_contact c ON c.id = t.requester_id "
-                "WHERE t.status <> 'closed' ORDER BY random() LIMIT %s",
-                [args.replies],
-            )
-            targets = cursor.fetchall()
-    rng = random.Random(42)
-    new_mail = [
-        raw_mail(rng, f"newcustomer{i}-{uuid.uuid4().hex[:6]}@mail.example", f"Bench intake {i}",
-                 "The export to CSV times out after two minutes.")
-        for i in range(args.new)
-    ]  # fmt: skip
-    replies = [
-        raw_mail(
-            rng, email, f"Re: [{tenant.ticket_prefix}-{number}] your request", "Here is the log.",
-            in_reply_to=mail.message_id_for(tenant.pk, number, "root"),
+        new_mail, replies = bench_messages(
+            tenant, new=args.new, replies=args.replies, sender_prefix="newcustomer", seed=42
         )
-        for number, email in targets
-    ]  # fmt: skip
     with tenant_context(tenant):
         waiting = InboundEmail.objects.filter(status="received").count()
     assert waiting == 0, f"{waiting} stored messages already wait; a worker is running?"

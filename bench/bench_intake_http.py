@@ -15,14 +15,12 @@ Outgoing mail goes to Django's dummy backend (rendered, recorded, not sent).
 import argparse
 import http.client
 import os
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,14 +47,14 @@ import redis  # noqa: E402
 
 django.setup()
 
-from bench_intake import raw_mail  # noqa: E402
+from bench_intake import bench_mailbox, bench_messages  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from helpdesk.models import Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
-from tickets import mail, services  # noqa: E402
-from tickets.models import Event, InboundEmail, Mailbox, OutboundEmail  # noqa: E402
+from tickets import services  # noqa: E402
+from tickets.models import Event, InboundEmail, OutboundEmail, Ticket  # noqa: E402
 
 PORT = 8043
 BIN = Path(sys.executable).parent
@@ -178,35 +176,14 @@ def main() -> None:
     args = parser.parse_args()
     tenant = Tenant.objects.get(slug=args.tenant)
     with tenant_context(tenant):
-        mailbox = Mailbox.objects.filter(address="help@bench.example").first()
-        if mailbox is None:
-            mailbox, _ = services.mailbox_create(name="Bench", address="help@bench.example")
+        mailbox = bench_mailbox(tenant)
         token = services.mailbox_new_token(mailbox=mailbox, actor=None)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM tickets_ticket")
-            tickets = cursor.fetchone()[0]
-            cursor.execute(
-                "SELECT t.number, c.email FROM tickets_ticket t "
-                "JOIN tickets_contact c ON c.id = t.requester_id "
-                "WHERE t.status <> 'closed' ORDER BY random() LIMIT %s",
-                [args.replies],
-            )
-            targets = cursor.fetchall()
+        tickets = Ticket.objects.count()
+        new_mail, replies = bench_messages(
+            tenant, new=args.new, replies=args.replies, sender_prefix="http", seed=7
+        )
         assert not InboundEmail.objects.filter(status="received").exists(), "mail already waits"
     connection.close()
-    rng = random.Random(7)
-    new_mail = [
-        raw_mail(rng, f"http{i}-{uuid.uuid4().hex[:6]}@mail.example", f"Webhook intake {i}",
-                 "The export to CSV times out after two minutes.")
-        for i in range(args.new)
-    ]  # fmt: skip
-    replies = [
-        raw_mail(
-            rng, email, f"Re: [{tenant.ticket_prefix}-{number}] your request", "Here is the log.",
-            in_reply_to=mail.message_id_for(tenant.pk, number, "root"),
-        )
-        for number, email in targets
-    ]  # fmt: skip
     path = f"/inbound/{tenant.slug}/{mailbox.public_id}/"
     # Tasks an earlier run left in the bench's Redis database would be
     # counted against this one.

@@ -3,8 +3,9 @@ another tenant's admin (404, never 403 or data) and an anonymous visitor."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, reverse
 
+from helpdesk.models import Membership
 from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
 from tickets import intake, services
@@ -58,6 +59,15 @@ def _mailbox_id(tenant):
         return mailbox.pk
 
 
+def _saved_view_id(tenant):
+    """A view saved by the tenant's agent (the member the cast logs in as)."""
+    with tenant_context(tenant):
+        owner = Membership.objects.get(tenant=tenant, role=Membership.Role.AGENT).user
+        return services.saved_view_create(
+            owner=owner, name="Urgent", queue="mine", query="priority=4"
+        ).pk
+
+
 def _api_key_id(tenant):
     from helpdesk.services import api_key_create
 
@@ -82,6 +92,7 @@ VIEWS = [
     ("tickets:queue", lambda t, tk: [t.slug, "mine"], "agent", "GET"),
     ("tickets:queue_bulk", lambda t, tk: [t.slug, "mine"], "agent", "POST"),
     ("tickets:saved_view_create", lambda t, tk: [t.slug], "agent", "POST"),
+    ("tickets:saved_view_delete", lambda t, tk: [t.slug, _saved_view_id(t)], "agent", "POST"),
     ("tickets:board", lambda t, tk: [t.slug], "agent", "GET"),
     ("tickets:move", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     ("tickets:presence", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
@@ -177,3 +188,18 @@ def test_another_tenants_ticket_number_is_404_in_our_tenant(
         theirs = TicketFactory(subject="Globex secret")
     response = login(agent).get(reverse("tickets:detail", args=[tenant.slug, theirs.number]))
     assert response.status_code == 404
+
+
+def _tenant_url_names(patterns, prefix="", namespace=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _tenant_url_names(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+        elif pattern.name and "<slug:tenant_slug>" in prefix + str(pattern.pattern):
+            yield namespace + pattern.name
+
+
+def test_every_tenant_view_is_in_the_cast():
+    """A new page under /<tenant>/ must be added to VIEWS, so that its
+    other-tenant 404 and login redirect are tested."""
+    assert set(_tenant_url_names(get_resolver().url_patterns)) <= set(IDS)

@@ -4,15 +4,13 @@ event is handed to them by a Celery task after the change commits."""
 from __future__ import annotations
 
 import contextvars
-import logging
-import threading
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
+from .handover import HandOver
 from .models import Event
 
 
@@ -35,8 +33,6 @@ _handlers: dict[str, Handler] = {}
 # The API key a request came in with (set by the JSON API for the request):
 # every event recorded meanwhile names it.
 acting_api_key: contextvars.ContextVar = contextvars.ContextVar("acting_api_key", default=None)
-_local = threading.local()
-logger = logging.getLogger(__name__)
 
 
 def subscribe(
@@ -104,48 +100,19 @@ def events_record(events: list[Event]) -> list[Event]:
     return events
 
 
-def _hand_over(waiting: list[tuple[int, int]]) -> None:
-    collected = getattr(_local, "collected", None)
-    if collected is not None:
-        collected.extend(waiting)
-        return
-    if len(waiting) == 1:
-        from .tasks import process_event
+def _process_one(tenant_id: int, event_id: int) -> None:
+    from .tasks import process_event
 
-        tenant_id, event_id = waiting[0]
-        process_event.delay(tenant_id=tenant_id, event_id=event_id)
-        return
-    _publish(waiting, chunk=200)
+    process_event.delay(tenant_id=tenant_id, event_id=event_id)
 
 
-@contextmanager
-def events_handed_over_together(chunk: int = 200):
-    """Within this block, committed events go to their handlers in one task
-    per `chunk` when the block ends, instead of one task each: a publish
-    costs about as much as writing a ticket, so bulk work (a batch of mail)
-    uses this. Events of a transaction that rolled back are never collected."""
-    if getattr(_local, "collected", None) is not None:
-        yield  # an outer block hands them over
-        return
-    _local.collected = []
-    try:
-        yield
-    finally:
-        collected, _local.collected = _local.collected, None
-        _publish(collected, chunk)
-
-
-def _publish(collected: list[tuple[int, int]], chunk: int) -> None:
+def _process_many(tenant_id: int, event_ids: list[int]) -> None:
     from .tasks import process_events
 
-    by_tenant: dict[int, list[int]] = {}
-    for tenant_id, event_id in collected:
-        by_tenant.setdefault(tenant_id, []).append(event_id)
-    for tenant_id, event_ids in by_tenant.items():
-        for start in range(0, len(event_ids), chunk):
-            try:
-                process_events.delay(
-                    tenant_id=tenant_id, event_ids=event_ids[start : start + chunk]
-                )
-            except Exception:  # broker down: the sweep finds them later
-                logger.exception("could not hand over %d events", len(event_ids))
+    process_events.delay(tenant_id=tenant_id, event_ids=event_ids)
+
+
+_hand_over = HandOver("events", _process_one, _process_many, chunk=200)
+# Within this block, committed events go to their handlers in one task per
+# 200 when the block ends, instead of one task each (tickets.handover).
+events_handed_over_together = _hand_over.together

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
-import threading
-from contextlib import contextmanager
 from email.utils import formataddr
 
 from django.conf import settings
@@ -25,9 +22,8 @@ from django.utils import timezone
 from helpdesk.ratelimit import sliding_window_hit
 from helpdesk.tenancy import current_tenant
 
+from .handover import HandOver
 from .models import Contact, Message, OutboundEmail, Ticket
-
-logger = logging.getLogger(__name__)
 
 # Mail we send without a person deciding to: capped against loops.
 AUTOMATIC_KINDS = {OutboundEmail.Kind.ACKNOWLEDGEMENT}
@@ -105,54 +101,30 @@ def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None
         },
     )
     if created:
-        transaction.on_commit(lambda: _hand_over_send(outbound.tenant_id, outbound.pk), robust=True)
+        transaction.on_commit(
+            lambda: _hand_over_send([(outbound.tenant_id, outbound.pk)]), robust=True
+        )
     return outbound
 
 
-_local = threading.local()
-
-
-def _hand_over_send(tenant_id: int, outbound_id: int) -> None:
-    collected = getattr(_local, "collected", None)
-    if collected is not None:
-        collected.append((tenant_id, outbound_id))
-        return
+def _send_one(tenant_id: int, outbound_id: int) -> None:
     from .tasks import send_outbound_email
 
     send_outbound_email.delay(tenant_id=tenant_id, outbound_id=outbound_id)
 
 
-@contextmanager
-def sends_together(chunk: int = 100):
-    """Mail recorded within this block (and committed) is sent by one task
-    per `chunk` when the block ends, over one connection to the mail server,
-    instead of a task and a connection each. Event handlers run in batches
-    use it: a batch of new tickets is a batch of acknowledgements."""
-    if getattr(_local, "collected", None) is not None:
-        yield  # an outer block sends them
-        return
-    _local.collected = []
-    try:
-        yield
-    finally:
-        collected, _local.collected = _local.collected, None
-        _publish_sends(collected, chunk)
-
-
-def _publish_sends(collected: list[tuple[int, int]], chunk: int) -> None:
+def _send_many(tenant_id: int, outbound_ids: list[int]) -> None:
     from .tasks import send_outbound_emails
 
-    by_tenant: dict[int, list[int]] = {}
-    for tenant_id, outbound_id in collected:
-        by_tenant.setdefault(tenant_id, []).append(outbound_id)
-    for tenant_id, ids in by_tenant.items():
-        for start in range(0, len(ids), chunk):
-            try:
-                send_outbound_emails.delay(
-                    tenant_id=tenant_id, outbound_ids=ids[start : start + chunk]
-                )
-            except Exception:  # broker down: the sweep sends them later
-                logger.exception("could not hand over %d mails", len(ids))
+    send_outbound_emails.delay(tenant_id=tenant_id, outbound_ids=outbound_ids)
+
+
+_hand_over_send = HandOver("mails", _send_one, _send_many, chunk=100)
+# Mail recorded within this block (and committed) is sent by one task per
+# 100 when the block ends, over one connection to the mail server, instead
+# of a task and a connection each: event handlers run in batches use it, as
+# a batch of new tickets is a batch of acknowledgements.
+sends_together = _hand_over_send.together
 
 
 def _automatic_mail_allowed(ticket: Ticket, addresses: list[str]) -> bool:
