@@ -174,6 +174,9 @@ WEB_FORM_MAX_PER_ADDRESS = env_int("WEB_FORM_MAX_PER_ADDRESS", 5)
 WEB_FORM_MAX_PER_IP = env_int("WEB_FORM_MAX_PER_IP", 20)
 WEB_FORM_WINDOW_SECONDS = env_int("WEB_FORM_WINDOW_SECONDS", 3600)
 WEB_FORM_MIN_FILL_SECONDS = env_int("WEB_FORM_MIN_FILL_SECONDS", 3)
+# Acknowledgements mailed for web form tickets per client IP (across tenants)
+# in the same window; past it tickets are still opened, without one.
+WEB_FORM_MAX_ACKS_PER_IP = env_int("WEB_FORM_MAX_ACKS_PER_IP", 5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

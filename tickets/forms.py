@@ -1,3 +1,4 @@
+import secrets
 import time
 
 from django import forms
@@ -324,13 +325,24 @@ class WebRequestForm(forms.Form):
         self.fields["website"].widget.attrs.update({"tabindex": "-1", "autocomplete": "off"})
         self.fields["requester_email"].widget.attrs["autocomplete"] = "email"
         self.fields["requester_name"].widget.attrs["autocomplete"] = "name"
-        # When the form was first shown, signed (the "started" hidden input): a
-        # post that comes sooner than a person can type is refused. A posted
-        # stamp that verifies is kept when the form is shown again.
-        self.started_at = self._verified_start(self.data.get("started", ""))
+        # The form token (the "started" hidden input): signed, with when the
+        # form was first shown, so a post sooner than a person can type is
+        # refused, and a random nonce, so each form shown has a token of its
+        # own that opens at most one ticket (services.web_form_ticket_create).
+        # A posted token that verifies is kept when the form is shown again.
+        posted = self.data.get("started", "")
+        self.started_at = self._verified_start(posted)
         if self.started_at is None:
-            self.started_at = time.time()
-        self.started_token = signing.dumps(self.started_at, salt=self.STARTED_SALT)
+            self.renew_token()
+        else:
+            self.token = posted
+
+    def renew_token(self) -> None:
+        """Give the form a new token, as if it had just been shown."""
+        self.started_at = time.time()
+        self.token = signing.dumps(
+            {"at": self.started_at, "nonce": secrets.token_urlsafe(16)}, salt=self.STARTED_SALT
+        )
 
     @classmethod
     def _verified_start(cls, token: str) -> float | None:
@@ -338,6 +350,9 @@ class WebRequestForm(forms.Form):
             value = signing.loads(token, salt=cls.STARTED_SALT)
         except signing.BadSignature:
             return None
+        if isinstance(value, dict):
+            value = value.get("at")
+        # A bare time stamp is what forms shown before the nonce carried.
         return value if isinstance(value, int | float) else None
 
     @property

@@ -24,6 +24,7 @@ from helpdesk.tenancy import current_tenant
 
 from .handover import HandOver
 from .models import Contact, Message, OutboundEmail, Ticket
+from .web_form import plain_subject
 
 # Mail we send without a person deciding to: capped against loops.
 AUTOMATIC_KINDS = {OutboundEmail.Kind.ACKNOWLEDGEMENT}
@@ -145,6 +146,11 @@ def _compose(outbound: OutboundEmail) -> EmailMultiAlternatives:
     context = {"ticket": ticket, "message": message, "tenant": ticket.tenant}
     template = "ack" if outbound.kind == OutboundEmail.Kind.ACKNOWLEDGEMENT else "reply"
     subject = f"[{ticket.reference}] {ticket.subject}"
+    if template == "ack" and ticket.channel == Ticket.Channel.WEB:
+        # Anyone can type any address into the web form: its acknowledgement
+        # repeats nothing they wrote but a short, plain subject (tickets/web_form.py).
+        template, context["subject"] = "ack_web", plain_subject(ticket.subject)
+        subject = f"[{ticket.reference}] {context['subject']}"
     if outbound.kind == OutboundEmail.Kind.REPLY:
         subject = f"Re: {subject}"
     root = message_id_for(ticket.tenant_id, ticket.number, "root")

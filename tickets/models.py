@@ -654,3 +654,34 @@ class OutboundEmail(TenantOwned):
                 condition=models.Q(status="pending"),
             ),
         ]
+
+
+class WebFormSubmission(TenantOwned):
+    """A web form token that was used: the form is shown with a random token,
+    and the token opens at most one ticket. The unique key is the check, so two
+    posts of one form at the same moment still open one ticket."""
+
+    # sha256 of the signed token as posted: the token itself is not kept.
+    token_digest = models.CharField(max_length=64)
+    # sha256 of what was typed: the same post again (a double click, a browser
+    # retry) is shown its ticket; other text under the same token is refused.
+    fingerprint = models.CharField(max_length=64)
+    # Empty only inside the transaction that opens the ticket (the token is
+    # claimed first), or after the ticket was deleted: the token stays used.
+    ticket = models.ForeignKey(
+        Ticket,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "token_digest"], name="webformsubmission_token_once"
+            )
+        ]

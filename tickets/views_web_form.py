@@ -5,9 +5,6 @@ for a login there), so each view finds its tenant and enters its context
 itself. The pages may be framed by other sites: they are made to be embedded.
 """
 
-import hashlib
-
-from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -16,12 +13,10 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from helpdesk.models import Tenant
-from helpdesk.ratelimit import rate_limit_hit
 from helpdesk.tenancy import tenant_context
 
 from . import services
 from .forms import WebRequestForm, add_service_errors
-from .models import Ticket
 
 SENT_SALT = "tickets.web_form.sent"
 # A confirmation link works for a day; the number is in the email too.
@@ -29,6 +24,10 @@ SENT_MAX_AGE = 24 * 3600
 RATE_LIMITED = (
     "You have sent several requests in the last hour. Please wait a while before "
     "sending another; we will answer the ones we have by email."
+)
+ALREADY_SENT = (
+    "This form was already sent; we have that request. If this is another one, "
+    "check it below and send it again."
 )
 
 
@@ -45,22 +44,6 @@ def _client_ip(request) -> str:
     # the proxy for everyone, and the client's address would have to come from
     # X-Forwarded-For as set by a proxy we trust (never as sent by the client).
     return request.META.get("REMOTE_ADDR", "")
-
-
-def _within_limits(tenant: Tenant, *, email: str, ip: str) -> bool:
-    """Count this submission against the address and the IP; False when either is over."""
-    window = settings.WEB_FORM_WINDOW_SECONDS
-    # Hashed, so the cache holds no email addresses.
-    address = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-    address_ok = rate_limit_hit(
-        f"webform:{tenant.pk}:address:{address}",
-        limit=settings.WEB_FORM_MAX_PER_ADDRESS,
-        window_seconds=window,
-    )
-    ip_ok = rate_limit_hit(
-        f"webform:{tenant.pk}:ip:{ip}", limit=settings.WEB_FORM_MAX_PER_IP, window_seconds=window
-    )
-    return address_ok and ip_ok
 
 
 def _sent_salt(tenant: Tenant) -> str:
@@ -89,16 +72,12 @@ def web_form(request, form_tenant):
                 return _sent_redirect(tenant, None)
             if not form.is_valid():
                 status = 400
-            elif not _within_limits(
-                tenant, email=form.cleaned_data["requester_email"], ip=_client_ip(request)
-            ):
-                form.add_error(None, RATE_LIMITED)
-                status = 429
             else:
                 data = form.cleaned_data
                 try:
-                    ticket = services.ticket_create(
-                        channel=Ticket.Channel.WEB,
+                    ticket = services.web_form_ticket_create(
+                        token=form.token,
+                        client_ip=_client_ip(request),
                         requester_email=data["requester_email"],
                         requester_name=data["requester_name"],
                         subject=data["subject"],
@@ -106,6 +85,17 @@ def web_form(request, form_tenant):
                         category=data["category"],
                         attachments=data["attachments"],
                     )
+                except services.WebFormAlreadySent as sent:
+                    if sent.same:
+                        # The same post again (a double click, a retry): its confirmation.
+                        return _sent_redirect(tenant, sent.ticket.number if sent.ticket else None)
+                    # Other text under a used token: shown again with a fresh one.
+                    form.renew_token()
+                    form.add_error(None, ALREADY_SENT)
+                    status = 409
+                except services.WebFormRateLimited:
+                    form.add_error(None, RATE_LIMITED)
+                    status = 429
                 except ValidationError as error:
                     add_service_errors(form, error)
                     status = 400

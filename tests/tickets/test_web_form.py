@@ -1,17 +1,24 @@
 """The public web form: a ticket from anyone, no login, with the traps and
 limits that keep bots out, on pages other sites may frame."""
 
+import re
+import threading
 import time
+import unicodedata
+from unittest import mock
 
 import pytest
-from django.core import signing
+import redis
+from django.core import mail, signing
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from helpdesk.tenancy import tenant_context
 from tests.factories import CategoryFactory
+from tickets import services
 from tickets.forms import WebRequestForm
 from tickets.models import Attachment, Contact, Ticket
 
@@ -234,3 +241,220 @@ def test_csrf_protection_stays_on(tenant):
     response = strict.post(form_url(tenant), submission(csrfmiddlewaretoken=token))
     assert response.status_code == 302
     assert ticket_count(tenant) == 1
+
+
+# The web form as a relay: a form token opens one ticket, the acknowledgement
+# carries none of the sender's text but a short plain subject, and each IP
+# causes only so many acknowledgements.
+
+
+@pytest.fixture
+def outbox(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    return mail.outbox
+
+
+def fresh_token(client, tenant):
+    """The token of the form as a visitor gets it: from the page."""
+    page = client.get(form_url(tenant)).content.decode()
+    return re.search(r'name="started" value="([^"]+)"', page).group(1)
+
+
+def shown_reference(response):
+    match = re.search(r'class="reference">([^<]+)<', response.content.decode())
+    return match.group(1) if match else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_token_posted_25_times_to_other_addresses_opens_one_ticket_and_mails_once(
+    client, tenant, eager, outbox
+):
+    token = fresh_token(client, tenant)
+    responses = [
+        client.post(
+            form_url(tenant),
+            submission(
+                started=token,
+                requester_email=f"stranger{n}@example.net",
+                subject="You won! Claim at prize.example",
+            ),
+        )
+        for n in range(25)
+    ]
+    assert responses[0].status_code == 302
+    assert [r.status_code for r in responses[1:]] == [409] * 24
+    page = responses[1].content.decode()
+    assert "This form was already sent" in page
+    # What was typed is kept, under a new token of its own.
+    assert 'value="stranger1@example.net"' in page
+    assert "Smoke is coming out of tray 2." in page
+    assert re.search(r'name="started" value="([^"]+)"', page).group(1) != token
+    assert ticket_count(tenant) == 1
+    assert [m.to for m in outbox] == [["stranger0@example.net"]]
+
+
+def test_the_new_token_of_a_refused_form_sends_it_as_a_request_of_its_own(client, tenant):
+    token = fresh_token(client, tenant)
+    assert client.post(form_url(tenant), submission(started=token)).status_code == 302
+    refused = client.post(form_url(tenant), submission(started=token, subject="Second problem"))
+    assert refused.status_code == 409
+    new_token = re.search(r'name="started" value="([^"]+)"', refused.content.decode()).group(1)
+    again = client.post(
+        form_url(tenant), submission(started=new_token, subject="Second problem"), follow=True
+    )
+    assert shown_reference(again) == "ACME-2"
+    with tenant_context(tenant):
+        assert sorted(Ticket.objects.values_list("subject", flat=True)) == [
+            "Printer on fire",
+            "Second problem",
+        ]
+
+
+def test_the_same_post_twice_is_one_ticket_and_both_see_its_number(client, tenant):
+    data = submission(started=fresh_token(client, tenant))
+    first = client.post(form_url(tenant), data, follow=True)
+    second = client.post(form_url(tenant), data, follow=True)
+    assert shown_reference(first) == shown_reference(second) == "ACME-1"
+    assert ticket_count(tenant) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_identical_posts_at_once_open_one_ticket(tenant, eager, outbox):
+    data = submission(started=fresh_token(Client(), tenant))
+    start = threading.Barrier(10)
+    references, errors = [], []
+
+    def post():
+        try:
+            start.wait()
+            references.append(shown_reference(Client().post(form_url(tenant), data, follow=True)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    # Every click is shown the one ticket it made.
+    assert references == ["ACME-1"] * 10
+    assert ticket_count(tenant) == 1
+    assert len(outbox) == 1
+
+
+HOSTILE_SUBJECT = (
+    "URGENT\u202e: your account is locked\u200b, verify at https://evil.example/login "
+    "<a href='https://evil.example'>here</a> or www.evil.example or ｅｖｉｌ．ｅｘａｍｐｌｅ "
+    "or mail boss@evil.example\u2028today\x1b[31m"
+)
+HOSTILE_BODY = (
+    "Dear customer,\r\nWe noticed unusual sign-ins. Confirm your password at "
+    "http://evil.example/reset within 24 hours.\n<script>alert(1)</script>\n"
+    "<img src='https://evil.example/pixel.gif'>\n" + "Lorem ipsum dolor sit amet. " * 180
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_acknowledgement_of_a_hostile_request_repeats_only_a_short_plain_subject(
+    client, tenant, eager, outbox
+):
+    assert len(HOSTILE_BODY) > 5000
+    response = client.post(
+        form_url(tenant),
+        submission(
+            requester_name="Security Team: call +1 555 0100, visit evil.example",
+            requester_email="victim@example.org",
+            subject=HOSTILE_SUBJECT,
+            body=HOSTILE_BODY,
+        ),
+    )
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        # The agents get everything that was sent.
+        ticket = Ticket.objects.get()
+        assert "evil.example/login" in ticket.subject
+        assert "evil.example/reset" in ticket.messages.get().body_text
+    [ack] = outbox
+    html = ack.alternatives[0][0]
+    assert ack.to == ["victim@example.org"]
+    shown = ack.subject.removeprefix("[ACME-1] ")
+    assert shown.startswith("URGENT: your account is locked, verify at [link removed]")
+    assert len(shown) <= 60
+    for text in (ack.subject, ack.body, html):
+        assert "evil" not in text.lower()
+        assert "ｅｖｉｌ" not in text
+        assert "http" not in text and "www" not in text
+        assert "sign-ins" not in text and "Lorem" not in text and "alert" not in text
+        assert "Security Team" not in text and "555" not in text
+        assert not any(unicodedata.category(char) == "Cf" for char in text)
+    assert not any(unicodedata.category(char)[0] in "CZ" and char != " " for char in ack.subject)
+    assert "<a" not in html and "<img" not in html and "<script" not in html
+    assert len(ack.body) < 600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_request_is_acknowledged_without_its_body(tenant, eager, outbox):
+    with tenant_context(tenant):
+        services.ticket_create(
+            channel=Ticket.Channel.EMAIL,
+            requester_email="pat@example.com",
+            subject="Printer on fire",
+            body="Confirm your password at http://evil.example/reset",
+        )
+    [ack] = outbox
+    for text in (ack.body, ack.alternatives[0][0]):
+        assert "Printer on fire" in text
+        assert "password" not in text and "evil" not in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ip_gets_only_so_many_acknowledgements_but_every_request_is_kept(
+    client, tenant, other_tenant, eager, outbox, settings
+):
+    settings.WEB_FORM_MAX_ACKS_PER_IP = 2
+    for n in range(3):
+        data = submission(started=fresh_token(client, tenant), requester_email=f"u{n}@example.com")
+        response = client.post(form_url(tenant), data, follow=True)
+        assert shown_reference(response) == f"ACME-{n + 1}"
+    # Another tenant's form is no way round it: the mail comes from us either way.
+    data = submission(started=fresh_token(client, other_tenant), requester_email="u9@example.com")
+    assert client.post(form_url(other_tenant), data).status_code == 302
+    assert ticket_count(tenant) == 3
+    assert ticket_count(other_tenant) == 1
+    assert [m.to for m in outbox] == [["u0@example.com"], ["u1@example.com"]]
+    # Another client address has acknowledgements of its own.
+    data = submission(started=fresh_token(client, tenant), requester_email="sam@example.com")
+    assert client.post(form_url(tenant), data, REMOTE_ADDR="10.1.2.3").status_code == 302
+    assert outbox[-1].to == ["sam@example.com"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ipv6_addresses_of_one_network_share_the_acknowledgement_cap(
+    client, tenant, eager, outbox, settings
+):
+    settings.WEB_FORM_MAX_ACKS_PER_IP = 1
+    for n, ip in enumerate(["2001:db8:1:1::1", "2001:db8:1:1::2", "2001:db8:1:2::1"]):
+        data = submission(started=fresh_token(client, tenant), requester_email=f"u{n}@example.com")
+        assert client.post(form_url(tenant), data, REMOTE_ADDR=ip).status_code == 302
+    assert [m.to for m in outbox] == [["u0@example.com"], ["u2@example.com"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_request_is_kept_and_not_acknowledged(
+    client, tenant, eager, outbox, caplog
+):
+    data = submission(started=fresh_token(client, tenant))
+    down = redis.ConnectionError("Connection refused")
+    with (
+        mock.patch("tickets.services.web_form.rate_limit_hit", side_effect=down),
+        mock.patch("tickets.services.web_form.sliding_window_hit", side_effect=down),
+    ):
+        response = client.post(form_url(tenant), data, follow=True)
+    assert shown_reference(response) == "ACME-1"
+    assert ticket_count(tenant) == 1
+    assert outbox == []
+    assert "Redis unreachable" in caplog.text

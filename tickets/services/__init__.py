@@ -37,6 +37,7 @@ from .tickets import (
     ticket_update,
     tickets_create,
 )
+from .web_form import WebFormAlreadySent, WebFormRateLimited, web_form_ticket_create
 
 __all__ = [
     "MAILBOX_FIELDS",
@@ -71,4 +72,7 @@ __all__ = [
     "ticket_update",
     "tickets_bulk_update",
     "tickets_create",
+    "WebFormAlreadySent",
+    "WebFormRateLimited",
+    "web_form_ticket_create",
 ]
