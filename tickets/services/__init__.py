@@ -3,6 +3,7 @@
 Views, tasks, the admin and the API call these; nothing else writes tickets.
 """
 
+from ..attachments import BLOCKED_EXTENSIONS, attachment_name_normalised, attachment_refusal
 from .bulk import saved_view_create, saved_view_delete, tickets_bulk_update
 from .canned import (
     CANNED_PLACEHOLDERS,
@@ -20,11 +21,9 @@ from .mailboxes import (
     mailbox_update,
 )
 from .tickets import (
-    BLOCKED_EXTENSIONS,
     EDITABLE_FIELDS,
     TicketConflict,
     TicketDraft,
-    attachment_refusal,
     delivery_failed,
     message_add,
     normalize_emails,
@@ -51,6 +50,7 @@ __all__ = [
     "EDITABLE_FIELDS",
     "TicketConflict",
     "TicketDraft",
+    "attachment_name_normalised",
     "attachment_refusal",
     "canned_response_delete",
     "canned_response_render",

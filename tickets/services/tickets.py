@@ -21,16 +21,13 @@ from helpdesk.models import Membership, SupportGroup
 from helpdesk.permissions import require_role
 from helpdesk.tenancy import current_tenant
 
+from ..attachments import attachment_name_normalised, attachment_refusal
 from ..events import event_build, event_record, events_record
 from ..models import Attachment, Category, Contact, Event, Message, Ticket
 from .contacts import contacts_get_or_create
 
 User = get_user_model()
 
-BLOCKED_EXTENSIONS = {
-    "exe", "bat", "cmd", "com", "scr", "pif", "msi", "dll", "vbs", "vbe", "js", "jse",
-    "jar", "ps1", "sh", "hta", "cpl", "lnk", "reg", "wsf",
-}  # fmt: skip
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 MAX_TAGS = 20
 
@@ -432,17 +429,6 @@ def sanitize_html(html: str) -> str:
     return nh3.clean(html, link_rel="noopener noreferrer nofollow", url_schemes=SAFE_URL_SCHEMES)
 
 
-def attachment_refusal(upload) -> str | None:
-    """Why one file cannot be kept, or None when it can."""
-    extension = upload.name.rsplit(".", 1)[-1].lower() if "." in upload.name else ""
-    if extension in BLOCKED_EXTENSIONS:
-        return f"{upload.name}: .{extension} files are not accepted."
-    if upload.size > settings.ATTACHMENT_MAX_BYTES:
-        limit = settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)
-        return f"{upload.name} is larger than {limit} MB."
-    return None
-
-
 def _validate_attachments(files: Sequence) -> None:
     if len(files) > settings.ATTACHMENT_MAX_FILES:
         raise ValidationError(
@@ -456,8 +442,10 @@ def _validate_attachments(files: Sequence) -> None:
 
 def _store_attachments(message: Message, files: Sequence) -> None:
     for upload in files:
+        # Stored under the name it was checked under (attachment_refusal).
+        filename = attachment_name_normalised(upload.name)
         content_type = (
-            mimetypes.guess_type(upload.name)[0]
+            mimetypes.guess_type(filename)[0]
             or getattr(upload, "content_type", None)
             or "application/octet-stream"
         )
@@ -465,7 +453,7 @@ def _store_attachments(message: Message, files: Sequence) -> None:
             tenant_id=message.tenant_id,
             message=message,
             storage_key=secrets.token_hex(16),
-            filename=upload.name.replace("/", "_")[:255],
+            filename=filename,
             content_type=content_type[:120],
             size=upload.size,
             # Set by mail intake on parts that HTML shows as "cid:" images.
