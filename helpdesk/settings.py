@@ -200,19 +200,36 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Mail intake has a queue of its own, so new mail is filed while a backlog of
-# outgoing mail and event handlers waits in the other. A worker started
-# without -Q takes both (in turn); a busy site can give intake its own
-# worker with `-Q intake`.
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("intake"))
+# outgoing mail and event handlers waits in the other; IMAP polling has a
+# third, so slow or silent mail servers wait among themselves. A worker
+# started without -Q takes every queue declared here (in turn); a busy site
+# gives `-Q imap` and `-Q intake` workers of their own.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("intake"), Queue("imap"))
 CELERY_TASK_ROUTES = {
     "tickets.tasks.process_inbound_batch": {"queue": "intake"},
-    "tickets.tasks.poll_imap_mailbox": {"queue": "intake"},
+    "tickets.tasks.poll_imap_mailboxes": {"queue": "imap"},
+    "tickets.tasks.poll_imap_mailbox": {"queue": "imap"},
 }
+IMAP_POLL_SECONDS = env_int("IMAP_POLL_SECONDS", 60)
+# Every IMAP network step (look-up, connect, each read and write) gives up
+# after this long; a whole poll is stopped after IMAP_POLL_TIME_LIMIT_SECONDS
+# (what it stored is kept, the rest waits for the next poll).
+IMAP_TIMEOUT_SECONDS = env_int("IMAP_TIMEOUT_SECONDS", 30)
+IMAP_POLL_TIME_LIMIT_SECONDS = env_int("IMAP_POLL_TIME_LIMIT_SECONDS", 120)
+if IMAP_TIMEOUT_SECONDS < 1:
+    raise ImproperlyConfigured("IMAP_TIMEOUT_SECONDS must be at least 1.")
+if IMAP_POLL_TIME_LIMIT_SECONDS <= IMAP_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "IMAP_POLL_TIME_LIMIT_SECONDS must be longer than IMAP_TIMEOUT_SECONDS."
+    )
+# Hosts that tenant admins enter (IMAP servers) must resolve to public
+# addresses only; turn on when the mail server is on the install's own network.
+ALLOW_PRIVATE_HOSTS = env_bool("ALLOW_PRIVATE_HOSTS", False)
 # All periodic work, in one place.
 CELERY_BEAT_SCHEDULE = {
     "poll-imap-mailboxes": {
         "task": "tickets.tasks.poll_imap_mailboxes",
-        "schedule": env_int("IMAP_POLL_SECONDS", 60),
+        "schedule": IMAP_POLL_SECONDS,
     },
     "sweep-unprocessed-events": {
         "task": "tickets.tasks.sweep_unprocessed_events",

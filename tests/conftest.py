@@ -8,12 +8,19 @@ from tests.factories import PASSWORD, MembershipFactory, TenantFactory
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_keys_from_earlier_runs():
-    """Rate-limit windows, presence and intake flags from an earlier run are
-    cleared: they are keyed by ids, and a fresh test database reuses ids, so
+    """Rate-limit windows, presence, intake flags and IMAP poll locks from an
+    earlier run are cleared: they are keyed by ids, and a fresh test database reuses ids, so
     they would count against this run. Only the project's own keys go, in
     case REDIS_URL points at a database that holds more."""
     client = redis_client()
-    for pattern in ("automail:*", "*ratelimit:*", "presence:*", "intake:scheduled:*", "*webform:*"):
+    for pattern in (
+        "automail:*",
+        "*ratelimit:*",
+        "presence:*",
+        "intake:scheduled:*",
+        "*webform:*",
+        "imap:poll:*",
+    ):
         for key in client.scan_iter(match=pattern, count=1000):
             client.delete(key)
 

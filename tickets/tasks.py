@@ -254,7 +254,11 @@ def sweep_unsent_mail(batch_size: int = 500) -> int:
 
 @shared_task
 def poll_imap_mailboxes() -> int:
-    """Fan out: one poll task per active mailbox with IMAP settings."""
+    """Fan out: one poll task per active mailbox with IMAP settings.
+
+    A poll not started before the next fan-out is dropped (it expires), so
+    a backlog on the imap queue cannot grow by one task per mailbox a minute.
+    """
     enqueued = 0
     for tenant in Tenant.objects.all():
         with tenant_context(tenant):
@@ -264,27 +268,43 @@ def poll_imap_mailboxes() -> int:
                 .values_list("pk", flat=True)
             )
         for mailbox_id in ids:
-            poll_imap_mailbox.delay(tenant_id=tenant.pk, mailbox_id=mailbox_id)
+            poll_imap_mailbox.apply_async(
+                kwargs={"tenant_id": tenant.pk, "mailbox_id": mailbox_id},
+                expires=settings.IMAP_POLL_SECONDS,
+            )
         enqueued += len(ids)
     return enqueued
 
 
-@shared_task(bind=True, max_retries=3)
-def poll_imap_mailbox(self, *, tenant_id: int, mailbox_id: int) -> int:
+@shared_task(
+    # The soft limit stops a poll that a trickling server keeps alive (each
+    # read within IMAP_TIMEOUT_SECONDS, the whole never ending); the hard
+    # limit ends the worker process if even that does not return.
+    soft_time_limit=settings.IMAP_POLL_TIME_LIMIT_SECONDS,
+    time_limit=settings.IMAP_POLL_TIME_LIMIT_SECONDS + 30,
+)
+def poll_imap_mailbox(*, tenant_id: int, mailbox_id: int) -> int:
     """Fetch one mailbox's unseen mail into the intake (each message stored,
     committed, then marked seen). The outcome is kept on the mailbox, so an
-    admin sees a wrong password or an unreachable server."""
+    admin sees a wrong password or an unreachable server. No retry: the next
+    scheduled poll is the retry, and a second poll of a mailbox that is still
+    being polled does nothing."""
     tenant = Tenant.objects.get(pk=tenant_id)
-    with tenant_context(tenant):
-        mailbox = Mailbox.objects.get(pk=mailbox_id)
-    try:
-        stored = imap.imap_poll(mailbox=mailbox)
-    except Exception as exc:
+    with imap.mailbox_poll_claim(mailbox_id) as claimed:
+        if not claimed:
+            return 0
         with tenant_context(tenant):
-            services.mailbox_poll_recorded(mailbox=mailbox, error=imap.describe_error(exc))
-        if isinstance(exc, OSError):  # server unreachable: try again soon
-            raise self.retry(exc=exc, countdown=30) from exc
-        raise
-    with tenant_context(tenant):
-        services.mailbox_poll_recorded(mailbox=mailbox)
+            mailbox = (
+                Mailbox.objects.filter(pk=mailbox_id, is_active=True).exclude(imap_host="").first()
+            )
+        if mailbox is None:
+            return 0  # removed or switched off since the poll was scheduled
+        try:
+            stored = imap.imap_poll(mailbox=mailbox)
+        except Exception as exc:
+            with tenant_context(tenant):
+                services.mailbox_poll_recorded(mailbox=mailbox, error=imap.describe_error(exc))
+            raise
+        with tenant_context(tenant):
+            services.mailbox_poll_recorded(mailbox=mailbox)
     return stored

@@ -2,17 +2,33 @@
 IMAP password is stored encrypted and never shown again."""
 
 import re
+import socket
+from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.urls import reverse
 
+from helpdesk import netguard
 from helpdesk.tenancy import tenant_context
 from tickets import services
 from tickets.models import InboundEmail, Mailbox
 
 RAW = b"From: pat@example.com\r\nSubject: Hello\r\n\r\nHi\r\n"
+
+
+@pytest.fixture(autouse=True)
+def _imap_hosts_resolve():
+    """The IMAP hosts named here resolve to a public address, as a real
+    provider's would (saving a mailbox looks its host up)."""
+
+    def lookup(host, port):
+        assert host.endswith(".acme.example"), host
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    with mock.patch.object(netguard, "_lookup", lookup):
+        yield
 
 
 def _add(admin, tenant, **fields):

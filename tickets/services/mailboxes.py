@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from helpdesk import netguard
 from helpdesk.models import Membership
 from helpdesk.permissions import require_role
 from helpdesk.tenancy import current_tenant
@@ -37,14 +38,24 @@ def mailbox_token_matches(mailbox: Mailbox, token: str) -> bool:
     return hmac.compare_digest(mailbox.webhook_token_hash, token_hash(token or ""))
 
 
-def _check(mailbox: Mailbox) -> None:
+def _check(mailbox: Mailbox, *, check_host: bool = True) -> None:
     mailbox.address = mailbox.address.strip().lower()
+    mailbox.imap_host = mailbox.imap_host.strip()
     if mailbox.imap_host and not mailbox.imap_user:
         raise ValidationError({"imap_user": "IMAP polling needs a user name."})
     mailbox.full_clean(exclude=["tenant", "webhook_token_hash"], validate_unique=False)
+    if not 1 <= mailbox.imap_port <= 65535:
+        raise ValidationError({"imap_port": "A port is a number from 1 to 65535."})
     taken = Mailbox.objects.filter(address=mailbox.address).exclude(pk=mailbox.pk).exists()
     if taken:
         raise ValidationError({"address": f"{mailbox.address} already has a mailbox."})
+    if mailbox.imap_host and check_host:
+        # Refused here so the admin hears it at once; each poll checks again
+        # when it connects, since DNS answers change.
+        try:
+            netguard.resolve(mailbox.imap_host, mailbox.imap_port)
+        except netguard.HostRefused as exc:
+            raise ValidationError({"imap_host": str(exc)}) from None
 
 
 def _refuse_non_admin(actor) -> None:
@@ -78,11 +89,13 @@ def mailbox_update(*, mailbox: Mailbox, actor, imap_password: str = "", **change
     """Change a mailbox's settings; an empty IMAP password keeps the stored one."""
     _refuse_non_admin(actor)
     mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
-    imap_changed = False
+    imap_changed = host_changed = False
     for field, value in changes.items():
         if field not in MAILBOX_FIELDS:
             raise ValidationError({field: "This field cannot be changed here."})
-        imap_changed |= field.startswith("imap_") and getattr(mailbox, field) != value
+        changed = getattr(mailbox, field) != value
+        imap_changed |= field.startswith("imap_") and changed
+        host_changed |= field == "imap_host" and changed
         setattr(mailbox, field, value)
     if imap_password:
         mailbox.imap_password = imap_password
@@ -90,7 +103,9 @@ def mailbox_update(*, mailbox: Mailbox, actor, imap_password: str = "", **change
     if imap_changed:
         # The last poll's error was about the old settings.
         mailbox.imap_error, mailbox.imap_checked_at = "", None
-    _check(mailbox)
+    # The host is looked up only when it changes: renaming a mailbox does not
+    # wait for (or fail on) DNS.
+    _check(mailbox, check_host=host_changed)
     mailbox.save()
     return mailbox
 
