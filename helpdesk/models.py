@@ -200,3 +200,29 @@ class ApiKey(TenantOwned):
     @property
     def can_write(self) -> bool:
         return self.scope == self.Scope.WRITE
+
+
+class AuditEntry(TenantOwned):
+    """Something an admin (or the system) did that is not a ticket change:
+    a quarantined mail filed anyway, a setting changed. Ticket changes are
+    ticket events; this is the audit log for everything else."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # What was done, as a dotted name ("inbound.file_anyway"), and to what.
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=64)
+    summary = models.CharField(max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="auditentry_recent_idx"),
+            models.Index(
+                fields=["tenant", "target_type", "target_id", "created_at"],
+                name="auditentry_target_idx",
+            ),
+        ]

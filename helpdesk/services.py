@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .models import ApiKey, Membership, Notification, Tenant
+from .models import ApiKey, AuditEntry, Membership, Notification, Tenant
 from .permissions import require_role
 from .tenancy import current_tenant
 
@@ -23,6 +23,31 @@ def tenant_update_settings(*, tenant: Tenant, actor, **fields) -> Tenant:
     tenant.full_clean()
     tenant.save(update_fields=[*fields])
     return tenant
+
+
+def audit_record(
+    *, actor, action: str, target_type: str, target_id, summary: str = "", detail=None
+) -> AuditEntry:
+    """Record in the current tenant's audit log what `actor` (None: the
+    system) did to something that is not a ticket (tickets have events)."""
+    return AuditEntry.objects.create(
+        tenant=current_tenant(),
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        summary=summary[:300],
+        detail=detail or {},
+    )
+
+
+def audit_entries_for(*, target_type: str, target_id) -> list[AuditEntry]:
+    """What was done to one thing, oldest first."""
+    return list(
+        AuditEntry.objects.filter(target_type=target_type, target_id=str(target_id))
+        .select_related("actor")
+        .order_by("created_at", "pk")
+    )
 
 
 def notification_create(*, user_id: int, text: str, url: str, source_key: str) -> Notification:

@@ -168,6 +168,19 @@ ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 ATTACHMENT_MAX_FILES = env_int("ATTACHMENT_MAX_FILES", 10)
 # Incoming mail larger than this is stored and quarantined, not parsed.
 INBOUND_EMAIL_MAX_BYTES = env_int("INBOUND_EMAIL_MAX_BYTES", 25 * 1024 * 1024)
+# The webhook reads mail up to this size (stored; quarantined past the limit
+# above); past it, it answers 413, which mail relays treat as final.
+INBOUND_EMAIL_HARD_MAX_BYTES = env_int("INBOUND_EMAIL_HARD_MAX_BYTES", 50 * 1024 * 1024)
+if INBOUND_EMAIL_HARD_MAX_BYTES < INBOUND_EMAIL_MAX_BYTES:
+    raise ImproperlyConfigured(
+        "INBOUND_EMAIL_HARD_MAX_BYTES must be at least INBOUND_EMAIL_MAX_BYTES."
+    )
+# HTML mail past this size (or too complex) is shown as text: sanitising
+# such HTML can take minutes. One mail gets this long to be read.
+INBOUND_HTML_MAX_BYTES = env_int("INBOUND_HTML_MAX_BYTES", 1024 * 1024)
+INBOUND_PARSE_SECONDS = env_int("INBOUND_PARSE_SECONDS", 5)
+# Cc addresses a ticket keeps (and so the most a mail of ours is copied to).
+TICKET_MAX_CC = env_int("TICKET_MAX_CC", 20)
 # The public web form (/help/<tenant>/): submissions per hour per email
 # address and per client IP, and the least time a person takes to fill it in.
 WEB_FORM_MAX_PER_ADDRESS = env_int("WEB_FORM_MAX_PER_ADDRESS", 5)

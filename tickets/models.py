@@ -11,6 +11,8 @@ from django.db.models.functions import Cast, Coalesce, Replace
 from helpdesk import secret_box
 from helpdesk.models import SupportGroup, TenantOwned
 
+from .validators import validate_mail_address
+
 # Text-search configuration of every search column and query. 'simple' (no
 # stemming, no stop words) rather than 'english': tenants write in many
 # languages, and what agents look up most (names, email addresses, error
@@ -48,7 +50,7 @@ class Organization(TenantOwned):
 class Contact(TenantOwned):
     """A customer person who asks for help."""
 
-    email = models.EmailField()
+    email = models.CharField(max_length=254, validators=[validate_mail_address])
     name = models.CharField(max_length=160, blank=True)
     phone = models.CharField(max_length=40, blank=True)
     # Set when mail to this address bounced: no more mail goes to it.
@@ -190,7 +192,11 @@ class Ticket(TenantOwned):
     requester = models.ForeignKey(
         Contact, on_delete=models.PROTECT, related_name="tickets", db_constraint=False
     )
-    cc_emails = ArrayField(models.EmailField(), default=list, blank=True)
+    cc_emails = ArrayField(
+        models.CharField(max_length=254, validators=[validate_mail_address]),
+        default=list,
+        blank=True,
+    )
     group = models.ForeignKey(
         SupportGroup,
         null=True,
@@ -576,6 +582,18 @@ class InboundEmail(TenantOwned):
     rfc_message_id = models.CharField(max_length=250, blank=True)
     size = models.PositiveIntegerField()
     received_at = models.DateTimeField(auto_now_add=True)
+    # Read from the headers when stored, for admins' lists (the quarantine).
+    sender = models.CharField(max_length=300, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    recipients = models.CharField(max_length=1000, blank=True)
+    # What makes two stored mails one mail (filing.copy_key), and the first
+    # copy when this is a later one: it joins what the first made and is
+    # listed on the ticket ("also received via").
+    copy_key = models.CharField(max_length=64, blank=True)
+    copy_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
     reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -598,9 +616,20 @@ class InboundEmail(TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "rfc_message_id"], name="inboundemail_msgid_idx"),
             models.Index(
+                fields=["tenant", "copy_key"],
+                name="inboundemail_copykey_idx",
+                condition=~Q(copy_key=""),
+            ),
+            models.Index(
                 fields=["tenant", "-received_at"],
                 name="inboundemail_quarantine_idx",
                 condition=Q(status="quarantined"),
+            ),
+            # Copies of a message's mail, for the ticket page.
+            models.Index(
+                fields=["tenant", "message"],
+                name="inboundemail_copies_idx",
+                condition=Q(copy_of__isnull=False),
             ),
             # Stored mail waiting for processing, oldest first.
             models.Index(

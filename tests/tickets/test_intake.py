@@ -178,7 +178,7 @@ def test_unreadable_mail_is_kept_quarantined_with_its_reason(client, tenant, mai
         assert InboundEmail.objects.filter(status="quarantined").count() == 2
     assert reasons == [
         "Larger than the limit for incoming mail (300\xa0bytes).",
-        "The message has no sender address (From).",
+        "The message has no usable sender address (From, Reply-To or Sender).",
     ]
 
 

@@ -49,7 +49,7 @@ def test_a_bad_message_is_quarantined_and_the_rest_of_its_batch_filed(tenant, ma
     with tenant_context(tenant):
         done = intake.inbound_process_pending(limit=10)
         assert [inbound.status for inbound in done] == ["processed", "quarantined", "processed"]
-        assert "is not an email address" in done[1].reason
+        assert "no usable sender address" in done[1].reason
         assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["First", "Third"]
 
 

@@ -283,6 +283,6 @@ def _word_bytes(kind: str, data: str) -> bytes | None:
         except (binascii.Error, ValueError):
             return None
     data = data.replace("_", " ")
-    return re.sub(
-        r"=([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), data
-    ).encode("latin-1", errors="replace")
+    return re.sub(r"=([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), data).encode(
+        "latin-1", errors="replace"
+    )

@@ -14,33 +14,38 @@ from helpdesk.models import Membership
 from helpdesk.tenancy import current_tenant
 
 from .. import mail, services
-from ..models import InboundEmail, Message, OutboundEmail, Ticket
+from ..models import InboundEmail, Mailbox, Message, OutboundEmail, Ticket
 from .parse import ParsedEmail, Unprocessable, parse_email
 
 logger = logging.getLogger(__name__)
 
 
-def _ticket_answered(parsed: ParsedEmail) -> Ticket | None:
-    """The ticket whose mail this one answers: our signed ids first, then the
-    ids of mail stored in either direction."""
+def _ticket_answered(parsed: ParsedEmail) -> tuple[Ticket | None, bool]:
+    """The ticket whose mail this one answers, and whether that alone makes
+    the sender trusted. Our signed ids and the ids of mail we sent are proof
+    of having received our mail; the id of a customer's own mail is known to
+    everyone who got that mail, so it counts only from people on the ticket
+    (as the subject token does)."""
     if not parsed.answers:
-        return None
+        return None, False
     number = mail.ticket_number_from_ids(parsed.answers)
     if number is None:
-        known = (
+        number = (
+            OutboundEmail.objects.filter(rfc_message_id__in=parsed.answers)
+            .values_list("ticket__number", flat=True)
+            .first()
+        )
+    trusted = number is not None
+    if number is None:
+        number = (
             InboundEmail.objects.filter(rfc_message_id__in=parsed.answers)
             .exclude(ticket=None)
             .values_list("ticket__number", flat=True)
             .first()
         )
-        number = known or (
-            OutboundEmail.objects.filter(rfc_message_id__in=parsed.answers)
-            .values_list("ticket__number", flat=True)
-            .first()
-        )
     if number is None:
-        return None
-    return Ticket.objects.filter(number=number).select_related("requester").first()
+        return None, False
+    return Ticket.objects.filter(number=number).select_related("requester").first(), trusted
 
 
 def _subject_token_number(subject: str) -> int | None:
@@ -58,20 +63,27 @@ def _ticket_by_subject_token(subject: str) -> Ticket | None:
 
 
 def _may_write_to(ticket: Ticket, sender: str) -> bool:
-    """The subject token alone is trusted only from people on the ticket."""
+    """A subject token or a customer's Message-ID is trusted only from
+    people on the ticket: its requester, a Cc, or an agent."""
     if sender == ticket.requester.email or sender in [c.lower() for c in ticket.cc_emails]:
         return True
     return Membership.objects.filter(tenant=current_tenant(), user__email__iexact=sender).exists()
 
 
 @transaction.atomic
-def inbound_process(*, inbound: InboundEmail) -> InboundEmail:
+def inbound_process(*, inbound: InboundEmail, force: bool = False) -> InboundEmail:
     """Turn one stored message into a ticket or a follow-up, or quarantine it
-    (again, for an admin's "Process again")."""
+    (again, for an admin's "Process again"). `force` is "File anyway": the
+    rules that refuse a mail (size, loop, bounce) are set aside."""
     inbound = InboundEmail.objects.select_for_update().get(pk=inbound.pk)
     if inbound.status == InboundEmail.Status.PROCESSED:
         return inbound  # a retried task: done already
-    return _file_stored(inbound, _parse_stored(inbound))
+    parsed = _parse_stored(inbound, force=force)
+    if isinstance(parsed, ParsedEmail):
+        original = _filed_copies([(inbound, parsed)]).get(inbound.copy_key)
+        if original is not None and original.pk != inbound.pk:
+            return _file_as_copy(inbound, parsed, original)
+    return _file_stored(inbound, parsed)
 
 
 @transaction.atomic
@@ -97,7 +109,7 @@ def inbound_process_pending(*, limit: int) -> list[InboundEmail]:
     filed_copies = _filed_copies(parsed_batch)
     done, new_run = [], []
     for inbound, parsed in parsed_batch:
-        key = _copy_key(inbound, parsed.message_id) if isinstance(parsed, ParsedEmail) else None
+        key = inbound.copy_key or None
         original = filed_copies.get(key)
         if original is not None and original.status == InboundEmail.Status.RECEIVED:
             # Its first copy waits in the run: write the run, then point here.
@@ -119,31 +131,37 @@ def inbound_process_pending(*, limit: int) -> list[InboundEmail]:
     return done + _file_new_together(new_run)
 
 
-def _copy_key(inbound: InboundEmail, message_id: str) -> tuple[str, str] | None:
-    """What makes two stored mails the same mail: its Message-ID and its
-    body. Relays and a second mailbox of ours add headers (Received,
-    Delivered-To) and so change the raw bytes, never the body; a sender
-    that reuses a Message-ID for another mail changes the body."""
-    if not message_id:
-        return None
-    raw = bytes(inbound.raw)
+def copy_key(raw: bytes, parsed: ParsedEmail) -> str:
+    """What makes two stored mails the same mail: Message-ID, sender,
+    subject, date and body. Relays and a second mailbox of ours add headers
+    (Received, Delivered-To) and so change the raw bytes, never these; a
+    sender that reuses a Message-ID for another mail changes one of them.
+    Mail without a Message-ID needs a date to be recognised; without either,
+    two mails alike are two requests ("still broken", sent twice)."""
+    if not parsed.message_id and not parsed.date:
+        return ""
     header_end = re.search(rb"\r?\n\r?\n", raw)
     body = raw[header_end.end() :] if header_end else b""
-    return message_id, hashlib.sha256(body).hexdigest()
+    key = "\n".join((parsed.message_id, parsed.sender_email, parsed.subject, parsed.date)).encode(
+        "utf-8", errors="surrogatepass"
+    )
+    return hashlib.sha256(key + b"\n" + hashlib.sha256(body).digest()).hexdigest()
 
 
-def _filed_copies(parsed_batch) -> dict[tuple[str, str], InboundEmail]:
-    """Mail filed before whose Message-ID a mail of this batch repeats."""
-    ids = {parsed.message_id for _, parsed in parsed_batch if isinstance(parsed, ParsedEmail)}
-    ids.discard("")
-    if not ids:
+def _filed_copies(parsed_batch) -> dict[str, InboundEmail]:
+    """Mail filed before that a mail of this batch repeats, by copy key."""
+    keys = {inbound.copy_key for inbound, _ in parsed_batch}
+    keys.discard("")
+    if not keys:
         return {}
-    earlier = InboundEmail.objects.filter(
-        rfc_message_id__in=ids, status=InboundEmail.Status.PROCESSED
-    ).exclude(ticket=None)
+    earlier = (
+        InboundEmail.objects.filter(copy_key__in=keys, status=InboundEmail.Status.PROCESSED)
+        .exclude(ticket=None)
+        .defer("raw")
+    )
     copies = {}
     for inbound in earlier.order_by("received_at", "pk"):
-        copies.setdefault(_copy_key(inbound, inbound.rfc_message_id), inbound)
+        copies.setdefault(inbound.copy_key, inbound)
     return copies
 
 
@@ -156,6 +174,7 @@ def _file_as_copy(
     inbound.status = InboundEmail.Status.PROCESSED
     inbound.rfc_message_id = parsed.message_id
     inbound.ticket_id, inbound.message_id = original.ticket_id, original.message_id
+    inbound.copy_of = original
     inbound.reason = f"A copy of mail already filed (stored mail #{original.pk})."
     inbound.save(update_fields=INBOUND_RESULT_FIELDS)
     return inbound
@@ -182,8 +201,9 @@ def _file_new_together(run: list[tuple[InboundEmail, ParsedEmail]]) -> list[Inbo
             for _, parsed in run:
                 if senders[parsed.sender_email].email_bounced_at and not parsed.is_automatic:
                     services.contact_mail_works(email=parsed.sender_email)
+            ours = _our_addresses()
             tickets = services.tickets_create(
-                [_ticket_draft(parsed, senders[parsed.sender_email]) for _, parsed in run]
+                [_ticket_draft(parsed, senders[parsed.sender_email], ours) for _, parsed in run]
             )
     except Exception:  # noqa: BLE001 - refiled one by one just below
         logger.warning("filing %d new mails together failed; one by one", len(run), exc_info=True)
@@ -199,13 +219,15 @@ def _file_new_together(run: list[tuple[InboundEmail, ParsedEmail]]) -> list[Inbo
         cursor.execute(
             "UPDATE tickets_inboundemail AS inbound SET status = %s, reason = '', "
             "attempts = inbound.attempts + 1, rfc_message_id = filed.rfc_message_id, "
-            "ticket_id = filed.ticket_id, message_id = filed.message_id "
-            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[]) "
-            "AS filed (id, rfc_message_id, ticket_id, message_id) WHERE inbound.id = filed.id",
+            "copy_key = filed.copy_key, ticket_id = filed.ticket_id, message_id = filed.message_id "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+            "AS filed (id, rfc_message_id, copy_key, ticket_id, message_id) "
+            "WHERE inbound.id = filed.id",
             [
                 InboundEmail.Status.PROCESSED,
                 [inbound.pk for inbound, _ in run],
                 [inbound.rfc_message_id for inbound, _ in run],
+                [inbound.copy_key for inbound, _ in run],
                 [inbound.ticket_id for inbound, _ in run],
                 [inbound.message_id for inbound, _ in run],
             ],
@@ -214,13 +236,18 @@ def _file_new_together(run: list[tuple[InboundEmail, ParsedEmail]]) -> list[Inbo
 
 
 # Not the raw bytes: they never change, and rewriting them costs.
-INBOUND_RESULT_FIELDS = ["status", "reason", "attempts", "rfc_message_id", "ticket", "message"]
+INBOUND_RESULT_FIELDS = [
+    "status", "reason", "attempts", "rfc_message_id", "copy_key", "copy_of", "ticket", "message",
+]  # fmt: skip
 
 
-def _parse_stored(inbound: InboundEmail) -> ParsedEmail | str:
-    """The parsed message, or why it cannot be read."""
+def _parse_stored(inbound: InboundEmail, force: bool = False) -> ParsedEmail | str:
+    """The parsed message, or why it cannot be read. Sets the row's copy key."""
     try:
-        return parse_email(bytes(inbound.raw))
+        raw = bytes(inbound.raw)
+        parsed = parse_email(raw, force=force)
+        inbound.copy_key = copy_key(raw, parsed)
+        return parsed
     except Unprocessable as problem:
         return str(problem)
     except Exception as problem:  # noqa: BLE001 - kept, shown to admins, reprocessable
@@ -267,13 +294,13 @@ def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message | None]:
     sender = services.contact_get_or_create(email=parsed.sender_email, name=parsed.sender_name)
     if sender.email_bounced_at and not parsed.is_automatic:
         services.contact_mail_works(email=sender.email)
-    # A reply to our mail (signed or stored ids) is trusted; the subject token
-    # alone only from people on the ticket.
-    existing = _ticket_answered(parsed)
-    trusted = existing is not None
+    # A reply to our mail is trusted; the id of a customer's mail or the
+    # subject token only from people on the ticket.
+    existing, trusted = _ticket_answered(parsed)
     if existing is None:
         existing = _ticket_by_subject_token(parsed.subject)
-        trusted = existing is not None and _may_write_to(existing, parsed.sender_email)
+    if existing is not None and not trusted:
+        trusted = _may_write_to(existing, parsed.sender_email)
     if trusted and existing.status != Ticket.Status.CLOSED:
         message = services.message_add(
             ticket=existing,
@@ -284,19 +311,30 @@ def _file_parsed(parsed: ParsedEmail) -> tuple[Ticket, Message | None]:
             attachments=parsed.attachments,
         )
         return existing, message
-    # New ticket; linked to the one named in the subject when the sender may
-    # not add to it, or when it is closed.
-    ticket = services.tickets_create([_ticket_draft(parsed, sender, follow_up_of=existing)])[0]
+    # New ticket; linked to the one it names when the sender may not add to
+    # it, or when it is closed.
+    draft = _ticket_draft(parsed, sender, _our_addresses(), follow_up_of=existing)
+    ticket = services.tickets_create([draft])[0]
     return ticket, ticket.first_message
 
 
-def _ticket_draft(parsed: ParsedEmail, sender, follow_up_of: Ticket | None = None):
+def _our_addresses() -> set[str]:
+    """The tenant's own addresses: never kept as a Cc, or each reply would
+    mail the help desk itself."""
+    tenant = current_tenant()
+    ours = set(Mailbox.objects.values_list("address", flat=True))
+    if tenant.support_email:
+        ours.add(tenant.support_email.lower())
+    return ours
+
+
+def _ticket_draft(parsed: ParsedEmail, sender, ours: set[str], follow_up_of=None):
     return services.TicketDraft(
         requester=sender,
         subject=parsed.subject[:200],
         body=parsed.text,
         channel=Ticket.Channel.EMAIL,
-        cc_emails=parsed.cc,
+        cc_emails=[address for address in parsed.cc if address not in ours],
         attachments=parsed.attachments,
         follow_up_of=follow_up_of,
         acknowledge=not parsed.is_automatic,

@@ -1,24 +1,32 @@
-"""Parsing: what intake needs from an RFC 822 message (stdlib, modern policy)."""
+"""Parsing: what intake needs from an RFC 822 message.
+
+The stdlib's parser (modern policy) splits the MIME tree (`body.py` reads
+it). Headers are read from their raw values (`charsets.header_text`): the
+stdlib turns raw 8-bit bytes and mislabelled encoded words into U+FFFD, and
+drops the name of the old `user@example.com (Full Name)` form.
+"""
 
 from __future__ import annotations
 
 import functools
-import html as html_lib
-import mimetypes
 import re
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import EmailPolicy
 from email.utils import getaddresses
 
-import nh3
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template.defaultfilters import filesizeformat
+from django.utils.html import escape as html_escape
 
-from .. import mail, services
+from .. import mail
+from ..validators import validate_mail_address
+from .body import kept_attachments, read_body
+from .charsets import decode_text, header_text
 
 
 class Unprocessable(Exception):
@@ -65,6 +73,9 @@ class ParsedEmail:
     cc: list[str] = field(default_factory=list)
     attachments: list[SimpleUploadedFile] = field(default_factory=list)
     message_id: str = ""
+    # The Date header as sent: with sender and subject, what tells two
+    # copies of one mail from two mails.
+    date: str = ""
     # In-Reply-To and References: the mails this one answers.
     answers: list[str] = field(default_factory=list)
     # An auto-reply, list or bulk mail: never acknowledged automatically.
@@ -76,41 +87,136 @@ class ParsedEmail:
     quoted_ids: list[str] = field(default_factory=list)
 
 
+# ---------------------------------------------------------------- headers
+
+
+def raw_values(message: EmailMessage, name: str) -> list[str]:
+    """A header's raw values, as sent (8-bit bytes as surrogate escapes)."""
+    name = name.lower()
+    return [str(value) for key, value in message.raw_items() if key.lower() == name]
+
+
+# Control characters: Postgres refuses NUL in text, and none belongs in a
+# header or a body people read.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def header(message: EmailMessage, name: str) -> str:
+    values = raw_values(message, name)
+    return " ".join(printable(header_text(values[0])).split()) if values else ""
+
+
+def addresses(message: EmailMessage, name: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header, every value of
+    it. Addresses are split before encoded words are decoded, so a comma
+    inside an encoded name does not split it."""
+    found = []
+    for value in raw_values(message, name):
+        value = re.sub(r"\r?\n[ \t]", " ", value)
+        if not value.isascii():
+            value = decode_text(value.encode("utf-8", errors="surrogateescape"))
+        for display, address in getaddresses([value]):
+            found.append((" ".join(printable(header_text(display)).split()), address.strip()))
+    return found
+
+
+def usable_address(address: str) -> bool:
+    try:
+        validate_mail_address(address.lower())
+    except ValidationError:
+        return False
+    return True
+
+
+def _sender(message: EmailMessage) -> tuple[str, str]:
+    """Who to answer: the first usable From (a first From may be empty),
+    else Reply-To, else Sender."""
+    for name in ("From", "Reply-To", "Sender"):
+        for display, address in addresses(message, name):
+            if usable_address(address):
+                return display, address.lower()
+    raise Unprocessable("The message has no usable sender address (From, Reply-To or Sender).")
+
+
+def _usable_list(message: EmailMessage, *names: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for name in names:
+        for _, address in addresses(message, name):
+            if usable_address(address):
+                seen.setdefault(address.lower())
+    return list(seen)
+
+
+def headline(raw: bytes) -> dict[str, str]:
+    """Sender, subject and recipients for admins' lists, read from the
+    header block only (cheap enough for the webhook). Never raises."""
+    try:
+        message = BytesHeaderParser(policy=PARSING_POLICY).parsebytes(raw[:262_144])
+        sender = next(
+            (
+                f"{display} <{address}>" if display else address
+                for name in ("From", "Reply-To", "Sender")
+                for display, address in addresses(message, name)
+                if address
+            ),
+            "",
+        )
+        recipients = ", ".join(
+            address for _, address in addresses(message, "To") + addresses(message, "Cc")
+        )
+        return {
+            "sender": printable(sender)[:300],
+            "subject": header(message, "Subject")[:300],
+            "recipients": printable(recipients)[:1000],
+        }
+    except Exception:  # noqa: BLE001 - a list entry; the mail itself is stored as is
+        return {"sender": "", "subject": "", "recipients": ""}
+
+
+# ---------------------------------------------------------------- automatic mail
+
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
-AUTOMATIC_MARKERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "X-Loop")
+AUTOMATIC_MARKERS = (
+    "X-Autoreply",
+    "X-Autorespond",
+    "X-Auto-Response-Suppress",
+    "X-Loop",
+    "List-Id",
+    "List-Unsubscribe",
+)
+# Addresses nobody reads: answering them only feeds loops and bounces.
+_MACHINE_SENDER = re.compile(
+    r"^(mailer-daemon|postmaster|(no|do[-_.]?not)[-_.]?reply)([-+_.].*)?@", re.IGNORECASE
+)
 
 
-def _is_automatic(message: EmailMessage) -> bool:
-    if str(message.get("Return-Path", "")).strip() == "<>":
+def _is_automatic(message: EmailMessage, sender_email: str) -> bool:
+    if header(message, "Return-Path") == "<>":
         return True  # a null return path: generated mail that wants no answer
-    auto_submitted = str(message.get("Auto-Submitted", "")).strip().lower()
+    auto_submitted = header(message, "Auto-Submitted").lower()
     if auto_submitted and auto_submitted != "no":
         return True
-    if str(message.get("Precedence", "")).strip().lower() in AUTOMATIC_PRECEDENCE:
+    if header(message, "Precedence").lower() in AUTOMATIC_PRECEDENCE:
         return True
-    return any(message.get(header) is not None for header in AUTOMATIC_MARKERS)
-
-
-def _decoded(part: EmailMessage) -> str:
-    try:
-        return part.get_content()
-    except (LookupError, UnicodeError, AssertionError):
-        # Unknown or lying charset: keep what can be read.
-        payload = part.get_payload(decode=True) or b""
-        return payload.decode("utf-8", errors="replace")
+    if _MACHINE_SENDER.match(sender_email):
+        return True
+    return any(message.get(marker) is not None for marker in AUTOMATIC_MARKERS)
 
 
 BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
 
 
-def _bounce(message: EmailMessage, raw: bytes) -> tuple[list[str], str]:
+def _bounce(message: EmailMessage, raw: bytes, sender_email: str) -> tuple[list[str], str]:
     """The failed recipients and the reason, when this is a delivery failure report."""
-    sender = str(message.get("From", "")).lower()
     is_report = (
         message.get_content_type() == "multipart/report"
-        and message.get_param("report-type", "").lower() == "delivery-status"
+        and str(message.get_param("report-type", "")).lower() == "delivery-status"
     )
-    if not is_report and not any(marker in sender for marker in BOUNCE_SENDERS):
+    if not is_report and not sender_email.startswith(BOUNCE_SENDERS):
         return [], ""
     text = raw.decode("utf-8", errors="replace")
     recipients = re.findall(r"(?im)^Final-Recipient:\s*rfc822;\s*<?([^\s>]+@[^\s>]+)>?", text)
@@ -121,126 +227,58 @@ def _bounce(message: EmailMessage, raw: bytes) -> tuple[list[str], str]:
     )
 
 
-def _leaf_parts(part: EmailMessage):
-    """Every part that is not a multipart container, in order. An attached
-    mail (message/rfc822) is one part: its own parts belong to it."""
-    if part.get_content_maintype() == "multipart" and part.is_multipart():
-        for sub in part.get_payload():
-            yield from _leaf_parts(sub)
-    else:
-        yield part
+# ---------------------------------------------------------------- the whole mail
 
 
-_BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h[1-6]|blockquote)\s*>")
+def parse_email(raw: bytes, *, force: bool = False) -> ParsedEmail:
+    """Read what intake needs from an RFC 822 message.
 
-
-def _html_text(html: str) -> str:
-    """A readable text version of HTML mail: line breaks kept, tags dropped."""
-    text = nh3.clean(_BLOCK_END.sub("\n", html), tags=set())
-    return re.sub(r"\n\s*\n\s*\n+", "\n\n", html_lib.unescape(text)).strip()
-
-
-def _filename(text: str, fallback: str) -> str:
-    name = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", text).strip(" ._")
-    return name[:120] or fallback
-
-
-def _attachment(part: EmailMessage) -> SimpleUploadedFile | None:
-    """A mail part as a file: attached mails as .eml, inline images with
-    their Content-ID so the HTML can show them in place."""
-    if part.get_content_type() == "message/rfc822" and part.is_multipart():
-        inner = part.get_payload(0)
-        subject = " ".join(str(inner.get("Subject", "")).split())
-        name = _filename(part.get_filename() or subject, "Attached message")
-        if not name.lower().endswith(".eml"):
-            name += ".eml"
-        return SimpleUploadedFile(name, inner.as_bytes(), "message/rfc822")
-    payload = part.get_payload(decode=True)
-    if payload is None:
-        return None
-    content_type = part.get_content_type()
-    extension = mimetypes.guess_extension(content_type) or ".bin"
-    upload = SimpleUploadedFile(
-        _filename(part.get_filename() or "", f"attachment{extension}"), payload, content_type
-    )
-    upload.content_id = str(part.get("Content-ID", "")).strip().strip("<>")
-    return upload
-
-
-def _kept_attachments(parts: list[EmailMessage]) -> tuple[list[SimpleUploadedFile], list[str]]:
-    """The files we keep, and a sentence for each we do not (the raw mail
-    still holds them)."""
-    kept, refused = [], []
-    for part in parts:
-        upload = _attachment(part)
-        if upload is None:
-            continue
-        refusal = services.attachment_refusal(upload)
-        if refusal is None and len(kept) >= settings.ATTACHMENT_MAX_FILES:
-            refusal = f"{upload.name}: at most {settings.ATTACHMENT_MAX_FILES} files per message."
-        if refusal:
-            refused.append(refusal)
-        else:
-            kept.append(upload)
-    return kept, refused
-
-
-def parse_email(raw: bytes) -> ParsedEmail:
-    """Read what intake needs from an RFC 822 message (stdlib, modern policy)."""
-    if len(raw) > settings.INBOUND_EMAIL_MAX_BYTES:
+    `force` is an admin's "File anyway": the size limit, the loop guard and
+    bounce handling are set aside, and the mail is never acknowledged.
+    """
+    if len(raw) > settings.INBOUND_EMAIL_MAX_BYTES and not force:
         limit = filesizeformat(settings.INBOUND_EMAIL_MAX_BYTES)
         raise Unprocessable(f"Larger than the limit for incoming mail ({limit}).")
     message = BytesParser(policy=PARSING_POLICY).parsebytes(raw)
-    message_id = str(message.get("Message-ID", "")).strip()
-    if mail.is_our_message_id(message_id):
+    message_id = header(message, "Message-ID")
+    if mail.is_our_message_id(message_id) and not force:
         raise Unprocessable("Our own outgoing mail came back to us (a mail loop); not filed.")
-    senders = getaddresses([str(value) for value in message.get_all("From", [])])
-    sender_name, sender_email = senders[0] if senders else ("", "")
-    if not sender_email or "@" not in sender_email:
-        raise Unprocessable("The message has no sender address (From).")
-    cc = [addr for _, addr in getaddresses([str(v) for v in message.get_all("Cc", [])]) if addr]
-    bounced_to, bounce_reason = _bounce(message, raw)
-    subject = " ".join(str(message.get("Subject", "")).split())
-
-    text_part = message.get_body(preferencelist=("plain",))
-    html_part = message.get_body(preferencelist=("html",))
-    html = _decoded(html_part) if html_part is not None else None
-    text = _decoded(text_part).strip() if text_part is not None else ""
-    if not text and html:
-        text = _html_text(html)
-    others = []
-    for part in _leaf_parts(message):
-        if part is text_part or part is html_part:
-            continue
-        if part.get_content_maintype() == "multipart":
-            # A multipart whose boundary is missing or wrong: its body is
-            # unsplit text; better shown than lost.
-            if not text:
-                text = _decoded(part).strip()
-            continue
-        others.append(part)
-    attachments, refused = _kept_attachments(others)
-    if not text and not attachments and not bounced_to:
-        raise Unprocessable("The message has no text and no attachments.")
+    sender_name, sender_email = _sender(message)
+    bounced_to, bounce_reason = ([], "") if force else _bounce(message, raw, sender_email)
+    cc = [address for address in _usable_list(message, "Cc") if address != sender_email]
+    body = read_body(message, seconds=settings.INBOUND_PARSE_SECONDS)
+    attachments, refused = kept_attachments(body.parts)
+    notes = list(body.notes)
     if refused:
-        notice = "Not kept (the original mail is stored): " + " ".join(refused)
-        text = f"{text}\n\n[{notice}]".strip()
-        if html:
-            html += f"<p><em>[{html_lib.escape(notice)}]</em></p>"
+        notes.append("Not kept (the original mail is stored): " + " ".join(refused))
+    if len(cc) > settings.TICKET_MAX_CC:
+        notes.append(
+            f"{len(cc) - settings.TICKET_MAX_CC} more Cc addresses were not kept: "
+            f"a ticket keeps at most {settings.TICKET_MAX_CC}."
+        )
+        cc = cc[: settings.TICKET_MAX_CC]
+    text = printable(body.text).strip()
+    html = printable(body.html) if body.html is not None else None
+    for note in notes:
+        text = f"{text}\n\n[{note}]".strip()
+        if html is not None:
+            html += f"<p><em>[{html_escape(note)}]</em></p>"
+    if not text:
+        text = "(see attachments)" if attachments else "(no text)"
     return ParsedEmail(
-        sender_email=sender_email.lower(),
-        sender_name=sender_name,
-        subject=subject or "(no subject)",
-        text=text or "(see attachments)",
+        sender_email=sender_email,
+        sender_name=sender_name[:160],
+        subject=header(message, "Subject") or "(no subject)",
+        text=text,
         html=html,
         cc=cc,
         attachments=attachments,
         message_id=message_id[:250],
+        date=header(message, "Date")[:100],
         answers=re.findall(
-            r"<[^<>\s]+>",
-            " ".join(str(message.get(h, "")) for h in ("In-Reply-To", "References")),
+            r"<[^<>\s]+>", " ".join(header(message, h) for h in ("In-Reply-To", "References"))
         ),
-        is_automatic=bool(bounced_to) or _is_automatic(message),
+        is_automatic=force or bool(bounced_to) or _is_automatic(message, sender_email),
         bounced_to=bounced_to,
         bounce_reason=bounce_reason,
         quoted_ids=mail.ids_in(raw.decode("utf-8", errors="replace")) if bounced_to else [],

@@ -10,6 +10,7 @@ from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import current_tenant
 
 from ..models import InboundEmail, Mailbox
+from .parse import headline
 
 
 def inbound_store(*, mailbox: Mailbox, raw: bytes) -> tuple[InboundEmail, bool]:
@@ -26,6 +27,7 @@ def inbound_store(*, mailbox: Mailbox, raw: bytes) -> tuple[InboundEmail, bool]:
                 raw=raw,
                 raw_sha256=digest,
                 size=len(raw),
+                **headline(raw),
             )
     except IntegrityError:
         # Delivered before: the first copy is (or will be) processed.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
 from helpdesk.tenancy import current_tenant
 
 from ..models import Contact, Organization
+from ..validators import validate_mail_address
 
 
 def contact_get_or_create(*, email: str, name: str = "", phone: str = "") -> Contact:
@@ -25,7 +25,7 @@ def contacts_get_or_create(people: Sequence[tuple[str, str, str]]) -> dict[str, 
     for email, name, phone in people:
         email = _normalized(email)
         try:
-            validate_email(email)
+            validate_mail_address(email)
         except ValidationError:
             raise ValidationError(
                 {"requester_email": f"{email!r} is not an email address."}

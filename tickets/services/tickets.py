@@ -12,7 +12,6 @@ import nh3
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
@@ -24,6 +23,7 @@ from helpdesk.tenancy import current_tenant
 from ..attachments import attachment_name_normalised, attachment_refusal
 from ..events import event_build, event_record, events_record
 from ..models import Attachment, Category, Contact, Event, Message, Ticket
+from ..validators import validate_mail_address
 from .contacts import contacts_get_or_create
 
 User = get_user_model()
@@ -102,7 +102,7 @@ def normalize_emails(emails: Sequence[str] | str, field: str = "cc_emails") -> l
         if not email:
             continue
         try:
-            validate_email(email)
+            validate_mail_address(email)
         except ValidationError:
             raise ValidationError({field: f"{email!r} is not an email address."}) from None
         if email.lower() not in {e.lower() for e in cleaned}:
