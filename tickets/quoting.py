@@ -111,6 +111,9 @@ _HEADER_WINDOW = 8
 # (a cited blockquote, Thunderbird's attribution) are skipped when the
 # sender answered inside or below the quote.
 _TO_THE_END_MARKERS = {"gmail_quote", "outlook"}
+# How near after an attribution or a marked element its quoted lines start.
+_QUOTE_WITHIN = 4
+_NO_LINE = 1 << 30
 
 
 @dataclass
@@ -176,17 +179,15 @@ def _quote_follows(entries: list[_Entry], index: int) -> bool:
     return False
 
 
-def _answered_inside(entries: list[_Entry], index: int, depth: int) -> bool:
-    """After the quote that starts here, the sender wrote on at the same
-    level (an inline or bottom-posted reply): that is not history to hide."""
-    quoted = False
-    for entry in entries[index + 1 :]:
-        if not entry.text:
-            continue
-        if entry.depth > depth:
-            quoted = True
-        elif quoted:
-            return True
+def _answered_inside(entries: list[_Entry], shallowest: list[int], index: int) -> bool:
+    """The quote that starts just after this entry is followed by more
+    text at this entry's level: an inline or bottom-posted reply, which is
+    not history to hide. (`shallowest[i]`: the least depth of any line
+    from entry i on; the quote must start within a few entries.)"""
+    depth = entries[index].depth
+    for later in range(index + 1, min(index + 1 + _QUOTE_WITHIN, len(entries))):
+        if entries[later].text and entries[later].depth > depth:
+            return shallowest[later + 1] <= depth
     return False
 
 
@@ -222,19 +223,19 @@ def _with_rule_above(entries: list[_Entry], index: int) -> int:
 
 def _quote_start(entries: list[_Entry]) -> int | None:
     """Index of the entry where quoted history starts, or None."""
-    # The shallowest depth of any line from here on: a ">" run goes on to
-    # the end when it is above zero.
-    floor = [0] * (len(entries) + 1)
-    floor[len(entries)] = 1
+    # The least depth of any line from each entry on: a ">" run goes on
+    # to the end where it is above zero. Worked out once, so that no rule
+    # reads the rest of a long mail again for each line.
+    shallowest = [_NO_LINE] * (len(entries) + 1)
     for index in range(len(entries) - 1, -1, -1):
-        entry = entries[index]
-        floor[index] = min(floor[index + 1], entry.depth if entry.text else 1)
+        depth = entries[index].depth if entries[index].text else _NO_LINE
+        shallowest[index] = min(shallowest[index + 1], depth)
 
     for index, entry in enumerate(entries):
         if entry.marker:
             if entry.marker in _TO_THE_END_MARKERS:
                 return index
-            if not _answered_inside(entries, index, entry.depth):
+            if not _answered_inside(entries, shallowest, index):
                 return _with_line_above(entries, index)
             continue
         if not entry.text:
@@ -254,10 +255,10 @@ def _quote_start(entries: list[_Entry]) -> int | None:
             joined = " ".join(e.text for e in entries[index : last + 1])
             detailed = bool(_ATTRIBUTION_DETAIL.search(joined))
             if (detailed or _quote_follows(entries, last)) and not _answered_inside(
-                entries, last, entry.depth
+                entries, shallowest, last
             ):
                 return index
-        if entry.depth > 0 and floor[index] > 0:
+        if entry.depth > 0 and shallowest[index] > 0:
             return _with_line_above(entries, index)
     return None
 

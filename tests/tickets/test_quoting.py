@@ -378,3 +378,16 @@ def test_hostile_html_is_split_quickly_and_whole():
     assert time.monotonic() - started < 5
     assert "line 19999: On and on wrote" in own
     assert _text(quoted) == "On 23/11/2026 09:00, Acme wrote:\nold"
+
+
+def test_hostile_text_is_split_quickly():
+    # Thousands of attributions, each answered below its quote, and a flood
+    # of header-like lines: every rule stays linear in the mail's length.
+    answered = "\n".join(["On 23/11/2026 09:00, X <x@y.example> wrote:", "> q", "answer"] * 20000)
+    headers = "\n".join(["From: a", "To: b"] * 20000)
+    started = time.monotonic()
+    assert split_quoted(answered) == (answered, "")
+    assert split_quoted(headers) == (headers, "")
+    own, quoted = split_quoted(f"{headers}\n\nOn 23/11/2026 09:00, X wrote:\n> q")
+    assert time.monotonic() - started < 5
+    assert (own, quoted) == (headers, "On 23/11/2026 09:00, X wrote:\n> q")

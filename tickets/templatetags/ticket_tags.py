@@ -100,6 +100,9 @@ def _shown(body_html: str, images: dict[str, tuple]) -> tuple[str, int]:
             return value if value in ours else None
         if tag == "img" and attribute == "data-remote-src":
             return value if _may_load_when_asked(value) else None
+        if attribute == "class":  # no empty class="" where a client's class was dropped
+            kept = [name for name in value.split() if name in QUOTE_MARKER_CLASSES.get(tag, ())]
+            return " ".join(kept) or None
         return value
 
     shown = nh3.clean(
