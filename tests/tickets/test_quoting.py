@@ -14,7 +14,7 @@ from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
 from tests.tickets.test_intake import _post, _process_all
 from tickets import services
-from tickets.models import InboundEmail, Message
+from tickets.models import Attachment, InboundEmail, Message
 from tickets.quoting import split_quoted, split_quoted_html
 from tickets.services.tickets import sanitize_html
 
@@ -391,3 +391,36 @@ def test_hostile_text_is_split_quickly():
     own, quoted = split_quoted(f"{headers}\n\nOn 23/11/2026 09:00, X wrote:\n> q")
     assert time.monotonic() - started < 5
     assert (own, quoted) == (headers, "On 23/11/2026 09:00, X wrote:\n> q")
+
+
+def test_a_quote_only_the_text_version_shows_folds_the_text_and_lists_the_images(
+    tenant, agent, login
+):
+    # The HTML quotes with "&gt;" lines, which only the text version marks;
+    # the folded text view then lists the images the HTML showed in place.
+    with tenant_context(tenant):
+        ticket = services.ticket_create(
+            subject="Export fails",
+            body="Still failing, see the screenshot.\n\n> Could you send a screenshot?",
+            requester_email="sam@customer.example",
+            body_html='<div>Still failing, see the screenshot.</div><img src="cid:shot@customer.example" '
+            'alt="new"><div>&gt; Could you send a screenshot?</div>',
+        )
+        image = Attachment.objects.create(
+            tenant=tenant,
+            message=ticket.messages.get(),
+            storage_key="c" * 32,
+            filename="shot.png",
+            content_type="image/png",
+            size=1,
+            content_id="shot@customer.example",
+        )
+    page = login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number]))
+    body = LexborHTMLParser(page.content.decode()).css_first(".msg-body").inner_html
+    url = reverse("tickets:attachment", args=[tenant.slug, ticket.number, image.pk])
+    assert body == (
+        "<p>Still failing, see the screenshot.</p>"
+        f'<p class="inline-images"><img src="{url}" alt="shot.png"></p>'
+        '<details class="quoted"><summary>Show quoted text</summary>'
+        "<p>&gt; Could you send a screenshot?</p></details>"
+    )
