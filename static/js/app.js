@@ -14,7 +14,11 @@
     if (!button) return;
     const body = button.closest(".msg-body");
     body.querySelectorAll("img[data-remote-src]").forEach((image) => {
-      image.src = image.dataset.remoteSrc;
+      // Resolved as the browser resolves any address (tabs and newlines
+      // dropped, "\\" read as "/"), and loaded only when it is a web address.
+      let url = null;
+      try { url = new URL(image.dataset.remoteSrc, document.baseURI); } catch (e) { url = null; }
+      if (url && (url.protocol === "http:" || url.protocol === "https:")) image.src = url.href;
       image.removeAttribute("data-remote-src");
     });
     button.closest(".remote-images").remove();

@@ -143,7 +143,8 @@ def test_a_reply_with_a_quote_keeps_its_inline_image_in_view(client, tenant, mai
     html = page.content.decode()
     image_url = reverse("tickets:attachment", args=[tenant.slug, message.ticket.number, image.pk])
     own, folded = html.split('<details class="quoted">', 1)
-    # The quote is folded away; the new screenshot stays beside the new text.
+    # The quote is folded away; the new screenshot stays beside the new text,
+    # where the mail's own HTML put it.
     assert "Still failing, here is the new screenshot." in own
-    assert f'<img src="{image_url}" alt="screenshot.png">' in own
+    assert f'<img src="{image_url}" alt="new screenshot">' in own
     assert "Could you send a screenshot of the error?" in folded

@@ -23,6 +23,7 @@ from helpdesk.tenancy import current_tenant
 from ..attachments import attachment_name_normalised, attachment_refusal
 from ..events import event_build, event_record, events_record
 from ..models import Attachment, Category, Contact, Event, Message, Ticket
+from ..quoting import QUOTE_MARKER_CLASSES, QUOTE_MARKER_VALUES
 from ..validators import validate_mail_address
 from .contacts import contacts_get_or_create
 
@@ -424,9 +425,17 @@ def sanitize_html(html: str) -> str:
     """HTML that is safe to show: nh3 (ammonia) keeps formatting, drops scripts.
 
     `cid:` sources (images sent inside the mail) are kept; the timeline points
-    them at the stored attachment.
+    them at the stored attachment. The marks mail clients put on quoted
+    history (`gmail_quote`, `blockquote type=cite`, ...) are kept, and no other
+    class, id or type, so that the timeline can fold the quote.
     """
-    return nh3.clean(html, link_rel="noopener noreferrer nofollow", url_schemes=SAFE_URL_SCHEMES)
+    return nh3.clean(
+        html,
+        link_rel="noopener noreferrer nofollow",
+        url_schemes=SAFE_URL_SCHEMES,
+        allowed_classes=QUOTE_MARKER_CLASSES,
+        tag_attribute_values=QUOTE_MARKER_VALUES,
+    )
 
 
 def _validate_attachments(files: Sequence) -> None:
