@@ -18,6 +18,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from helpdesk.ratelimit import sliding_window_hit
 from helpdesk.tenancy import current_tenant
@@ -32,10 +33,16 @@ AUTOMATIC_KINDS = {OutboundEmail.Kind.ACKNOWLEDGEMENT}
 _OUR_ID = re.compile(r"<?hd\.(\d+)\.(\d+)\.(\w+)\.([0-9a-f]{20})@([^>\s]+)>?")
 
 
-def _signature(tenant_id: int, number: int, part: str) -> str:
-    key = settings.SECRET_KEY.encode()
-    text = f"{tenant_id}.{number}.{part}".encode()
-    return hmac.new(key, text, hashlib.sha256).hexdigest()[:20]
+# A key of its own, derived from SECRET_KEY (Django's salted HMAC): a
+# signature made here is no use to any other signer of the app, and the key
+# rotates with SECRET_KEY, the old one kept in SECRET_KEY_FALLBACKS while
+# replies to older mail still come in.
+_SIGNING_SALT = "helpdesk.mail.message-id"
+
+
+def _signature(tenant_id: int, number: int, part: str, secret: str | None = None) -> str:
+    text = f"{tenant_id}.{number}.{part}"
+    return salted_hmac(_SIGNING_SALT, text, secret=secret, algorithm="sha256").hexdigest()[:20]
 
 
 def message_id_for(tenant_id: int, number: int, part: str) -> str:
@@ -44,14 +51,20 @@ def message_id_for(tenant_id: int, number: int, part: str) -> str:
     return f"<hd.{tenant_id}.{number}.{part}.{sig}@{settings.EMAIL_MESSAGE_ID_DOMAIN}>"
 
 
+def _signed_by_us(tenant_id: int, number: int, part: str, sig: str) -> bool:
+    return any(
+        hmac.compare_digest(sig, _signature(tenant_id, number, part, secret))
+        for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    )
+
+
 def ticket_number_from_ids(header_values: list[str]) -> int | None:
     """The ticket one of our signed ids names, for the current tenant."""
     tenant_id = current_tenant().pk
     for value in header_values:
         for match in _OUR_ID.finditer(value or ""):
             mail_tenant, number, part, sig = match.groups()[:4]
-            expected = _signature(int(mail_tenant), int(number), part)
-            if int(mail_tenant) == tenant_id and hmac.compare_digest(sig, expected):
+            if int(mail_tenant) == tenant_id and _signed_by_us(tenant_id, int(number), part, sig):
                 return int(number)
     return None
 
@@ -85,7 +98,9 @@ def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None
         )
     )
     to = [email for email in to if email.lower() not in bounced]
-    cc = [email for email in cc if email.lower() not in bounced]
+    # However many addresses a ticket gathered, one mail goes to at most
+    # TICKET_MAX_CC of them besides the requester (no mail blasts).
+    cc = [email for email in cc if email.lower() not in bounced][: settings.TICKET_MAX_CC]
     if not to and not cc:
         return None
     if kind in AUTOMATIC_KINDS and not _automatic_mail_allowed(ticket, [*to, *cc]):
@@ -156,7 +171,9 @@ def _compose(outbound: OutboundEmail) -> EmailMultiAlternatives:
     root = message_id_for(ticket.tenant_id, ticket.number, "root")
     headers = {"Message-ID": outbound.rfc_message_id, "References": root, "In-Reply-To": root}
     if outbound.kind == OutboundEmail.Kind.ACKNOWLEDGEMENT:
+        # RFC 3834, and Exchange's own header: no out-of-office answers to us.
         headers["Auto-Submitted"] = "auto-replied"
+        headers["X-Auto-Response-Suppress"] = "All"
     mail = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"tickets/email/{template}.txt", context),

@@ -1,9 +1,11 @@
 """Mail intake over HTTP, and the admins' view of what could not be read."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
@@ -18,6 +20,31 @@ from .forms import MailboxForm, add_service_errors
 from .models import InboundEmail, Mailbox
 
 
+class _TooLarge(Exception):
+    pass
+
+
+def _read_mail(request) -> bytes:
+    """The raw message, read as a stream up to the hard cap.
+
+    Not `request.body`: it refuses anything past DATA_UPLOAD_MAX_MEMORY_SIZE
+    (2 MB) with a 400, which tells a relay to give up on an ordinary mail
+    with a photo. Mail past INBOUND_EMAIL_MAX_BYTES is still stored (and
+    quarantined by the worker); only past the hard cap is it refused.
+    """
+    cap = settings.INBOUND_EMAIL_HARD_MAX_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isascii() and declared.isdigit() and len(declared) < 20 and int(declared) > cap:
+        raise _TooLarge
+    chunks, size = [], 0
+    while chunk := request.read(1024 * 1024):
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @csrf_exempt
 @require_POST
 def inbound_webhook(request, inbound_tenant, mailbox_id):
@@ -30,14 +57,20 @@ def inbound_webhook(request, inbound_tenant, mailbox_id):
     tenant = Tenant.objects.filter(slug=inbound_tenant).first()
     if tenant is None:
         raise Http404
-    raw = request.body
     with tenant_context(tenant):
         mailbox = Mailbox.objects.filter(public_id=mailbox_id, is_active=True).first()
         token = request.headers.get("X-Helpdesk-Token", "")
         if mailbox is None or not services.mailbox_token_matches(mailbox, token):
             raise Http404
-        if not raw:
-            return HttpResponse("empty message\n", status=400, content_type="text/plain")
+    try:
+        raw = _read_mail(request)
+    except _TooLarge:
+        limit = filesizeformat(settings.INBOUND_EMAIL_HARD_MAX_BYTES)
+        text = f"message too large: this help desk accepts mail up to {limit}\n"
+        return HttpResponse(text, status=413, content_type="text/plain")
+    if not raw:
+        return HttpResponse("empty message\n", status=400, content_type="text/plain")
+    with tenant_context(tenant):
         inbound, created = intake.inbound_store(mailbox=mailbox, raw=raw)
     # The tenant context committed when it closed: the bytes are safe now.
     status = 202 if created else 200

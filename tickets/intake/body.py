@@ -10,8 +10,10 @@ a worker at most a few seconds.
 
 from __future__ import annotations
 
+import base64
 import html as html_lib
 import mimetypes
+import quopri
 import re
 import time
 from dataclasses import dataclass, field
@@ -71,6 +73,33 @@ def read_body(message: EmailMessage, *, seconds: float) -> Body:
         body.text = html_text(html)
     body.html = html
     return body
+
+
+_BOUNDARY_LINE = re.compile(rb"(?m)^--[^\r\n]*\r?\n?")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def flat_text(raw: bytes) -> str:
+    """The text parts of a mail nested too deeply for the stdlib's parser
+    (its recursion ends near 1,000 levels): found by their boundary lines
+    and their headers, without building the tree."""
+    header_end = _BLANK_LINE.search(raw)
+    texts = []
+    for chunk in _BOUNDARY_LINE.split(raw[header_end.end() :] if header_end else b""):
+        split = _BLANK_LINE.search(chunk)
+        if split is None:
+            continue
+        headers = chunk[: split.start()].decode("latin-1").lower()
+        if not re.search(r"content-type:\s*text/plain", headers):
+            continue
+        content = chunk[split.end() :]
+        if "base64" in headers:
+            content = base64.b64decode(content, validate=False)
+        elif "quoted-printable" in headers:
+            content = quopri.decodestring(content)
+        charset = re.search(r'charset="?([\w.:-]+)', headers)
+        texts.append(decode_text(content, charset.group(1) if charset else None).strip())
+    return "\n\n".join(text for text in texts if text).replace("\r\n", "\n")
 
 
 def _charset_labels(message: EmailMessage):
@@ -162,7 +191,8 @@ def _text_of(part: EmailMessage, hints) -> str:
     payload = part.get_payload(decode=True)
     if payload is None:
         return ""
-    return decode_text(payload, part.get_param("charset"), hints)
+    text = decode_text(payload, part.get_param("charset"), hints)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # ---------------------------------------------------------------- HTML bounds

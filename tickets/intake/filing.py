@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
@@ -15,7 +16,7 @@ from helpdesk.tenancy import current_tenant
 
 from .. import mail, services
 from ..models import InboundEmail, Mailbox, Message, OutboundEmail, Ticket
-from .parse import ParsedEmail, Unprocessable, parse_email
+from .parse import ParsedEmail, Unprocessable, parse_email, with_notes
 
 logger = logging.getLogger(__name__)
 
@@ -329,16 +330,24 @@ def _our_addresses() -> set[str]:
 
 
 def _ticket_draft(parsed: ParsedEmail, sender, ours: set[str], follow_up_of=None):
+    cc = [address for address in parsed.cc if address not in ours]
+    text, html = parsed.text, parsed.html
+    if len(cc) > settings.TICKET_MAX_CC:
+        # Thousands of Cc addresses make every reply a mail blast.
+        cap = settings.TICKET_MAX_CC
+        note = f"{len(cc) - cap} more Cc addresses were not kept: a ticket keeps at most {cap}."
+        text, html = with_notes(text, html, [note])
+        cc = cc[:cap]
     return services.TicketDraft(
         requester=sender,
         subject=parsed.subject[:200],
-        body=parsed.text,
+        body=text,
         channel=Ticket.Channel.EMAIL,
-        cc_emails=[address for address in parsed.cc if address not in ours],
+        cc_emails=cc,
         attachments=parsed.attachments,
         follow_up_of=follow_up_of,
         acknowledge=not parsed.is_automatic,
-        body_html=parsed.html,
+        body_html=html,
     )
 
 

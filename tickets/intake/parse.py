@@ -25,7 +25,7 @@ from django.utils.html import escape as html_escape
 
 from .. import mail
 from ..validators import validate_mail_address
-from .body import kept_attachments, read_body
+from .body import Body, flat_text, kept_attachments, read_body
 from .charsets import decode_text, header_text
 
 
@@ -230,6 +230,15 @@ def _bounce(message: EmailMessage, raw: bytes, sender_email: str) -> tuple[list[
 # ---------------------------------------------------------------- the whole mail
 
 
+def with_notes(text: str, html: str | None, notes: list[str]) -> tuple[str, str | None]:
+    """The body with notes for people on what intake left out, in brackets."""
+    for note in notes:
+        text = f"{text}\n\n[{note}]".strip()
+        if html is not None:
+            html += f"<p><em>[{html_escape(note)}]</em></p>"
+    return text, html
+
+
 def parse_email(raw: bytes, *, force: bool = False) -> ParsedEmail:
     """Read what intake needs from an RFC 822 message.
 
@@ -239,30 +248,28 @@ def parse_email(raw: bytes, *, force: bool = False) -> ParsedEmail:
     if len(raw) > settings.INBOUND_EMAIL_MAX_BYTES and not force:
         limit = filesizeformat(settings.INBOUND_EMAIL_MAX_BYTES)
         raise Unprocessable(f"Larger than the limit for incoming mail ({limit}).")
-    message = BytesParser(policy=PARSING_POLICY).parsebytes(raw)
+    try:
+        message = BytesParser(policy=PARSING_POLICY).parsebytes(raw)
+        body = read_body(message, seconds=settings.INBOUND_PARSE_SECONDS)
+        attachments, refused = kept_attachments(body.parts)
+    except RecursionError:
+        # Nested past what the stdlib's parser can walk: the headers, and
+        # the text its parts hold.
+        message = BytesHeaderParser(policy=PARSING_POLICY).parsebytes(raw)
+        note = "This mail is nested too deeply to read whole; the text found in it is shown."
+        body, attachments, refused = Body(text=flat_text(raw), notes=[note]), [], []
     message_id = header(message, "Message-ID")
     if mail.is_our_message_id(message_id) and not force:
         raise Unprocessable("Our own outgoing mail came back to us (a mail loop); not filed.")
     sender_name, sender_email = _sender(message)
     bounced_to, bounce_reason = ([], "") if force else _bounce(message, raw, sender_email)
     cc = [address for address in _usable_list(message, "Cc") if address != sender_email]
-    body = read_body(message, seconds=settings.INBOUND_PARSE_SECONDS)
-    attachments, refused = kept_attachments(body.parts)
     notes = list(body.notes)
     if refused:
         notes.append("Not kept (the original mail is stored): " + " ".join(refused))
-    if len(cc) > settings.TICKET_MAX_CC:
-        notes.append(
-            f"{len(cc) - settings.TICKET_MAX_CC} more Cc addresses were not kept: "
-            f"a ticket keeps at most {settings.TICKET_MAX_CC}."
-        )
-        cc = cc[: settings.TICKET_MAX_CC]
     text = printable(body.text).strip()
     html = printable(body.html) if body.html is not None else None
-    for note in notes:
-        text = f"{text}\n\n[{note}]".strip()
-        if html is not None:
-            html += f"<p><em>[{html_escape(note)}]</em></p>"
+    text, html = with_notes(text, html, notes)
     if not text:
         text = "(see attachments)" if attachments else "(no text)"
     return ParsedEmail(
