@@ -410,3 +410,36 @@ def test_message_ids_are_not_signed_with_the_bare_secret_key(tenant, settings):
         ours = intake.parse.mail.message_id_for(tenant.pk, 7, "root")
     bare = hmac.new(settings.SECRET_KEY.encode(), f"{tenant.pk}.7.root".encode(), hashlib.sha256)
     assert bare.hexdigest()[:20] not in ours
+
+
+def test_mime_nested_past_forty_levels_keeps_what_is_above(client, tenant, mailbox):
+    raw = b"From: Pat <pat@example.com>\r\nTo: help@acme.example\r\nSubject: Deep\r\n"
+    raw += b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="top"\r\n\r\n'
+    raw += b"--top\r\nContent-Type: text/plain\r\n\r\nNear the top.\r\n--top\r\n"
+    for level in range(100):
+        raw += f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n--b{level}\r\n'.encode()
+    raw += b"Content-Type: text/plain\r\n\r\nAt the bottom.\r\n"
+    for level in reversed(range(100)):
+        raw += f"--b{level}--\r\n".encode()
+    raw += b"--top--\r\n"
+    message = _filed(client, tenant, mailbox, raw)
+    assert message.body_text == (
+        "Near the top.\n\n[Parts nested deeper than 40 levels were not read.]"
+    )
+
+
+@pytest.mark.parametrize(
+    "filename", ["invoice.pdf.exe.", "invoice.pdf.exe ", "a.exe::$DATA", "invoice\u202efdp.exe"]
+)
+def test_attachment_names_are_normalised_before_the_check(client, tenant, mailbox, filename):
+    encoded = "=?utf-8?b?" + base64.b64encode(filename.encode()).decode() + "?="
+    raw = (
+        "From: Pat <pat@example.com>\r\nTo: help@acme.example\r\nSubject: Invoice\r\n"
+        f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\n"
+        f'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="{encoded}"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+    ).encode()
+    message = _filed(client, tenant, mailbox, raw)
+    assert message.attachments.count() == 0
+    assert ".exe files are not accepted." in message.body_text
