@@ -13,6 +13,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from helpdesk.models import Tenant
+from helpdesk.proxies import client_ip
 from helpdesk.tenancy import tenant_context
 
 from . import services
@@ -40,10 +41,10 @@ def _tenant_or_404(slug: str) -> Tenant:
 
 
 def _client_ip(request) -> str:
-    # REMOTE_ADDR is the peer that connected. Behind a reverse proxy that is
-    # the proxy for everyone, and the client's address would have to come from
-    # X-Forwarded-For as set by a proxy we trust (never as sent by the client).
-    return request.META.get("REMOTE_ADDR", "")
+    # Behind a proxy REMOTE_ADDR is the proxy for everyone: the client's
+    # address comes from the hops TRUSTED_PROXY_HOPS trusts, never from what
+    # the client itself sent.
+    return client_ip(request)
 
 
 def _sent_salt(tenant: Tenant) -> str:
