@@ -14,7 +14,9 @@ def validate_time_zone(value: str) -> None:
 
 # First path segments the app uses itself; a tenant with one of these slugs
 # would lose pages to them.
-RESERVED_SLUGS = {"accounts", "admin", "api", "help", "inbound", "static", "media", "healthz"}
+RESERVED_SLUGS = {
+    "accounts", "admin", "api", "help", "inbound", "static", "media", "healthz", "csp-report",
+}  # fmt: skip
 
 
 def validate_tenant_slug(value: str) -> None:

@@ -7,6 +7,7 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("csp-report/", views.csp_report, name="csp_report"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="helpdesk/login.html"),

@@ -1,9 +1,13 @@
+import json
+import logging
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import services
@@ -99,3 +103,26 @@ def api_key_revoke(request, tenant_slug, key_id):
     services.api_key_revoke(actor=request.user, api_key=api_key)
     messages.success(request, f"Revoked “{api_key.name}”: it no longer works.")
     return redirect("api_keys", tenant_slug)
+
+
+csp_logger = logging.getLogger("helpdesk.csp")
+
+
+@csrf_exempt
+@require_POST
+def csp_report(request):
+    """Browsers report Content-Security-Policy violations here; each is
+    logged (a violation is a bug in a page or an attack on one)."""
+    body = request.read(16_384)
+    try:
+        report = json.loads(body or b"{}").get("csp-report", {})
+    except (ValueError, AttributeError):
+        report = {}
+    if isinstance(report, dict):
+        csp_logger.warning(
+            "CSP violation on %s: %s blocked %s",
+            str(report.get("document-uri", ""))[:300],
+            str(report.get("violated-directive", ""))[:100],
+            str(report.get("blocked-uri", ""))[:300],
+        )
+    return HttpResponse(status=204)

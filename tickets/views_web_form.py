@@ -5,6 +5,7 @@ for a login there), so each view finds its tenant and enters its context
 itself. The pages may be framed by other sites: they are made to be embedded.
 """
 
+from csp.decorators import csp_replace
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -59,7 +60,13 @@ def _sent_redirect(tenant: Tenant, number: int | None):
     return redirect("tickets:web_form_sent", tenant.slug, token)
 
 
+# Other sites may embed these two pages (README, "Web form"): no
+# X-Frame-Options, and a CSP that lets any site frame them.
+EMBEDDABLE = {"frame-ancestors": ["*"]}
+
+
 @xframe_options_exempt
+@csp_replace(EMBEDDABLE)
 @require_http_methods(["GET", "POST"])
 def web_form(request, form_tenant):
     """Show the tenant's public request form, or open a ticket from it."""
@@ -108,6 +115,7 @@ def web_form(request, form_tenant):
 
 
 @xframe_options_exempt
+@csp_replace(EMBEDDABLE)
 @require_GET
 def web_form_sent(request, form_tenant, token):
     """Confirm a submission, with the ticket reference carried in the signed token."""

@@ -8,6 +8,12 @@
     try { return JSON.parse(headers)["X-CSRFToken"]; } catch (e) { return ""; }
   }
 
+  // ---- buttons that ask first (data-confirm; no inline handlers: CSP) --
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+  });
+
   // ---- ticket: images from other sites load only when asked -------
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-load-remote-images]");

@@ -89,10 +89,24 @@ def browser():
 @pytest.fixture
 def page(browser, tmp_path):
     """A fresh browser context per test, so no cookie leaks between tests.
-    (tmp_path is where a failure's screenshot goes.)"""
+    (tmp_path is where a failure's screenshot goes.)
+
+    Every page the test opens runs under the app's Content-Security-Policy;
+    Chromium reports each violation on the console, and any one fails the
+    test: an inline script, handler or style the policy blocks is a page
+    that does not work."""
     context = browser.new_context(viewport=DESKTOP)
-    yield context.new_page()
+    page = context.new_page()
+    violations = page.csp_violations = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield page
     context.close()
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 @pytest.fixture
