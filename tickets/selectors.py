@@ -282,3 +282,20 @@ def raw_mail_text(head: bytes, *, cut: bool) -> str:
     labels = [label.decode("ascii").lower() for label in _CHARSET_LABEL.findall(head)]
     label = next((name for name in labels if name not in ("utf-8", "utf8")), None)
     return printable(decode_text(head, label, tuple(labels)))
+
+
+def message_copies(*, message_ids: list[int]) -> dict[int, list[InboundEmail]]:
+    """Later copies of the mail behind each message ("also received via"),
+    oldest first, in one query (index inboundemail_copies_idx)."""
+    if not message_ids:
+        return {}
+    copies = (
+        InboundEmail.objects.filter(message_id__in=message_ids, copy_of__isnull=False)
+        .select_related("mailbox")
+        .only("message", "received_at", "mailbox", "mailbox__name", "mailbox__address")
+        .order_by("received_at", "pk")
+    )
+    found: dict[int, list[InboundEmail]] = {}
+    for copy in copies:
+        found.setdefault(copy.message_id, []).append(copy)
+    return found
