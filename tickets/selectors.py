@@ -1,12 +1,16 @@
 """Reads shared by views: each owns its joins and the index it relies on."""
 
-from django.db.models import F, Prefetch
-from django.db.models.functions import Coalesce
+import re
+
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, Subquery, TextField
+from django.db.models.functions import Cast, Coalesce, Substr
 from django.http import Http404
 
-from helpdesk.models import SupportGroup
+from helpdesk.models import AuditEntry, SupportGroup
 
-from .models import Attachment, Category, Contact, Event, Message, Ticket
+from .intake.charsets import decode_text
+from .intake.parse import headline, printable
+from .models import Attachment, Category, Contact, Event, InboundEmail, Message, Ticket
 
 PAGE_SIZE = 50
 
@@ -157,3 +161,141 @@ def category_choices_in_tree_order():
     return Category.objects.select_related("parent").order_by(
         Coalesce("parent__name", "name"), F("parent").asc(nulls_first=True), "name"
     )
+
+
+# ---------------------------------------------------------------- stored mail
+
+# The audit log's name for a stored mail (helpdesk.services.audit_record).
+INBOUND_TARGET = "inbound_email"
+QUARANTINE_PAGE_SIZE = 200
+# How much of a raw mail a page reads: enough for any header block and the
+# start of the body; the download holds all of it.
+RAW_SHOWN_BYTES = 262_144
+
+
+def quarantine_page(
+    *, before: int | None = None, limit: int = QUARANTINE_PAGE_SIZE
+) -> tuple[list[InboundEmail], int | None]:
+    """Quarantined mail, newest first, a page at a time by keyset on
+    (received_at, id) (index inboundemail_quarantine_idx); `before` is the
+    id of the last mail of the previous page. Each row carries `last_action`
+    (its latest audit entry, or None). The raw bytes are not read, except
+    the start of those stored before the headers were kept. The number of
+    queries does not grow with the rows."""
+    queryset = (
+        InboundEmail.objects.filter(status=InboundEmail.Status.QUARANTINED)
+        .select_related("mailbox")
+        .defer("raw")
+        .order_by("-received_at", "-pk")
+    )
+    if before is not None:
+        at = Subquery(InboundEmail.objects.filter(pk=before).values("received_at")[:1])
+        queryset = queryset.filter(Q(received_at__lt=at) | Q(received_at=at, pk__lt=before))
+    rows = list(queryset[: limit + 1])
+    next_cursor = rows[limit - 1].pk if len(rows) > limit else None
+    rows = rows[:limit]
+    _fill_headlines(rows)
+    last = inbound_last_actions(inbound_ids=[row.pk for row in rows])
+    for row in rows:
+        row.last_action = last.get(row.pk)
+    return rows, next_cursor
+
+
+def _needs_headline(inbound: InboundEmail) -> bool:
+    # Stored before sender, subject and recipients were kept (or a mail
+    # without any of them, which costs one more look and finds nothing).
+    return not (inbound.sender or inbound.subject or inbound.recipients)
+
+
+def _fill_headlines(rows: list[InboundEmail]) -> None:
+    """Sender, subject and recipients for rows stored before they were kept,
+    read from the start of their raw bytes in one query (never all of it)."""
+    old = {row.pk: row for row in rows if _needs_headline(row)}
+    if not old:
+        return
+    heads = (
+        InboundEmail.objects.filter(pk__in=old)
+        .annotate(head=Substr("raw", 1, RAW_SHOWN_BYTES))
+        .values_list("pk", "head")
+    )
+    for pk, head in heads:
+        for name, value in headline(bytes(head or b"")).items():
+            setattr(old[pk], name, value)
+
+
+def inbound_last_actions(*, inbound_ids: list[int]) -> dict[int, AuditEntry]:
+    """The latest audit entry of each stored mail, in one query (DISTINCT ON
+    over index auditentry_target_idx)."""
+    if not inbound_ids:
+        return {}
+    entries = (
+        AuditEntry.objects.filter(
+            target_type=INBOUND_TARGET, target_id__in=[str(pk) for pk in inbound_ids]
+        )
+        .select_related("actor")
+        .order_by("target_id", "-created_at", "-pk")
+        .distinct("target_id")
+    )
+    return {int(entry.target_id): entry for entry in entries}
+
+
+def quarantined_mail_get(*, inbound_id: int) -> InboundEmail:
+    """A mail in quarantine, or one an admin has acted on there (so that the
+    page still shows what became of it), with `raw_head`, the first
+    RAW_SHOWN_BYTES of its raw bytes; 404 for anything else."""
+    acted_on = AuditEntry.objects.filter(
+        target_type=INBOUND_TARGET, target_id=Cast(OuterRef("pk"), output_field=TextField())
+    )
+    inbound = (
+        InboundEmail.objects.filter(pk=inbound_id)
+        .filter(Q(status=InboundEmail.Status.QUARANTINED) | Exists(acted_on))
+        .select_related("mailbox", "ticket__tenant")
+        .defer("raw")
+        .annotate(raw_head=Substr("raw", 1, RAW_SHOWN_BYTES))
+        .first()
+    )
+    if inbound is None:
+        raise Http404("No such quarantined mail.")
+    inbound.raw_head = bytes(inbound.raw_head or b"")
+    if _needs_headline(inbound):
+        for name, value in headline(inbound.raw_head).items():
+            setattr(inbound, name, value)
+    return inbound
+
+
+_CHARSET_LABEL = re.compile(rb'charset\s*=\s*"?([A-Za-z0-9_.:+-]{1,40})', re.IGNORECASE)
+
+
+def raw_mail_text(head: bytes, *, cut: bool) -> str:
+    """Raw mail bytes as text for people to read, whatever their charset:
+    UTF-8 when they are, else the first other charset the mail names (its
+    8-bit bytes are most likely in it), else detected, else Windows-1252
+    (every byte shown). Control characters are dropped. `cut`: the bytes
+    are a prefix, so a character split at the end is left out rather than
+    making the whole text undecodable as UTF-8."""
+    if cut:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as error:
+            if error.reason == "unexpected end of data":
+                head = head[: error.start]
+    labels = [label.decode("ascii").lower() for label in _CHARSET_LABEL.findall(head)]
+    label = next((name for name in labels if name not in ("utf-8", "utf8")), None)
+    return printable(decode_text(head, label, tuple(labels)))
+
+
+def message_copies(*, message_ids: list[int]) -> dict[int, list[InboundEmail]]:
+    """Later copies of the mail behind each message ("also received via"),
+    oldest first, in one query (index inboundemail_copies_idx)."""
+    if not message_ids:
+        return {}
+    copies = (
+        InboundEmail.objects.filter(message_id__in=message_ids, copy_of__isnull=False)
+        .select_related("mailbox")
+        .only("message", "received_at", "mailbox", "mailbox__name", "mailbox__address")
+        .order_by("received_at", "pk")
+    )
+    found: dict[int, list[InboundEmail]] = {}
+    for copy in copies:
+        found.setdefault(copy.message_id, []).append(copy)
+    return found

@@ -24,9 +24,24 @@ urlpatterns = [
         name="quarantine",
     ),
     path(
+        "<slug:tenant_slug>/settings/quarantine/<int:inbound_id>/",
+        views_intake.quarantine_detail,
+        name="quarantine_detail",
+    ),
+    path(
+        "<slug:tenant_slug>/settings/quarantine/<int:inbound_id>/download/",
+        views_intake.quarantine_download,
+        name="quarantine_download",
+    ),
+    path(
         "<slug:tenant_slug>/settings/quarantine/<int:inbound_id>/reprocess/",
         views_intake.quarantine_reprocess,
         name="quarantine_reprocess",
+    ),
+    path(
+        "<slug:tenant_slug>/settings/quarantine/<int:inbound_id>/file-anyway/",
+        views_intake.quarantine_file_anyway,
+        name="quarantine_file_anyway",
     ),
     path(
         "<slug:tenant_slug>/tickets/<int:number>/presence/", views.ticket_presence, name="presence"

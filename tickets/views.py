@@ -73,10 +73,23 @@ def ticket_new(request, tenant_slug):
     return render(request, "tickets/ticket_new.html", {"form": form})
 
 
+def _timeline_with_copies(ticket):
+    """The timeline, each message carrying `also_received`: the later copies
+    of its mail (to another of our mailboxes), loaded for the page at once."""
+    timeline = selectors.ticket_timeline(ticket=ticket)
+    copies = selectors.message_copies(
+        message_ids=[event.message_id for event in timeline if event.message_id]
+    )
+    for event in timeline:
+        if event.message_id:
+            event.message.also_received = copies.get(event.message_id, [])
+    return timeline
+
+
 def _detail_context(request, ticket, *, update_form=None, reply_form=None, conflict=None):
     return {
         "ticket": ticket,
-        "timeline": selectors.ticket_timeline(ticket=ticket),
+        "timeline": _timeline_with_copies(ticket),
         "update_form": update_form or TicketUpdateForm.for_ticket(ticket),
         "reply_form": reply_form or ReplyForm(initial={"version": ticket.version}),
         "recent_tickets": selectors.requester_recent_tickets(ticket=ticket),

@@ -8,16 +8,19 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from helpdesk.models import Membership, Tenant
 from helpdesk.permissions import role_required
+from helpdesk.services import audit_entries_for
 from helpdesk.tenancy import tenant_context
 
-from . import intake, services
+from . import intake, selectors, services
 from .forms import MailboxForm, add_service_errors
 from .models import InboundEmail, Mailbox
+from .services import quarantine as quarantine_actions
 
 
 class _TooLarge(Exception):
@@ -81,25 +84,94 @@ def inbound_webhook(request, inbound_tenant, mailbox_id):
 @require_GET
 @role_required(Membership.Role.ADMIN)
 def quarantine_list(request, tenant_slug):
-    return render(
-        request,
-        "tickets/quarantine.html",
-        {"quarantined": intake.inbound_quarantined().defer("raw")[:200]},
-    )
+    """Admins see what could not be filed: who sent it, why it was refused,
+    and what was last done about it."""
+    before = request.GET.get("before", "")
+    rows, next_cursor = selectors.quarantine_page(before=int(before) if before.isdigit() else None)
+    context = {"quarantined": rows, "next_cursor": next_cursor, "paged": before.isdigit()}
+    return render(request, "tickets/quarantine.html", context)
+
+
+@require_GET
+@role_required(Membership.Role.ADMIN)
+def quarantine_detail(request, tenant_slug, inbound_id):
+    """One quarantined mail: its headers, reason and history, and the raw
+    mail as text (the template escapes it: the mail is hostile input)."""
+    inbound = selectors.quarantined_mail_get(inbound_id=inbound_id)
+    head = inbound.raw_head
+    context = {
+        "inbound": inbound,
+        "raw_text": selectors.raw_mail_text(head, cut=len(head) < inbound.size),
+        "raw_cut": len(head) < inbound.size,
+        "raw_shown_bytes": len(head),
+        "history": audit_entries_for(target_type=selectors.INBOUND_TARGET, target_id=inbound.pk),
+        "in_quarantine": inbound.status == InboundEmail.Status.QUARANTINED,
+    }
+    return render(request, "tickets/quarantine_detail.html", context)
+
+
+@require_GET
+@role_required(Membership.Role.ADMIN)
+def quarantine_download(request, tenant_slug, inbound_id):
+    """The raw mail as a file, never as a page: a mail is hostile input, and
+    a browser that sniffed it as HTML would run its scripts on our origin."""
+    inbound = selectors.quarantined_mail_get(inbound_id=inbound_id)
+    try:
+        raw = quarantine_actions.quarantine_raw_download(inbound=inbound, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("tickets:quarantine", tenant_slug)
+    response = HttpResponse(raw, content_type="application/octet-stream")
+    # The name is ours (no part of the mail in it), so it needs no quoting.
+    filename = f"{request.tenant.slug}-mail-{inbound.pk}.eml"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    add_never_cache_headers(response)
+    return response
+
+
+def _after_action(request, tenant_slug, inbound_id, result: InboundEmail | None):
+    """Say what became of the mail and go back where the admin was."""
+    if result is not None and result.status == InboundEmail.Status.PROCESSED:
+        ticket = result.ticket
+        url = reverse("tickets:detail", args=[tenant_slug, ticket.number])
+        messages.success(
+            request, format_html('Filed as <a href="{}">{}</a>.', url, ticket.reference)
+        )
+    elif result is not None:
+        messages.error(request, f"Still quarantined: {result.reason}")
+    if request.POST.get("return_to") == "list":
+        return redirect("tickets:quarantine", tenant_slug)
+    return redirect("tickets:quarantine_detail", tenant_slug, inbound_id)
+
+
+def _quarantine_action(request, tenant_slug, inbound_id, action):
+    inbound = selectors.quarantined_mail_get(inbound_id=inbound_id)
+    try:
+        result = action(inbound=inbound, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        result = None
+    return _after_action(request, tenant_slug, inbound_id, result)
 
 
 @require_POST
 @role_required(Membership.Role.ADMIN)
 def quarantine_reprocess(request, tenant_slug, inbound_id):
-    inbound = intake.inbound_quarantined().filter(pk=inbound_id).first()
-    if inbound is None:
-        raise Http404("No such quarantined message.")
-    inbound = intake.inbound_process(inbound=inbound)
-    if inbound.status == InboundEmail.Status.PROCESSED:
-        messages.success(request, f"Processed: {inbound.ticket.reference}.")
-    else:
-        messages.error(request, f"Still quarantined: {inbound.reason}")
-    return redirect("tickets:quarantine", tenant_slug)
+    """Process again, by the usual rules, after the cause was fixed."""
+    return _quarantine_action(
+        request, tenant_slug, inbound_id, quarantine_actions.quarantine_reprocess
+    )
+
+
+@require_POST
+@role_required(Membership.Role.ADMIN)
+def quarantine_file_anyway(request, tenant_slug, inbound_id):
+    """File a mail the rules refuse (size, loop, bounce), unacknowledged."""
+    return _quarantine_action(
+        request, tenant_slug, inbound_id, quarantine_actions.quarantine_file_anyway
+    )
 
 
 # ---------------------------------------------------------------- mailboxes

@@ -197,7 +197,7 @@ def test_admin_sees_quarantine_and_reprocesses_after_a_fix(
     response = admin.post(
         reverse("tickets:quarantine_reprocess", args=[tenant.slug, inbound.pk]), follow=True
     )
-    assert "Processed: ACME-1." in response.content.decode()
+    assert 'Filed as <a href="/acme/tickets/1/">ACME-1</a>.' in response.content.decode()
     with tenant_context(tenant):
         inbound.refresh_from_db()
         assert inbound.status == "processed" and inbound.attempts == 2
