@@ -124,10 +124,13 @@ class TicketCounter(TenantOwned):
 
 OPEN_STATUS_VALUES = ("new", "open", "pending", "on_hold")
 OPEN_Q = Q(status__in=OPEN_STATUS_VALUES)
-# "Most urgent first": highest priority, then the nearest due time, then the oldest.
-# Every key ascends, so a keyset cursor is one row comparison.
+# Waiting on the customer or a third party: nothing for an agent to do yet.
+WAITING_STATUS_VALUES = ("pending", "on_hold")
+# "Most urgent first": highest priority, tickets an agent can act on before
+# those waiting on someone else, then the nearest due time, then the oldest.
 URGENT_ORDER = (
     F("priority").desc(),
+    F("waiting").asc(),
     Coalesce(F("due_at"), Cast(Value("infinity"), models.DateTimeField())).asc(),
     F("created_at").asc(),
     F("id").asc(),
@@ -229,6 +232,12 @@ class Ticket(TenantOwned):
     due_at = models.DateTimeField(null=True, blank=True)
     # Optimistic concurrency: every change bumps it; an edit names the version it saw.
     version = models.PositiveIntegerField(default=1)
+    # Stored, so that the queues' indexes can order by it (URGENT_ORDER).
+    waiting = models.GeneratedField(
+        expression=Q(status__in=WAITING_STATUS_VALUES),
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
     # Weight A: a subject match outranks a mention in a message (weight D).
     search_vector = search_vector_field("subject", weight="A")
 

@@ -58,6 +58,7 @@ SORTS = {
     # Matches the ticket_queue_* partial indexes.
     "urgent": (
         SortKey("priority", descending=True),
+        SortKey("waiting"),
         SortKey("due_at", null_is_infinity=True),
         SortKey("created_at"),
         SortKey("id"),

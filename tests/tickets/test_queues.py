@@ -43,6 +43,33 @@ def test_my_tickets_shows_open_ones_most_urgent_first(tenant, agent, my_tickets,
     assert response.context["counts"]["unassigned"] == 1
 
 
+def test_tickets_waiting_on_someone_else_come_after_those_an_agent_can_act_on(tenant, agent, login):
+    with tenant_context(tenant):
+        waiting = TicketFactory(assignee=agent, priority=3)
+        services.ticket_change_status(
+            ticket=waiting, actor=agent, status="pending", expected_version=None
+        )
+        on_hold = TicketFactory(assignee=agent, priority=3)
+        services.ticket_change_status(
+            ticket=on_hold, actor=agent, status="on_hold", expected_version=None
+        )
+        actionable = TicketFactory(assignee=agent, priority=3)  # newer than both
+        lower = TicketFactory(assignee=agent, priority=2)
+    response = login(agent).get(reverse("tickets:queue", args=[tenant.slug, "mine"]))
+    # Priority first, then what can be worked on now; waiting ones before lower priority.
+    assert _numbers(response) == [actionable.number, waiting.number, on_hold.number, lower.number]
+    with tenant_context(tenant):
+        membership = Membership.objects.get(tenant=tenant, user=agent)
+        queue = queues.queue_get(membership=membership, slug="mine")
+        seen, cursor = [], None
+        while True:
+            rows, cursor = queues.queue_page(queue=queue, cursor=cursor, limit=1)
+            seen += [t.number for t in rows]
+            if cursor is None:
+                break
+    assert seen == _numbers(response)
+
+
 def test_keyset_pages_cover_every_ticket_once(tenant, agent, my_tickets):
     with tenant_context(tenant):
         membership = Membership.objects.get(tenant=tenant, user=agent)
