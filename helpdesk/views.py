@@ -23,7 +23,7 @@ def home(request):
         return redirect("login")
     memberships = list(Membership.objects.filter(user=request.user).select_related("tenant"))
     if len(memberships) == 1:
-        return redirect("tickets:queues", memberships[0].tenant.slug)
+        return redirect("tickets:home", memberships[0].tenant.slug)
     return render(request, "helpdesk/choose_tenant.html", {"memberships": memberships})
 
 

@@ -89,6 +89,7 @@ VIEWS = [
         "GET",
     ),
     ("tickets:queues", lambda t, tk: [t.slug], "agent", "GET-302"),
+    ("tickets:home", lambda t, tk: [t.slug], "agent", "GET-302"),
     ("tickets:queue", lambda t, tk: [t.slug, "mine"], "agent", "GET"),
     ("tickets:queue_bulk", lambda t, tk: [t.slug, "mine"], "agent", "POST"),
     ("tickets:saved_view_create", lambda t, tk: [t.slug], "agent", "POST"),

@@ -75,6 +75,7 @@ urlpatterns = [
     ),
     path("<slug:tenant_slug>/board/", views.board_view, name="board"),
     path("<slug:tenant_slug>/tickets/<int:number>/move/", views.ticket_move, name="move"),
+    path("<slug:tenant_slug>/", views.queue_index, name="home"),
     path("<slug:tenant_slug>/queues/", views.queue_index, name="queues"),
     path("<slug:tenant_slug>/queues/<slug:slug>/", views.queue_view, name="queue"),
     path("<slug:tenant_slug>/queues/<slug:slug>/bulk/", views.queue_bulk, name="queue_bulk"),

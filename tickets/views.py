@@ -200,9 +200,20 @@ def _saved_views_for(request):
     ).select_related("shared_with")
 
 
+# Where each role's work is: agents their own tickets, dispatchers what
+# waits for someone, managers and admins everything open.
+HOME_QUEUE = {
+    Membership.Role.AGENT: "mine",
+    Membership.Role.DISPATCHER: "unassigned",
+    Membership.Role.MANAGER: "all",
+    Membership.Role.ADMIN: "all",
+}
+
+
 @require_GET
 def queue_index(request, tenant_slug):
-    return redirect("tickets:queue", tenant_slug, "mine")
+    """A member's home in the help desk (/<tenant>/ and /<tenant>/queues/)."""
+    return redirect("tickets:queue", tenant_slug, HOME_QUEUE[request.membership.role])
 
 
 @require_GET

@@ -263,3 +263,16 @@ def test_saved_views_are_private_unless_a_manager_shares_them(tenant, agent, log
         reverse("tickets:saved_view_delete", args=[tenant.slug, shared.pk])
     )
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "queue"),
+    [("agent", "mine"), ("dispatcher", "unassigned"), ("manager", "all"), ("admin", "all")],
+)
+def test_each_role_lands_where_its_work_is(tenant, login, role, queue):
+    user = MembershipFactory(tenant=tenant, role=role).user
+    client = login(user)
+    for url in (f"/{tenant.slug}/", reverse("tickets:queues", args=[tenant.slug])):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"] == reverse("tickets:queue", args=[tenant.slug, queue])
