@@ -273,7 +273,9 @@ class BoardFilterForm(TenantChoicesMixin, forms.Form):
         required=False,
         empty_value=None,
     )
-    tag = forms.CharField(required=False, max_length=40)
+    tag = forms.CharField(
+        required=False, max_length=40, widget=forms.TextInput(attrs={"placeholder": "Any tag"})
+    )
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)

@@ -268,6 +268,9 @@ def queue_bulk(request, tenant_slug, slug):
     if query:
         back += "?" + query
     form = BulkActionForm(request.POST, tenant=request.tenant)
+    if not request.POST.getlist("numbers"):
+        messages.error(request, "Nothing changed: tick the tickets to change first.")
+        return redirect(back)
     if not form.is_valid():
         problems = "; ".join(
             f"{form.fields[f].label or f}: {' '.join(e)}" if f != "__all__" else " ".join(e)
@@ -351,15 +354,24 @@ def ticket_move(request, tenant_slug, number):
     """
     ticket = selectors.ticket_get(number=number)
     version = request.POST.get("version", "")
+    # ASCII digits only: "²".isdigit() is true, and int("²") fails.
+    if not (version.isascii() and version.isdigit() and len(version) < 10):
+        text = "This board is out of date: reload the page and move the card again."
+        return HttpResponse(text, status=400, content_type="text/plain")
     try:
         ticket = services.ticket_change_status(
             ticket=ticket,
             actor=request.user,
             status=request.POST.get("status", ""),
-            expected_version=int(version) if version.isdigit() else None,
+            expected_version=int(version),
         )
     except services.TicketConflict as conflict:
-        return HttpResponse(str(conflict), status=409, content_type="text/plain")
+        text = (
+            f"{conflict.changed_by} changed {conflict.ticket.reference} after the board was "
+            "loaded, so it was not moved. The board now shows it as it is: move it again "
+            "if you still want to."
+        )
+        return HttpResponse(text, status=409, content_type="text/plain")
     except ValidationError as error:
         return HttpResponse(" ".join(error.messages), status=400, content_type="text/plain")
     return render(request, "tickets/board.html#board-card", {"card": ticket})

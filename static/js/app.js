@@ -42,7 +42,15 @@
     const count = selectedNumbers().length;
     bar.classList.toggle("has-selection", count > 0);
     document.getElementById("bulk-count").textContent = count + " selected";
+    if (count > 0) document.getElementById("bulk-hint").textContent = "";
   }
+
+  // "Apply" with nothing ticked says so instead of doing nothing.
+  document.addEventListener("submit", (event) => {
+    if (event.target.id !== "bulk-form" || selectedNumbers().length > 0) return;
+    event.preventDefault();
+    document.getElementById("bulk-hint").textContent = "Tick the tickets to change first.";
+  });
 
   function showActionValue() {
     const action = document.getElementById("bulk-action");
@@ -188,6 +196,16 @@
     } else {
       from.prepend(card);
       flash(text || "That move is not allowed.");
+      // Someone changed the ticket meanwhile: show the board as it is now.
+      if (response.status === 409 && window.htmx) htmx.trigger("#board", "refresh");
+    }
+  });
+
+  // The board refreshes itself, but not in the middle of a drag (a filter
+  // in hx-trigger would need eval, which the Content-Security-Policy forbids).
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (event.detail.elt.id === "board" && document.body.classList.contains("is-dragging")) {
+      event.preventDefault();
     }
   });
 })();

@@ -95,4 +95,17 @@ def test_drop_on_a_stale_card_is_refused(tenant, agent, dispatcher, board_ticket
         {"status": "open", "version": new.version},
     )
     assert response.status_code == 409
-    assert "was not saved" in response.content.decode()
+    text = response.content.decode()
+    assert "after the board was loaded, so it was not moved" in text
+    assert "below" not in text  # the board has no ticket "below"
+
+
+@pytest.mark.parametrize("version", ["²", "9" * 5000, "-1", "1e3", ""])
+def test_a_malformed_version_is_refused_in_words(tenant, agent, board_tickets, login, version):
+    new, *_ = board_tickets
+    response = login(agent).post(
+        reverse("tickets:move", args=[tenant.slug, new.number]),
+        {"status": "open", "version": version},
+    )
+    assert response.status_code == 400
+    assert "reload the page" in response.content.decode()

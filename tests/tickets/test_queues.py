@@ -195,6 +195,12 @@ def test_bulk_action_changes_each_ticket_through_the_service(tenant, dispatcher,
         assert Event.objects.filter(kind=Event.Kind.ASSIGNED, actor_user=dispatcher).count() == 3
 
 
+def test_bulk_apply_with_nothing_ticked_says_so(tenant, agent, login):
+    url = reverse("tickets:queue_bulk", args=[tenant.slug, "mine"])
+    response = login(agent).post(url, {"action": "status", "status": "open"}, follow=True)
+    assert "Nothing changed: tick the tickets to change first." in response.content.decode()
+
+
 def test_bulk_add_tag_keeps_existing_tags(tenant, agent, login):
     with tenant_context(tenant):
         ticket = TicketFactory(tags=["vip"])
