@@ -1,5 +1,7 @@
 """Canned responses that admins keep ready for agents."""
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -10,25 +12,24 @@ from helpdesk.tenancy import current_tenant
 from ..models import Ticket
 
 CANNED_PLACEHOLDERS = ("requester_name", "ticket_number", "agent_name")
-
-
-class _KeepUnknown(dict):
-    def __missing__(self, key):
-        return "{" + key + "}"
+# Anything in braces that looks like a placeholder. Only the names above are
+# replaced, by plain substitution: never str.format on text an admin wrote,
+# where "{requester_name.x}" raises and "{x:>30000000}" makes 30 MB.
+_PLACEHOLDER = re.compile(r"\{([^{}\s]{1,60})\}")
 
 
 def canned_response_render(*, canned, ticket: Ticket, agent) -> str:
     """The canned text with its placeholders filled in for this ticket."""
-    values = _KeepUnknown(
-        requester_name=ticket.requester.name or ticket.requester.email,
-        ticket_number=ticket.reference,
-        agent_name=agent.get_full_name() or agent.get_username(),
-    )
-    try:
-        return canned.body.format_map(values)
-    except (ValueError, IndexError):
-        # A stray brace in the text: insert it as written.
-        return canned.body
+    values = {
+        "requester_name": ticket.requester.name or ticket.requester.email,
+        "ticket_number": ticket.reference,
+        "agent_name": agent.get_full_name() or agent.get_username(),
+    }
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), canned.body)
+
+
+def _unknown_placeholders(body: str) -> list[str]:
+    return sorted({name for name in _PLACEHOLDER.findall(body) if name not in CANNED_PLACEHOLDERS})
 
 
 @transaction.atomic
@@ -43,6 +44,10 @@ def canned_response_save(*, actor, title: str, body: str, canned=None):
         errors["title"] = "Give it a title agents will recognise."
     if not (body or "").strip():
         errors["body"] = "Write the response text."
+    elif unknown := _unknown_placeholders(body):
+        known = ", ".join("{" + name + "}" for name in CANNED_PLACEHOLDERS)
+        names = ", ".join("{" + name + "}" for name in unknown)
+        errors["body"] = f"Unknown placeholder {names}: use {known}."
     duplicate = CannedResponse.objects.filter(title__iexact=title)
     if canned is not None:
         duplicate = duplicate.exclude(pk=canned.pk)
