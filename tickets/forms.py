@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 
+from .attachments import attachment_refusal
 from .models import Contact, Message, Organization, Ticket
 from .selectors import (
     assignable_agents,
@@ -35,10 +36,19 @@ class MultipleFileField(forms.FileField):
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
+        """The files, checked here as well as in the service, so that a
+        refused file is reported together with every other mistake in the
+        form rather than only once the rest is right."""
         if not data:
             return []
         files = data if isinstance(data, list | tuple) else [data]
-        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+        files = [super(MultipleFileField, self).clean(item, initial) for item in files]
+        problems = [refusal for upload in files if (refusal := attachment_refusal(upload))]
+        if len(files) > settings.ATTACHMENT_MAX_FILES:
+            problems.append(f"At most {settings.ATTACHMENT_MAX_FILES} files per message.")
+        if problems:
+            raise ValidationError(problems)
+        return files
 
 
 class TenantChoicesMixin:

@@ -126,6 +126,19 @@ def test_a_blocked_file_type_is_refused_and_nothing_is_written(client, tenant):
         assert Attachment.objects.count() == 0
 
 
+def test_a_blocked_file_is_reported_with_every_other_mistake_at_once(client, tenant):
+    upload = SimpleUploadedFile("setup.exe", b"MZ", content_type="application/octet-stream")
+    response = client.post(
+        form_url(tenant),
+        submission(subject="", requester_email="not-an-address", attachments=[upload]),
+    )
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert set(errors) == {"subject", "requester_email", "attachments"}
+    assert "setup.exe: .exe files are not accepted." in errors["attachments"]
+    assert ticket_count(tenant) == 0
+
+
 def test_a_filled_honeypot_looks_like_success_but_writes_nothing(client, tenant):
     response = client.post(form_url(tenant), submission(website="http://spam.example"), follow=True)
     assert response.status_code == 200
