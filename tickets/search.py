@@ -40,9 +40,13 @@ _SNIPPET_OPTIONS = (
 )
 _WHOLE_OPTIONS = f"{_HEADLINE_OPTIONS}, HighlightAll=true"
 
-# The query is parsed once per statement; websearch_to_tsquery accepts what
-# people type ("quoted phrases", or, -not) and never raises on bad syntax.
-_TSQUERY = "websearch_to_tsquery(%(config)s::regconfig, %(query)s)"
+# The query as tsquery text built by `tsquery_text` (what people type:
+# words matched by their beginning, "quoted phrases" exactly, or, -not);
+# every word is quoted, so to_tsquery never sees syntax of the user's.
+_TSQUERY = "to_tsquery(%(config)s::regconfig, %(query)s)"
+# Words this long or longer also match as the beginning of longer words
+# ("print" finds "printer"); shorter ones would match too much of a tenant.
+PREFIX_MIN_LENGTH = 3
 
 # Each source is a MATERIALIZED CTE so that it is planned to return all its
 # rows (a GIN bitmap scan) while the LIMIT in `hits` still stops it early;
@@ -90,7 +94,8 @@ SELECT r.ticket_id,
     ts_headline(%(config)s::regconfig, translate(m.body_text, %(markers)s, ''),
         {_TSQUERY}, %(snippet)s),
     (SELECT count(*) FROM hits GROUP BY source ORDER BY 1 DESC LIMIT 1)
-        >= %(candidates)s AS capped
+        >= %(candidates)s AS capped,
+    (SELECT count(DISTINCT ticket_id) FROM hits) AS total
 FROM ranked r
 JOIN tickets_ticket t ON t.tenant_id = %(tenant)s::bigint AND t.id = r.ticket_id
 JOIN tickets_contact c ON c.tenant_id = t.tenant_id AND c.id = t.requester_id
@@ -120,6 +125,54 @@ class SearchResults:
     has_more: bool
     # More matches than CANDIDATES_PER_SOURCE: the best of those found are shown.
     capped: bool
+    # Tickets found (at least this many when capped).
+    total: int = 0
+    # No ticket matched what was typed; these match the words cut by a letter
+    # (a slip at the end of a word: "printr" finds "printer").
+    retried_as: str = ""
+
+
+def _lexeme(word: str, prefix: bool) -> str:
+    quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+    return quoted + (":*" if prefix and len(word) >= PREFIX_MIN_LENGTH else "")
+
+
+def tsquery_text(query: str) -> str:
+    """What people type, as tsquery text: words (matched by their beginning),
+    "quoted phrases" (exactly, in order), `or` between terms, `-word` to
+    leave out; every word is quoted, so nothing typed is read as syntax."""
+    terms: list[str] = []
+    pending_or = False
+    for token in re.findall(r'-?"[^"]*"?|\S+', query):
+        negate = token.startswith("-") and len(token) > 1
+        token = token[1:] if negate else token
+        if token.lower() == "or" and not negate:
+            pending_or = bool(terms)
+            continue
+        if token.startswith('"'):
+            words = token.strip('"').split()
+            if not words:
+                continue
+            term = "(" + " <-> ".join(_lexeme(word, prefix=False) for word in words) + ")"
+        else:
+            term = _lexeme(token, prefix=not negate)
+        if negate:
+            term = "!" + term
+        if pending_or and not negate:
+            terms[-1] = f"({terms[-1]} | {term})"
+        else:
+            terms.append(term)
+        pending_or = False
+    return " & ".join(terms)
+
+
+def _cut_by_a_letter(query: str) -> str:
+    """The query with each plain word of five letters or more cut by its last
+    letter, for a second try when nothing matched."""
+    return " ".join(
+        word[:-1] if len(word) >= 5 and re.fullmatch(r"[^\W\d_]+", word) else word
+        for word in query.split()
+    )
 
 
 def _highlighted(headline: str | None) -> SafeString:
@@ -158,11 +211,32 @@ def ticket_search_jump(*, query: str) -> int | None:
 
 def ticket_search(*, query: str, limit: int = PAGE_SIZE) -> SearchResults:
     """The current tenant's tickets matching the query, best first, one row per
-    ticket with highlighted subject, requester and snippet (indexes *_search_idx)."""
+    ticket with highlighted subject, requester and snippet (indexes *_search_idx).
+    When nothing matches, words cut by a letter are tried once."""
+    results = _ticket_search(query, limit)
+    if not results.hits:
+        cut = _cut_by_a_letter(query)
+        if cut != query:
+            retried = _ticket_search(cut, limit)
+            if retried.hits:
+                return SearchResults(
+                    hits=retried.hits,
+                    has_more=retried.has_more,
+                    capped=retried.capped,
+                    total=retried.total,
+                    retried_as=cut,
+                )
+    return results
+
+
+def _ticket_search(query: str, limit: int) -> SearchResults:
+    text = tsquery_text(query[:MAX_QUERY_LENGTH])
+    if not text:
+        return SearchResults(hits=[], has_more=False, capped=False)
     tenant = current_tenant()
     params = {
         "config": SEARCH_CONFIG,
-        "query": query[:MAX_QUERY_LENGTH],
+        "query": text,
         "tenant": tenant.pk,
         "candidates": CANDIDATES_PER_SOURCE,
         "limit": limit + 1,
@@ -184,10 +258,15 @@ def ticket_search(*, query: str, limit: int = PAGE_SIZE) -> SearchResults:
             requester_html=_highlighted(requester),
             snippet_html=_highlighted(snippet),
         )
-        for ticket_id, subject, requester, snippet, _capped in rows[:limit]
+        for ticket_id, subject, requester, snippet, _capped, _total in rows[:limit]
         if ticket_id in tickets
     ]
-    return SearchResults(hits=hits, has_more=len(rows) > limit, capped=bool(rows and rows[0][4]))
+    return SearchResults(
+        hits=hits,
+        has_more=len(rows) > limit,
+        capped=bool(rows and rows[0][4]),
+        total=rows[0][5] if rows else 0,
+    )
 
 
 def search_index_check(app_configs, databases=None, **kwargs) -> list[checks.CheckMessage]:
