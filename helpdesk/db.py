@@ -1,4 +1,8 @@
-"""The database wall: row-level security on every tenant-owned table."""
+"""The database wall: row-level security on every tenant-owned table, and
+the two roles that keep it up. The app connects as a role that owns nothing
+(DATABASE_URL), so it can neither skip the wall nor take it down;
+`migrate` and `flush` connect as the role that owns the tables
+(MIGRATE_DATABASE_URL) and grant the app's role what it needs."""
 
 from contextlib import contextmanager
 
