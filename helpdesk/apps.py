@@ -11,5 +11,6 @@ class HelpdeskConfig(AppConfig):
 
         from . import db
 
-        connection_created.connect(db.refuse_rls_bypassing_role)
+        connection_created.connect(db.refuse_unsafe_role)
         post_migrate.connect(db.apply_tenant_isolation, sender=self)
+        post_migrate.connect(db.grant_app_role, sender=self)

@@ -1,30 +1,140 @@
-"""The database wall: row-level security on every tenant-owned table."""
+"""The database wall: row-level security on every tenant-owned table, and
+the two roles that keep it up. The app connects as a role that owns nothing
+(DATABASE_URL), so it can neither skip the wall nor take it down;
+`migrate` and `flush` connect as the role that owns the tables
+(MIGRATE_DATABASE_URL) and grant the app's role what it needs."""
+
+from contextlib import contextmanager
 
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 TENANT_SETTING = "app.tenant_id"
 # An unset or empty setting gives NULL, and NULL matches no row.
 TENANT_PREDICATE = f"tenant_id = NULLIF(current_setting('{TENANT_SETTING}', true), '')::bigint"
 
 
-def refuse_rls_bypassing_role(sender, connection, **kwargs) -> None:
-    """Superusers and BYPASSRLS roles skip row-level security: never run as one."""
+# In a connection's settings while it runs as MIGRATE_DATABASE_URL's role
+# (the owner of the tables); the value is the app's own settings, put back after.
+OWNER_MARK = "HELPDESK_TABLE_OWNER"
+_CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
+
+
+def refuse_unsafe_role(sender, connection, **kwargs) -> None:
+    """Row-level security must bind the role the app runs as: refuse a
+    superuser or BYPASSRLS role (they skip it), and a role that owns one of
+    the app's tables (an owner can turn the table's row-level security off)."""
     if connection.vendor != "postgresql" or settings.ALLOW_RLS_BYPASS_ROLE:
         return
+    owner = connection.settings_dict.get(OWNER_MARK)
+    # The owner connection must own the tables: only its RLS bypass is checked.
+    tables, tenant_tables = [], []
+    if not owner:
+        tables = connection.introspection.django_table_names()
+        tenant_tables = [model._meta.db_table for model in tenant_owned_models()]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            "SELECT r.rolname, r.rolsuper OR r.rolbypassrls, ("
+            "  SELECT c.relname FROM pg_class c"
+            "  WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p')"
+            "  AND pg_table_is_visible(c.oid) AND pg_has_role(r.oid, c.relowner, 'MEMBER')"
+            # A tenant table first: the one whose wall could come down.
+            "  ORDER BY c.relname = ANY(%s) DESC, c.relname LIMIT 1"
+            ") FROM pg_roles r WHERE r.rolname = current_user",
+            [tables, tenant_tables],
         )
-        role, bypasses = cursor.fetchone()
+        role, bypasses, owned_table = cursor.fetchone()
+    variable = "MIGRATE_DATABASE_URL" if owner else "DATABASE_URL"
     if bypasses:
         raise ImproperlyConfigured(
-            f"DATABASE_URL connects as {role!r}, a superuser or BYPASSRLS role, so row-level "
-            "security would not apply. Connect as an ordinary role that owns the database "
-            "(see README, 'Database roles')."
+            f"{variable} connects as {role!r}, a superuser or BYPASSRLS role, so row-level "
+            "security would not apply. Connect as an ordinary role "
+            "(README, 'Using your own servers')."
         )
+    if owned_table:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL connects as {role!r}, which owns the table {owned_table!r} "
+            "(or is a member of its owner), so it could turn the table's row-level security "
+            "off. Run `migrate` as the role that owns the tables (MIGRATE_DATABASE_URL) and "
+            "connect the app as a role that owns nothing (README, 'Using your own servers')."
+        )
+
+
+def connect_as_owner(connection) -> None:
+    """Reconnect `connection` as the role that owns the tables
+    (MIGRATE_DATABASE_URL), to the database it points at now."""
+    if connection.settings_dict.get(OWNER_MARK):
+        return
+    if settings.MIGRATE_DATABASE is None:
+        raise ImproperlyConfigured(
+            "Set MIGRATE_DATABASE_URL to the role that owns the tables "
+            "(README, 'Using your own servers')."
+        )
+    owner = {key: settings.MIGRATE_DATABASE[key] for key in _CREDENTIALS}
+    _reconnect(
+        connection, {**connection.settings_dict, **owner, OWNER_MARK: connection.settings_dict}
+    )
+
+
+def connect_as_app(connection) -> None:
+    """Undo connect_as_owner: back to DATABASE_URL's role."""
+    app = connection.settings_dict.get(OWNER_MARK)
+    if not app:
+        return
+    # The test database set-up renames the database while the owner is connected.
+    app["NAME"] = connection.settings_dict["NAME"]
+    _reconnect(connection, app)
+
+
+def _reconnect(connection, settings_dict: dict) -> None:
+    if connection.in_atomic_block:
+        raise RuntimeError("The database role cannot change inside a transaction.")
+    connection.close()
+    connection.settings_dict = settings_dict
+
+
+@contextmanager
+def as_table_owner(using: str = DEFAULT_DB_ALIAS):
+    """Run the block connected as the role that owns the tables."""
+    connection = connections[using]
+    if connection.settings_dict.get(OWNER_MARK):
+        yield
+        return
+    connect_as_owner(connection)
+    try:
+        yield
+    finally:
+        connect_as_app(connection)
+
+
+def grant_app_role(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """post_migrate, as the owner: the app's role may read and write rows
+    (row-level security decides which) and use sequences, and nothing else:
+    no TRUNCATE (it ignores row-level security), no DDL, no changes to the
+    migration history. Repeated on every migrate, for every table there is."""
+    connection = connections[using]
+    app = connection.settings_dict.get(OWNER_MARK)
+    if not app:
+        return  # one role for everything (ALLOW_RLS_BYPASS_ROLE): nobody to grant to
+    quote = connection.ops.quote_name
+    role = quote(app["USER"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        schema = quote(cursor.fetchone()[0])
+        for statement in (
+            f"GRANT USAGE ON SCHEMA {schema} TO {role}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+            # Tables made later by hand get the same.
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
+            f"GRANT USAGE, SELECT ON SEQUENCES TO {role}",
+            f"REVOKE INSERT, UPDATE, DELETE ON {quote('django_migrations')} FROM {role}",
+        ):
+            cursor.execute(statement)
 
 
 def tenant_owned_models():
@@ -42,7 +152,7 @@ def isolation_sql(model) -> list[str]:
     table = model._meta.db_table
     statements = [
         f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY',
-        # FORCE: the owner role the app connects as is bound too.
+        # FORCE: the owner (migrate, data migrations) is bound too.
         f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY',
         f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"',
         f'CREATE POLICY tenant_isolation ON "{table}" '
@@ -78,7 +188,7 @@ def _add_constraint_sql(table: str, name: str, definition: str) -> str:
     )
 
 
-def apply_tenant_isolation(sender, using="default", **kwargs) -> None:
+def apply_tenant_isolation(sender, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
     """post_migrate: every tenant-owned table gets its policy and keys, so a
     new model cannot be forgotten."""
     models = tenant_owned_models()

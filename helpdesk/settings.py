@@ -3,6 +3,7 @@ message that names the variable, rather than running half-configured."""
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -116,19 +117,51 @@ TEMPLATES = [
     }
 ]
 
-try:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            env_str("DATABASE_URL", "postgresql://helpdesk@localhost/helpdesk"),
-            conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
-            conn_health_checks=True,
+# `manage.py runserver` serves every browser connection from a thread of its
+# own, and keeps a persistent database connection open with each of them
+# (after a burst, dozens of idle connections and then refused ones): under the
+# development server a connection is closed after every request.
+RUNNING_DEVSERVER = sys.argv[1:2] == ["runserver"]
+DB_CONN_MAX_AGE = 0 if RUNNING_DEVSERVER else env_int("DB_CONN_MAX_AGE", 60)
+
+
+def env_database(name: str, default: str | None = None) -> dict:
+    try:
+        database = dj_database_url.parse(
+            env_str(name, default), conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True
         )
-    }
-except ValueError as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgresql://...).")
-# Only for a throwaway database: the app refuses to run as a role that skips RLS.
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not a database URL: {exc}") from None
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} must point at PostgreSQL (postgresql://...).")
+    return database
+
+
+# Two roles (README, "Using your own servers"): the app connects with
+# DATABASE_URL as a role that owns nothing, so that it cannot turn a table's
+# row-level security off; `migrate` (and `flush`) connect with
+# MIGRATE_DATABASE_URL as the role that owns the tables, and grant the app's
+# role what it needs (helpdesk/db.py). The web and worker processes need no
+# MIGRATE_DATABASE_URL.
+DATABASES = {"default": env_database("DATABASE_URL", "postgresql://helpdesk@localhost/helpdesk")}
+MIGRATE_DATABASE = None
+if os.environ.get("MIGRATE_DATABASE_URL"):
+    MIGRATE_DATABASE = env_database("MIGRATE_DATABASE_URL")
+    if MIGRATE_DATABASE["NAME"] != DATABASES["default"]["NAME"]:
+        raise ImproperlyConfigured(
+            "MIGRATE_DATABASE_URL and DATABASE_URL must name the same database."
+        )
+    if not DATABASES["default"]["USER"] or not MIGRATE_DATABASE["USER"]:
+        raise ImproperlyConfigured(
+            "DATABASE_URL and MIGRATE_DATABASE_URL must each name their role (user@host)."
+        )
+    if MIGRATE_DATABASE["USER"] == DATABASES["default"]["USER"]:
+        raise ImproperlyConfigured(
+            "MIGRATE_DATABASE_URL must name the role that owns the tables, not the app's "
+            "role: a role that owns a table can turn its row-level security off."
+        )
+# Only for a throwaway database: the app refuses to run as a role that skips
+# RLS or owns a table, and `migrate` refuses to run without MIGRATE_DATABASE_URL.
 ALLOW_RLS_BYPASS_ROLE = env_bool("ALLOW_RLS_BYPASS_ROLE", False)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

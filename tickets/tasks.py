@@ -2,6 +2,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
@@ -167,10 +168,13 @@ def process_inbound_batch(self, *, tenant_id: int) -> int:
 
 
 @shared_task
-def sweep_stored_mail() -> int:
+def sweep_stored_mail(grace_seconds: int | None = None) -> int:
     """Schedule tenants whose stored mail waits longer than it should (the
-    publish after storing failed, or the worker was lost)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.INTAKE_SWEEP_GRACE_SECONDS)
+    publish after storing failed, or the worker was lost); by default longer
+    than INTAKE_SWEEP_GRACE_SECONDS."""
+    if grace_seconds is None:
+        grace_seconds = settings.INTAKE_SWEEP_GRACE_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
     scheduled = 0
     for tenant in Tenant.objects.all():
         with tenant_context(tenant):
@@ -181,6 +185,18 @@ def sweep_stored_mail() -> int:
             process_inbound_batch.delay(tenant_id=tenant.pk)
             scheduled += 1
     return scheduled
+
+
+@worker_ready.connect
+def sweep_stored_mail_at_worker_start(sender, **kwargs) -> None:
+    """A worker that files mail has started, or restarted after a crash: mail
+    stored while none ran is filed now, not at the next sweep or the next
+    mail. Its task may have died with the last worker (taken and never
+    acknowledged, Redis holds it back for an hour), and while the schedule
+    mark of that task lasts new mail publishes no other."""
+    if "intake" in sender.app.amqp.queues.consume_from:
+        # On the intake queue: not behind a backlog of events and outgoing mail.
+        sweep_stored_mail.apply_async(kwargs={"grace_seconds": 0}, queue="intake")
 
 
 @shared_task(bind=True, max_retries=6)

@@ -1,4 +1,9 @@
+import re
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.urls import reverse
 
 from helpdesk.models import Membership, Tenant
 from helpdesk.tenancy import tenant_context
@@ -24,3 +29,47 @@ def test_seed_demo_is_idempotent(db, monkeypatch, capsys):
     assert {slug: tickets for slug, (tickets, _) in first.items()} == {"acme": 6, "globex": 6}
     roles = set(Membership.objects.filter(tenant__slug="acme").values_list("role", flat=True))
     assert roles == {"admin", "manager", "dispatcher", "agent"}
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_demo_logins():
+    """The logins and the password the README's "Two commands" section lists."""
+    text = README.read_text()
+    section = text[text.index("## Two commands") :]
+    section = section[: section.index("\n## ", 1)]
+    password = re.search(r"password is `([^`]+)`", section)[1]
+    logins = []
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            logins += re.findall(r"`([^`]+)`", row.split("|")[1])
+    return logins, password
+
+
+def test_every_login_the_readme_lists_can_sign_in_after_seeding(db, client, monkeypatch):
+    monkeypatch.setattr(seed_demo, "TICKETS_PER_TENANT", 1)
+    call_command("seed_demo")
+    logins, password = _readme_demo_logins()
+    assert "both-agent" in logins and len(logins) == 9
+    for username in logins:
+        response = client.post(reverse("login"), {"username": username, "password": password})
+        assert response.status_code == 302, f"{username} cannot sign in with {password!r}"
+        assert client.session["_auth_user_id"] == str(
+            get_user_model().objects.get(username=username).pk
+        )
+        client.logout()
+
+
+def test_seeding_again_repairs_an_empty_password_and_keeps_a_changed_one(db, monkeypatch):
+    monkeypatch.setattr(seed_demo, "TICKETS_PER_TENANT", 1)
+    call_command("seed_demo")
+    User = get_user_model()
+    # What the seed used to leave: an empty password, which matches nothing.
+    User.objects.filter(username="both-agent").update(password="")
+    changed = User.objects.get(username="acme-agent")
+    changed.set_password("a-password-of-my-own")
+    changed.save()
+    call_command("seed_demo")
+    assert User.objects.get(username="both-agent").check_password(seed_demo.DEMO_PASSWORD)
+    assert User.objects.get(username="acme-agent").check_password("a-password-of-my-own")

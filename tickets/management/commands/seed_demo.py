@@ -117,19 +117,27 @@ CANNED = [
 NOTES = ["Customer is on the enterprise plan.", "Same issue as last week, see the other ticket."]
 
 
+def _give_demo_password(user, *, created: bool) -> None:
+    """A new demo user gets the demo password. So does one left with an
+    empty password by an earlier seed: Django counts "" as a usable password
+    (has_usable_password() is True) that matches nothing, so nobody could sign
+    in. A password someone set since is kept."""
+    if created or not user.password:
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+
+
 class Command(BaseCommand):
     help = "Create the demo tenants, users and tickets (safe to run again)."
 
     def handle(self, *args, **options):
         rng = random.Random(2026)
         User = get_user_model()
-        shared, _ = User.objects.get_or_create(
+        shared, created = User.objects.get_or_create(
             username=SHARED_USER[0],
             defaults={"first_name": SHARED_USER[1], "last_name": SHARED_USER[2]},
         )
-        if not shared.has_usable_password():
-            shared.set_password(DEMO_PASSWORD)
-            shared.save()
+        _give_demo_password(shared, created=created)
         logins = [(SHARED_USER[0], "agent in every demo tenant")]
         for spec in TENANTS:
             tenant, _ = Tenant.objects.get_or_create(
@@ -143,9 +151,7 @@ class Command(BaseCommand):
                 user, created = User.objects.get_or_create(
                     username=username, defaults={"first_name": first, "last_name": last}
                 )
-                if created:
-                    user.set_password(DEMO_PASSWORD)
-                    user.save()
+                _give_demo_password(user, created=created)
                 Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
                 agents.append(user)
                 logins.append((username, f"{role} at {tenant.name}"))
