@@ -1,6 +1,6 @@
 .PHONY: run test services bench-data
 
-# Set up everything, migrate, seed the demo tenants and start web + worker + beat.
+# Set up everything, migrate, seed the demo tenants and start web, two workers and beat.
 run:
 	python3 scripts/devstack.py run
 
