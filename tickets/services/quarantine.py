@@ -39,24 +39,27 @@ def _outcome(result: InboundEmail) -> tuple[str, dict]:
     )
 
 
+def _process(inbound: InboundEmail, actor, *, force: bool, action: str, said: str):
+    require_role(actor, Membership.Role.ADMIN, REFUSAL)
+    result = intake.inbound_process(inbound=_locked_in_quarantine(inbound), force=force)
+    words, detail = _outcome(result)
+    audit_record(
+        actor=actor,
+        action=action,
+        target_type=INBOUND_TARGET,
+        target_id=result.pk,
+        summary=f"{said}: {words}",
+        detail=detail,
+    )
+    return result
+
+
 @transaction.atomic
 def quarantine_reprocess(*, inbound: InboundEmail, actor) -> InboundEmail:
     """Process a quarantined mail again, by the usual rules (after the cause
     was fixed: a limit raised, a mailbox set up). Returns the stored mail,
     processed or quarantined again with its new reason."""
-    require_role(actor, Membership.Role.ADMIN, REFUSAL)
-    locked = _locked_in_quarantine(inbound)
-    result = intake.inbound_process(inbound=locked)
-    words, detail = _outcome(result)
-    audit_record(
-        actor=actor,
-        action="inbound.reprocess",
-        target_type=INBOUND_TARGET,
-        target_id=result.pk,
-        summary=f"Processed again: {words}",
-        detail=detail,
-    )
-    return result
+    return _process(inbound, actor, force=False, action="inbound.reprocess", said="Processed again")
 
 
 @transaction.atomic
@@ -64,19 +67,7 @@ def quarantine_file_anyway(*, inbound: InboundEmail, actor) -> InboundEmail:
     """File a mail the rules refuse: the size limit, the mail-loop guard and
     bounce handling are set aside, and no acknowledgement is sent. It still
     needs a usable sender address; without one it stays in quarantine."""
-    require_role(actor, Membership.Role.ADMIN, REFUSAL)
-    locked = _locked_in_quarantine(inbound)
-    result = intake.inbound_process(inbound=locked, force=True)
-    words, detail = _outcome(result)
-    audit_record(
-        actor=actor,
-        action="inbound.file_anyway",
-        target_type=INBOUND_TARGET,
-        target_id=result.pk,
-        summary=f"Filed anyway: {words}",
-        detail=detail,
-    )
-    return result
+    return _process(inbound, actor, force=True, action="inbound.file_anyway", said="Filed anyway")
 
 
 @transaction.atomic
