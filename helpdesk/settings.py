@@ -303,6 +303,8 @@ INTAKE_SWEEP_GRACE_SECONDS = env_int("INTAKE_SWEEP_GRACE_SECONDS", 120)
 # How often open queue and board pages fetch fresh rows.
 QUEUE_REFRESH_SECONDS = env_int("QUEUE_REFRESH_SECONDS", 10)
 BOARD_REFRESH_SECONDS = env_int("BOARD_REFRESH_SECONDS", 15)
+# How often an open ticket page asks whether anything changed (204 when not).
+TICKET_REFRESH_SECONDS = env_int("TICKET_REFRESH_SECONDS", 10)
 # An event whose handlers have not finished after this long is re-run by the sweep.
 EVENT_SWEEP_GRACE_SECONDS = env_int("EVENT_SWEEP_GRACE_SECONDS", 60)
 

@@ -82,6 +82,7 @@ VIEWS = [
     ("tickets:detail", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
     ("tickets:update", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     ("tickets:reply", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("tickets:state", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
     (
         "tickets:attachment",
         lambda t, tk: [t.slug, tk.number, _attachment_id(t, tk)],

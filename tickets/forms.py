@@ -1,3 +1,4 @@
+import json
 import secrets
 import time
 
@@ -23,6 +24,11 @@ def add_service_errors(form, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, field_errors)
     else:
         form.add_error(None, error.messages)
+
+
+# Text people write in any language (Hebrew, Arabic): the browser sets the
+# direction from what is typed. A widget instance is copied per form field.
+AUTO_DIR_INPUT = forms.TextInput(attrs={"dir": "auto"})
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -75,9 +81,13 @@ class TicketCreateForm(TenantChoicesMixin, forms.Form):
     """A request logged by an agent: from a phone call, a chat, or on a customer's behalf."""
 
     requester_email = forms.EmailField(label="Customer email")
-    requester_name = forms.CharField(label="Customer name", max_length=160, required=False)
-    subject = forms.CharField(max_length=200)
-    body = forms.CharField(label="Description", widget=forms.Textarea(attrs={"rows": 6}))
+    requester_name = forms.CharField(
+        label="Customer name", max_length=160, required=False, widget=AUTO_DIR_INPUT
+    )
+    subject = forms.CharField(max_length=200, widget=AUTO_DIR_INPUT)
+    body = forms.CharField(
+        label="Description", widget=forms.Textarea(attrs={"rows": 6, "dir": "auto"})
+    )
     channel = forms.ChoiceField(choices=Ticket.Channel.choices, initial=Ticket.Channel.PHONE)
     priority = forms.TypedChoiceField(
         choices=Ticket.Priority.choices, coerce=int, initial=Ticket.Priority.NORMAL
@@ -96,7 +106,14 @@ class TicketCreateForm(TenantChoicesMixin, forms.Form):
 
 
 class TicketUpdateForm(TenantChoicesMixin, forms.Form):
+    """The Details panel. It carries the values it was opened with
+    (`opened`), so that saving sends only what this agent changed, and an
+    edit on a page another agent changed meanwhile can be merged."""
+
+    MERGED_FIELDS = ("status", "priority", "type", "category", "group", "assignee", "tags")
+
     version = forms.IntegerField(widget=forms.HiddenInput)
+    opened = forms.CharField(widget=forms.HiddenInput, required=False)
     status = forms.ChoiceField(choices=Ticket.Status.choices)
     priority = forms.TypedChoiceField(choices=Ticket.Priority.choices, coerce=int)
     type = forms.ChoiceField(choices=Ticket.Type.choices)
@@ -109,22 +126,82 @@ class TicketUpdateForm(TenantChoicesMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fill_tenant_choices(tenant)
 
+    @staticmethod
+    def ticket_values(ticket) -> dict:
+        """The raw values of the panel's fields, as `opened` carries them."""
+        return {
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "type": ticket.type,
+            "category": ticket.category_id,
+            "group": ticket.group_id,
+            "assignee": ticket.assignee_id,
+            "tags": list(ticket.tags),
+        }
+
+    @classmethod
+    def initial_for(cls, ticket) -> dict:
+        values = cls.ticket_values(ticket)
+        return {
+            **values,
+            "version": ticket.version,
+            "opened": json.dumps(values),
+            "tags": ", ".join(ticket.tags),
+        }
+
     @classmethod
     def for_ticket(cls, ticket, **kwargs):
-        return cls(
-            initial={
-                "version": ticket.version,
-                "status": ticket.status,
-                "priority": ticket.priority,
-                "type": ticket.type,
-                "category": ticket.category_id,
-                "group": ticket.group_id,
-                "assignee": ticket.assignee_id,
-                "tags": ", ".join(ticket.tags),
-            },
-            tenant=ticket.tenant,
-            **kwargs,
-        )
+        return cls(initial=cls.initial_for(ticket), tenant=ticket.tenant, **kwargs)
+
+    def opened_values(self) -> dict | None:
+        """The values the form was opened with (checked for shape), or None
+        when it did not carry them (a page from before they were carried)."""
+        try:
+            opened = json.loads(self.cleaned_data.get("opened") or "")
+        except ValueError:
+            return None
+        if not isinstance(opened, dict):
+            return None
+        kinds = {
+            "status": str,
+            "type": str,
+            "priority": int,
+            "category": (int, type(None)),
+            "group": (int, type(None)),
+            "assignee": (int, type(None)),
+        }
+        values = {}
+        for field in self.MERGED_FIELDS:
+            value = opened.get(field)
+            if field == "tags":
+                if isinstance(value, list) and all(isinstance(tag, str) for tag in value):
+                    values[field] = value
+            elif field in opened and isinstance(value, kinds[field]) and value is not True:
+                values[field] = value
+        return values
+
+    def _raw(self, field: str):
+        value = self.cleaned_data.get(field)
+        if field in ("category", "group", "assignee"):
+            return getattr(value, "pk", None)
+        if field == "tags":
+            from .services import normalize_tags
+
+            try:
+                return normalize_tags(value or "")
+            except ValidationError:
+                return value  # not a list: counts as changed, and the service explains
+        return value
+
+    def changes(self) -> dict:
+        """The fields this agent changed from what the form was opened with,
+        as the service takes them; every field when that is not known."""
+        opened = self.opened_values()
+        return {
+            field: self.cleaned_data[field]
+            for field in self.MERGED_FIELDS
+            if opened is None or field not in opened or self._raw(field) != opened[field]
+        }
 
 
 class ReplyForm(forms.Form):
@@ -134,7 +211,7 @@ class ReplyForm(forms.Form):
         initial=Message.Kind.REPLY,
         widget=forms.RadioSelect,
     )
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), label="Message")
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 5, "dir": "auto"}), label="Message")
     status_after = forms.ChoiceField(
         label="and set status",
         required=False,
@@ -305,9 +382,9 @@ class BoardFilterForm(TenantChoicesMixin, forms.Form):
 
 
 class CannedResponseForm(forms.Form):
-    title = forms.CharField(max_length=120)
+    title = forms.CharField(max_length=120, widget=AUTO_DIR_INPUT)
     body = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 6}),
+        widget=forms.Textarea(attrs={"rows": 6, "dir": "auto"}),
         help_text="Placeholders: {requester_name}, {ticket_number}, {agent_name}.",
     )
 
@@ -317,12 +394,12 @@ class WebRequestForm(forms.Form):
 
     STARTED_SALT = "tickets.web_form.started"
 
-    requester_name = forms.CharField(label="Your name", max_length=160)
+    requester_name = forms.CharField(label="Your name", max_length=160, widget=AUTO_DIR_INPUT)
     requester_email = forms.EmailField(label="Your email")
-    subject = forms.CharField(max_length=200)
+    subject = forms.CharField(max_length=200, widget=AUTO_DIR_INPUT)
     body = forms.CharField(
         label="Description",
-        widget=forms.Textarea(attrs={"rows": 6}),
+        widget=forms.Textarea(attrs={"rows": 6, "dir": "auto"}),
         help_text="What happened, and what you expected instead.",
     )
     category = forms.ModelChoiceField(queryset=None, required=False, empty_label="Not sure")

@@ -47,6 +47,19 @@ class SortKey:
             return Q(**{f"{self.field}__gt": value}) | Q(**{f"{self.field}__isnull": True})
         return Q(**{f"{self.field}__{'lt' if self.descending else 'gt'}": value})
 
+    def before(self, value) -> Q:
+        """Rows strictly before `value` in this key's order."""
+        if self.null_is_infinity:
+            if value is None:
+                return Q(**{f"{self.field}__isnull": False})
+            return Q(**{f"{self.field}__lt": value})
+        return Q(**{f"{self.field}__{'gt' if self.descending else 'lt'}": value})
+
+    def reverse_expression(self):
+        if self.null_is_infinity:
+            return Coalesce(F(self.field), Cast(Value("infinity"), DateTimeField())).desc()
+        return F(self.field).asc() if self.descending else F(self.field).desc()
+
     def equal(self, value) -> Q:
         if value is None:
             return Q(**{f"{self.field}__isnull": True})
@@ -105,6 +118,17 @@ def _after_cursor(sort: str, values: list) -> Q:
     clauses = []
     for i, key in enumerate(keys):
         clause = key.after(values[i])
+        for previous, value in zip(keys[:i], values[:i], strict=True):
+            clause &= previous.equal(value)
+        clauses.append(clause)
+    return reduce(or_, clauses)
+
+
+def _before_cursor(sort: str, values: list) -> Q:
+    keys = SORTS[sort]
+    clauses = []
+    for i, key in enumerate(keys):
+        clause = key.before(values[i])
         for previous, value in zip(keys[:i], values[:i], strict=True):
             clause &= previous.equal(value)
         clauses.append(clause)
@@ -194,3 +218,36 @@ def queue_page(
     rows = list(queryset[: limit + 1])
     next_cursor = encode_cursor(rows[limit - 1], sort) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def queue_neighbours(
+    *,
+    queue: Queue,
+    ticket: Ticket,
+    filters: Q | None = None,
+    include_closed: bool = False,
+    sort: str | None = None,
+) -> tuple[int | None, int | None]:
+    """The numbers of the tickets just before and just after `ticket` in the
+    queue's order (with its filters), or None at either end: two one-row
+    queries by keyset from the ticket's own sort key, so they work whether or
+    not the ticket is still in the queue."""
+    sort = sort if sort in SORTS else queue.default_sort
+    values = [getattr(ticket, key.field) for key in SORTS[sort]]
+    rows = (
+        Ticket.objects.filter(queue.scope)
+        .filter(Q() if include_closed else OPEN_Q)
+        .filter(filters or Q())
+        .values_list("number", flat=True)
+    )
+    following = (
+        rows.filter(_after_cursor(sort, values))
+        .order_by(*(key.order_expression() for key in SORTS[sort]))
+        .first()
+    )
+    previous = (
+        rows.filter(_before_cursor(sort, values))
+        .order_by(*(key.reverse_expression() for key in SORTS[sort]))
+        .first()
+    )
+    return previous, following

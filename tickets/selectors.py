@@ -93,8 +93,12 @@ def ticket_get(*, number: int) -> Ticket:
     return ticket
 
 
-def ticket_timeline(*, ticket: Ticket, public_only: bool = False) -> list[Event]:
-    """Every event of a ticket, oldest first, with messages and attachments."""
+def ticket_timeline(
+    *, ticket: Ticket, public_only: bool = False, after: int | None = None, limit: int | None = None
+) -> list[Event]:
+    """Every event of a ticket, oldest first, with messages and attachments;
+    with `after`, only events with a higher id (what a live page has not
+    shown yet), at most `limit` of them."""
     events = (
         Event.objects.filter(ticket=ticket)
         .select_related(
@@ -114,7 +118,24 @@ def ticket_timeline(*, ticket: Ticket, public_only: bool = False) -> list[Event]
     )
     if public_only:
         events = events.filter(is_public=True)
-    return list(events)
+    if after is not None:
+        events = events.filter(pk__gt=after).order_by("pk")
+    return list(events[:limit] if limit else events)
+
+
+def ticket_state(*, number: int) -> tuple[int, int]:
+    """(version, id of the latest event) of a ticket, in one small query:
+    what a live ticket page compares with what it shows. 404 if none."""
+    latest = Event.objects.filter(ticket=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    row = (
+        Ticket.objects.filter(number=number)
+        .annotate(last_event=Subquery(latest))
+        .values_list("version", "last_event")
+        .first()
+    )
+    if row is None:
+        raise Http404("No such ticket.")
+    return row[0], row[1] or 0
 
 
 def attachment_get(*, ticket: Ticket, attachment_id: int) -> Attachment:

@@ -90,6 +90,7 @@ urlpatterns = [
     path("<slug:tenant_slug>/tickets/<int:number>/", views.ticket_detail, name="detail"),
     path("<slug:tenant_slug>/tickets/<int:number>/update/", views.ticket_update, name="update"),
     path("<slug:tenant_slug>/tickets/<int:number>/reply/", views.ticket_reply, name="reply"),
+    path("<slug:tenant_slug>/tickets/<int:number>/state/", views.ticket_state, name="state"),
     path(
         "<slug:tenant_slug>/tickets/<int:number>/attachments/<int:attachment_id>/",
         views.attachment_download,

@@ -2,16 +2,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from helpdesk.models import Membership, SupportGroupMember
 from helpdesk.permissions import role_required
 from helpdesk.presence import presence_report
 
-from . import board, queues, selectors, services
+from . import board, queues, reply_stash, selectors, services
 from .forms import (
     BoardFilterForm,
     BulkActionForm,
@@ -73,28 +74,119 @@ def ticket_new(request, tenant_slug):
     return render(request, "tickets/ticket_new.html", {"form": form})
 
 
-def _timeline_with_copies(ticket):
-    """The timeline, each message carrying `also_received`: the later copies
-    of its mail (to another of our mailboxes), loaded for the page at once."""
-    timeline = selectors.ticket_timeline(ticket=ticket)
+# Images the timeline shows as thumbnails (served by attachment_download, inline).
+THUMBNAIL_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+# At most this many new timeline entries per live refresh; the rest come next time.
+STATE_MAX_EVENTS = 100
+
+
+def _prepared(timeline):
+    """Timeline events ready to show: each message carries `also_received`
+    (the later copies of its mail, all loaded at once), and each attachment
+    `thumbnail` (an image the body does not already show in place)."""
     copies = selectors.message_copies(
         message_ids=[event.message_id for event in timeline if event.message_id]
     )
     for event in timeline:
         if event.message_id:
-            event.message.also_received = copies.get(event.message_id, [])
+            message = event.message
+            message.also_received = copies.get(event.message_id, [])
+            for attachment in message.attachments.all():
+                attachment.thumbnail = attachment.content_type in THUMBNAIL_TYPES and not (
+                    attachment.content_id and f"cid:{attachment.content_id}" in message.body_html
+                )
     return timeline
 
 
-def _detail_context(request, ticket, *, update_form=None, reply_form=None, conflict=None):
+def _queue_origin(request) -> str:
+    """The queue the agent opened the ticket from ("unassigned" or
+    "group-3?priority=4"), carried in the links as `from`."""
+    origin = request.GET.get("from") or request.POST.get("from") or ""
+    return origin if len(origin) <= 1000 else ""
+
+
+def _with_origin(url: str, origin: str) -> str:
+    return f"{url}?{urlencode({'from': origin})}" if origin else url
+
+
+def _queue_nav(request, ticket, origin: str) -> dict | None:
+    """Previous and next ticket in the queue the agent came from (its filters
+    and order too), or None when the page was not opened from a queue."""
+    slug, _, query = origin.partition("?")
+    if not slug:
+        return None
+    try:
+        queue = queues.queue_get(membership=request.membership, slug=slug)
+    except Http404:
+        return None
+    form = QueueFilterForm(QueryDict(query), tenant=request.tenant, sorts=queues.SORT_LABELS)
+    filters, include_closed, sort = Q(), False, None
+    if form.is_valid():
+        filters, include_closed = form.conditions()
+        sort = form.cleaned_data["sort"] or None
+    previous, following = queues.queue_neighbours(
+        queue=queue, ticket=ticket, filters=filters, include_closed=include_closed, sort=sort
+    )
+    tenant_slug = request.tenant.slug
+    queue_url = reverse("tickets:queue", args=[tenant_slug, queue.slug])
+
+    def ticket_url(number):
+        if number is None:
+            return None
+        return _with_origin(reverse("tickets:detail", args=[tenant_slug, number]), origin)
+
+    return {
+        "queue": queue,
+        "queue_url": f"{queue_url}?{query}" if query else queue_url,
+        "previous_url": ticket_url(previous),
+        "next_url": ticket_url(following),
+    }
+
+
+def _details_fields(form, conflict=None) -> list[dict]:
+    """The Details panel's fields, each with what a colleague changed in it
+    meanwhile (on a refused save) and whether that clashes with this agent."""
+    theirs = conflict.theirs if conflict else {}
+    clashes = conflict.clashes if conflict else ()
+    return [
+        {"field": field, "theirs": theirs.get(field.name), "clash": field.name in clashes}
+        for field in form.visible_fields()
+    ]
+
+
+def _detail_context(
+    request,
+    ticket,
+    *,
+    update_form=None,
+    reply_form=None,
+    conflict=None,
+    stashed=(),
+    stash_token="",
+    stash_left_out=(),
+):
+    timeline = _prepared(selectors.ticket_timeline(ticket=ticket))
+    origin = _queue_origin(request)
+    pending_details = update_form is not None
+    update_form = update_form or TicketUpdateForm.for_ticket(ticket)
     return {
         "ticket": ticket,
-        "timeline": _timeline_with_copies(ticket),
-        "update_form": update_form or TicketUpdateForm.for_ticket(ticket),
+        "timeline": timeline,
+        "last_event_id": max((event.pk for event in timeline), default=0),
+        "update_form": update_form,
+        "details_fields": _details_fields(update_form, conflict),
+        # The panel holds this agent's unsaved values: a live refresh leaves it be.
+        "details_pending": pending_details,
         "reply_form": reply_form or ReplyForm(initial={"version": ticket.version}),
         "recent_tickets": selectors.requester_recent_tickets(ticket=ticket),
         "canned_responses": CannedResponse.objects.only("pk", "title"),
         "conflict": conflict,
+        "stashed_files": stashed,
+        "stash_token": stash_token,
+        "stash_left_out": stash_left_out,
+        "origin": origin,
+        "nav": _queue_nav(request, ticket, origin),
+        "refresh_seconds": settings.TICKET_REFRESH_SECONDS,
     }
 
 
@@ -104,39 +196,138 @@ def ticket_detail(request, tenant_slug, number):
     return render(request, "tickets/ticket_detail.html", _detail_context(request, ticket))
 
 
+def _names(names: list[str]) -> str:
+    names = list(dict.fromkeys(names))
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _announcement(events, viewer) -> str:
+    """What a live refresh brought, in words for the page's polite live
+    region: "1 new message from Pat Lee. Dana Smith changed priority."."""
+    others = [event for event in events if event.actor_user_id != viewer.pk]
+    messages_in = [event for event in others if event.message_id]
+    # A status a message set in the same step (a customer reopening, a reply
+    # marked solved) is part of that message, not news of its own.
+    with_message = {(event.created_at, _event_actor(event)) for event in messages_in}
+    changes: dict[str, list[str]] = {}
+    for event in others:
+        if event.message_id or not event.field:
+            continue
+        if (event.created_at, _event_actor(event)) in with_message:
+            continue
+        label = services.FIELD_LABELS.get(event.field, event.field).lower()
+        changes.setdefault(_event_actor(event), [])
+        if label not in changes[_event_actor(event)]:
+            changes[_event_actor(event)].append(label)
+    parts = []
+    if messages_in:
+        count = len(messages_in)
+        authors = _names([event.message.author_name for event in messages_in])
+        parts.append(f"{count} new message{'s' if count != 1 else ''} from {authors}.")
+    for who, fields in changes.items():
+        parts.append(f"{who} changed {_names(fields)}.")
+    return " ".join(parts)
+
+
+def _event_actor(event) -> str:
+    if event.actor_user_id:
+        return event.actor_user.get_full_name() or event.actor_user.username
+    if event.actor_contact_id:
+        return event.actor_contact.display_name
+    return "System"
+
+
+@require_GET
+def ticket_state(request, tenant_slug, number):
+    """The live ticket page's poll: 204 while nothing changed (one small
+    query); otherwise the header, the Details panel, the entries the page
+    has not shown yet and the composer's version, as htmx out-of-band swaps.
+    The composer itself is never sent, so a draft and its focus stay."""
+    version, last_event = selectors.ticket_state(number=number)
+    shown_version = request.GET.get("v", "")
+    shown_event = request.GET.get("e", "")
+    if f"{version}-{last_event}" == f"{shown_version}-{shown_event}":
+        return HttpResponse(status=204)
+    ticket = selectors.ticket_get(number=number)
+    new_events = []
+    if shown_event.isdigit():
+        new_events = _prepared(
+            selectors.ticket_timeline(ticket=ticket, after=int(shown_event), limit=STATE_MAX_EVENTS)
+        )
+    for event in new_events:
+        event.is_new = event.actor_user_id != request.user.pk
+    first_new = next((event for event in new_events if event.is_new), None)
+    update_form = TicketUpdateForm.for_ticket(ticket)
+    context = {
+        "ticket": ticket,
+        "new_events": new_events,
+        "last_event_id": new_events[-1].pk if new_events else last_event,
+        "update_form": update_form,
+        "details_fields": _details_fields(update_form),
+        "announcement": _announcement(new_events, request.user),
+        "first_new_anchor": (
+            ""
+            if first_new is None
+            else f"message-{first_new.message_id}"
+            if first_new.message_id
+            else f"event-{first_new.pk}"
+        ),
+        "origin": _queue_origin(request),
+        "refresh_seconds": settings.TICKET_REFRESH_SECONDS,
+        "oob": True,
+    }
+    return render(request, "tickets/ticket_detail.html#ticket-state", context)
+
+
 @require_POST
 def ticket_update(request, tenant_slug, number):
     ticket = selectors.ticket_get(number=number)
     form = TicketUpdateForm(request.POST, tenant=request.tenant)
+    origin = _queue_origin(request)
     if form.is_valid():
         data = form.cleaned_data
+        base = form.opened_values()
         try:
-            services.ticket_update(
+            updated = services.ticket_update(
                 ticket=ticket,
                 actor=request.user,
                 expected_version=data["version"],
-                status=data["status"],
-                priority=data["priority"],
-                type=data["type"],
-                category=data["category"],
-                group=data["group"],
-                assignee=data["assignee"],
-                tags=data["tags"],
+                base=base,
+                **form.changes(),
             )
         except services.TicketConflict as conflict:
-            # Show the current ticket; the agent's choices stay in the form.
-            form = TicketUpdateForm(
-                {**request.POST.dict(), "version": conflict.ticket.version}, tenant=request.tenant
-            )
-            context = _detail_context(request, conflict.ticket, update_form=form, conflict=conflict)
+            # The panel shows the ticket as it is now, with this agent's own
+            # changes on top and what the colleague changed beside each field.
+            current = conflict.ticket
+            values = TicketUpdateForm.initial_for(current)
+            for field in form.changes():
+                values[field] = request.POST.get(field, "")
+            form = TicketUpdateForm(values, tenant=request.tenant)
+            context = _detail_context(request, current, update_form=form, conflict=conflict)
             return render(request, "tickets/ticket_detail.html", context, status=409)
         except ValidationError as error:
             add_service_errors(form, error)
         except PermissionDenied as denied:
             form.add_error("assignee", str(denied))
         else:
-            messages.success(request, "Saved.")
-            return redirect("tickets:detail", tenant_slug, number)
+            if updated.version == ticket.version:
+                messages.info(request, "Nothing to save: no field was changed.")
+            else:
+                theirs = services.ticket_changes_since(
+                    ticket=updated,
+                    base={f: v for f, v in (base or {}).items() if f not in form.changes()},
+                )
+                text = "Saved."
+                if theirs:
+                    text += " Meanwhile " + "; ".join(
+                        f"{c['by']} changed {c['name'].lower()} to {c['label']}"
+                        for c in theirs.values()
+                    )
+                    text += ", which stays as they set it."
+                messages.success(request, text)
+            return redirect(
+                _with_origin(reverse("tickets:detail", args=[tenant_slug, number]), origin)
+            )
     context = _detail_context(request, ticket, update_form=form)
     return render(request, "tickets/ticket_detail.html", context, status=400)
 
@@ -145,31 +336,63 @@ def ticket_update(request, tenant_slug, number):
 def ticket_reply(request, tenant_slug, number):
     ticket = selectors.ticket_get(number=number)
     form = ReplyForm(request.POST, request.FILES)
+    stash_owner = {
+        "tenant_id": request.tenant.pk,
+        "user_id": request.user.pk,
+        "ticket_number": ticket.number,
+    }
+    kept = [
+        stashed
+        for stashed in reply_stash.stash_read(request.POST.get("stash", ""), **stash_owner)
+        if stashed.key in request.POST.getlist("keep")
+    ]
+    conflict = None
     if form.is_valid():
         data = form.cleaned_data
+        opened = reply_stash.stash_open(tenant_id=request.tenant.pk, files=kept)
         try:
             services.message_add(
                 ticket=ticket,
                 kind=data["kind"],
                 body=data["body"],
                 author_user=request.user,
-                attachments=data["attachments"],
+                attachments=[*data["attachments"], *opened],
                 expected_version=data["version"],
                 status_after=data["status_after"] or None,
             )
-        except services.TicketConflict as conflict:
+        except services.TicketConflict as error:
             # Keep the draft, show what changed; sending again is one click.
-            form = ReplyForm({**request.POST.dict(), "version": conflict.ticket.version})
-            context = _detail_context(request, conflict.ticket, reply_form=form, conflict=conflict)
-            return render(request, "tickets/ticket_detail.html", context, status=409)
+            conflict, ticket = error, error.ticket
+            form = ReplyForm({**request.POST.dict(), "version": ticket.version})
         except ValidationError as error:
             add_service_errors(form, error)
         else:
+            reply_stash.stash_delete(tenant_id=request.tenant.pk, files=kept)
             label = "Note added." if data["kind"] == Message.Kind.NOTE else "Reply sent."
             messages.success(request, label)
-            return redirect(reverse("tickets:detail", args=[tenant_slug, number]) + "#composer")
-    context = _detail_context(request, ticket, reply_form=form)
-    return render(request, "tickets/ticket_detail.html", context, status=400)
+            url = reverse("tickets:detail", args=[tenant_slug, number])
+            return redirect(_with_origin(url, _queue_origin(request)) + "#composer")
+        finally:
+            for handle in opened:
+                handle.close()
+    # Refused: the files chosen this time are kept beside those kept before,
+    # so that sending again needs no new choosing.
+    stashed, left_out = reply_stash.stash_uploads(
+        tenant_id=request.tenant.pk,
+        uploads=request.FILES.getlist("attachments"),
+        room=max(0, settings.ATTACHMENT_MAX_FILES - len(kept)),
+    )
+    stashed = [*kept, *stashed]
+    context = _detail_context(
+        request,
+        ticket,
+        reply_form=form,
+        conflict=conflict,
+        stashed=stashed,
+        stash_token=reply_stash.stash_token(files=stashed, **stash_owner),
+        stash_left_out=left_out,
+    )
+    return render(request, "tickets/ticket_detail.html", context, status=409 if conflict else 400)
 
 
 @require_GET
@@ -234,7 +457,11 @@ def queue_view(request, tenant_slug, slug):
     filter_query = request.GET.copy()
     for transient in ("after", "seen"):
         filter_query.pop(transient, None)
+    # Ticket links carry the queue (and its filters): the ticket page's
+    # previous/next then walk this queue.
+    origin = queue.slug + (f"?{filter_query.urlencode()}" if filter_query else "")
     context = {
+        "ticket_link_query": urlencode({"from": origin}),
         "queue": queue,
         "rows": rows,
         "next_cursor": next_cursor,

@@ -211,7 +211,9 @@
 })();
 
 // Ticket page: tell the server we are here (and whether we are typing a
-// reply), show who else is; insert canned responses into the reply box.
+// reply), show who else is; insert canned responses into the reply box;
+// the composer's reply/note modes and Ctrl+Enter; previous/next ticket;
+// a live refresh that never touches a panel the agent is editing.
 (function () {
   "use strict";
   const presence = document.getElementById("presence");
@@ -254,5 +256,87 @@
       reply.dispatchEvent(new Event("input"));
     }
     select.value = "";
+  });
+
+  // ---- composer: reply or internal note, unmistakably -----------------
+  const composer = document.getElementById("composer");
+
+  function showComposerMode() {
+    if (!composer) return;
+    const checked = composer.querySelector('input[name="kind"]:checked');
+    const note = Boolean(checked && checked.value === "note");
+    composer.classList.toggle("is-note", note);
+    [document.getElementById("composer-title"), document.getElementById("composer-send")]
+      .forEach((element) => {
+        if (element) element.textContent = note ? element.dataset.noteLabel : element.dataset.replyLabel;
+      });
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.name === "kind" && event.target.closest("#composer")) showComposerMode();
+  });
+  // The browser may restore a ticked "Internal note" on reload or back.
+  showComposerMode();
+
+  // Ctrl+Enter (Cmd+Enter on a Mac) sends from anywhere in the composer.
+  const isMac = /Mac|iPhone|iPad/.test(
+    (navigator.userAgentData && navigator.userAgentData.platform) || navigator.platform || ""
+  );
+  document.querySelectorAll("[data-modifier-key]").forEach((key) => {
+    if (isMac) key.textContent = "⌘";
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    const form = event.target.closest && event.target.closest("#composer form");
+    if (!form) return;
+    event.preventDefault();
+    form.requestSubmit(document.getElementById("composer-send"));
+  });
+  // One send per click or key press: a second would meet the version the
+  // first one changed and show the draft as refused.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form.closest("#composer")) return;
+    if (form.dataset.sending) { event.preventDefault(); return; }
+    form.dataset.sending = "1";
+  });
+  window.addEventListener("pageshow", () => {
+    document.querySelectorAll("#composer form[data-sending]").forEach((form) => {
+      delete form.dataset.sending;
+    });
+  });
+
+  // ---- previous / next ticket of the queue the agent came from ---------
+  function typing(target) {
+    return ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) || target.isContentEditable;
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.metaKey || event.ctrlKey || event.altKey || typing(event.target)) return;
+    const which = { n: "next", p: "previous" }[event.key];
+    const link = which && document.querySelector('a[data-ticket-nav="' + which + '"]');
+    if (link) { event.preventDefault(); window.location = link.href; }
+  });
+
+  // ---- live refresh ------------------------------------------------------
+  // The Details panel is replaced with the current values only while the
+  // agent has not touched it: a half-made edit stays, and saving it merges.
+  function selectChanged(select) {
+    const options = Array.from(select.options);
+    const chosen = options.findIndex((option) => option.defaultSelected);
+    return options.some((option, index) => option.selected !== (chosen === -1 ? index === 0 : option.defaultSelected));
+  }
+  function formIsDirty(form) {
+    if (form.hasAttribute("data-pending") || form.contains(document.activeElement)) return true;
+    return Array.from(form.elements).some((field) => {
+      if (!field.name || field.type === "hidden" || field.type === "submit") return false;
+      if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") return selectChanged(field);
+      return field.value !== field.defaultValue;
+    });
+  }
+  document.addEventListener("htmx:oobBeforeSwap", (event) => {
+    const target = event.detail.target;
+    if (!target || target.id !== "details-panel") return;
+    const form = target.querySelector("form");
+    if (form && formIsDirty(form)) event.detail.shouldSwap = false;
   });
 })();

@@ -44,7 +44,7 @@ def test_public_reply_appears_in_the_timeline_and_opens_the_ticket(
     log_in(agent)
     page.get_by_role("navigation", name="Queues").get_by_role("link", name="Unassigned").click()
     page.get_by_role("link", name="Printer on fire").click()
-    expect(page).to_have_url(ticket_url)
+    expect(page).to_have_url(ticket_url + "?from=unassigned")
     status = page.locator(".ticket-head .status")
     expect(status).to_have_text("New")
 
@@ -64,7 +64,7 @@ def test_internal_note_looks_different_from_a_customer_message(
     page.goto(ticket_url)
     page.get_by_label("Internal note").check()
     page.get_by_label("Message").fill("Known fault with this model.")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Add internal note").click()
 
     note = page.locator(".timeline .msg").filter(has_text="Known fault with this model.")
     expect(note).to_have_class(re.compile(r"\bmsg-note\b"))

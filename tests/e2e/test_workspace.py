@@ -98,6 +98,8 @@ def test_keyboard_moves_through_a_queue_and_opens_a_ticket(
     page.keyboard.press("j")
     expect(page.locator("tr.is-focused")).to_contain_text("Second in line")
     page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{live_server.url}/{tenant.slug}/tickets/{second.number}/")
+    expect(page).to_have_url(
+        f"{live_server.url}/{tenant.slug}/tickets/{second.number}/?from=unassigned"
+    )
     page.keyboard.press("r")
     expect(page.get_by_label("Message")).to_be_focused()

@@ -22,6 +22,7 @@ from .mailboxes import (
 )
 from .tickets import (
     EDITABLE_FIELDS,
+    FIELD_LABELS,
     TicketConflict,
     TicketDraft,
     delivery_failed,
@@ -31,6 +32,7 @@ from .tickets import (
     sanitize_html,
     ticket_assign,
     ticket_change_status,
+    ticket_changes_since,
     ticket_create,
     ticket_numbering_lock,
     ticket_update,
@@ -48,6 +50,7 @@ __all__ = [
     "BLOCKED_EXTENSIONS",
     "CANNED_PLACEHOLDERS",
     "EDITABLE_FIELDS",
+    "FIELD_LABELS",
     "TicketConflict",
     "TicketDraft",
     "attachment_name_normalised",
@@ -67,6 +70,7 @@ __all__ = [
     "saved_view_delete",
     "ticket_assign",
     "ticket_change_status",
+    "ticket_changes_since",
     "ticket_create",
     "ticket_numbering_lock",
     "ticket_update",

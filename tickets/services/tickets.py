@@ -34,16 +34,32 @@ MAX_TAGS = 20
 
 
 class TicketConflict(Exception):
-    """An edit was made against a version of the ticket that is no longer current."""
+    """An edit was made against a version of the ticket that is no longer current.
 
-    def __init__(self, ticket: Ticket, changed_by: str, changed_at):
+    `theirs` says what others changed since the edit's base values were read
+    (field -> {"label": the value now, "by": who}), when the edit carried them;
+    `clashes` the fields both sides changed, which were refused.
+    """
+
+    def __init__(self, ticket: Ticket, changed_by: str, changed_at, *, theirs=None, clashes=()):
         self.ticket = ticket
         self.changed_by = changed_by
         self.changed_at = changed_at
-        super().__init__(
-            f"{changed_by} changed {ticket.reference} after you opened it, "
-            "so your change was not saved. The ticket below is current: check it and try again."
-        )
+        self.theirs = theirs or {}
+        self.clashes = tuple(clashes)
+        if self.clashes:
+            names = ", ".join(FIELD_LABELS.get(field, field).lower() for field in self.clashes)
+            text = (
+                f"{changed_by} also changed {names} of {ticket.reference} after you opened it, "
+                "so nothing was saved. Their values are shown beside yours: "
+                "save again to keep yours, or choose again."
+            )
+        else:
+            text = (
+                f"{changed_by} changed {ticket.reference} after you opened it, "
+                "so your change was not saved. The ticket below is current: check it and try again."
+            )
+        super().__init__(text)
 
 
 # ---------------------------------------------------------------- tickets
@@ -275,6 +291,17 @@ def tickets_create(drafts: Sequence[TicketDraft], *, actor=None) -> list[Ticket]
 
 # Fields an agent edits in the ticket header, and how each is shown in the timeline.
 EDITABLE_FIELDS = ("subject", "status", "priority", "type", "category", "tags", "group", "assignee")
+FIELD_LABELS = {
+    "subject": "Subject",
+    "status": "Status",
+    "priority": "Priority",
+    "type": "Type",
+    "category": "Category",
+    "tags": "Tags",
+    "group": "Group",
+    "assignee": "Assignee",
+}
+_FOREIGN_KEYS = ("category", "group", "assignee")
 
 
 def _user_value(user) -> dict | None:
@@ -295,22 +322,71 @@ def _display_value(ticket: Ticket, field: str):
     return {"value": value, "label": ", ".join(value) if isinstance(value, list) else value}
 
 
+def _raw_value(ticket: Ticket, field: str):
+    """A field's value as compared when merging edits: ids for related rows."""
+    if field in _FOREIGN_KEYS:
+        return getattr(ticket, f"{field}_id")
+    value = getattr(ticket, field)
+    return list(value) if field == "tags" else value
+
+
+def _raw_change(field: str, value):
+    if field in _FOREIGN_KEYS:
+        return getattr(value, "pk", value)
+    return list(value) if field == "tags" else value
+
+
+def _actor_name(event: Event | None) -> str:
+    if event and event.actor_user_id:
+        return event.actor_user.get_full_name() or event.actor_user.get_username()
+    if event and event.actor_contact_id:
+        return event.actor_contact.display_name
+    return "Someone"
+
+
+def ticket_changes_since(*, ticket: Ticket, base: dict) -> dict[str, dict]:
+    """What others changed since `base` (field -> raw value, as an edit form
+    was opened with): field -> {"label": the value now, "by": who set it}.
+    One query, whatever the number of fields."""
+    fields = [f for f in EDITABLE_FIELDS if f in base and _raw_value(ticket, f) != base[f]]
+    if not fields:
+        return {}
+    latest: dict[str, Event] = {}
+    events = (
+        Event.objects.filter(ticket=ticket, field__in=fields)
+        .select_related("actor_user", "actor_contact")
+        .order_by("-created_at", "-pk")[:50]
+    )
+    for event in events:
+        latest.setdefault(event.field, event)
+    changes = {}
+    for field in fields:
+        shown = _display_value(ticket, field)
+        changes[field] = {
+            "field": field,
+            "name": FIELD_LABELS[field],
+            "label": (shown or {}).get("label") or "none",
+            "by": _actor_name(latest.get(field)),
+        }
+    return changes
+
+
+def _last_change(ticket: Ticket) -> tuple[str, object]:
+    """Who changed the ticket last, and when."""
+    last = (
+        Event.objects.filter(ticket=ticket)
+        .select_related("actor_user", "actor_contact")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return _actor_name(last), last.created_at if last else ticket.updated_at
+
+
 def _lock_current(ticket: Ticket, expected_version: int | None) -> Ticket:
     """Lock the ticket row; refuse if someone changed it since `expected_version`."""
     fresh = Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
     if expected_version is not None and fresh.version != expected_version:
-        last = (
-            Event.objects.filter(ticket=fresh)
-            .select_related("actor_user", "actor_contact")
-            .order_by("-created_at", "-pk")
-            .first()
-        )
-        who = "Someone"
-        if last and last.actor_user_id:
-            who = last.actor_user.get_full_name() or last.actor_user.get_username()
-        elif last and last.actor_contact_id:
-            who = last.actor_contact.display_name
-        raise TicketConflict(fresh, who, last.created_at if last else fresh.updated_at)
+        raise TicketConflict(fresh, *_last_change(fresh))
     return fresh
 
 
@@ -339,12 +415,22 @@ def _apply_status(ticket: Ticket, status: str, now) -> None:
 
 
 @transaction.atomic
-def ticket_update(*, ticket: Ticket, actor, expected_version: int | None, **changes) -> Ticket:
-    """Change header fields; one event per field that really changed."""
+def ticket_update(
+    *, ticket: Ticket, actor, expected_version: int | None, base: dict | None = None, **changes
+) -> Ticket:
+    """Change header fields; one event per field that really changed.
+
+    `changes` are the fields the agent changed. With `base` (the raw values
+    the agent's form was opened with, as `_raw_value` gives them), an edit
+    made on an older version is merged: it goes through when nobody else
+    changed the same fields since, and is refused with `TicketConflict`
+    naming the clashing fields when someone did. Without `base`, any newer
+    version refuses the edit.
+    """
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
-    ticket = _lock_current(ticket, expected_version)
+    ticket = _lock_current(ticket, expected_version if base is None else None)
     if ticket.status == Ticket.Status.CLOSED:
         raise ValidationError("A closed ticket cannot be edited; open a follow-up ticket instead.")
     now = timezone.now()
@@ -356,6 +442,8 @@ def ticket_update(*, ticket: Ticket, actor, expected_version: int | None, **chan
         raise ValidationError({"priority": "Unknown priority."})
     if "type" in changes and changes["type"] not in Ticket.Type.values:
         raise ValidationError({"type": "Unknown type."})
+    if base is not None and expected_version is not None and ticket.version != expected_version:
+        _merge_or_refuse(ticket, base, changes)
     if "assignee" in changes and changes["assignee"] != ticket.assignee:
         _check_assignee(changes["assignee"], actor)
 
@@ -375,8 +463,16 @@ def ticket_update(*, ticket: Ticket, actor, expected_version: int | None, **chan
         changed.append((field, before, _display_value(ticket, field)))
     if not changed:
         return ticket
-    # Taking an unassigned new ticket starts work on it.
-    if ticket.status == Ticket.Status.NEW and ticket.assignee_id and "status" not in changes:
+    # One rule for every way of assigning (ticket page, bulk, API): giving a
+    # new ticket to someone starts work on it, unless the same edit chose
+    # another status.
+    changed_fields = {field for field, _, _ in changed}
+    if (
+        ticket.status == Ticket.Status.NEW
+        and ticket.assignee_id
+        and "assignee" in changed_fields
+        and "status" not in changed_fields
+    ):
         before = _display_value(ticket, "status")
         ticket.status = Ticket.Status.OPEN
         changed.append(("status", before, _display_value(ticket, "status")))
@@ -399,6 +495,24 @@ def ticket_update(*, ticket: Ticket, actor, expected_version: int | None, **chan
             created_at=now,
         )
     return ticket
+
+
+def _merge_or_refuse(ticket: Ticket, base: dict, changes: dict) -> None:
+    """An edit on an older version: fine unless someone else changed a field
+    this edit changes too (to another value than this edit's). A field the
+    edit has no base value for counts as changed by someone else."""
+    theirs = ticket_changes_since(ticket=ticket, base=base)
+    clashes = [
+        field
+        for field in EDITABLE_FIELDS
+        if field in changes
+        and (field in theirs or field not in base)
+        and _raw_change(field, changes[field]) != _raw_value(ticket, field)
+    ]
+    if clashes:
+        who = ", ".join(dict.fromkeys(theirs[f]["by"] for f in clashes if f in theirs))
+        changed_by, changed_at = _last_change(ticket)
+        raise TicketConflict(ticket, who or changed_by, changed_at, theirs=theirs, clashes=clashes)
 
 
 def ticket_change_status(*, ticket: Ticket, actor, status: str, expected_version: int | None):
