@@ -41,6 +41,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -123,6 +133,11 @@ try:
     }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+# A database that does not answer fails the request (503) after this long
+# instead of holding a web worker; a connect_timeout in DATABASE_URL wins.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5)
+)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgresql://...).")
 # Only for a throwaway database: the app refuses to run as a role that skips RLS.
@@ -194,11 +209,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Seconds every Redis client (rate limits, presence, cache, Celery's broker)
+# waits to connect and for an answer. Redis holds nothing that must survive
+# (DESIGN.md): when it is down, requests go on without it, so a dead or hung
+# Redis must cost a request little.
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 0.5)
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 1.0)
+if not (0 < REDIS_CONNECT_TIMEOUT <= 30 and 0 < REDIS_SOCKET_TIMEOUT <= 30):
+    raise ImproperlyConfigured("REDIS_CONNECT_TIMEOUT and REDIS_SOCKET_TIMEOUT: 0 to 30 seconds.")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "helpdesk",
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -212,6 +239,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish (`.delay()` after a commit) with the broker down fails within
+# about two seconds instead of kombu's defaults (no socket timeout: a hung
+# Redis blocks it for good); the beat sweeps hand the rows over later. One
+# retry, so that a connection left dead by a Redis restart is replaced.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+# Workers wait out a Redis outage of any length, reconnecting, instead of
+# exiting after 100 attempts.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Mail intake has a queue of its own, so new mail is filed while a backlog of
 # outgoing mail and event handlers waits in the other; IMAP polling has a
 # third, so slow or silent mail servers wait among themselves. A worker

@@ -1,9 +1,12 @@
 import pytest
 
+from helpdesk import ratelimit
+from helpdesk.celery import app as celery_app
 from helpdesk.models import Membership
 from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import tenant_context
 from tests.factories import PASSWORD, MembershipFactory, TenantFactory
+from tests.outage import RedisServer, point_celery_at
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -88,3 +91,24 @@ def login(client):
         return client
 
     return log_in
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    """Every Redis client of the app pointed at a redis-server of this test's
+    own (started): `own_redis.stop()` and `.start()` take it away and back."""
+    server = RedisServer(tmp_path)
+    server.start()
+    broker, redis_url, caches = celery_app.conf.broker_url, settings.REDIS_URL, settings.CACHES
+    settings.REDIS_URL = server.url
+    settings.CACHES = {"default": {**caches["default"], "LOCATION": server.url}}
+    point_celery_at(server.url)
+    ratelimit.outage_log.reset()
+    try:
+        yield server
+    finally:
+        # Back to the suite's Redis before other fixtures' teardown uses it.
+        settings.REDIS_URL, settings.CACHES = redis_url, caches
+        point_celery_at(broker)
+        server.stop()
+        ratelimit.outage_log.reset()
