@@ -9,7 +9,7 @@ unreachable nobody is shown: presence is a courtesy, the page works without it.
 import json
 import time
 
-from .ratelimit import REDIS_ERRORS, redis_reachable, redis_unreachable
+from .ratelimit import REDIS_ERRORS, redis_paused, redis_reachable, redis_unreachable
 from .ratelimit import redis_client as _redis
 
 PRESENCE_TTL = 25
@@ -19,6 +19,8 @@ _WHAT = "presence not shown"
 def presence_report(*, tenant_id: int, topic: str, user, replying: bool) -> list[dict]:
     """Record that `user` is on `topic` (and whether they are typing a reply);
     return the others there now (nobody when Redis is unreachable)."""
+    if redis_paused(_WHAT):
+        return []
     try:
         others = _report(tenant_id=tenant_id, topic=topic, user=user, replying=replying)
     except REDIS_ERRORS as exc:

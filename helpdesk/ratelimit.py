@@ -30,6 +30,12 @@ REDIS_ERRORS = (redis.RedisError, OSError)
 # While Redis stays unreachable, a failure is logged at most this often per
 # kind of call and process; the lines in between are counted instead.
 OUTAGE_LOG_INTERVAL_SECONDS = 60
+# After a Redis call timed out (Redis hung, or a network path that drops
+# packets), this process leaves Redis alone for this long, as if it were
+# down: otherwise every call of every request would wait out a timeout of
+# its own (a web form post makes four). A refused connection costs nothing
+# and needs no pause.
+TIMEOUT_PAUSE_SECONDS = 5
 
 IfUnreachable = Literal["allow", "refuse", "raise"]
 
@@ -50,19 +56,38 @@ def redis_client() -> redis.Redis:
     return client
 
 
-class _OutageLog:
-    """One warning when a kind of Redis call starts failing, then at most one
-    per OUTAGE_LOG_INTERVAL_SECONDS with the count of failures in between,
-    and one line when it works again. Per process: it only spares the log,
-    no decision depends on it."""
+def _timed_out(exc: BaseException | None) -> bool:
+    # The broker's errors (kombu's) carry redis-py's as their cause.
+    for _ in range(3):
+        if exc is None:
+            return False
+        if isinstance(exc, redis.TimeoutError | TimeoutError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class _Outage:
+    """What this process knows of a Redis outage. The log: one warning when
+    a kind of Redis call starts failing, then at most one per
+    OUTAGE_LOG_INTERVAL_SECONDS with the count of failures in between, and
+    one line when it works again. The pause: TIMEOUT_PAUSE_SECONDS without
+    Redis after a timeout. Per process, and only ever a shortcut to the
+    answer an unreachable Redis gets anyway."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # what -> [monotonic time of the last warning, failures not logged since]
         self._failing: dict[str, list] = {}
+        self._paused_until = 0.0
+
+    def paused(self) -> bool:
+        return time.monotonic() < self._paused_until
 
     def failed(self, what: str, exc: BaseException) -> None:
         now = time.monotonic()
+        if _timed_out(exc):
+            self._paused_until = now + TIMEOUT_PAUSE_SECONDS
         with self._lock:
             state = self._failing.get(what)
             if state is None:
@@ -92,22 +117,42 @@ class _OutageLog:
         if state is not None:
             logger.warning("Redis reachable again (was failing: %s)", what)
 
+    def skipped(self, what: str) -> None:
+        with self._lock:
+            state = self._failing.get(what)
+            if state is not None:
+                state[1] += 1
+
     def reset(self) -> None:
         with self._lock:
             self._failing.clear()
+            self._paused_until = 0.0
 
 
-outage_log = _OutageLog()
+outage = _Outage()
+
+
+class RedisPaused(redis.TimeoutError):
+    """Not asked: a Redis call timed out moments ago (TIMEOUT_PAUSE_SECONDS)."""
+
+
+def redis_paused(what: str) -> bool:
+    """True (and `what` counted as failed) while this process leaves Redis
+    alone after a timeout: the caller answers as if Redis were down."""
+    if not outage.paused():
+        return False
+    outage.skipped(what)
+    return True
 
 
 def redis_unreachable(what: str, exc: BaseException) -> None:
     """Log that a Redis call (`what`: what it was for) failed, once per burst."""
-    outage_log.failed(what, exc)
+    outage.failed(what, exc)
 
 
 def redis_reachable(what: str) -> None:
     """Note that `what` works again (logged only after a failure)."""
-    outage_log.recovered(what)
+    outage.recovered(what)
 
 
 def limit_check(
@@ -119,7 +164,13 @@ def limit_check(
     ("refuse": for limits that guard mail we send), or let the error
     through ("raise": a worker that should retry later)."""
     try:
+        if redis_paused(what):
+            raise RedisPaused("Redis timed out moments ago: not asked")
         allowed = check()
+    except RedisPaused:
+        if if_unreachable == "raise":
+            raise
+        return if_unreachable == "allow"
     except REDIS_ERRORS as exc:
         if if_unreachable == "raise":
             raise

@@ -29,6 +29,14 @@ def _no_keys_from_earlier_runs():
 
 
 @pytest.fixture(autouse=True)
+def _no_redis_outage_carried_over():
+    # A test that made Redis time out must not leave the next one pausing it.
+    ratelimit.outage.reset()
+    yield
+    ratelimit.outage.reset()
+
+
+@pytest.fixture(autouse=True)
 def _plain_http(settings, tmp_path):
     # The test client speaks plain HTTP; production keeps these on.
     settings.SECURE_SSL_REDIRECT = False
@@ -103,7 +111,7 @@ def own_redis(settings, tmp_path):
     settings.REDIS_URL = server.url
     settings.CACHES = {"default": {**caches["default"], "LOCATION": server.url}}
     point_celery_at(server.url)
-    ratelimit.outage_log.reset()
+    ratelimit.outage.reset()
     try:
         yield server
     finally:
@@ -111,4 +119,4 @@ def own_redis(settings, tmp_path):
         settings.REDIS_URL, settings.CACHES = redis_url, caches
         point_celery_at(broker)
         server.stop()
-        ratelimit.outage_log.reset()
+        ratelimit.outage.reset()

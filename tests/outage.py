@@ -4,6 +4,7 @@ presence client (REDIS_URL), Django's cache and Celery's broker."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -61,9 +62,17 @@ class RedisServer:
         """Messages waiting in one of Celery's queues on this server."""
         return redis.Redis(port=self.port, socket_timeout=1).llen(queue)
 
+    def freeze(self) -> None:
+        """Hung: connections are still accepted, nothing is answered."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Like a crash or a restart: the server and what it held are gone."""
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
-from helpdesk.ratelimit import REDIS_ERRORS, redis_reachable, redis_unreachable
+from helpdesk.ratelimit import REDIS_ERRORS, redis_paused, redis_reachable, redis_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ class HandOver:
                 self._call(self.publish_many, tenant_id, ids[start : start + self.chunk])
 
     def _call(self, publish, *args) -> None:
+        # The broker is the same Redis (CELERY_BROKER_URL = REDIS_URL).
+        if redis_paused(self._failing):
+            return
         try:
             publish(*args)
         except (BrokerUnreachable, *REDIS_ERRORS) as exc:

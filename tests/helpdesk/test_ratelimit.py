@@ -3,6 +3,7 @@ down a request is let through (or, for limits that guard our mail, refused),
 and the outage is logged once per burst, not once per request."""
 
 import logging
+import time
 
 import pytest
 import redis
@@ -59,6 +60,25 @@ def test_an_outage_is_logged_once_per_burst_and_its_end_once(own_redis, caplog, 
         assert rate_limit_hit("t:burst", limit=10, window_seconds=60, what="test limit")
     assert _warnings(caplog)[-1] == "Redis reachable again (was failing: test limit)"
     assert len(_warnings(caplog)) == 3
+
+
+def test_after_a_timeout_redis_is_left_alone_for_a_moment(own_redis, monkeypatch):
+    monkeypatch.setattr(ratelimit, "TIMEOUT_PAUSE_SECONDS", 2)
+    own_redis.freeze()
+
+    def timed(key):
+        started = time.monotonic()
+        allowed = sliding_window_hit({key: 1}, window_seconds=60)
+        return allowed, time.monotonic() - started
+
+    allowed, first = timed("t:hung")
+    assert allowed and 0.9 < first < 2  # one read timeout
+    allowed, second = timed("t:hung")
+    assert allowed and second < 0.1  # not asked
+    own_redis.thaw()
+    assert timed("t:back") == (True, pytest.approx(0, abs=0.1))  # still not asked: not counted
+    time.sleep(2)
+    assert [timed("t:back")[0] for _ in range(2)] == [True, False]  # counted again
 
 
 def test_other_errors_are_not_taken_for_an_outage(own_redis):

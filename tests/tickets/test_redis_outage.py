@@ -3,6 +3,7 @@ answered and kept in Postgres, agents' pages work, and once Redis is back the
 beat sweeps hand everything on to a real worker."""
 
 import logging
+import socket
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from helpdesk import services as helpdesk_services
 from helpdesk.celery import app as celery_app
 from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
+from tests.outage import point_celery_at
 from tests.tickets.test_intake import mail
 from tests.tickets.test_web_form import fresh_token, shown_reference, submission
 from tickets import tasks
@@ -167,13 +169,12 @@ def test_the_api_creates_a_ticket_with_redis_down(client, tenant, admin_user, ow
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_hung_redis_costs_a_request_seconds_not_minutes(client, tenant, mailbox, outage_settings):
+def test_a_hung_redis_costs_one_request_a_second_and_the_next_ones_nothing(
+    client, tenant, mailbox, outage_settings
+):
     """A Redis that accepts connections and never answers (frozen, or a
-    half-open network path): every client gives up after its socket timeout."""
-    import socket
-
-    from tests.outage import point_celery_at
-
+    half-open network path): the first call gives up after its socket
+    timeout, and the process leaves Redis alone for a few seconds."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
@@ -183,27 +184,31 @@ def test_a_hung_redis_costs_a_request_seconds_not_minutes(client, tenant, mailbo
     caches = outage_settings.CACHES
     outage_settings.CACHES = {"default": {**caches["default"], "LOCATION": url}}
     point_celery_at(url)
+    token = fresh_token(client, tenant)
+    seconds = []
     try:
-        started = time.monotonic()
-        stored = _post_mail(client, tenant, mailbox, mail(subject="While Redis hangs"))
-        mail_seconds = time.monotonic() - started
+        for n in range(3):
+            started = time.monotonic()
+            stored = _post_mail(client, tenant, mailbox, mail(subject=f"While Redis hangs {n}"))
+            seconds.append(time.monotonic() - started)
+            assert stored.status_code == 202
         started = time.monotonic()
         form = client.post(
             reverse("tickets:web_form", args=[tenant.slug]),
-            submission(started=fresh_token(client, tenant), subject="Form while Redis hangs"),
+            submission(started=token, subject="Form while Redis hangs"),
         )
-        form_seconds = time.monotonic() - started
+        seconds.append(time.monotonic() - started)
     finally:
         point_celery_at(before)
         silent.close()
-    assert stored.status_code == 202
     assert form.status_code == 302
-    # Connect 0.5 s and read 1 s per call: a handful of calls, not kombu's endless wait.
-    assert mail_seconds < 3, mail_seconds
-    assert form_seconds < 8, form_seconds
+    # One socket timeout (1 s), then nothing: not kombu's endless wait, nor
+    # a timeout for each of the four Redis calls a web form post makes.
+    assert seconds[0] < 2.5, seconds
+    assert max(seconds[1:]) < 0.5, seconds
     with tenant_context(tenant):
         assert Ticket.objects.filter(subject="Form while Redis hangs").exists()
-        assert InboundEmail.objects.filter(subject="While Redis hangs").exists()
+        assert InboundEmail.objects.filter(subject__startswith="While Redis hangs").count() == 3
 
 
 @pytest.mark.django_db(transaction=True)

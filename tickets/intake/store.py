@@ -7,7 +7,13 @@ from contextlib import suppress
 
 from django.db import IntegrityError, transaction
 
-from helpdesk.ratelimit import REDIS_ERRORS, redis_client, redis_reachable, redis_unreachable
+from helpdesk.ratelimit import (
+    REDIS_ERRORS,
+    redis_client,
+    redis_paused,
+    redis_reachable,
+    redis_unreachable,
+)
 from helpdesk.tenancy import current_tenant
 
 from ..models import InboundEmail, Mailbox
@@ -54,6 +60,8 @@ def inbound_schedule(*, tenant_id: int) -> None:
     from ..tasks import process_inbound_batch
 
     key = _scheduled_key(tenant_id)
+    if redis_paused(_NOT_SCHEDULED):
+        return
     try:
         first = redis_client().set(key, "1", nx=True, ex=60)
     except REDIS_ERRORS as exc:
@@ -78,6 +86,8 @@ def inbound_schedule_taken(*, tenant_id: int) -> None:
 
     Filing needs Postgres only: if Redis cannot be told, the batch goes on
     and the flag expires by itself within a minute."""
+    if redis_paused("intake schedule flag not cleared"):
+        return
     try:
         redis_client().delete(_scheduled_key(tenant_id))
     except REDIS_ERRORS as exc:
