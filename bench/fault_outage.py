@@ -577,8 +577,12 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         redis_server.stop()
-        # Postgres stays up under .data/fault (like `make services`); the
-        # next run reuses it, a tenant of its own keeps the figures apart.
+        # Its data stays under .data/fault: the next run starts it again and
+        # works in a tenant of its own, so the figures stay apart.
+        try:
+            postgres.stop()
+        except subprocess.CalledProcessError:
+            print("Postgres was not running at the end")
 
     table, missing = figures(traffic.records, found)
     print()
