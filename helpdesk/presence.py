@@ -2,20 +2,35 @@
 
 Each open page reports every few seconds; a report older than PRESENCE_TTL
 seconds means the person left. Nothing here is tenant data in Postgres, but
-keys carry the tenant id so tenants never see each other.
+keys carry the tenant id so tenants never see each other. With Redis
+unreachable nobody is shown: presence is a courtesy, the page works without it.
 """
 
 import json
 import time
 
+from .ratelimit import REDIS_ERRORS, redis_paused, redis_reachable, redis_unreachable
 from .ratelimit import redis_client as _redis
 
 PRESENCE_TTL = 25
+_WHAT = "presence not shown"
 
 
 def presence_report(*, tenant_id: int, topic: str, user, replying: bool) -> list[dict]:
     """Record that `user` is on `topic` (and whether they are typing a reply);
-    return the others there now."""
+    return the others there now (nobody when Redis is unreachable)."""
+    if redis_paused(_WHAT):
+        return []
+    try:
+        others = _report(tenant_id=tenant_id, topic=topic, user=user, replying=replying)
+    except REDIS_ERRORS as exc:
+        redis_unreachable(_WHAT, exc)
+        return []
+    redis_reachable(_WHAT)
+    return others
+
+
+def _report(*, tenant_id: int, topic: str, user, replying: bool) -> list[dict]:
     key = f"presence:{tenant_id}:{topic}"
     now = time.time()
     info = {

@@ -43,6 +43,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -125,6 +135,9 @@ RUNNING_DEVSERVER = sys.argv[1:2] == ["runserver"]
 DB_CONN_MAX_AGE = 0 if RUNNING_DEVSERVER else env_int("DB_CONN_MAX_AGE", 60)
 
 
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5)
+
+
 def env_database(name: str, default: str | None = None) -> dict:
     try:
         database = dj_database_url.parse(
@@ -134,6 +147,9 @@ def env_database(name: str, default: str | None = None) -> dict:
         raise ImproperlyConfigured(f"{name} is not a database URL: {exc}") from None
     if database["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"{name} must point at PostgreSQL (postgresql://...).")
+    # A database that does not answer fails the request (503) after this long
+    # instead of holding a web worker; a connect_timeout in the URL wins.
+    database.setdefault("OPTIONS", {}).setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
     return database
 
 
@@ -230,11 +246,25 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Seconds every Redis client (rate limits, presence, cache, Celery's broker)
+# waits to connect and for an answer. Redis holds nothing that must survive
+# (DESIGN.md): when it is down, requests go on without it, so a dead or hung
+# Redis must cost a request little.
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 0.5)
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 1.0)
+if not (0 < REDIS_CONNECT_TIMEOUT <= 30 and 0 < REDIS_SOCKET_TIMEOUT <= 30):
+    raise ImproperlyConfigured(
+        "REDIS_CONNECT_TIMEOUT and REDIS_SOCKET_TIMEOUT must be above 0 and at most 30 seconds."
+    )
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "helpdesk",
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -248,6 +278,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish (`.delay()` after a commit) with the broker down fails within
+# about two seconds instead of kombu's defaults (no socket timeout: a hung
+# Redis blocks it for good); the beat sweeps hand the rows over later. One
+# retry, so that a connection left dead by a Redis restart is replaced.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+# Workers wait out a Redis outage of any length, reconnecting, instead of
+# exiting after 100 attempts.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Mail intake has a queue of its own, so new mail is filed while a backlog of
 # outgoing mail and event handlers waits in the other; IMAP polling has a
 # third, so slow or silent mail servers wait among themselves. A worker

@@ -4,6 +4,9 @@ from django.urls import include, path
 
 from . import views
 
+# A request that fails because the database is down answers 503, not 500.
+handler500 = views.server_error
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

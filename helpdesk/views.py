@@ -1,12 +1,15 @@
 import json
 import logging
+import sys
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.http import Http404, HttpResponse
+from django.db import InterfaceError, OperationalError, connection
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.utils.cache import add_never_cache_headers
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -25,6 +28,32 @@ def home(request):
     if len(memberships) == 1:
         return redirect("tickets:home", memberships[0].tenant.slug)
     return render(request, "helpdesk/choose_tenant.html", {"memberships": memberships})
+
+
+# How long a client is asked to wait before trying again when the database is down.
+DATABASE_DOWN_RETRY_AFTER = 30
+
+
+def server_error(request):
+    """The 500 handler: a request that failed because the database could not
+    be reached (or dropped the connection) answers 503 with Retry-After, so
+    mail relays and API clients retry it; anything else is a plain 500.
+
+    Nothing here may query the database. Django logs the exception either way.
+    """
+    error = sys.exc_info()[1]
+    if not isinstance(error, OperationalError | InterfaceError):
+        return defaults.server_error(request)
+    if request.path.startswith("/api/"):
+        text = "The database cannot be reached just now. Try again shortly."
+        response = JsonResponse({"errors": {"detail": [text]}}, status=503)
+    else:
+        body = loader.get_template("503.html").render()
+        response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(DATABASE_DOWN_RETRY_AFTER)
+    # Nothing on the page can be clicked: framing it (the web form is framed) is harmless.
+    response.xframe_options_exempt = True
+    return response
 
 
 @require_GET

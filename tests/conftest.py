@@ -3,10 +3,13 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from helpdesk import db as tenant_db
+from helpdesk import ratelimit
+from helpdesk.celery import app as celery_app
 from helpdesk.models import Membership
 from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import tenant_context
 from tests.factories import PASSWORD, MembershipFactory, TenantFactory
+from tests.outage import RedisServer, point_celery_at
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +50,14 @@ def _no_keys_from_earlier_runs():
     ):
         for key in client.scan_iter(match=pattern, count=1000):
             client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def _no_redis_outage_carried_over():
+    # A test that made Redis time out must not leave the next one pausing it.
+    ratelimit.outage.reset()
+    yield
+    ratelimit.outage.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +123,24 @@ def login(client):
         return client
 
     return log_in
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    """Every Redis client of the app pointed at a redis-server of this test's
+    own (started): `own_redis.stop()` and `.start()` take it away and back."""
+    server = RedisServer(tmp_path)
+    server.start()
+    broker, redis_url, caches = celery_app.conf.broker_url, settings.REDIS_URL, settings.CACHES
+    settings.REDIS_URL = server.url
+    settings.CACHES = {"default": {**caches["default"], "LOCATION": server.url}}
+    point_celery_at(server.url)
+    ratelimit.outage.reset()
+    try:
+        yield server
+    finally:
+        # Back to the suite's Redis before other fixtures' teardown uses it.
+        settings.REDIS_URL, settings.CACHES = redis_url, caches
+        point_celery_at(broker)
+        server.stop()
+        ratelimit.outage.reset()

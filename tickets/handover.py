@@ -4,7 +4,10 @@ inside `together()`, one task per tenant and chunk when the block ends.
 A publish costs about as much as writing a ticket, so bulk work (a batch of
 mail, a batch of event handlers) collects its rows and publishes them once.
 Rows of a transaction that rolled back are never collected: callers hand
-them over from `transaction.on_commit`.
+them over from `transaction.on_commit`. A hand-over never raises: the rows
+are committed, so a broker that cannot be reached (Redis down) costs the
+request nothing; the beat sweeps find the rows later and hand them over
+again (`sweep_unprocessed_events`, `sweep_unsent_mail`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
+
+from kombu.exceptions import OperationalError as BrokerUnreachable
+
+from helpdesk.ratelimit import REDIS_ERRORS, redis_paused, redis_reachable, redis_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,7 @@ class HandOver:
         self.publish_many = publish_many
         self.chunk = chunk
         self._local = threading.local()
+        self._failing = f"{what} not handed over (a sweep will)"
 
     def __call__(self, rows: list[tuple[int, int]]) -> None:
         """Hand over (tenant_id, row id) pairs that have just committed."""
@@ -37,7 +45,7 @@ class HandOver:
         if collected is not None:
             collected.extend(rows)
         elif len(rows) == 1:
-            self.publish_one(*rows[0])
+            self._call(self.publish_one, *rows[0])
         else:
             self._publish(rows)
 
@@ -59,7 +67,18 @@ class HandOver:
             by_tenant.setdefault(tenant_id, []).append(row_id)
         for tenant_id, ids in by_tenant.items():
             for start in range(0, len(ids), self.chunk):
-                try:
-                    self.publish_many(tenant_id, ids[start : start + self.chunk])
-                except Exception:  # broker down: a beat sweep finds them later
-                    logger.exception("could not hand over %d %s", len(ids), self.what)
+                self._call(self.publish_many, tenant_id, ids[start : start + self.chunk])
+
+    def _call(self, publish, *args) -> None:
+        # The broker is the same Redis (CELERY_BROKER_URL = REDIS_URL).
+        if redis_paused(self._failing):
+            return
+        try:
+            publish(*args)
+        except (BrokerUnreachable, *REDIS_ERRORS) as exc:
+            # Broker down: logged once per outage, not once per request.
+            redis_unreachable(self._failing, exc)
+        except Exception:
+            logger.exception("%s could not be handed over (a sweep will)", self.what)
+        else:
+            redis_reachable(self._failing)

@@ -152,7 +152,11 @@ def _automatic_mail_allowed(ticket: Ticket, addresses: list[str]) -> bool:
         # Hashed, so Redis holds no email addresses.
         digest = hashlib.sha256(address.lower().encode()).hexdigest()
         limits[f"automail:{tenant_id}:address:{digest}"] = settings.AUTO_MAIL_MAX_PER_ADDRESS
-    return sliding_window_hit(limits, window_seconds=settings.AUTO_MAIL_WINDOW_SECONDS)
+    # Runs in a worker: with Redis unreachable the handler fails and is
+    # retried (or swept) later, rather than mail going out uncounted.
+    return sliding_window_hit(
+        limits, window_seconds=settings.AUTO_MAIL_WINDOW_SECONDS, if_unreachable="raise"
+    )
 
 
 def _compose(outbound: OutboundEmail) -> EmailMultiAlternatives:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import logging
 from collections.abc import Sequence
 
-import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -18,8 +16,6 @@ from helpdesk.tenancy import current_tenant
 
 from ..models import Category, Ticket, WebFormSubmission
 from .tickets import ticket_create
-
-logger = logging.getLogger(__name__)
 
 
 class WebFormAlreadySent(Exception):
@@ -78,21 +74,20 @@ def _within_limits(*, email: str, ip: str) -> bool:
     window = settings.WEB_FORM_WINDOW_SECONDS
     # Hashed, so the cache holds no email addresses.
     address = _sha256(email.strip().lower())
-    try:
-        address_ok = rate_limit_hit(
-            f"webform:{tenant_id}:address:{address}",
-            limit=settings.WEB_FORM_MAX_PER_ADDRESS,
-            window_seconds=window,
-        )
-        ip_ok = rate_limit_hit(
-            f"webform:{tenant_id}:ip:{ip}",
-            limit=settings.WEB_FORM_MAX_PER_IP,
-            window_seconds=window,
-        )
-    except (redis.RedisError, OSError):
-        # What a customer sent is never lost to an outage of the counters.
-        logger.warning("web form limits not counted (Redis unreachable)", exc_info=True)
-        return True
+    # What a customer sent is never lost to an outage of the counters: with
+    # Redis unreachable both let the submission through (and log it).
+    address_ok = rate_limit_hit(
+        f"webform:{tenant_id}:address:{address}",
+        limit=settings.WEB_FORM_MAX_PER_ADDRESS,
+        window_seconds=window,
+        what="web form limits not counted",
+    )
+    ip_ok = rate_limit_hit(
+        f"webform:{tenant_id}:ip:{ip}",
+        limit=settings.WEB_FORM_MAX_PER_IP,
+        window_seconds=window,
+        what="web form limits not counted",
+    )
     return address_ok and ip_ok
 
 
@@ -115,14 +110,12 @@ def _acknowledgement_allowed(ip: str) -> bool:
     opened and its number shown on the page, but the form must not become a
     mail relay while its guard is down.
     """
-    try:
-        return sliding_window_hit(
-            {f"webform:acks:ip:{_ip_key(ip)}": settings.WEB_FORM_MAX_ACKS_PER_IP},
-            window_seconds=settings.WEB_FORM_WINDOW_SECONDS,
-        )
-    except (redis.RedisError, OSError):
-        logger.warning("web form ticket not acknowledged: Redis unreachable", exc_info=True)
-        return False
+    return sliding_window_hit(
+        {f"webform:acks:ip:{_ip_key(ip)}": settings.WEB_FORM_MAX_ACKS_PER_IP},
+        window_seconds=settings.WEB_FORM_WINDOW_SECONDS,
+        if_unreachable="refuse",
+        what="web form tickets opened without an acknowledgement",
+    )
 
 
 @transaction.atomic
