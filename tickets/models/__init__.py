@@ -1,0 +1,46 @@
+"""The ticket app's models, by subject: contacts, tickets, events, channels
+(mail and the web form) and the agents' workspace."""
+
+from .base import SEARCH_CONFIG, search_vector_field
+from .channels import InboundEmail, Mailbox, OutboundEmail, WebFormSubmission
+from .contact import Contact, Organization
+from .event import Event, EventHandlerFailure, EventHandlerRun
+from .ticket import (
+    OPEN_Q,
+    OPEN_STATUS_VALUES,
+    URGENT_ORDER,
+    WAITING_STATUS_VALUES,
+    Attachment,
+    Category,
+    Message,
+    Ticket,
+    TicketCounter,
+    attachment_path,
+)
+from .workspace import CannedResponse, SavedView
+
+__all__ = [
+    "OPEN_Q",
+    "OPEN_STATUS_VALUES",
+    "SEARCH_CONFIG",
+    "URGENT_ORDER",
+    "WAITING_STATUS_VALUES",
+    "Attachment",
+    "CannedResponse",
+    "Category",
+    "Contact",
+    "Event",
+    "EventHandlerFailure",
+    "EventHandlerRun",
+    "InboundEmail",
+    "Mailbox",
+    "Message",
+    "Organization",
+    "OutboundEmail",
+    "SavedView",
+    "Ticket",
+    "TicketCounter",
+    "WebFormSubmission",
+    "attachment_path",
+    "search_vector_field",
+]

@@ -1,0 +1,67 @@
+"""Customers: the people who write in and their companies."""
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Replace
+
+from helpdesk.models import TenantOwned
+
+from ..validators import validate_mail_address
+from .base import search_vector_field
+
+
+class Organization(TenantOwned):
+    """A customer's company; contacts join it by their email domain."""
+
+    name = models.CharField(max_length=160)
+    email_domains = ArrayField(models.CharField(max_length=120), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="organization_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(TenantOwned):
+    """A customer person who asks for help."""
+
+    email = models.CharField(max_length=254, validators=[validate_mail_address])
+    name = models.CharField(max_length=160, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    # Set when mail to this address bounced: no more mail goes to it.
+    email_bounced_at = models.DateTimeField(null=True, blank=True)
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contacts",
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The address also as its parts, so "pat" or "example.com" finds pat@example.com.
+    search_vector = search_vector_field(
+        "name", "email", Replace("email", Value("@"), Value(" ")), weight="B"
+    )
+
+    class Meta:
+        ordering = ["name", "email"]
+        constraints = [
+            # Emails are stored lower-case (contact_get_or_create).
+            models.UniqueConstraint(fields=["tenant", "email"], name="contact_unique_email"),
+        ]
+        indexes = [GinIndex(fields=["tenant", "search_vector"], name="contact_search_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
