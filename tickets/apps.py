@@ -9,6 +9,6 @@ class TicketsConfig(AppConfig):
 
         # Subscribes the ticket app's own event handlers (notifications).
         from . import handlers  # noqa: F401
-        from .search import search_index_check
+        from .checks import search_index_check
 
         checks.register(search_index_check, checks.Tags.database)

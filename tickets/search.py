@@ -11,12 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.core import checks
-from django.db import connection, connections
-from django.shortcuts import redirect, render
+from django.db import connection
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_GET
 
 from helpdesk.tenancy import current_tenant
 
@@ -266,55 +263,4 @@ def _ticket_search(query: str, limit: int) -> SearchResults:
         has_more=len(rows) > limit,
         capped=bool(rows and rows[0][4]),
         total=rows[0][5] if rows else 0,
-    )
-
-
-def search_index_check(app_configs, databases=None, **kwargs) -> list[checks.CheckMessage]:
-    """Warn when row-level security keeps search off its GIN indexes."""
-    if not databases or "default" not in databases:
-        return []
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT proleakproof FROM pg_proc"
-            " WHERE oid = 'pg_catalog.ts_match_vq(tsvector, tsquery)'::regprocedure"
-        )
-        if cursor.fetchone()[0]:
-            return []
-    return [
-        checks.Warning(
-            "Ticket search will scan every row of a tenant: under row-level security the "
-            "planner uses the search indexes only if the text-match operator is LEAKPROOF.",
-            hint="As a superuser, in this database and in template1: ALTER FUNCTION "
-            "pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF; (README, 'Search').",
-            id="tickets.W001",
-        )
-    ]
-
-
-def _page_limit(value: str) -> int:
-    """The ?limit= of the "more results" link, kept within PAGE_SIZE..MAX_RESULTS."""
-    return min(max(int(value), PAGE_SIZE), MAX_RESULTS) if value.isdigit() else PAGE_SIZE
-
-
-@require_GET
-def search_view(request, tenant_slug):
-    """Search results, or straight to the ticket when the query is its number."""
-    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
-    number = ticket_search_jump(query=query) if query else None
-    if number is not None:
-        return redirect("tickets:detail", tenant_slug, number)
-    limit = _page_limit(request.GET.get("limit", ""))
-    problem = search_query_problem(query)
-    results = None if problem else ticket_search(query=query, limit=limit)
-    more = results is not None and results.has_more and limit < MAX_RESULTS
-    return render(
-        request,
-        "tickets/search.html",
-        {
-            "search_query": query,
-            "problem": problem,
-            "results": results,
-            "more_limit": min(limit + PAGE_SIZE, MAX_RESULTS) if more else None,
-            "next_row": limit + 1,
-        },
     )

@@ -6,11 +6,20 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, Subquery, TextFie
 from django.db.models.functions import Cast, Coalesce, Substr
 from django.http import Http404
 
-from helpdesk.models import AuditEntry, SupportGroup
+from helpdesk.models import AuditEntry, SupportGroup, SupportGroupMember
 
 from .intake.charsets import decode_text
 from .intake.parse import headline, printable
-from .models import Attachment, Category, Contact, Event, InboundEmail, Message, Ticket
+from .models import (
+    Attachment,
+    Category,
+    Contact,
+    Event,
+    InboundEmail,
+    Message,
+    SavedView,
+    Ticket,
+)
 
 PAGE_SIZE = 50
 
@@ -68,6 +77,15 @@ def ticket_filtered_list(
     rows = list(queryset[: limit + 1])
     next_cursor = rows[limit - 1].number if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def saved_views_for(*, user):
+    """The saved queue views a user sees: their own and those shared with a
+    group they are in."""
+    group_ids = SupportGroupMember.objects.filter(user=user).values("group_id")
+    return SavedView.objects.filter(Q(owner=user) | Q(shared_with__in=group_ids)).select_related(
+        "shared_with"
+    )
 
 
 def ticket_messages(*, ticket: Ticket) -> list[Message]:

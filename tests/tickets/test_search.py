@@ -6,8 +6,9 @@ from django.utils import timezone
 from helpdesk import db as tenant_db
 from helpdesk.tenancy import tenant_context
 from tests.factories import ContactFactory, TicketFactory, add_reply
+from tickets.checks import search_index_check
 from tickets.models import Contact, Message, Ticket, TicketCounter
-from tickets.search import search_index_check, ticket_search
+from tickets.search import ticket_search
 
 
 def _search(client, tenant, query, **params):

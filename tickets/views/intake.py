@@ -17,10 +17,10 @@ from helpdesk.permissions import role_required
 from helpdesk.services import audit_entries_for
 from helpdesk.tenancy import tenant_context
 
-from . import intake, selectors, services
-from .forms import MailboxForm, add_service_errors
-from .models import InboundEmail, Mailbox
-from .services import quarantine as quarantine_actions
+from .. import intake, selectors, services
+from ..forms import MailboxForm, add_service_errors
+from ..models import InboundEmail, Mailbox
+from ..services import quarantine as quarantine_actions
 
 
 class _TooLarge(Exception):

@@ -17,8 +17,8 @@ from helpdesk.models import Tenant
 from helpdesk.proxies import client_ip
 from helpdesk.tenancy import tenant_context
 
-from . import services
-from .forms import WebRequestForm, add_service_errors
+from .. import services
+from ..forms import WebRequestForm, add_service_errors
 
 SENT_SALT = "tickets.web_form.sent"
 # A confirmation link works for a day; the number is in the email too.

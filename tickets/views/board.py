@@ -1,0 +1,60 @@
+"""The kanban board: open tickets by status, moved by drag and drop."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import board, selectors, services
+from ..forms import (
+    BoardFilterForm,
+)
+
+
+@require_GET
+def board_view(request, tenant_slug):
+    """The kanban; just the columns when htmx refreshes it."""
+    form = BoardFilterForm(request.GET, tenant=request.tenant)
+    filters = form.conditions() if form.is_valid() else Q()
+    context = {
+        "columns": board.board_columns(filters=filters),
+        "filter_form": form,
+        "refresh_seconds": settings.BOARD_REFRESH_SECONDS,
+    }
+    if request.htmx:
+        return render(request, "tickets/board.html#board-columns", context)
+    return render(request, "tickets/board.html", context)
+
+
+@require_POST
+def ticket_move(request, tenant_slug, number):
+    """A card dropped on another column: change the status through the service.
+
+    Answers with the updated card, or a 4xx and a sentence the board shows
+    while the card goes back.
+    """
+    ticket = selectors.ticket_get(number=number)
+    version = request.POST.get("version", "")
+    # ASCII digits only: "²".isdigit() is true, and int("²") fails.
+    if not (version.isascii() and version.isdigit() and len(version) < 10):
+        text = "This board is out of date: reload the page and move the card again."
+        return HttpResponse(text, status=400, content_type="text/plain")
+    try:
+        ticket = services.ticket_change_status(
+            ticket=ticket,
+            actor=request.user,
+            status=request.POST.get("status", ""),
+            expected_version=int(version),
+        )
+    except services.TicketConflict as conflict:
+        text = (
+            f"{conflict.changed_by} changed {conflict.ticket.reference} after the board was "
+            "loaded, so it was not moved. The board now shows it as it is: move it again "
+            "if you still want to."
+        )
+        return HttpResponse(text, status=409, content_type="text/plain")
+    except ValidationError as error:
+        return HttpResponse(" ".join(error.messages), status=400, content_type="text/plain")
+    return render(request, "tickets/board.html#board-card", {"card": ticket})
