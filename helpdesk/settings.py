@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: whatever layer answers an error under /api/, the client gets JSON.
+    "tickets.api.errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -275,14 +277,23 @@ EVENT_SWEEP_GRACE_SECONDS = env_int("EVENT_SWEEP_GRACE_SECONDS", 60)
 API_RATE = env_str("API_RATE", "600/min")
 if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_RATE):
     raise ImproperlyConfigured(f"API_RATE={API_RATE!r} is not a rate such as 600/min or 10/s.")
+# A larger request body gets 413 before it is parsed.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+if not 1024 <= API_MAX_BODY_BYTES <= DATA_UPLOAD_MAX_MEMORY_SIZE:
+    raise ImproperlyConfigured(
+        f"API_MAX_BODY_BYTES must be between 1024 and {DATA_UPLOAD_MAX_MEMORY_SIZE} "
+        "(DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    )
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tickets.api.parsers.BoundedJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["tickets.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tickets.api.permissions.DenyAll"],
     "DEFAULT_THROTTLE_CLASSES": ["tickets.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tickets.api.errors.exception_handler",
+    # A body that is not an object is a message for the request as a whole.
+    "NON_FIELD_ERRORS_KEY": "detail",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
 }
@@ -296,6 +307,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The one PATCH requires `version`; a "Patched" component would mark every field optional.
+    "COMPONENT_SPLIT_PATCH": False,
+    "PATH_CONVERTER_OVERRIDES": {
+        # helpdesk.parsing.ID_MAX: at most 18 ASCII digits.
+        "ticket_number": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1},
+    },
     # Several fields are called "type" and "channel": give each set of choices its own name.
     "ENUM_NAME_OVERRIDES": {
         "TicketTypeEnum": "tickets.models.Ticket.Type",
