@@ -3,6 +3,7 @@ message that names the variable, rather than running half-configured."""
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "guardian",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "helpdesk",
     "tickets",
     "dispatch",
@@ -92,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a locked-out sign-in into the page that says so (helpdesk/signin.py).
+    "axes.middleware.AxesMiddleware",
     # Last, so that the tenant's transaction and scope wrap only the view.
     "helpdesk.middleware.TenantMiddleware",
 ]
@@ -133,6 +137,8 @@ ALLOW_RLS_BYPASS_ROLE = env_bool("ALLOW_RLS_BYPASS_ROLE", False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before a password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -140,6 +146,35 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous object permissions
+
+# Sign-in throttling (django-axes, attempts stored in Postgres), for the sign-in
+# page and /admin/ alike: this many failed attempts for one username, or from
+# one address (REMOTE_ADDR: run behind a proxy that sets it, as for the web
+# form), within the lockout period lock it for SIGNIN_LOCKOUT_MINUTES from the
+# failure that reached the limit. An address gets a higher limit than an
+# account: an office signs in from one address.
+SIGNIN_FAILURES_PER_ACCOUNT = env_int("SIGNIN_FAILURES_PER_ACCOUNT", 5)
+SIGNIN_FAILURES_PER_ADDRESS = env_int("SIGNIN_FAILURES_PER_ADDRESS", 20)
+SIGNIN_LOCKOUT_MINUTES = env_int("SIGNIN_LOCKOUT_MINUTES", 15)
+if min(SIGNIN_FAILURES_PER_ACCOUNT, SIGNIN_FAILURES_PER_ADDRESS, SIGNIN_LOCKOUT_MINUTES) < 1:
+    raise ImproperlyConfigured(
+        "SIGNIN_FAILURES_PER_ACCOUNT, SIGNIN_FAILURES_PER_ADDRESS and SIGNIN_LOCKOUT_MINUTES "
+        "must each be at least 1."
+    )
+AXES_HANDLER = "helpdesk.signin.SigninAttemptHandler"
+# Counted separately (not as pairs): the handler gives each its own limit.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = SIGNIN_FAILURES_PER_ACCOUNT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGNIN_LOCKOUT_MINUTES)
+# Attempts made while locked out are refused without being counted, so the
+# lock ends when the page said it would, not later with every retry.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful sign-in clears that account's failures (not its address's).
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "helpdesk.signin.lockout_response"
+# Only failures are kept; a row per successful sign-in would grow for ever.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_CLIENT_IP_CALLABLE = "helpdesk.signin.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

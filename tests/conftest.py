@@ -1,4 +1,5 @@
 import pytest
+from django.http import HttpRequest
 
 from helpdesk.models import Membership
 from helpdesk.ratelimit import redis_client
@@ -84,7 +85,8 @@ def outsider(other_tenant):
 @pytest.fixture
 def login(client):
     def log_in(user):
-        assert client.login(username=user.username, password=PASSWORD)
+        # Sign-in throttling (django-axes) needs the request that signs in.
+        assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
         return client
 
     return log_in
