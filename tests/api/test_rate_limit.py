@@ -1,10 +1,11 @@
 """The per-key rate limit under concurrency and without Redis."""
 
+import http.client
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
-from tests.api.conftest import tickets_url
+from tests.api.conftest import make_key, tickets_url
 from tickets.api.throttling import ApiKeyRateThrottle
 
 
@@ -32,6 +33,29 @@ def test_sixteen_parallel_clients_are_throttled_too(settings):
     settings.API_RATE = "600/min"
     answers = _throttled_in_parallel(650, 16)
     assert answers.count(True) == 600
+
+
+def test_parallel_http_clients_against_the_server(live_server, tenant, admin_user, settings):
+    """The same over HTTP, through every layer, with the server's own threads."""
+    settings.API_RATE = "40/min"
+    key = make_key(tenant, actor=admin_user)[1]
+
+    host, port = live_server.url.removeprefix("http://").split(":")
+
+    def status(_):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            connection.request(
+                "GET", f"{tickets_url()}?limit=1", headers={"Authorization": f"Bearer {key}"}
+            )
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(status, range(60)))
+    assert statuses.count(200) == 40
+    assert statuses.count(429) == 20
 
 
 def test_over_the_limit_is_429_with_retry_after(tenant, write_key, api, settings):

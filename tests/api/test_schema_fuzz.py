@@ -3,6 +3,8 @@ server: every phase (examples, coverage, fuzzing, stateful) and every check,
 a fixed seed and a bounded number of examples. Zero failures: the schema
 says what the server does, and the server never answers a 500."""
 
+import os
+
 import schemathesis
 from schemathesis import engine
 from schemathesis.engine import Status, events
@@ -12,8 +14,10 @@ from helpdesk.tenancy import tenant_context
 from tests.api.conftest import make_key
 from tests.factories import MembershipFactory, SupportGroupFactory, TicketFactory
 
-SEED = 20260101
-MAX_EXAMPLES = 12
+# A quick, fixed run in the suite; API_FUZZ_EXAMPLES=200 API_FUZZ_SEED=<n>
+# make test ARGS="tests/api/test_schema_fuzz.py" for a longer one.
+SEED = int(os.environ.get("API_FUZZ_SEED", "20260101"))
+MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "12"))
 
 
 def _config(key: str, usernames: list[str], groups: list[str]) -> schemathesis.Config:
