@@ -1,7 +1,6 @@
 """Every API error is JSON of one shape: {"errors": {"<field>": ["message", ...]}},
 with "detail" for what belongs to no field (401, 403, 404, 405, 413, 429, ...)."""
 
-import logging
 from http import HTTPStatus
 
 from django.conf import settings
@@ -19,8 +18,6 @@ NON_FIELD_KEY = "detail"
 # A message quoting what the client sent is cut to this many characters (the
 # start and the end kept): a 1 MB invalid value is not sent back whole.
 MESSAGE_MAX_CHARS = 200
-
-logger = logging.getLogger(__name__)
 
 
 def django_errors(error: DjangoValidationError) -> dict[str, list[str]]:
