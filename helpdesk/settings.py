@@ -4,6 +4,7 @@ message that names the variable, rather than running half-configured."""
 import os
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
     "guardian",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "helpdesk",
     "tickets",
     "dispatch",
@@ -94,6 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: whatever layer answers an error under /api/, the client gets JSON.
+    "tickets.api.errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,6 +108,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a locked-out sign-in into the page that says so (helpdesk/signin.py).
+    "axes.middleware.AxesMiddleware",
     # Last, so that the tenant's transaction and scope wrap only the view.
     "helpdesk.middleware.TenantMiddleware",
 ]
@@ -183,6 +189,8 @@ ALLOW_RLS_BYPASS_ROLE = env_bool("ALLOW_RLS_BYPASS_ROLE", False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before a password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -190,6 +198,35 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous object permissions
+
+# Sign-in throttling (django-axes, attempts stored in Postgres), for the sign-in
+# page and /admin/ alike: this many failed attempts for one username, or from
+# one address (REMOTE_ADDR: run behind a proxy that sets it, as for the web
+# form), within the lockout period lock it for SIGNIN_LOCKOUT_MINUTES from the
+# failure that reached the limit. An address gets a higher limit than an
+# account: an office signs in from one address.
+SIGNIN_FAILURES_PER_ACCOUNT = env_int("SIGNIN_FAILURES_PER_ACCOUNT", 5)
+SIGNIN_FAILURES_PER_ADDRESS = env_int("SIGNIN_FAILURES_PER_ADDRESS", 20)
+SIGNIN_LOCKOUT_MINUTES = env_int("SIGNIN_LOCKOUT_MINUTES", 15)
+if min(SIGNIN_FAILURES_PER_ACCOUNT, SIGNIN_FAILURES_PER_ADDRESS, SIGNIN_LOCKOUT_MINUTES) < 1:
+    raise ImproperlyConfigured(
+        "SIGNIN_FAILURES_PER_ACCOUNT, SIGNIN_FAILURES_PER_ADDRESS and SIGNIN_LOCKOUT_MINUTES "
+        "must each be at least 1."
+    )
+AXES_HANDLER = "helpdesk.signin.SigninAttemptHandler"
+# Counted separately (not as pairs): the handler gives each its own limit.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = SIGNIN_FAILURES_PER_ACCOUNT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGNIN_LOCKOUT_MINUTES)
+# Attempts made while locked out are refused without being counted, so the
+# lock ends when the page said it would, not later with every retry.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful sign-in clears that account's failures (not its address's).
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "helpdesk.signin.lockout_response"
+# Only failures are kept; a row per successful sign-in would grow for ever.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_CLIENT_IP_CALLABLE = "helpdesk.signin.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -361,14 +398,23 @@ EVENT_SWEEP_GRACE_SECONDS = env_int("EVENT_SWEEP_GRACE_SECONDS", 60)
 API_RATE = env_str("API_RATE", "600/min")
 if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_RATE):
     raise ImproperlyConfigured(f"API_RATE={API_RATE!r} is not a rate such as 600/min or 10/s.")
+# A larger request body gets 413 before it is parsed.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+if not 1024 <= API_MAX_BODY_BYTES <= DATA_UPLOAD_MAX_MEMORY_SIZE:
+    raise ImproperlyConfigured(
+        f"API_MAX_BODY_BYTES must be between 1024 and {DATA_UPLOAD_MAX_MEMORY_SIZE} "
+        "(DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    )
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tickets.api.parsers.BoundedJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["tickets.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tickets.api.permissions.DenyAll"],
     "DEFAULT_THROTTLE_CLASSES": ["tickets.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tickets.api.errors.exception_handler",
+    # A body that is not an object is a message for the request as a whole.
+    "NON_FIELD_ERRORS_KEY": "detail",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
 }
@@ -382,6 +428,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The one PATCH requires `version`; a "Patched" component would mark every field optional.
+    "COMPONENT_SPLIT_PATCH": False,
+    "PATH_CONVERTER_OVERRIDES": {
+        # helpdesk.parsing.ID_MAX: at most 18 ASCII digits.
+        "ticket_number": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1},
+    },
     # Several fields are called "type" and "channel": give each set of choices its own name.
     "ENUM_NAME_OVERRIDES": {
         "TicketTypeEnum": "tickets.models.Ticket.Type",

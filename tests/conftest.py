@@ -1,6 +1,7 @@
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.http import HttpRequest
 
 from helpdesk import db as tenant_db
 from helpdesk import ratelimit
@@ -119,7 +120,8 @@ def outsider(other_tenant):
 @pytest.fixture
 def login(client):
     def log_in(user):
-        assert client.login(username=user.username, password=PASSWORD)
+        # Sign-in throttling (django-axes) needs the request that signs in.
+        assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
         return client
 
     return log_in

@@ -46,7 +46,7 @@ def ticket_filtered_list(
     status: str | None = None,
     priority: int | None = None,
     requester_email: str | None = None,
-    assignee: str | None = None,
+    assignee: int | str | None = None,
 ) -> tuple[list[Ticket], int | None]:
     """Newest tickets first, filtered, cut by keyset on the number (the
     (tenant, number) unique index); `after` is the last number of the
@@ -64,11 +64,11 @@ def ticket_filtered_list(
             )
         )
         queryset = queryset.filter(requester__in=contact_ids)
-    if assignee:
-        if assignee.isdigit():
-            queryset = queryset.filter(assignee_id=int(assignee))
-        else:
-            queryset = queryset.filter(assignee__username=assignee)
+    # An id parsed by the caller (helpdesk.parsing.parse_id), or a username.
+    if isinstance(assignee, int):
+        queryset = queryset.filter(assignee_id=assignee)
+    elif assignee:
+        queryset = queryset.filter(assignee__username=assignee)
     if after is not None:
         queryset = queryset.filter(number__lt=after)
     queryset = queryset.select_related("tenant", "requester", "assignee", "group").order_by(

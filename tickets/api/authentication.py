@@ -25,8 +25,8 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     The view has entered that tenant's context before this runs, so the
     lookup is scoped (and row-level secured) to it: another tenant's key
-    simply is not found. Unknown tenant, unknown key and a key of another
-    tenant all get the same 401.
+    simply is not found. Unknown tenant, unknown key, revoked key and a key
+    of another tenant all get the same 401.
     """
 
     def authenticate(self, request):
@@ -40,10 +40,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         if getattr(request, "api_tenant", None) is None:
             raise AuthenticationFailed("Invalid API key.")
         api_key = services.api_key_for_token(token)
-        if api_key is None:
+        # A revoked key gets the same answer as an unknown one: the 401 tells
+        # no one which keys once worked.
+        if api_key is None or not api_key.is_active:
             raise AuthenticationFailed("Invalid API key.")
-        if not api_key.is_active:
-            raise AuthenticationFailed("This API key has been revoked.")
         services.api_key_touch(api_key)
         return ApiClient(api_key), api_key
 

@@ -1,12 +1,19 @@
 """Parsing and rendering only: what a field means is decided by the services."""
 
+import re
+
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from helpdesk.parsing import parse_id
+
 from ..models import Message, Ticket
+from ..services.tickets import MAX_TAGS
 from .errors import NON_FIELD_KEY
+from .fields import INT32_MAX, BoundedListField, EmailAddressField, IdField, TextField
 
 # Priorities travel by name ("high"), not by their stored number.
 PRIORITY_BY_NAME = {choice.name.lower(): choice.value for choice in Ticket.Priority}
@@ -14,6 +21,11 @@ PRIORITY_NAME = {value: name for name, value in PRIORITY_BY_NAME.items()}
 # Channels the API opens tickets on; email, web form and portal have their own intake.
 API_CHANNELS = [Ticket.Channel.API, Ticket.Channel.PHONE, Ticket.Channel.CHAT]
 AUTHOR_TYPES = ["agent", "contact", "system"]
+# What tickets.services.normalize_tags accepts, before it lowers the case; the
+# same expression in the schema (no \d or \w: those differ between Python and
+# the JavaScript-style patterns of JSON Schema).
+TAG_CHARACTERS = "[A-Za-z0-9][A-Za-z0-9_-]{0,39}"
+TAG_RE = re.compile(TAG_CHARACTERS)
 
 
 class PriorityField(serializers.ChoiceField):
@@ -134,62 +146,103 @@ class ConflictOut(ErrorsOut):
 
 
 class TicketListQuery(serializers.Serializer):
-    after = serializers.IntegerField(
-        required=False, min_value=1, help_text="The last ticket number of the previous page."
+    after = IdField(
+        in_query=True, required=False, help_text="The last ticket number of the previous page."
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
+    limit = IdField(in_query=True, required=False, max_value=100, default=25)
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = PriorityField(required=False)
-    requester = serializers.EmailField(required=False, help_text="The requester's email.")
-    assignee = serializers.CharField(required=False, help_text="The agent's username or id.")
+    requester = EmailAddressField(required=False, help_text="The requester's email.")
+    assignee = TextField(required=False, max_length=150, help_text="The agent's username or id.")
+
+    def validate_assignee(self, value: str) -> int | str:
+        # An id when it is one (ASCII digits), else a username.
+        number = parse_id(value)
+        return value if number is None else number
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": f"^{TAG_CHARACTERS}$", "maxLength": 40, "minLength": 1}
+)
+class TagField(TextField):
+    """A tag as the services accept it; upper case is lowered there."""
+
+    default_error_messages = {"invalid": "Tags use letters, digits, - and _ (up to 40)."}
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)
+        if not TAG_RE.fullmatch(value):
+            self.fail("invalid")
+        return value
+
+
+def _tags_field(**kwargs) -> BoundedListField:
+    return BoundedListField(
+        child=TagField(),
+        max_length=MAX_TAGS,
+        help_text=f"At most {MAX_TAGS}; stored in lower case, each once.",
+        **kwargs,
+    )
 
 
 class TicketCreateIn(serializers.Serializer):
-    requester_email = serializers.EmailField()
-    requester_name = serializers.CharField(
-        required=False, allow_blank=True, max_length=160, default=""
-    )
-    subject = serializers.CharField(max_length=200)
-    body = serializers.CharField(help_text="The customer's request, plain text.")
+    requester_email = EmailAddressField()
+    requester_name = TextField(required=False, allow_blank=True, max_length=160, default="")
+    subject = TextField(max_length=200)
+    body = TextField(help_text="The customer's request, plain text.")
     channel = serializers.ChoiceField(choices=API_CHANNELS, default=Ticket.Channel.API)
     # Left out, not defaulted here: a default skips PriorityField's name-to-number step.
     priority = PriorityField(required=False, help_text="normal when left out.")
     type = serializers.ChoiceField(choices=Ticket.Type.choices, default=Ticket.Type.QUESTION)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=40), required=False, default=list
+    tags = _tags_field(required=False, default=list)
+    cc_emails = BoundedListField(
+        child=EmailAddressField(),
+        max_length=settings.TICKET_MAX_CC,
+        required=False,
+        default=list,
     )
-    cc_emails = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
 
 
 class TicketUpdateIn(serializers.Serializer):
-    version = serializers.IntegerField(
-        min_value=1, help_text="The version the change was made on (from the last read)."
+    version = IdField(
+        max_value=INT32_MAX,
+        help_text="The version the change was made on (from the last read).",
     )
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = PriorityField(required=False)
     type = serializers.ChoiceField(choices=Ticket.Type.choices, required=False)
-    tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
-    assignee = serializers.CharField(
-        required=False, allow_null=True, help_text="An agent's username; null unassigns."
+    tags = _tags_field(required=False)
+    assignee = TextField(
+        required=False,
+        allow_null=True,
+        max_length=150,
+        help_text="An agent's username; null unassigns.",
     )
-    group = serializers.CharField(
-        required=False, allow_null=True, help_text="A group's name or id; null clears it."
+    group = TextField(
+        required=False,
+        allow_null=True,
+        max_length=80,
+        help_text="A group's name or id; null clears it.",
     )
 
 
 class MessageCreateIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Message.Kind.choices, default=Message.Kind.CUSTOMER)
-    body = serializers.CharField(help_text="Plain text.")
-    author_email = serializers.EmailField(
+    body = TextField(help_text="Plain text.")
+    author_email = EmailAddressField(
         required=False,
         help_text="Customer messages: who wrote it (becomes a contact); the requester if left out.",
     )
-    author_name = serializers.CharField(required=False, allow_blank=True, default="")
-    agent = serializers.CharField(
-        required=False, help_text="Replies and notes: the username of the agent writing it."
+    author_name = TextField(required=False, allow_blank=True, max_length=160, default="")
+    agent = TextField(
+        required=False,
+        max_length=150,
+        help_text="Replies and notes: the username of the agent writing it.",
     )
-    version = serializers.IntegerField(
-        required=False, min_value=1, help_text="Refuse (409) if the ticket changed since."
+    version = IdField(
+        required=False,
+        max_value=INT32_MAX,
+        help_text="Refuse (409) if the ticket changed since.",
     )
 
     def validate(self, data):

@@ -1,8 +1,27 @@
-from django.urls import path, re_path
+from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
+from helpdesk.parsing import ID_DIGITS
+
 from . import errors, views
+
+
+class TicketNumberConverter:
+    """A ticket number in a path: ASCII digits, bounded (helpdesk.parsing);
+    anything else matches no route and gets the JSON 404."""
+
+    regex = f"[0-9]{{1,{ID_DIGITS}}}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+# Named in SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] for the schema.
+register_converter(TicketNumberConverter, "ticket_number")
 
 app_name = "api"
 
@@ -14,9 +33,13 @@ urlpatterns = [
         name="schema",
     ),
     path("<slug:api_tenant>/tickets/", views.TicketCollection.as_view(), name="tickets"),
-    path("<slug:api_tenant>/tickets/<int:number>/", views.TicketItem.as_view(), name="ticket"),
     path(
-        "<slug:api_tenant>/tickets/<int:number>/messages/",
+        "<slug:api_tenant>/tickets/<ticket_number:number>/",
+        views.TicketItem.as_view(),
+        name="ticket",
+    ),
+    path(
+        "<slug:api_tenant>/tickets/<ticket_number:number>/messages/",
         views.TicketMessages.as_view(),
         name="messages",
     ),

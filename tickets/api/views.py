@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.models import SupportGroup, Tenant
+from helpdesk.parsing import parse_id
 from helpdesk.tenancy import current_tenant, tenant_context
 
 from .. import events, selectors, services
@@ -21,12 +22,25 @@ ERRORS = {
     401: OpenApiResponse(s.ErrorsOut, description="Missing, unknown or revoked key."),
     403: OpenApiResponse(s.ErrorsOut, description="The key has the read scope."),
     404: OpenApiResponse(s.ErrorsOut, description="No such ticket in this tenant."),
-    429: OpenApiResponse(s.ErrorsOut, description="Too many requests for this key."),
+    405: OpenApiResponse(s.ErrorsOut, description="Not a method of this URL (see `Allow`)."),
+    413: OpenApiResponse(s.ErrorsOut, description="The body is larger than the API reads."),
+    415: OpenApiResponse(s.ErrorsOut, description="The body is not application/json."),
+    429: OpenApiResponse(
+        s.ErrorsOut, description="Too many requests for this key; see `Retry-After`."
+    ),
 }
+# Every operation can answer these; writes with a body also 400, 413 and 415.
+ALWAYS = (401, 405, 429)
+WITH_BODY = (400, 413, 415)
 
 
 def _errors(*codes: int) -> dict:
-    return {code: ERRORS[code] for code in codes}
+    return {code: ERRORS[code] for code in sorted({*codes, *ALWAYS})}
+
+
+def _shown(value: str) -> str:
+    """A value the client sent, quoted in a message: never the whole megabyte."""
+    return repr(value if len(value) <= 60 else f"{value[:57]}...")
 
 
 class TenantApiView(APIView):
@@ -71,6 +85,14 @@ class TenantApiView(APIView):
 
     def conflict(self, error: services.TicketConflict, expected: int) -> Response:
         current = error.ticket.version
+        if expected > current:
+            # Not a change someone made since: a version that never was.
+            raise ValidationError(
+                {
+                    "version": f"The ticket is at version {current}; there is no version "
+                    f"{expected} yet. Send the version of your last read."
+                }
+            )
         return Response(
             {
                 "errors": {
@@ -99,18 +121,20 @@ def _agent(username: str, field: str):
         .first()
     )
     if agent is None:
-        raise ValidationError({field: f"No agent with the username {username!r} here."})
+        raise ValidationError({field: f"No agent with the username {_shown(username)} here."})
     return agent
 
 
 def _group(value: str) -> SupportGroup:
+    """A group of the current tenant by id (digits) or by name, or a field error."""
+    group_id = parse_id(value)
     group = (
-        SupportGroup.objects.filter(pk=int(value)).first()
-        if value.isdigit()
-        else SupportGroup.objects.filter(name=value).first()
+        SupportGroup.objects.filter(name=value).first()
+        if group_id is None
+        else SupportGroup.objects.filter(pk=group_id).first()
     )
     if group is None:
-        raise ValidationError({"group": f"No group {value!r} here."})
+        raise ValidationError({"group": f"No group {_shown(value)} here."})
     return group
 
 
@@ -119,10 +143,12 @@ class TicketCollection(TenantApiView):
         operation_id="tickets_list",
         summary="List tickets, newest first",
         parameters=[s.TicketListQuery],
-        responses={200: s.TicketPageOut, **_errors(400, 401, 429)},
+        responses={200: s.TicketPageOut, **_errors(400)},
     )
     def get(self, request: Request, api_tenant: str) -> Response:
-        query = self.parse(s.TicketListQuery, request.query_params)
+        # A plain dict, not the QueryDict: DRF reads an empty "?status=" in a
+        # QueryDict as left out, where the schema calls it invalid.
+        query = self.parse(s.TicketListQuery, request.query_params.dict())
         tickets, next_cursor = selectors.ticket_filtered_list(
             after=query.get("after"),
             limit=query["limit"],
@@ -143,22 +169,21 @@ class TicketCollection(TenantApiView):
         operation_id="tickets_create",
         summary="Open a ticket with the customer's first message",
         request=s.TicketCreateIn,
-        responses={201: s.TicketOut, **_errors(400, 401, 403, 429)},
+        responses={201: s.TicketOut, **_errors(403, *WITH_BODY)},
     )
     def post(self, request: Request, api_tenant: str) -> Response:
         data = self.parse(s.TicketCreateIn, request.data)
         # No actor: the ticket is the requester's, brought in through this channel.
         ticket = services.ticket_create(actor=None, **data)
-        return Response(
-            s.TicketOut(ticket, context={"request": request}).data, status=status.HTTP_201_CREATED
-        )
+        body = s.TicketOut(ticket, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
 class TicketItem(TenantApiView):
     @extend_schema(
         operation_id="tickets_read",
         summary="A ticket with all its messages",
-        responses={200: s.TicketDetailOut, **_errors(401, 404, 429)},
+        responses={200: s.TicketDetailOut, **_errors(404)},
     )
     def get(self, request: Request, api_tenant: str, number: int) -> Response:
         ticket = self.ticket(number)
@@ -173,7 +198,7 @@ class TicketItem(TenantApiView):
         responses={
             200: s.TicketOut,
             409: OpenApiResponse(s.ConflictOut, description="Changed since `version`."),
-            **_errors(400, 401, 403, 404, 429),
+            **_errors(403, 404, *WITH_BODY),
         },
     )
     def patch(self, request: Request, api_tenant: str, number: int) -> Response:
@@ -203,7 +228,7 @@ class TicketMessages(TenantApiView):
         responses={
             201: s.MessageOut,
             409: OpenApiResponse(s.ConflictOut, description="Changed since `version`."),
-            **_errors(400, 401, 403, 404, 429),
+            **_errors(403, 404, *WITH_BODY),
         },
     )
     def post(self, request: Request, api_tenant: str, number: int) -> Response:

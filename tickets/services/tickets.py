@@ -93,27 +93,35 @@ def ticket_numbering_lock() -> None:
 
 def normalize_tags(tags: Sequence[str] | str) -> list[str]:
     if isinstance(tags, str):
-        tags = re.split(r"[,\s]+", tags)
+        tags = [tag for tag in re.split(r"[,\s]+", tags) if tag]
+    # The count first, and a set for duplicates: a list of 200,000 tags is
+    # refused at once instead of being compared with itself.
+    if len(tags) > MAX_TAGS:
+        raise ValidationError({"tags": f"At most {MAX_TAGS} tags."})
     cleaned: list[str] = []
+    seen: set[str] = set()
     for tag in tags:
         tag = tag.strip().lower()
         if not tag:
             continue
         if not TAG_PATTERN.match(tag):
             raise ValidationError(
-                {"tags": f"{tag!r}: tags use letters, digits, - and _ (up to 40)."}
+                {"tags": f"{tag[:50]!r}: tags use letters, digits, - and _ (up to 40)."}
             )
-        if tag not in cleaned:
+        if tag not in seen:
+            seen.add(tag)
             cleaned.append(tag)
-    if len(cleaned) > MAX_TAGS:
-        raise ValidationError({"tags": f"At most {MAX_TAGS} tags."})
     return cleaned
 
 
 def normalize_emails(emails: Sequence[str] | str, field: str = "cc_emails") -> list[str]:
     if isinstance(emails, str):
-        emails = re.split(r"[,;\s]+", emails)
+        emails = [email for email in re.split(r"[,;\s]+", emails) if email]
+    # As for tags: the count first, duplicates by set.
+    if len(emails) > settings.TICKET_MAX_CC:
+        raise ValidationError({field: f"At most {settings.TICKET_MAX_CC} addresses."})
     cleaned: list[str] = []
+    seen: set[str] = set()
     for email in emails:
         email = email.strip()
         if not email:
@@ -121,8 +129,9 @@ def normalize_emails(emails: Sequence[str] | str, field: str = "cc_emails") -> l
         try:
             validate_mail_address(email)
         except ValidationError:
-            raise ValidationError({field: f"{email!r} is not an email address."}) from None
-        if email.lower() not in {e.lower() for e in cleaned}:
+            raise ValidationError({field: f"{email[:80]!r} is not an email address."}) from None
+        if email.lower() not in seen:
+            seen.add(email.lower())
             cleaned.append(email)
     return cleaned
 
