@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 
+from helpdesk.parsing import parse_id
+
 from .attachments import attachment_refusal
 from .models import Contact, Message, Organization, Ticket
 from .selectors import (
@@ -313,7 +315,7 @@ class BulkActionForm(TenantChoicesMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fill_tenant_choices(tenant)
         # Any number may be posted; the service looks them up within the tenant.
-        self.fields["numbers"].valid_value = lambda value: str(value).isdigit()
+        self.fields["numbers"].valid_value = lambda value: parse_id(value) is not None
 
     def clean(self):
         data = super().clean()

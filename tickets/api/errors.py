@@ -12,6 +12,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from helpdesk.parsing import parse_id
+
 from .exceptions import PayloadTooLarge
 
 NON_FIELD_KEY = "detail"
@@ -46,7 +48,9 @@ def _messages(value, prefix: str = "") -> list[str]:
             for key, inner in value.items()
             for message in _messages(
                 inner,
-                f"{prefix}Item {int(key) + 1}: " if str(key).isdigit() else f"{prefix}{key}: ",
+                f"{prefix}Item {int(key) + 1}: "
+                if parse_id(str(key)) is not None
+                else f"{prefix}{key}: ",
             )
         ]
     if isinstance(value, list):

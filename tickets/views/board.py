@@ -7,6 +7,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from helpdesk.parsing import parse_id
+
 from .. import board, selectors, services
 from ..forms import (
     BoardFilterForm,
@@ -36,9 +38,8 @@ def ticket_move(request, tenant_slug, number):
     while the card goes back.
     """
     ticket = selectors.ticket_get(number=number)
-    version = request.POST.get("version", "")
-    # ASCII digits only: "²".isdigit() is true, and int("²") fails.
-    if not (version.isascii() and version.isdigit() and len(version) < 10):
+    version = parse_id(request.POST.get("version", ""))
+    if version is None:
         text = "This board is out of date: reload the page and move the card again."
         return HttpResponse(text, status=400, content_type="text/plain")
     try:
@@ -46,7 +47,7 @@ def ticket_move(request, tenant_slug, number):
             ticket=ticket,
             actor=request.user,
             status=request.POST.get("status", ""),
-            expected_version=int(version),
+            expected_version=version,
         )
     except services.TicketConflict as conflict:
         text = (

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from helpdesk.models import Membership, Tenant
+from helpdesk.parsing import parse_id
 from helpdesk.permissions import role_required
 from helpdesk.services import audit_entries_for
 from helpdesk.tenancy import tenant_context
@@ -87,8 +88,9 @@ def quarantine_list(request, tenant_slug):
     """Admins see what could not be filed: who sent it, why it was refused,
     and what was last done about it."""
     before = request.GET.get("before", "")
-    rows, next_cursor = selectors.quarantine_page(before=int(before) if before.isdigit() else None)
-    context = {"quarantined": rows, "next_cursor": next_cursor, "paged": before.isdigit()}
+    before_id = parse_id(before)
+    rows, next_cursor = selectors.quarantine_page(before=before_id)
+    context = {"quarantined": rows, "next_cursor": next_cursor, "paged": before_id is not None}
     return render(request, "tickets/quarantine.html", context)
 
 

@@ -11,6 +11,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from helpdesk.models import Membership
+from helpdesk.parsing import parse_id
 
 from .. import queues, selectors, services
 from ..forms import (
@@ -54,7 +55,9 @@ def queue_view(request, tenant_slug, slug):
         queue=queue, filters=filters, include_closed=include_closed, sort=sort, cursor=cursor
     )
     seen = request.GET.get("seen", "")
-    seen = int(seen) if seen.isdigit() else max((t.number for t in rows), default=0)
+    seen = parse_id(seen)
+    if seen is None:
+        seen = max((t.number for t in rows), default=0)
     filter_query = request.GET.copy()
     for transient in ("after", "seen"):
         filter_query.pop(transient, None)

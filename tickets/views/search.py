@@ -3,6 +3,8 @@
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from helpdesk.parsing import parse_id
+
 from ..search import (
     MAX_QUERY_LENGTH,
     MAX_RESULTS,
@@ -15,7 +17,8 @@ from ..search import (
 
 def _page_limit(value: str) -> int:
     """The ?limit= of the "more results" link, kept within PAGE_SIZE..MAX_RESULTS."""
-    return min(max(int(value), PAGE_SIZE), MAX_RESULTS) if value.isdigit() else PAGE_SIZE
+    number = parse_id(value)
+    return PAGE_SIZE if number is None else min(max(number, PAGE_SIZE), MAX_RESULTS)
 
 
 @require_GET

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from helpdesk.parsing import parse_id
 from helpdesk.presence import presence_report
 
 from .. import queues, reply_stash, selectors, services
@@ -28,9 +29,7 @@ INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "applicati
 @require_GET
 def ticket_list(request, tenant_slug):
     before = request.GET.get("before")
-    tickets, next_cursor = selectors.ticket_list(
-        before=int(before) if before and before.isdigit() else None
-    )
+    tickets, next_cursor = selectors.ticket_list(before=parse_id(before))
     return render(
         request,
         "tickets/ticket_list.html",
@@ -246,9 +245,9 @@ def ticket_state(request, tenant_slug, number):
         return HttpResponse(status=204)
     ticket = selectors.ticket_get(number=number)
     new_events = []
-    if shown_event.isdigit():
+    if (after_event := parse_id(shown_event)) is not None:
         new_events = _prepared(
-            selectors.ticket_timeline(ticket=ticket, after=int(shown_event), limit=STATE_MAX_EVENTS)
+            selectors.ticket_timeline(ticket=ticket, after=after_event, limit=STATE_MAX_EVENTS)
         )
     for event in new_events:
         event.is_new = event.actor_user_id != request.user.pk
