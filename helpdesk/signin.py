@@ -16,11 +16,14 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from helpdesk.proxies import client_ip
+
 
 def client_address(request) -> str | None:
-    """The peer that connected. Behind a reverse proxy, that proxy must set
-    REMOTE_ADDR to the client (X-Forwarded-For is not read: anyone can send it)."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: the peer that connected, or behind
+    TRUSTED_PROXY_HOPS proxies of ours the address the outermost one saw
+    (helpdesk/proxies.py; X-Forwarded-For is never read otherwise)."""
+    return client_ip(request) or None
 
 
 class SigninAttemptHandler(AxesDatabaseHandler):
