@@ -110,7 +110,10 @@
   document.addEventListener("keydown", (event) => {
     if (event.metaKey || event.ctrlKey || event.altKey || typing(event.target)) return;
     const focused = document.querySelector("#queue-rows tr.is-focused");
-    if (event.key === "/") {
+    if (event.key === "?") {
+      const help = document.getElementById("shortcuts");
+      if (help && !help.open) { event.preventDefault(); help.showModal(); }
+    } else if (event.key === "/") {
       const box = document.getElementById("search-box");
       if (box) { event.preventDefault(); box.focus(); }
     } else if (event.key === "j") {
@@ -127,6 +130,10 @@
       const reply = document.querySelector("#composer textarea");
       if (reply) { event.preventDefault(); reply.focus(); }
     }
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close-dialog]")) event.target.closest("dialog").close();
   });
 
   // ---- kanban -----------------------------------------------------------

@@ -103,3 +103,20 @@ def test_keyboard_moves_through_a_queue_and_opens_a_ticket(
     )
     page.keyboard.press("r")
     expect(page.get_by_label("Message")).to_be_focused()
+
+
+def test_question_mark_lists_the_shortcuts_and_escape_closes_them(
+    page, log_in, live_server, tenant, agent
+):
+    log_in(agent)
+    page.goto(f"{live_server.url}/{tenant.slug}/queues/mine/")
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Next / previous ticket of the queue you came from")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    # Typing "?" into a field types it; it does not open the list.
+    page.get_by_label("Search tickets").fill("")
+    page.get_by_label("Search tickets").type("why?")
+    expect(dialog).to_be_hidden()
