@@ -97,7 +97,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: whatever layer answers an error under /api/, the client gets JSON.
-    "tickets.api.errors.ApiJsonErrorsMiddleware",
+    "helpdesk.api.errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -407,12 +407,12 @@ if not 1024 <= API_MAX_BODY_BYTES <= DATA_UPLOAD_MAX_MEMORY_SIZE:
     )
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["tickets.api.parsers.BoundedJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tickets.api.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["tickets.api.permissions.DenyAll"],
-    "DEFAULT_THROTTLE_CLASSES": ["tickets.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.api.parsers.BoundedJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["helpdesk.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["helpdesk.api.permissions.DenyAll"],
+    "DEFAULT_THROTTLE_CLASSES": ["helpdesk.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "tickets.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "helpdesk.api.errors.exception_handler",
     # A body that is not an object is a message for the request as a whole.
     "NON_FIELD_ERRORS_KEY": "detail",
     "UNAUTHENTICATED_USER": None,

@@ -3,14 +3,15 @@ event is handed to them by a Celery task after the change commits."""
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
-from .handover import HandOver
+from helpdesk.api.authentication import acting_api_key
+from helpdesk.handover import HandOver
+
 from .models import Event
 
 
@@ -32,7 +33,6 @@ class Handler:
 _handlers: dict[str, Handler] = {}
 # The API key a request came in with (set by the JSON API for the request):
 # every event recorded meanwhile names it.
-acting_api_key: contextvars.ContextVar = contextvars.ContextVar("acting_api_key", default=None)
 
 
 def subscribe(
@@ -114,5 +114,5 @@ def _process_many(tenant_id: int, event_ids: list[int]) -> None:
 
 _hand_over = HandOver("events", _process_one, _process_many, chunk=200)
 # Within this block, committed events go to their handlers in one task per
-# 200 when the block ends, instead of one task each (tickets.handover).
+# 200 when the block ends, instead of one task each (helpdesk.handover).
 events_handed_over_together = _hand_over.together

@@ -20,10 +20,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from helpdesk.handover import HandOver
 from helpdesk.ratelimit import sliding_window_hit
 from helpdesk.tenancy import current_tenant
 
-from .handover import HandOver
 from .models import Contact, Message, OutboundEmail, Ticket
 from .web_form import plain_subject
 

@@ -5,8 +5,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
+from helpdesk.api.throttling import ApiKeyRateThrottle
 from tests.api.conftest import make_key, tickets_url
-from tickets.api.throttling import ApiKeyRateThrottle
 
 
 def _throttled_in_parallel(requests: int, clients: int) -> list[bool]:
@@ -71,7 +71,7 @@ def test_over_the_limit_is_429_with_retry_after(tenant, write_key, api, settings
 def test_redis_down_lets_requests_through_and_logs(tenant, write_key, api, settings, caplog):
     settings.API_RATE = "1/min"
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    with caplog.at_level(logging.WARNING, logger="tickets.api.throttling"):
+    with caplog.at_level(logging.WARNING, logger="helpdesk.api.throttling"):
         for _ in range(3):
             assert api(write_key).get(tickets_url()).status_code == 200
     assert "Redis is unreachable" in caplog.text

@@ -8,12 +8,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from helpdesk.api.errors import NON_FIELD_KEY
+from helpdesk.api.fields import INT32_MAX, BoundedListField, EmailAddressField, IdField, TextField
 from helpdesk.parsing import parse_id
 
 from ..models import Message, Ticket
 from ..services.tickets import MAX_TAGS
-from .errors import NON_FIELD_KEY
-from .fields import INT32_MAX, BoundedListField, EmailAddressField, IdField, TextField
 
 # Priorities travel by name ("high"), not by their stored number.
 PRIORITY_BY_NAME = {choice.name.lower(): choice.value for choice in Ticket.Priority}

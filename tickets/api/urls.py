@@ -2,9 +2,10 @@ from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
+from helpdesk.api import errors
 from helpdesk.parsing import ID_DIGITS
 
-from . import errors, views
+from . import views
 
 
 class TicketNumberConverter:

@@ -6,16 +6,15 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from helpdesk.models import SupportGroup, Tenant
+from helpdesk.api.views import TenantApiView
+from helpdesk.models import SupportGroup
 from helpdesk.parsing import parse_id
-from helpdesk.tenancy import current_tenant, tenant_context
+from helpdesk.tenancy import current_tenant
 
-from .. import events, selectors, services
+from .. import selectors, services
 from ..models import Message, Ticket
 from . import serializers as s
-from .permissions import ApiKeyScope
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorsOut, description="Invalid input: messages by field."),
@@ -43,45 +42,12 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= 60 else f"{value[:57]}...")
 
 
-class TenantApiView(APIView):
-    """Runs the whole request (key lookup, view, rendering) inside the tenant
-    named by the URL, the way TenantMiddleware does for the web pages.
-
-    The tenant comes from `api_tenant`, not `tenant_slug`, so the session
-    middleware leaves these URLs alone: an API key is not a logged-in member.
-    """
-
-    permission_classes = [ApiKeyScope]
-
-    def dispatch(self, request, *args, **kwargs):
-        tenant = Tenant.objects.filter(slug=kwargs.get("api_tenant")).first()
-        if tenant is None:
-            # No tenant context: authentication answers 401, as for a wrong
-            # key, so the API does not tell which tenants exist.
-            return super().dispatch(request, *args, **kwargs)
-        request.api_tenant = tenant
-        self._acting = None
-        try:
-            with tenant_context(tenant):
-                response = super().dispatch(request, *args, **kwargs)
-                if hasattr(response, "render") and callable(response.render):
-                    response.render()
-                return response
-        finally:
-            if self._acting is not None:
-                events.acting_api_key.reset(self._acting)
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)  # authenticates: request.auth is the key
-        self._acting = events.acting_api_key.set(request.auth)
+class TicketApiView(TenantApiView):
+    """A ticket API view: the tenant's request, tickets by number, and the
+    answer to an edit made on an old version."""
 
     def ticket(self, number: int) -> Ticket:
         return selectors.ticket_get(number=number)
-
-    def parse(self, serializer_class, data) -> dict:
-        serializer = serializer_class(data=data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
 
     def conflict(self, error: services.TicketConflict, expected: int) -> Response:
         current = error.ticket.version
@@ -138,7 +104,7 @@ def _group(value: str) -> SupportGroup:
     return group
 
 
-class TicketCollection(TenantApiView):
+class TicketCollection(TicketApiView):
     @extend_schema(
         operation_id="tickets_list",
         summary="List tickets, newest first",
@@ -179,7 +145,7 @@ class TicketCollection(TenantApiView):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
-class TicketItem(TenantApiView):
+class TicketItem(TicketApiView):
     @extend_schema(
         operation_id="tickets_read",
         summary="A ticket with all its messages",
@@ -220,7 +186,7 @@ class TicketItem(TenantApiView):
         return Response(s.TicketOut(ticket, context={"request": request}).data)
 
 
-class TicketMessages(TenantApiView):
+class TicketMessages(TicketApiView):
     @extend_schema(
         operation_id="tickets_messages_create",
         summary="Add a customer message, a public reply or an internal note",

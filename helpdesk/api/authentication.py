@@ -1,5 +1,6 @@
 """API keys as DRF authentication: `Authorization: Bearer hd_<prefix>_<secret>`."""
 
+import contextvars
 from dataclasses import dataclass
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -8,6 +9,10 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from helpdesk import services
 from helpdesk.models import ApiKey
+
+# The API key the current request came through: every ticket event written
+# meanwhile names it (tickets.events), for the audit trail.
+acting_api_key: contextvars.ContextVar = contextvars.ContextVar("acting_api_key", default=None)
 
 
 @dataclass(frozen=True)
