@@ -25,32 +25,18 @@ PAGE_SIZE = 50
 
 
 def ticket_list(
-    *, before: int | None = None, limit: int = PAGE_SIZE
-) -> tuple[list[Ticket], int | None]:
-    """Newest tickets first, a page at a time by keyset on the number
-    (index ticket_recent_idx); returns the page and the cursor of the next."""
-    queryset = Ticket.objects.select_related("tenant", "requester", "assignee", "group").order_by(
-        "-number"
-    )
-    if before is not None:
-        queryset = queryset.filter(number__lt=before)
-    rows = list(queryset[: limit + 1])
-    next_cursor = rows[limit - 1].number if len(rows) > limit else None
-    return rows[:limit], next_cursor
-
-
-def ticket_filtered_list(
     *,
-    after: int | None = None,
+    before: int | None = None,
     limit: int = PAGE_SIZE,
     status: str | None = None,
     priority: int | None = None,
     requester_email: str | None = None,
     assignee: int | str | None = None,
 ) -> tuple[list[Ticket], int | None]:
-    """Newest tickets first, filtered, cut by keyset on the number (the
-    (tenant, number) unique index); `after` is the last number of the
-    previous page. Returns the page and the cursor of the next one."""
+    """Newest tickets first, optionally filtered, cut by keyset on the number
+    (the (tenant, number) unique index, read backwards); `before` is the last
+    number of the previous page. Returns the page and the cursor of the next
+    one. The All tickets page and the API's list both read it."""
     queryset = Ticket.objects.all()
     if status:
         queryset = queryset.filter(status=status)
@@ -69,8 +55,8 @@ def ticket_filtered_list(
         queryset = queryset.filter(assignee_id=assignee)
     elif assignee:
         queryset = queryset.filter(assignee__username=assignee)
-    if after is not None:
-        queryset = queryset.filter(number__lt=after)
+    if before is not None:
+        queryset = queryset.filter(number__lt=before)
     queryset = queryset.select_related("tenant", "requester", "assignee", "group").order_by(
         "-number"
     )

@@ -246,7 +246,7 @@ def test_a_server_error_under_the_api_is_json(tenant, write_key, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(selectors, "ticket_filtered_list", broken)
+    monkeypatch.setattr(selectors, "ticket_list", broken)
     client = Client(raise_request_exception=False)
     response = client.get(tickets_url(), headers={"Authorization": f"Bearer {write_key}"})
     errors = assert_error_shape(response, 500)

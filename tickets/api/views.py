@@ -115,8 +115,8 @@ class TicketCollection(TicketApiView):
         # A plain dict, not the QueryDict: DRF reads an empty "?status=" in a
         # QueryDict as left out, where the schema calls it invalid.
         query = self.parse(s.TicketListQuery, request.query_params.dict())
-        tickets, next_cursor = selectors.ticket_filtered_list(
-            after=query.get("after"),
+        tickets, next_cursor = selectors.ticket_list(
+            before=query.get("after"),
             limit=query["limit"],
             status=query.get("status"),
             priority=query.get("priority"),

@@ -40,8 +40,9 @@ class _HeadersParsedOnce(EmailPolicy):
     `policy.default` parses a header each time it is read, and walking the
     MIME tree reads each part's Content-Type a dozen times: that was most of
     the parsing time. Parsed headers are immutable, so equal ones are shared.
-    Only structure headers are memoised: what people wrote (addresses,
-    subjects) is not kept in the worker's memory after its mail.
+    Only structure headers are memoised, and the memo is cleared after each
+    mail (`parse_email`): they can hold attachment file names, and nothing a
+    customer wrote stays in the worker's memory after its mail.
     """
 
     def header_fetch_parse(self, name, value):
@@ -248,6 +249,13 @@ def parse_email(raw: bytes, *, force: bool = False) -> ParsedEmail:
     if len(raw) > settings.INBOUND_EMAIL_MAX_BYTES and not force:
         limit = filesizeformat(settings.INBOUND_EMAIL_MAX_BYTES)
         raise Unprocessable(f"Larger than the limit for incoming mail ({limit}).")
+    try:
+        return _parse_email(raw, force)
+    finally:
+        _structure_header_parsed.cache_clear()
+
+
+def _parse_email(raw: bytes, force: bool) -> ParsedEmail:
     try:
         message = BytesParser(policy=PARSING_POLICY).parsebytes(raw)
         body = read_body(message, seconds=settings.INBOUND_PARSE_SECONDS)
