@@ -4,7 +4,9 @@ the two roles that keep it up. The app connects as a role that owns nothing
 `migrate` and `flush` connect as the role that owns the tables
 (MIGRATE_DATABASE_URL) and grant the app's role what it needs."""
 
+import hashlib
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.apps import apps
 from django.conf import settings
@@ -147,56 +149,122 @@ def tenant_owned_models():
     ]
 
 
-def isolation_sql(model) -> list[str]:
-    """Statements (all idempotent) that wall one tenant-owned table off."""
+# Postgres cuts identifiers to 63 bytes; a longer name is cut and given a
+# hash of the whole, so two long names that share a start cannot collide.
+MAX_NAME = 63
+
+
+def constraint_name(table: str, suffix: str) -> str:
+    """`<table>_<suffix>`, or, past 63 bytes, its start and a hash of the whole."""
+    name = f"{table}_{suffix}"
+    if len(name.encode()) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name.encode()[: MAX_NAME - 11].decode(errors='ignore')}_{digest}"
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    """A key the wall needs on `table`: UNIQUE (tenant_id, id) when
+    `references` is None, else FOREIGN KEY (tenant_id, column) REFERENCES
+    references (tenant_id, id)."""
+
+    table: str
+    columns: tuple[str, str]
+    references: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.references is None:
+            return constraint_name(self.table, "tenant_id_key")
+        return constraint_name(self.table, f"{self.columns[1]}_same_tenant")
+
+    def add_sql(self) -> str:
+        columns = ", ".join(f'"{column}"' for column in self.columns)
+        if self.references is None:
+            definition = f"UNIQUE ({columns})"
+        else:
+            definition = (
+                f'FOREIGN KEY ({columns}) REFERENCES "{self.references}" (tenant_id, id) '
+                "DEFERRABLE INITIALLY IMMEDIATE"
+            )
+        return f'ALTER TABLE "{self.table}" ADD CONSTRAINT "{self.name}" {definition}'
+
+
+def tenant_keys(model) -> list[TenantKey]:
+    """The (tenant_id, id) key of a tenant-owned table, and a composite
+    foreign key for each of its foreign keys to another tenant-owned table."""
     table = model._meta.db_table
-    statements = [
+    # Foreign-key checks ignore RLS; a key on (tenant_id, id) lets the
+    # references require the same tenant on both sides.
+    keys = [TenantKey(table, ("tenant_id", "id"))]
+    tenant_models = tenant_owned_models()
+    for field in model._meta.concrete_fields:
+        target = getattr(field, "related_model", None)
+        if not field.many_to_one or field.name == "tenant" or target not in tenant_models:
+            continue
+        keys.append(TenantKey(table, ("tenant_id", field.column), target._meta.db_table))
+    return keys
+
+
+# Each constraint of the named tables by what it does: kind, table, columns,
+# referenced table and columns (the columns in key order).
+EXISTING_KEYS_SQL = """
+SELECT c.contype, t.relname,
+       ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(num, i)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.num ORDER BY k.i),
+       rt.relname,
+       ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(num, i)
+             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.num ORDER BY k.i)
+FROM pg_constraint c
+JOIN pg_class t ON t.oid = c.conrelid
+LEFT JOIN pg_class rt ON rt.oid = c.confrelid
+WHERE c.contype IN ('p', 'u', 'f')
+  AND t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s)
+"""
+
+
+def existing_tenant_keys(cursor, tables: list[str]) -> set[TenantKey]:
+    """The keys the named tables have, by definition (not by name)."""
+    cursor.execute(EXISTING_KEYS_SQL, [tables])
+    found = set()
+    for kind, table, columns, references, referenced_columns in cursor.fetchall():
+        if len(columns) != 2:
+            continue
+        if kind in ("p", "u"):
+            found.add(TenantKey(table, tuple(columns)))
+        elif list(referenced_columns) == ["tenant_id", "id"]:
+            found.add(TenantKey(table, tuple(columns), references))
+    return found
+
+
+def isolation_sql(model) -> list[str]:
+    """Statements (all idempotent) that put one tenant-owned table behind row-level security."""
+    table = model._meta.db_table
+    return [
         f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY',
         # FORCE: the owner (migrate, data migrations) is bound too.
         f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY',
         f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"',
         f'CREATE POLICY tenant_isolation ON "{table}" '
         f"USING ({TENANT_PREDICATE}) WITH CHECK ({TENANT_PREDICATE})",
-        # Foreign-key checks ignore RLS; a key on (tenant_id, id) lets the
-        # references below require the same tenant on both sides.
-        _add_constraint_sql(table, f"{table}_tenant_id_key", "UNIQUE (tenant_id, id)"),
     ]
-    for field in model._meta.concrete_fields:
-        target = getattr(field, "related_model", None)
-        if not field.many_to_one or field.name == "tenant" or target is None:
-            continue
-        if target not in tenant_owned_models():
-            continue
-        target_table = target._meta.db_table
-        statements.append(
-            _add_constraint_sql(
-                table,
-                f"{table}_{field.column}_same_tenant"[:63],
-                f'FOREIGN KEY (tenant_id, "{field.column}") '
-                f'REFERENCES "{target_table}" (tenant_id, id) DEFERRABLE INITIALLY IMMEDIATE',
-            )
-        )
-    return statements
-
-
-def _add_constraint_sql(table: str, name: str, definition: str) -> str:
-    return (
-        "DO $$ BEGIN "
-        f"IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = '{name}') THEN "
-        f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}; '
-        "END IF; END $$"
-    )
 
 
 def apply_tenant_isolation(sender, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
-    """post_migrate: every tenant-owned table gets its policy and keys, so a
-    new model cannot be forgotten."""
+    """post_migrate, as the owner: every tenant-owned table gets its policy
+    and keys, so a new model cannot be forgotten. A key is looked for by what
+    it does (its columns and the table it references), so one that exists
+    under another name is not added twice, and one whose name another
+    constraint took is still added."""
     models = tenant_owned_models()
-    # Referenced tables need their (tenant_id, id) key before the references.
+    wanted = [key for model in models for key in tenant_keys(model)]
     with connections[using].cursor() as cursor:
         for model in models:
-            for statement in isolation_sql(model)[:5]:
+            for statement in isolation_sql(model):
                 cursor.execute(statement)
-        for model in models:
-            for statement in isolation_sql(model)[5:]:
-                cursor.execute(statement)
+        existing = existing_tenant_keys(cursor, [model._meta.db_table for model in models])
+        # Referenced tables need their (tenant_id, id) key before the references.
+        for key in sorted(wanted, key=lambda key: key.references is not None):
+            if key not in existing:
+                cursor.execute(key.add_sql())
