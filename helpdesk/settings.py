@@ -83,7 +83,6 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "template_partials",
-    "guardian",
     "rest_framework",
     "drf_spectacular",
     "axes",
@@ -192,12 +191,10 @@ AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out account or address before a password is checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
-    "guardian.backends.ObjectPermissionBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-ANONYMOUS_USER_NAME = None  # guardian: no anonymous object permissions
 
 # Sign-in throttling (django-axes, attempts stored in Postgres), for the sign-in
 # page and /admin/ alike: this many failed attempts for one username, or from
