@@ -6,11 +6,14 @@ class HelpdeskConfig(AppConfig):
     verbose_name = "Help desk"
 
     def ready(self) -> None:
+        from django.core import checks
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
+        from . import checks as helpdesk_checks
         from . import db
 
         connection_created.connect(db.refuse_unsafe_role)
         post_migrate.connect(db.apply_tenant_isolation, sender=self)
         post_migrate.connect(db.grant_app_role, sender=self)
+        checks.register(helpdesk_checks.tenant_urls_check, checks.Tags.urls)

@@ -3,9 +3,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import views
+from .tenancy import tenant_pages
 
 # A request that fails because the database is down answers 503, not 500.
 handler500 = views.server_error
+
+# Pages of one tenant, under /<tenant>/ (helpdesk.tenancy.tenant_pages).
+tenant_urlpatterns = [
+    path("settings/", views.tenant_settings, name="tenant_settings"),
+    path("settings/api-keys/", views.api_key_list, name="api_keys"),
+    path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
+    path("notifications/", views.notification_list, name="notifications"),
+    path("notifications/read/", views.notifications_read, name="notifications_read"),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,18 +30,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before the tenant pages: /api/ must never be read as a tenant slug.
     path("api/v1/", include("tickets.api.urls")),
-    path("<slug:tenant_slug>/settings/", views.tenant_settings, name="tenant_settings"),
-    path("<slug:tenant_slug>/settings/api-keys/", views.api_key_list, name="api_keys"),
-    path(
-        "<slug:tenant_slug>/settings/api-keys/<int:key_id>/revoke/",
-        views.api_key_revoke,
-        name="api_key_revoke",
-    ),
-    path("<slug:tenant_slug>/notifications/", views.notification_list, name="notifications"),
-    path(
-        "<slug:tenant_slug>/notifications/read/",
-        views.notifications_read,
-        name="notifications_read",
-    ),
+    # Tickets' public entry points (/help/, /inbound/) and its tenant pages.
     path("", include("tickets.urls")),
+    tenant_pages(tenant_urlpatterns),
 ]

@@ -1,10 +1,13 @@
+from datetime import timedelta
+
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django_scopes import ScopeError
 
 from helpdesk import db as tenant_db
 from helpdesk.tenancy import NoTenantActive, current_tenant, tenant_context
-from tests.factories import ContactFactory, TicketFactory
+from tests.factories import ContactFactory, TenantFactory, TicketFactory
 from tickets.models import Ticket
 
 
@@ -114,3 +117,25 @@ def test_a_tenant_cannot_take_a_slug_the_app_uses(db):
     for slug in ("api", "help", "inbound"):
         with pytest.raises(ValidationError, match="used by the app itself"):
             Tenant(slug=slug, name="X", ticket_prefix="XX").full_clean()
+
+
+def test_tenant_context_activates_the_tenants_time_zone(db):
+    tokyo = TenantFactory(slug="tokyo", time_zone="Asia/Tokyo")
+    berlin = TenantFactory(slug="berlin", time_zone="Europe/Berlin")
+    assert timezone.get_current_timezone_name() == "UTC"
+    with tenant_context(tokyo):
+        assert timezone.localtime().utcoffset() == timedelta(hours=9)
+        with tenant_context(berlin):
+            assert timezone.get_current_timezone_name() == "Europe/Berlin"
+        # The inner context gives the outer one its zone back...
+        assert timezone.get_current_timezone_name() == "Asia/Tokyo"
+    # ...and the outermost the zone that was active before.
+    assert timezone.get_current_timezone_name() == "UTC"
+    assert timezone.localtime().utcoffset() == timedelta(0)
+
+
+def test_the_zone_is_given_back_when_the_block_fails(db):
+    tokyo = TenantFactory(slug="tokyo", time_zone="Asia/Tokyo")
+    with pytest.raises(RuntimeError), tenant_context(tokyo):
+        raise RuntimeError("the block failed")
+    assert timezone.get_current_timezone_name() == "UTC"

@@ -12,11 +12,11 @@ from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from helpdesk.models import Membership, Tenant
+from helpdesk.models import Membership
 from helpdesk.parsing import parse_id
 from helpdesk.permissions import role_required
 from helpdesk.services import audit_entries_for
-from helpdesk.tenancy import tenant_context
+from helpdesk.tenancy import public_tenant_view
 
 from .. import intake, selectors, services
 from ..forms import MailboxForm, add_service_errors
@@ -51,21 +51,18 @@ def _read_mail(request) -> bytes:
 
 @csrf_exempt
 @require_POST
+@public_tenant_view("inbound_tenant")
 def inbound_webhook(request, inbound_tenant, mailbox_id):
     """Accept one raw RFC 822 message; answer 2xx only once it is committed.
 
     The token comes in the X-Helpdesk-Token header. Unknown tenant, mailbox
-    or token all answer 404, so the endpoint reveals nothing. (Not under the
-    /<tenant_slug>/ prefix: mail servers do not log in.)
+    or token all answer 404, so the endpoint reveals nothing. (A public
+    entry point, outside the tenant pages: mail servers do not log in.)
     """
-    tenant = Tenant.objects.filter(slug=inbound_tenant).first()
-    if tenant is None:
+    mailbox = Mailbox.objects.filter(public_id=mailbox_id, is_active=True).first()
+    token = request.headers.get("X-Helpdesk-Token", "")
+    if mailbox is None or not services.mailbox_token_matches(mailbox, token):
         raise Http404
-    with tenant_context(tenant):
-        mailbox = Mailbox.objects.filter(public_id=mailbox_id, is_active=True).first()
-        token = request.headers.get("X-Helpdesk-Token", "")
-        if mailbox is None or not services.mailbox_token_matches(mailbox, token):
-            raise Http404
     try:
         raw = _read_mail(request)
     except _TooLarge:
@@ -74,9 +71,9 @@ def inbound_webhook(request, inbound_tenant, mailbox_id):
         return HttpResponse(text, status=413, content_type="text/plain")
     if not raw:
         return HttpResponse("empty message\n", status=400, content_type="text/plain")
-    with tenant_context(tenant):
-        inbound, created = intake.inbound_store(mailbox=mailbox, raw=raw)
-    # The tenant context committed when it closed: the bytes are safe now.
+    inbound, created = intake.inbound_store(mailbox=mailbox, raw=raw)
+    # The answer goes out after public_tenant_view's context has committed
+    # (a failed commit answers 5xx): a 2xx means the bytes are safe.
     status = 202 if created else 200
     text = "stored\n" if created else "already stored\n"
     return HttpResponse(text, status=status, content_type="text/plain")

@@ -1,8 +1,9 @@
 """The public web form: anyone may open a ticket with a tenant, no login.
 
-These URLs are outside the /<tenant_slug>/ prefix (the middleware would ask
-for a login there), so each view finds its tenant and enters its context
-itself. The pages may be framed by other sites: they are made to be embedded.
+These URLs are outside the tenant pages (the middleware would ask for a
+login there): public_tenant_view finds the tenant named in the URL and runs
+the view in its context. The pages may be framed by other sites: they are
+made to be embedded.
 """
 
 from csp.decorators import csp_replace
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from helpdesk.models import Tenant
 from helpdesk.proxies import client_ip
-from helpdesk.tenancy import tenant_context
+from helpdesk.tenancy import public_tenant_view
 
 from .. import services
 from ..forms import WebRequestForm, add_service_errors
@@ -31,14 +32,6 @@ ALREADY_SENT = (
     "This form was already sent; we have that request. If this is another one, "
     "check it below and send it again."
 )
-
-
-def _tenant_or_404(slug: str) -> Tenant:
-    # Tenant has no row-level security: it is looked up before any context.
-    tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None:
-        raise Http404("No such help desk.")
-    return tenant
 
 
 def _client_ip(request) -> str:
@@ -68,58 +61,59 @@ EMBEDDABLE = {"frame-ancestors": ["*"]}
 @xframe_options_exempt
 @csp_replace(EMBEDDABLE)
 @require_http_methods(["GET", "POST"])
+@public_tenant_view("form_tenant")
 def web_form(request, form_tenant):
     """Show the tenant's public request form, or open a ticket from it."""
-    tenant = _tenant_or_404(form_tenant)
+    tenant = request.tenant
     status = 200
-    with tenant_context(tenant):
-        form = WebRequestForm(request.POST or None, request.FILES or None)
-        if request.method == "POST":
-            if form.is_bot:
-                # Answer as if it worked, so the bot learns nothing; write nothing.
-                return _sent_redirect(tenant, None)
-            if not form.is_valid():
+    form = WebRequestForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if form.is_bot:
+            # Answer as if it worked, so the bot learns nothing; write nothing.
+            return _sent_redirect(tenant, None)
+        if not form.is_valid():
+            status = 400
+        else:
+            data = form.cleaned_data
+            try:
+                ticket = services.web_form_ticket_create(
+                    token=form.token,
+                    client_ip=_client_ip(request),
+                    requester_email=data["requester_email"],
+                    requester_name=data["requester_name"],
+                    subject=data["subject"],
+                    body=data["body"],
+                    category=data["category"],
+                    attachments=data["attachments"],
+                )
+            except services.WebFormAlreadySent as sent:
+                if sent.same:
+                    # The same post again (a double click, a retry): its confirmation.
+                    return _sent_redirect(tenant, sent.ticket.number if sent.ticket else None)
+                # Other text under a used token: shown again with a fresh one.
+                form.renew_token()
+                form.add_error(None, ALREADY_SENT)
+                status = 409
+            except services.WebFormRateLimited:
+                form.add_error(None, RATE_LIMITED)
+                status = 429
+            except ValidationError as error:
+                add_service_errors(form, error)
                 status = 400
             else:
-                data = form.cleaned_data
-                try:
-                    ticket = services.web_form_ticket_create(
-                        token=form.token,
-                        client_ip=_client_ip(request),
-                        requester_email=data["requester_email"],
-                        requester_name=data["requester_name"],
-                        subject=data["subject"],
-                        body=data["body"],
-                        category=data["category"],
-                        attachments=data["attachments"],
-                    )
-                except services.WebFormAlreadySent as sent:
-                    if sent.same:
-                        # The same post again (a double click, a retry): its confirmation.
-                        return _sent_redirect(tenant, sent.ticket.number if sent.ticket else None)
-                    # Other text under a used token: shown again with a fresh one.
-                    form.renew_token()
-                    form.add_error(None, ALREADY_SENT)
-                    status = 409
-                except services.WebFormRateLimited:
-                    form.add_error(None, RATE_LIMITED)
-                    status = 429
-                except ValidationError as error:
-                    add_service_errors(form, error)
-                    status = 400
-                else:
-                    return _sent_redirect(tenant, ticket.number)
-        return render(
-            request, "tickets/public_form.html", {"tenant": tenant, "form": form}, status=status
-        )
+                return _sent_redirect(tenant, ticket.number)
+    return render(
+        request, "tickets/public_form.html", {"tenant": tenant, "form": form}, status=status
+    )
 
 
 @xframe_options_exempt
 @csp_replace(EMBEDDABLE)
 @require_GET
+@public_tenant_view("form_tenant")
 def web_form_sent(request, form_tenant, token):
     """Confirm a submission, with the ticket reference carried in the signed token."""
-    tenant = _tenant_or_404(form_tenant)
+    tenant = request.tenant
     try:
         sent = signing.loads(token, salt=_sent_salt(tenant), max_age=SENT_MAX_AGE)
     except signing.BadSignature:
