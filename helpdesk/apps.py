@@ -10,7 +10,9 @@ class HelpdeskConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import db
+        from .extensions import register_helpdesk_extensions
 
         connection_created.connect(db.refuse_unsafe_role)
         post_migrate.connect(db.apply_tenant_isolation, sender=self)
         post_migrate.connect(db.grant_app_role, sender=self)
+        register_helpdesk_extensions()
