@@ -12,8 +12,10 @@ class HelpdeskConfig(AppConfig):
 
         from . import checks as helpdesk_checks
         from . import db
+        from .extensions import register_helpdesk_extensions
 
         connection_created.connect(db.refuse_unsafe_role)
         post_migrate.connect(db.apply_tenant_isolation, sender=self)
         post_migrate.connect(db.grant_app_role, sender=self)
         checks.register(helpdesk_checks.tenant_urls_check, checks.Tags.urls)
+        register_helpdesk_extensions()

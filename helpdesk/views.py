@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import services
+from .extensions import settings_sections_for
 from .forms import ApiKeyForm, TenantSettingsForm
 from .models import ApiKey, Membership, Notification, Tenant
 from .permissions import role_required
@@ -66,6 +67,8 @@ def healthz(request):
 @require_http_methods(["GET", "POST"])
 @role_required(Membership.Role.ADMIN)
 def tenant_settings(request, tenant_slug):
+    """The settings home: the tenant's own settings, and every settings
+    section the member may open (`helpdesk.extensions.settings_sections`)."""
     # Edit a copy: a refused change must not show up half-applied in the header.
     tenant = Tenant.objects.get(pk=request.tenant.pk)
     form = TenantSettingsForm(request.POST or None, instance=tenant)
@@ -79,7 +82,8 @@ def tenant_settings(request, tenant_slug):
         else:
             messages.success(request, "Settings saved.")
             return redirect("tenant_settings", tenant_slug)
-    return render(request, "helpdesk/tenant_settings.html", {"form": form})
+    sections = settings_sections_for(request.membership)
+    return render(request, "helpdesk/tenant_settings.html", {"form": form, "sections": sections})
 
 
 @require_GET

@@ -146,3 +146,16 @@ def own_redis(settings, tmp_path):
         point_celery_at(broker)
         server.stop()
         ratelimit.outage.reset()
+
+
+@pytest.fixture
+def dummy_extensions(settings):
+    """A test-only app's dummy panel, column, badge, event kind, portal
+    block, systems and settings sections, registered for this test only
+    (tests/extension_dummies.py); its templates under tests/templates/."""
+    from tests import extension_dummies
+
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [*engine["DIRS"], extension_dummies.TEMPLATES]}]
+    with extension_dummies.registered():
+        yield extension_dummies

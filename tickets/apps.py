@@ -9,6 +9,11 @@ class TicketsConfig(AppConfig):
 
         # Subscribes the ticket app's own event handlers (notifications).
         from . import handlers  # noqa: F401
-        from .checks import search_index_check
+        from .checks import extensions_check, search_index_check
+        from .extensions.own import register_tickets_extensions
 
         checks.register(search_index_check, checks.Tags.database)
+        checks.register(extensions_check, checks.Tags.templates)
+        # Its event kinds, sidebar panel and settings pages, through the
+        # extension points higher apps use (tickets.extensions).
+        register_tickets_extensions()

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from .extensions import rows_with_extension_values
 from .models import OPEN_Q, Ticket
 from .queues import SORTS
 
@@ -22,7 +23,8 @@ RESOLVED_SHOWN_FOR = timedelta(days=7)
 
 def board_columns(*, filters: Q | None = None) -> list[dict]:
     """Each column's first cards (most urgent first) and its total: one query
-    per column plus one for the counts, whatever the board's size."""
+    per column plus one for the counts, whatever the board's size; each card
+    carries its registered badges (`board_cards_with_badges`)."""
     filters = filters or Q()
     recently_resolved = Q(
         status=Ticket.Status.RESOLVED, resolved_at__gte=timezone.now() - RESOLVED_SHOWN_FOR
@@ -56,4 +58,11 @@ def board_columns(*, filters: Q | None = None) -> list[dict]:
                 "count": counts.get(status, 0),
             }
         )
+    board_cards_with_badges([card for column in columns for card in column["cards"]])
     return columns
+
+
+def board_cards_with_badges(cards: list[Ticket]) -> list[Ticket]:
+    """Cards with the registered badges (`tickets.extensions.queue_badges`):
+    each badge's loader is called once for all the cards given."""
+    return list(rows_with_extension_values(cards, columns=False))

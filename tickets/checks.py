@@ -24,3 +24,47 @@ def search_index_check(app_configs, databases=None, **kwargs) -> list[checks.Che
             id="tickets.W001",
         )
     ]
+
+
+def extensions_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Every template a registered part names exists, and every settings
+    page's URL name reverses: a typo fails at start-up, not on a page."""
+    from django.template import TemplateDoesNotExist, loader
+    from django.urls import NoReverseMatch
+
+    from helpdesk.extensions import settings_sections
+
+    from . import extensions
+
+    errors = []
+    for registry in (
+        extensions.ticket_panels,
+        extensions.queue_columns,
+        extensions.queue_badges,
+        extensions.event_kinds,
+        extensions.portal_blocks,
+    ):
+        for item in registry:
+            if not item.template:
+                continue
+            try:
+                loader.get_template(item.template)
+            except TemplateDoesNotExist:
+                errors.append(
+                    checks.Error(
+                        f"{registry.name} {item.name!r}: no template {item.template!r}.",
+                        id="tickets.E001",
+                    )
+                )
+    for section in settings_sections:
+        try:
+            section.url("tenant")
+        except NoReverseMatch:
+            errors.append(
+                checks.Error(
+                    f"settings_sections {section.name!r}: no URL named {section.url_name!r} "
+                    "that takes a tenant slug.",
+                    id="tickets.E002",
+                )
+            )
+    return errors

@@ -12,6 +12,7 @@ from django.utils import timezone
 from helpdesk.api.authentication import acting_api_key
 from helpdesk.handover import HandOver
 
+from .extensions import event_kind_get
 from .models import Event
 
 
@@ -63,7 +64,11 @@ def handlers_for(event: Event) -> list[Handler]:
 
 
 def event_build(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
-    """One unsaved event, for `events_record`."""
+    """One unsaved event, for `events_record`. `kind` must be registered in
+    `tickets.extensions.event_kinds` (else `UnregisteredEventKind`); the
+    event is public as the kind says unless `is_public` is given."""
+    registered = event_kind_get(kind)
+    fields.setdefault("is_public", registered.is_public)
     return Event(
         tenant_id=ticket.tenant_id,
         ticket=ticket,
@@ -89,6 +94,7 @@ def events_record(events: list[Event]) -> list[Event]:
     """Write events (from `event_build`) with one INSERT, and hand them to
     their handlers together once the caller's transaction commits."""
     for event in events:
+        event_kind_get(event.kind)  # an Event made without event_build is checked too
         if not handlers_for(event):
             event.processed_at = event.created_at
     Event.objects.bulk_create(events)

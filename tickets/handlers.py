@@ -6,6 +6,7 @@ from helpdesk.services import notification_create
 
 from . import mail
 from .events import subscribe
+from .extensions import system_actor_label
 from .models import Event, Message, OutboundEmail, Ticket
 
 # Channels where the customer wrote in and expects to hear that we have it.
@@ -22,7 +23,10 @@ def notify_assignee(event: Event) -> None:
     """Tell an agent that a ticket was given to them by someone else."""
     assignee_id = event.new_value["value"]
     ticket = event.ticket
-    who = event.actor_user.get_full_name() if event.actor_user_id else "Routing"
+    if event.actor_user_id:
+        who = event.actor_user.get_full_name()
+    else:
+        who = system_actor_label(event.actor_system) if event.actor_system else "Routing"
     notification_create(
         user_id=assignee_id,
         text=f"{who} assigned {ticket.reference} to you: {ticket.subject}",

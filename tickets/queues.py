@@ -22,6 +22,7 @@ from django.http import Http404
 
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember
 
+from .extensions import rows_with_extension_values
 from .models import OPEN_Q, Ticket
 
 PAGE_SIZE = 50
@@ -203,7 +204,10 @@ def queue_page(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> tuple[list[Ticket], str | None]:
-    """One page of a queue; returns the rows and the cursor of the next page."""
+    """One page of a queue; returns the rows and the cursor of the next page.
+
+    Each row carries the values of the registered queue columns and badges
+    (`tickets.extensions`), each loader called once for the whole page."""
     sort = sort if sort in SORTS else queue.default_sort
     queryset = (
         Ticket.objects.filter(queue.scope)
@@ -217,7 +221,7 @@ def queue_page(
         queryset = queryset.filter(_after_cursor(sort, values))
     rows = list(queryset[: limit + 1])
     next_cursor = encode_cursor(rows[limit - 1], sort) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return list(rows_with_extension_values(rows[:limit])), next_cursor
 
 
 def queue_neighbours(

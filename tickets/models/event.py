@@ -12,6 +12,9 @@ from .ticket import Message, Ticket
 class Event(TenantOwned):
     """One change to a ticket: its timeline, its audit log and its outbox."""
 
+    # The tickets app's own kinds, for its own code. `kind` is not limited
+    # to them: any kind registered in tickets.extensions.event_kinds may be
+    # recorded (tickets.events refuses the others).
     class Kind(models.TextChoices):
         CREATED = "created", "Created"
         FIELD_CHANGED = "field_changed", "Field changed"
@@ -23,7 +26,7 @@ class Event(TenantOwned):
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="events", db_constraint=False, db_index=False
     )
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=40)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -44,6 +47,10 @@ class Event(TenantOwned):
         related_name="+",
         db_constraint=False,
     )
+    # The system that made a change (`ticket_system_update`: "sla",
+    # "dispatch"), when no person did; `reason` says why, in its words.
+    actor_system = models.CharField(max_length=40, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
     field = models.CharField(max_length=40, blank=True)
     old_value = models.JSONField(null=True, blank=True)
     new_value = models.JSONField(null=True, blank=True)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import mimetypes
 import re
 import secrets
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import nh3
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.html import escape, linebreaks
 
 from helpdesk.models import Membership, SupportGroup
@@ -22,6 +24,7 @@ from helpdesk.tenancy import current_tenant
 
 from ..attachments import attachment_name_normalised, attachment_refusal
 from ..events import event_build, event_record, events_record
+from ..extensions import system_actor_label, system_actors
 from ..models import Attachment, Category, Contact, Event, Message, Ticket
 from ..quoting import QUOTE_MARKER_CLASSES, QUOTE_MARKER_VALUES
 from ..validators import validate_mail_address
@@ -309,8 +312,17 @@ FIELD_LABELS = {
     "tags": "Tags",
     "group": "Group",
     "assignee": "Assignee",
+    "due_at": "Due time",
 }
 _FOREIGN_KEYS = ("category", "group", "assignee")
+# What a system may change (`ticket_system_update`). AGENT_FIELDS are also
+# edited by agents (ticket page, bulk, API, board): changing one bumps
+# `version`. SYSTEM_ONLY_FIELDS are not (SLA deadlines): no agent's form or
+# read carries them, so changing one leaves `version` (and `updated_at`)
+# alone and makes no agent's open edit stale.
+AGENT_FIELDS = ("status", "priority", "type", "category", "tags", "group", "assignee")
+SYSTEM_ONLY_FIELDS = ("due_at",)
+SYSTEM_FIELDS = (*AGENT_FIELDS, *SYSTEM_ONLY_FIELDS)
 
 
 def _user_value(user) -> dict | None:
@@ -328,6 +340,12 @@ def _display_value(ticket: Ticket, field: str):
         return None if value is None else {"value": value.pk, "label": str(value)}
     if field in ("status", "priority", "type"):
         return {"value": value, "label": getattr(ticket, f"get_{field}_display")()}
+    if field == "due_at":
+        if value is None:
+            return None
+        # The label is read later on the timeline: in the help desk's own time zone.
+        local = timezone.localtime(value, zoneinfo.ZoneInfo(ticket.tenant.time_zone))
+        return {"value": value.isoformat(), "label": dateformat.format(local, "j M Y, H:i")}
     return {"value": value, "label": ", ".join(value) if isinstance(value, list) else value}
 
 
@@ -350,6 +368,8 @@ def _actor_name(event: Event | None) -> str:
         return event.actor_user.get_full_name() or event.actor_user.get_username()
     if event and event.actor_contact_id:
         return event.actor_contact.display_name
+    if event and event.actor_system:
+        return system_actor_label(event.actor_system)
     return "Someone"
 
 
@@ -443,6 +463,34 @@ def ticket_update(
     if ticket.status == Ticket.Status.CLOSED:
         raise ValidationError("A closed ticket cannot be edited; open a follow-up ticket instead.")
     now = timezone.now()
+    changes = _cleaned_changes(changes)
+    if base is not None and expected_version is not None and ticket.version != expected_version:
+        _merge_or_refuse(ticket, base, changes)
+    if "assignee" in changes and changes["assignee"] != ticket.assignee:
+        _check_assignee(changes["assignee"], actor)
+
+    changed = _apply_changes(ticket, changes, EDITABLE_FIELDS, now)
+    if not changed:
+        return ticket
+    ticket.version += 1
+    ticket.updated_at = now
+    ticket.save()
+    for field, before, after in changed:
+        event_record(
+            ticket=ticket,
+            kind=_change_kind(field),
+            actor_user=actor,
+            field=field,
+            old_value=before,
+            new_value=after,
+            created_at=now,
+        )
+    return ticket
+
+
+def _cleaned_changes(changes: dict) -> dict:
+    """Header changes checked and normalised, as every writer of them needs."""
+    changes = dict(changes)
     if "subject" in changes:
         changes["subject"] = _clean_subject(changes["subject"])
     if "tags" in changes:
@@ -451,13 +499,14 @@ def ticket_update(
         raise ValidationError({"priority": "Unknown priority."})
     if "type" in changes and changes["type"] not in Ticket.Type.values:
         raise ValidationError({"type": "Unknown type."})
-    if base is not None and expected_version is not None and ticket.version != expected_version:
-        _merge_or_refuse(ticket, base, changes)
-    if "assignee" in changes and changes["assignee"] != ticket.assignee:
-        _check_assignee(changes["assignee"], actor)
+    return changes
 
+
+def _apply_changes(ticket: Ticket, changes: dict, fields: Sequence[str], now) -> list[tuple]:
+    """Set the changed fields on the (locked) ticket; (field, before, after)
+    for each that really changed, as the events store them."""
     changed: list[tuple[str, object, object]] = []
-    for field in EDITABLE_FIELDS:
+    for field in fields:
         if field not in changes:
             continue
         new = changes[field]
@@ -470,11 +519,9 @@ def ticket_update(
         else:
             setattr(ticket, field, new)
         changed.append((field, before, _display_value(ticket, field)))
-    if not changed:
-        return ticket
-    # One rule for every way of assigning (ticket page, bulk, API): giving a
-    # new ticket to someone starts work on it, unless the same edit chose
-    # another status.
+    # One rule for every way of assigning (ticket page, bulk, API, dispatch):
+    # giving a new ticket to someone starts work on it, unless the same
+    # change chose another status.
     changed_fields = {field for field, _, _ in changed}
     if (
         ticket.status == Ticket.Status.NEW
@@ -485,24 +532,91 @@ def ticket_update(
         before = _display_value(ticket, "status")
         ticket.status = Ticket.Status.OPEN
         changed.append(("status", before, _display_value(ticket, "status")))
+    return changed
 
-    ticket.version += 1
-    ticket.updated_at = now
-    ticket.save()
-    for field, before, after in changed:
-        kind = {
-            "status": Event.Kind.STATUS_CHANGED,
-            "assignee": Event.Kind.ASSIGNED,
-        }.get(field, Event.Kind.FIELD_CHANGED)
-        event_record(
-            ticket=ticket,
-            kind=kind,
-            actor_user=actor,
-            field=field,
-            old_value=before,
-            new_value=after,
-            created_at=now,
-        )
+
+def _change_kind(field: str) -> str:
+    return {
+        "status": Event.Kind.STATUS_CHANGED,
+        "assignee": Event.Kind.ASSIGNED,
+    }.get(field, Event.Kind.FIELD_CHANGED)
+
+
+def _check_system_values(ticket: Ticket, changes: dict) -> None:
+    """What a form's choices would have ensured for an agent: rows of this
+    help desk, an agent of it, a deadline with a time zone."""
+    for field in ("category", "group"):
+        value = changes.get(field)
+        if value is not None and value.tenant_id != ticket.tenant_id:
+            raise ValidationError({field: f"That {field} is not one of this help desk's."})
+    if changes.get("assignee") is not None and changes["assignee"] != ticket.assignee:
+        _check_assignee(changes["assignee"], None)
+    if "due_at" in changes:
+        due = changes["due_at"]
+        if due is not None and not (isinstance(due, datetime) and timezone.is_aware(due)):
+            raise ValidationError({"due_at": "A due time is a date and time with a time zone."})
+
+
+@transaction.atomic
+def ticket_system_update(*, ticket: Ticket, source: str, reason: str, **changes) -> Ticket:
+    """A change a system makes rather than an agent (SLA deadlines,
+    dispatch's assignment): the one way such changes are written.
+
+    Locks the ticket, applies only the given fields (`SYSTEM_FIELDS`),
+    checks them as an agent's edit is checked, and records one event per
+    field that really changed, with no actor but `source` (registered in
+    `tickets.extensions.system_actors`) and `reason` on it.
+
+    Versions: a change to a field agents edit (`AGENT_FIELDS`) bumps
+    `version` like an agent's edit, so an agent's open edit of the same
+    field is refused with both values shown and an edit of other fields is
+    merged (`ticket_update` with `base`). A change to system-only fields
+    (`due_at`) leaves `version` and `updated_at` alone: it makes nobody's
+    open edit, board card or API read stale. The ticket page's live refresh
+    sees either through the new event. On a closed ticket only system-only
+    fields may change (an SLA clears its deadline after the close).
+    """
+    if source not in system_actors:
+        raise ValueError(f"{source!r} is not registered in tickets.extensions.system_actors")
+    if not (reason or "").strip():
+        raise ValueError("a system change says why (reason)")
+    unknown = set(changes) - set(SYSTEM_FIELDS)
+    if unknown:
+        raise TypeError(f"not changed by systems: {', '.join(sorted(unknown))}")
+    ticket = _lock_current(ticket, None)
+    if ticket.status == Ticket.Status.CLOSED and set(changes) & set(AGENT_FIELDS):
+        raise ValidationError("A closed ticket cannot be edited; open a follow-up ticket instead.")
+    changes = _cleaned_changes(changes)
+    _check_system_values(ticket, changes)
+    now = timezone.now()
+    changed = _apply_changes(ticket, changes, SYSTEM_FIELDS, now)
+    if not changed:
+        return ticket
+    written = {field for field, _, _ in changed}
+    if "status" in written:
+        written |= {"resolved_at", "closed_at"}
+    if written & set(AGENT_FIELDS):
+        ticket.version += 1
+        ticket.updated_at = now
+        written |= {"version", "updated_at"}
+    ticket.save(update_fields=sorted(written))
+    events_record(
+        [
+            event_build(
+                ticket=ticket,
+                kind=_change_kind(field),
+                actor_system=source,
+                reason=reason.strip(),
+                field=field,
+                old_value=before,
+                new_value=after,
+                created_at=now,
+                # A deadline is the team's business, not the customer's.
+                **({"is_public": False} if field in SYSTEM_ONLY_FIELDS else {}),
+            )
+            for field, before, after in changed
+        ]
+    )
     return ticket
 
 

@@ -58,4 +58,5 @@ def ticket_move(request, tenant_slug, number):
         return HttpResponse(text, status=409, content_type="text/plain")
     except ValidationError as error:
         return HttpResponse(" ".join(error.messages), status=400, content_type="text/plain")
-    return render(request, "tickets/board.html#board-card", {"card": ticket})
+    [card] = board.board_cards_with_badges([ticket])
+    return render(request, "tickets/board.html#board-card", {"card": card})

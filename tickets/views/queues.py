@@ -14,6 +14,7 @@ from helpdesk.models import Membership
 from helpdesk.parsing import parse_id
 
 from .. import queues, selectors, services
+from ..extensions import queue_columns
 from ..forms import (
     BulkActionForm,
     QueueFilterForm,
@@ -68,6 +69,8 @@ def queue_view(request, tenant_slug, slug):
         "ticket_link_query": urlencode({"from": origin}),
         "queue": queue,
         "rows": rows,
+        # Columns other apps registered, after the built-in ones.
+        "queue_columns": list(queue_columns),
         "next_cursor": next_cursor,
         "first_page": not cursor,
         "seen": seen,

@@ -14,6 +14,7 @@ from helpdesk.parsing import parse_id
 from helpdesk.presence import presence_report
 
 from .. import queues, reply_stash, selectors, services
+from ..extensions import system_actor_label
 from ..forms import (
     QueueFilterForm,
     ReplyForm,
@@ -173,7 +174,6 @@ def _detail_context(
         # The panel holds this agent's unsaved values: a live refresh leaves it be.
         "details_pending": pending_details,
         "reply_form": reply_form or ReplyForm(initial={"version": ticket.version}),
-        "recent_tickets": selectors.requester_recent_tickets(ticket=ticket),
         "canned_responses": CannedResponse.objects.only("pk", "title"),
         "conflict": conflict,
         "stashed_files": stashed,
@@ -229,6 +229,8 @@ def _event_actor(event) -> str:
         return event.actor_user.get_full_name() or event.actor_user.username
     if event.actor_contact_id:
         return event.actor_contact.display_name
+    if event.actor_system:
+        return system_actor_label(event.actor_system)
     return "System"
 
 

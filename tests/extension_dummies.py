@@ -1,0 +1,125 @@
+"""A test-only "higher app": one dummy of every extension point, registered
+for a test by the `dummy_extensions` fixture and taken away after it, as a
+real app registers from its `AppConfig.ready()`."""
+
+from collections import Counter
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from django.db.models import Count
+
+from helpdesk.extensions import SettingsSection, settings_sections
+from tickets import extensions
+from tickets.models import Message, Ticket
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+# How often each page-wide loader ran, for the tests to count.
+calls: Counter = Counter()
+
+
+def message_counts(rows) -> dict[int, int]:
+    """Customer messages per ticket: one query for the whole page."""
+    calls["column"] += 1
+    return dict(
+        Message.objects.filter(ticket__in=[row.pk for row in rows], kind=Message.Kind.CUSTOMER)
+        .values_list("ticket")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+
+
+def vip_badges(rows) -> dict[int, str]:
+    """ "VIP" for tickets tagged vip: one query for the whole page."""
+    calls["badge"] += 1
+    vip = Ticket.objects.filter(pk__in=[row.pk for row in rows], tags__contains=["vip"])
+    return {pk: "VIP" for pk in vip.values_list("pk", flat=True)}
+
+
+def panel_before(ticket, request) -> dict:
+    calls["panel"] += 1
+    return {"panel_text": f"Loaded for {ticket.reference} by {request.user.username}"}
+
+
+def panel_after(ticket, request) -> dict | None:
+    # Drawn only for urgent tickets: None leaves the panel out.
+    return {"panel_text": "Urgent work"} if ticket.priority == Ticket.Priority.URGENT else None
+
+
+def portal_greeting(ticket, contact) -> dict:
+    return {"greeting": f"Hello {contact.display_name}"}
+
+
+PANELS = [
+    extensions.TicketPanel(
+        name="testext.before", template="testext/panel.html", loader=panel_before, order=10
+    ),
+    extensions.TicketPanel(
+        name="testext.after", template="testext/panel.html", loader=panel_after, order=90
+    ),
+]
+COLUMNS = [
+    extensions.QueueColumn(
+        name="testext.messages",
+        header="Customer messages",
+        loader=message_counts,
+        template="testext/cell.html",
+    ),
+]
+BADGES = [
+    extensions.QueueBadge(
+        name="testext.vip", label="Important customer", loader=vip_badges, formatter=str
+    ),
+]
+EVENT_KINDS = [
+    extensions.EventKind(
+        name="testext_escalated",
+        label="Escalated",
+        template="testext/event.html",
+        is_public=False,
+    ),
+]
+PORTAL_BLOCKS = [
+    extensions.PortalBlock(
+        name="testext.greeting", template="testext/portal.html", loader=portal_greeting
+    ),
+]
+SYSTEM_ACTORS = [
+    extensions.SystemActor(name="sla", label="SLA"),
+    extensions.SystemActor(name="dispatch", label="Routing"),
+]
+SETTINGS_SECTIONS = [
+    SettingsSection(
+        name="testext.rules",
+        title="Dummy routing rules",
+        description="Who gets which ticket.",
+        url_name="notifications",
+        order=50,
+    ),
+    SettingsSection(
+        name="testext.agents_too",
+        title="Dummy for agents",
+        description="A page every member may open.",
+        url_name="notifications",
+        min_role="agent",
+        order=60,
+    ),
+]
+
+
+@contextmanager
+def registered():
+    """Every dummy registered for the length of the block."""
+    calls.clear()
+    with ExitStack() as stack:
+        for registry, items in (
+            (extensions.ticket_panels, PANELS),
+            (extensions.queue_columns, COLUMNS),
+            (extensions.queue_badges, BADGES),
+            (extensions.event_kinds, EVENT_KINDS),
+            (extensions.portal_blocks, PORTAL_BLOCKS),
+            (extensions.system_actors, SYSTEM_ACTORS),
+            (settings_sections, SETTINGS_SECTIONS),
+        ):
+            stack.enter_context(registry.temporarily(*items))
+        yield

@@ -1,0 +1,66 @@
+"""The tickets app's own parts, registered through the same extension points
+higher apps use (called once, from `TicketsConfig.ready()`)."""
+
+from helpdesk.extensions import SettingsSection, settings_sections
+
+from .. import selectors
+from ..models import Event
+from . import EventKind, TicketPanel, event_kinds, ticket_panels
+
+
+def _requester_panel(ticket, request) -> dict:
+    return {"recent_tickets": selectors.requester_recent_tickets(ticket=ticket)}
+
+
+def register_tickets_extensions() -> None:
+    for kind, template, is_public in (
+        (Event.Kind.CREATED, "created", True),
+        (Event.Kind.FIELD_CHANGED, "field_changed", True),
+        (Event.Kind.STATUS_CHANGED, "field_changed", True),
+        (Event.Kind.ASSIGNED, "assigned", True),
+        # Each message event says whether it is public (a note is not).
+        (Event.Kind.MESSAGE_ADDED, "message_added", True),
+        (Event.Kind.DELIVERY_FAILED, "delivery_failed", False),
+    ):
+        event_kinds.register(
+            EventKind(
+                name=kind.value,
+                label=Event.Kind(kind).label,
+                template=f"tickets/events/{template}.html",
+                is_public=is_public,
+            )
+        )
+
+    ticket_panels.register(
+        TicketPanel(
+            name="tickets.requester",
+            template="tickets/panels/requester.html",
+            loader=_requester_panel,
+            order=50,
+        )
+    )
+
+    for section in (
+        SettingsSection(
+            name="tickets.canned_responses",
+            title="Canned responses",
+            description="Ready-made replies agents insert into the composer.",
+            url_name="tickets:canned_list",
+            order=20,
+        ),
+        SettingsSection(
+            name="tickets.mailboxes",
+            title="Mailboxes",
+            description="Addresses customers write to, and how their mail comes in.",
+            url_name="tickets:mailboxes",
+            order=30,
+        ),
+        SettingsSection(
+            name="tickets.quarantine",
+            title="Quarantined mail",
+            description="Mail that was held back instead of filed; file or reprocess it.",
+            url_name="tickets:quarantine",
+            order=40,
+        ),
+    ):
+        settings_sections.register(section)
