@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from django.urls import URLPattern, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver
 
 ROOT = Path(__file__).resolve().parent.parent
 # Literal URL names only: `{% url item.url_name %}` is how registered parts link.
@@ -28,12 +28,17 @@ def _own_namespaces() -> set[str]:
 
 
 def _helpdesk_names() -> set[str]:
-    """URL names the core app defines without a namespace (tenant_settings, ...)."""
-    return {
-        pattern.name
-        for pattern in get_resolver("helpdesk.urls").url_patterns
-        if isinstance(pattern, URLPattern) and pattern.name
-    }
+    """URL names the core app defines without a namespace (tenant_settings, ...),
+    its tenant pages' include among them."""
+
+    def names(patterns):
+        for pattern in patterns:
+            if isinstance(pattern, URLPattern) and pattern.name:
+                yield pattern.name
+            elif isinstance(pattern, URLResolver) and not pattern.namespace:
+                yield from names(pattern.url_patterns)
+
+    return set(names(get_resolver("helpdesk.urls").url_patterns))
 
 
 def foreign_url_names(text: str, pattern: re.Pattern, own_plain: set[str]) -> list[str]:

@@ -141,11 +141,11 @@ def test_200k_tags_cost_no_more_than_reading_them(tenant, raw):
     and the 20-tag limit was checked after the loop: 350 s for 200,000."""
     [ticket] = make_tickets(tenant, 1)
     tags = [f"t{i}" for i in range(40_000)]
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: other load does not count
     response = raw(
         "patch", tickets_url(number=ticket.number), json.dumps({"version": 1, "tags": tags})
     )
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     assert assert_error_shape(response, 400) == {
         "tags": ["Ensure this field has no more than 20 elements."]
     }
@@ -155,12 +155,12 @@ def test_200k_tags_cost_no_more_than_reading_them(tenant, raw):
 def test_tag_and_cc_normalisers_check_the_count_first():
     tags = [f"t{i}" for i in range(200_000)]
     emails = [f"user{i}@example.com" for i in range(20_000)]
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: other load does not count
     with pytest.raises(ValidationError, match="At most 20 tags"):
         normalize_tags(tags)
     with pytest.raises(ValidationError, match="At most 20 addresses"):
         normalize_emails(emails)
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1
     # Duplicates still go, first spelling kept.
     assert normalize_tags(["VIP", "vip", "billing"]) == ["vip", "billing"]
     assert normalize_emails("A@example.com, a@EXAMPLE.com; b@example.com") == [

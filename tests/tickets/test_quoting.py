@@ -373,9 +373,9 @@ def test_hostile_html_is_split_quickly_and_whole():
         f"{deep}<p>{lines}</p><p>{near_miss}</p><div>On 23/11/2026 09:00, Acme wrote:</div>"
         "<blockquote>old</blockquote>"
     )
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: other load does not count
     own, quoted = split_quoted_html(html)
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
     assert "line 19999: On and on wrote" in own
     assert _text(quoted) == "On 23/11/2026 09:00, Acme wrote:\nold"
 
@@ -385,11 +385,12 @@ def test_hostile_text_is_split_quickly():
     # of header-like lines: every rule stays linear in the mail's length.
     answered = "\n".join(["On 23/11/2026 09:00, X <x@y.example> wrote:", "> q", "answer"] * 20000)
     headers = "\n".join(["From: a", "To: b"] * 20000)
-    started = time.monotonic()
+    # CPU time of this process: other work on the machine does not count.
+    started = time.process_time()
     assert split_quoted(answered) == (answered, "")
     assert split_quoted(headers) == (headers, "")
     own, quoted = split_quoted(f"{headers}\n\nOn 23/11/2026 09:00, X wrote:\n> q")
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
     assert (own, quoted) == (headers, "On 23/11/2026 09:00, X wrote:\n> q")
 
 

@@ -214,9 +214,9 @@ def _html_mail(html: str) -> bytes:
     ids=["deep", "attributes", "table", "unclosed"],
 )
 def test_hostile_html_is_filed_quickly_as_text(client, tenant, mailbox, html):
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: other load does not count
     message = _filed(client, tenant, mailbox, _html_mail(html))
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
     # Shown as the text version: none of the mail's own markup is kept.
     assert "<div" not in message.body_html and "a0=" not in message.body_html
     assert "Hello from the bottom" in message.body_text
@@ -232,9 +232,9 @@ def test_mime_nested_a_thousand_levels_is_filed_with_what_can_be_read(client, te
     raw += b"Content-Type: text/plain\r\n\r\nAt the bottom.\r\n"
     for level in reversed(range(depth)):
         raw += f"--b{level}--\r\n".encode()
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: other load does not count
     message = _filed(client, tenant, mailbox, raw)
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
     assert message.ticket.subject == "Deep"
     assert message.body_text.startswith("At the bottom.")
     assert "nested too deeply to read whole" in message.body_text
