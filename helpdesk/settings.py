@@ -252,6 +252,10 @@ STORAGES = {
 # Attachments: a size cap per file and a list of types never accepted.
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 ATTACHMENT_MAX_FILES = env_int("ATTACHMENT_MAX_FILES", 10)
+# Attachment files are written before the transaction that records them; a
+# file no row names this long after it was written is removed by the sweep
+# (the transaction that wrote it rolled back, or its worker was lost).
+ATTACHMENT_ORPHAN_GRACE_SECONDS = env_int("ATTACHMENT_ORPHAN_GRACE_SECONDS", 3600)
 # Incoming mail larger than this is stored and quarantined, not parsed.
 INBOUND_EMAIL_MAX_BYTES = env_int("INBOUND_EMAIL_MAX_BYTES", 25 * 1024 * 1024)
 # The webhook reads mail up to this size (stored; quarantined past the limit
@@ -375,8 +379,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("INTAKE_SWEEP_SECONDS", 60),
     },
 }
-# Stored mail is processed in batches of this many per task (one transaction).
+# Stored mail is processed in batches of at most this many messages and this
+# many bytes of raw mail (a batch always takes at least one message).
 INTAKE_BATCH_SIZE = env_int("INTAKE_BATCH_SIZE", 100)
+INTAKE_BATCH_MAX_BYTES = env_int("INTAKE_BATCH_MAX_BYTES", 50 * 1024 * 1024)
+# A stored mail whose reading stopped the worker this many times (killed for
+# its memory, or stopped at the time limit) is quarantined, not read again.
+INTAKE_MAX_ATTEMPTS = env_int("INTAKE_MAX_ATTEMPTS", 3)
+if INTAKE_MAX_ATTEMPTS < 2:
+    # One try is counted against every mail of a batch that a crash cut
+    # short; a mail needs a second try, on its own, before it is judged.
+    raise ImproperlyConfigured("INTAKE_MAX_ATTEMPTS must be at least 2.")
+# How long a batch holds the mail it took before another worker may take it:
+# longer than the batch task may run, so only a lost worker's mail is retaken.
+INTAKE_CLAIM_SECONDS = env_int("INTAKE_CLAIM_SECONDS", 600)
 # Outgoing mail still unsent after this long is handed over again by the
 # sweep; longer than the longest retry backoff of send_outbound_email (600 s).
 MAIL_SWEEP_GRACE_SECONDS = env_int("MAIL_SWEEP_GRACE_SECONDS", 900)

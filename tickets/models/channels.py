@@ -89,6 +89,9 @@ class InboundEmail(TenantOwned):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
     reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Taken by a batch until then (intake.filing): other workers pass it by,
+    # and if the worker is lost the mail is taken again after this time.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     ticket = models.ForeignKey(
         Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         db_constraint=False,

@@ -305,4 +305,8 @@ class Attachment(TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "message"], name="attachment_message_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "message"], name="attachment_message_idx"),
+            # The orphan sweep asks which of the files it found a row names.
+            models.Index(fields=["tenant", "storage_key"], name="attachment_storage_key_idx"),
+        ]

@@ -4,6 +4,12 @@ Views, tasks, the admin and the API call these; nothing else writes tickets.
 """
 
 from ..attachments import BLOCKED_EXTENSIONS, attachment_name_normalised, attachment_refusal
+from .attachments import (
+    StagedAttachment,
+    attachments_discard,
+    attachments_stage,
+    attachments_sweep_orphans,
+)
 from .bulk import saved_view_create, saved_view_delete, tickets_bulk_update
 from .canned import (
     CANNED_PLACEHOLDERS,
@@ -37,7 +43,6 @@ from .tickets import (
     ticket_change_status,
     ticket_changes_since,
     ticket_create,
-    ticket_numbering_lock,
     ticket_system_update,
     ticket_update,
     tickets_create,
@@ -60,6 +65,10 @@ __all__ = [
     "SYSTEM_ONLY_FIELDS",
     "TicketConflict",
     "TicketDraft",
+    "StagedAttachment",
+    "attachments_discard",
+    "attachments_stage",
+    "attachments_sweep_orphans",
     "attachment_name_normalised",
     "attachment_refusal",
     "canned_response_delete",
@@ -79,7 +88,6 @@ __all__ = [
     "ticket_change_status",
     "ticket_changes_since",
     "ticket_create",
-    "ticket_numbering_lock",
     "ticket_system_update",
     "ticket_update",
     "tickets_bulk_update",

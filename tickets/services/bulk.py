@@ -25,15 +25,22 @@ def tickets_bulk_update(*, numbers: Sequence[int], actor, **changes) -> tuple[in
         add_tag = normalize_tags([add_tag])[0] if normalize_tags([add_tag]) else None
     changed, refusals = 0, []
     tickets = Ticket.objects.filter(number__in=list(numbers)).select_related("tenant")
+    # In number order: two bulk edits of the same tickets lock them in the
+    # same order, so one waits for the other instead of deadlocking.
     for ticket in tickets.order_by("number"):
-        ticket_changes = dict(changes)
-        if add_tag is not None:
-            ticket_changes["tags"] = (
-                [*ticket.tags, add_tag] if add_tag not in ticket.tags else ticket.tags
-            )
         try:
             with transaction.atomic():
+                # The row is locked before its tags are read, in the
+                # transaction ticket_update (which takes the same lock)
+                # writes them in: a tag someone added since the list was
+                # read is kept, not overwritten from a stale copy.
+                ticket = (
+                    Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
+                )
                 before = ticket.version
+                ticket_changes = dict(changes)
+                if add_tag is not None and add_tag not in ticket.tags:
+                    ticket_changes["tags"] = [*ticket.tags, add_tag]
                 updated = ticket_update(
                     ticket=ticket, actor=actor, expected_version=None, **ticket_changes
                 )

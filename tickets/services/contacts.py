@@ -36,8 +36,8 @@ def contacts_get_or_create(people: Sequence[tuple[str, str, str]]) -> dict[str, 
     # Postgres would not use them ahead of the policy).
     found = {contact.email: contact for contact in Contact.objects.filter(email__in=wanted)}
     # Sorted: two INSERTs of the same new addresses take their row locks in
-    # the same order. (Intake, which inserts several times in one
-    # transaction, also takes services.ticket_numbering_lock first.)
+    # the same order. (Contacts come before the ticket counter in every
+    # writer's lock order: see tickets._next_ticket_numbers.)
     missing = sorted(email for email in wanted if email not in found)
     if not missing:
         return found

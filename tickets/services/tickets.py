@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import mimetypes
 import re
-import secrets
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,12 +20,17 @@ from helpdesk.models import Membership, SupportGroup
 from helpdesk.permissions import require_role
 from helpdesk.tenancy import current_tenant
 
-from ..attachments import attachment_name_normalised, attachment_refusal
 from ..events import event_build, event_record, events_record
 from ..extensions import system_actor_label, system_actors
 from ..models import Attachment, Category, Contact, Event, Message, Ticket
 from ..quoting import QUOTE_MARKER_CLASSES, QUOTE_MARKER_VALUES
 from ..validators import validate_mail_address
+from .attachments import (
+    StagedAttachment,
+    attachment_rows,
+    attachments_discard,
+    attachments_stage,
+)
 from .contacts import contacts_get_or_create
 
 User = get_user_model()
@@ -71,7 +74,16 @@ class TicketConflict(Exception):
 def _next_ticket_numbers(tenant_id: int, count: int) -> range:
     """Reserve `count` consecutive numbers. One counter row per tenant; its
     row lock serialises concurrent creations and it only ever goes up, so a
-    number is never given out twice."""
+    number is never given out twice.
+
+    The lock is held until the transaction ends, so it is taken last: every
+    writer takes its row locks in one order (stored mail, contacts, a
+    ticket's row, then this counter) and after the counter only inserts its
+    own new rows. A writer waiting here then holds nothing the counter's
+    holder waits for, and two writers cannot deadlock. Nothing may lock a
+    row after creating tickets in the same transaction (mail intake files
+    each new run and each reply in a transaction of its own for this).
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO tickets_ticketcounter (tenant_id, last_number) VALUES (%s, %s) "
@@ -82,16 +94,6 @@ def _next_ticket_numbers(tenant_id: int, count: int) -> range:
         )
         last = cursor.fetchone()[0]
     return range(last - count + 1, last + 1)
-
-
-def ticket_numbering_lock() -> None:
-    """Hold the tenant's ticket-number lock until the transaction ends.
-
-    A writer that creates contacts and tickets in several steps of one
-    transaction (mail intake) takes it first: two such writers then queue
-    here instead of each holding rows the other waits for.
-    """
-    _next_ticket_numbers(current_tenant().pk, 0)
 
 
 def normalize_tags(tags: Sequence[str] | str) -> list[str]:
@@ -212,24 +214,51 @@ def _validated(draft: TicketDraft, actor) -> TicketDraft:
         cc_emails=normalize_emails(draft.cc_emails),
     )
     _check_assignee(draft.assignee, actor)
-    _validate_attachments(draft.attachments)
+    # The attachments are checked when they are staged (tickets_create).
     return draft
 
 
-@transaction.atomic
 def tickets_create(drafts: Sequence[TicketDraft], *, actor=None) -> list[Ticket]:
     """Open tickets with their first messages: a handful of statements for
     the lot (mail intake opens a batch at once), all or nothing.
 
-    Each ticket comes back with `first_message` set.
+    Attachments are written to storage first (or come staged already), then
+    every row in one transaction; if that fails, the files written here are
+    removed. Each ticket comes back with `first_message` set.
     """
     if not drafts:
         return []
     tenant = current_tenant()
     drafts = [_validated(draft, actor) for draft in drafts]
+    staged: list[list[StagedAttachment]] = []
+    written: list[StagedAttachment] = []
+    try:
+        for draft in drafts:
+            files = attachments_stage(draft.attachments, tenant_id=tenant.pk)
+            staged.append(files)
+            written += _written_here(files, draft.attachments)
+        return _tickets_write(tenant, drafts, staged, actor)
+    except BaseException:
+        attachments_discard(written)
+        raise
+
+
+def _written_here(staged: Sequence[StagedAttachment], given: Sequence) -> list[StagedAttachment]:
+    """The files of `staged` that staging wrote (not passed in staged)."""
+    return [
+        file
+        for file, upload in zip(staged, given, strict=True)
+        if not isinstance(upload, StagedAttachment)
+    ]
+
+
+@transaction.atomic
+def _tickets_write(tenant, drafts, staged, actor) -> list[Ticket]:
     contacts = contacts_get_or_create(
         [(d.requester_email, d.requester_name, "") for d in drafts if d.requester is None]
     )
+    # Last before the inserts: see _next_ticket_numbers.
+    numbers = _next_ticket_numbers(tenant.pk, len(drafts))
     now = timezone.now()
     tickets = [
         Ticket(
@@ -250,7 +279,7 @@ def tickets_create(drafts: Sequence[TicketDraft], *, actor=None) -> list[Ticket]
             created_at=now,
             updated_at=now,
         )
-        for draft, number in zip(drafts, _next_ticket_numbers(tenant.pk, len(drafts)), strict=True)
+        for draft, number in zip(drafts, numbers, strict=True)
     ]
     Ticket.objects.bulk_create(tickets)
     messages = Message.objects.bulk_create(
@@ -266,9 +295,15 @@ def tickets_create(drafts: Sequence[TicketDraft], *, actor=None) -> list[Ticket]
             for ticket, draft in zip(tickets, drafts, strict=True)
         ]
     )
+    Attachment.objects.bulk_create(
+        [
+            row
+            for message, files in zip(messages, staged, strict=True)
+            for row in attachment_rows(message, files)
+        ]
+    )
     events = []
     for ticket, message, draft in zip(tickets, messages, drafts, strict=True):
-        _store_attachments(message, draft.attachments)
         ticket.first_message = message
         creator = {"actor_user": actor, "actor_contact": None if actor else ticket.requester}
         events.append(
@@ -675,40 +710,6 @@ def sanitize_html(html: str) -> str:
     )
 
 
-def _validate_attachments(files: Sequence) -> None:
-    if len(files) > settings.ATTACHMENT_MAX_FILES:
-        raise ValidationError(
-            {"attachments": f"At most {settings.ATTACHMENT_MAX_FILES} files per message."}
-        )
-    for upload in files:
-        refusal = attachment_refusal(upload)
-        if refusal:
-            raise ValidationError({"attachments": refusal})
-
-
-def _store_attachments(message: Message, files: Sequence) -> None:
-    for upload in files:
-        # Stored under the name it was checked under (attachment_refusal).
-        filename = attachment_name_normalised(upload.name)
-        content_type = (
-            mimetypes.guess_type(filename)[0]
-            or getattr(upload, "content_type", None)
-            or "application/octet-stream"
-        )
-        attachment = Attachment(
-            tenant_id=message.tenant_id,
-            message=message,
-            storage_key=secrets.token_hex(16),
-            filename=filename,
-            content_type=content_type[:120],
-            size=upload.size,
-            # Set by mail intake on parts that HTML shows as "cid:" images.
-            content_id=getattr(upload, "content_id", "")[:250],
-        )
-        attachment.file.save(attachment.storage_key, upload, save=False)
-        attachment.save()
-
-
 def _message_build(
     *,
     ticket: Ticket,
@@ -744,7 +745,6 @@ def _message_event(message: Message, *, actor_user=None, actor_contact=None) -> 
     )
 
 
-@transaction.atomic
 def message_add(
     *,
     ticket: Ticket,
@@ -761,6 +761,9 @@ def message_add(
 
     A public reply records the first response; a customer message re-opens a
     pending or resolved ticket. `status_after` sets the status in the same step.
+    Attachments are written to storage before the ticket is locked (or come
+    staged already); if the message is refused, the files written here are
+    removed.
     """
     if kind not in Message.Kind.values:
         raise ValidationError({"kind": f"Unknown message kind {kind!r}."})
@@ -772,7 +775,37 @@ def message_add(
         raise TypeError("replies and notes are written by agents")
     if not (body or "").strip():
         raise ValidationError({"body": "Write a message first."})
-    _validate_attachments(attachments)
+    staged = attachments_stage(attachments, tenant_id=ticket.tenant_id)
+    try:
+        return _message_write(
+            ticket=ticket,
+            kind=kind,
+            body=body,
+            author_user=author_user,
+            author_contact=author_contact,
+            body_html=body_html,
+            staged=staged,
+            expected_version=expected_version,
+            status_after=status_after,
+        )
+    except BaseException:
+        attachments_discard(_written_here(staged, attachments))
+        raise
+
+
+@transaction.atomic
+def _message_write(
+    *,
+    ticket: Ticket,
+    kind: str,
+    body: str,
+    author_user,
+    author_contact: Contact | None,
+    body_html: str | None,
+    staged: Sequence[StagedAttachment],
+    expected_version: int | None,
+    status_after: str | None,
+) -> Message:
     ticket = _lock_current(ticket, expected_version)
     if ticket.status == Ticket.Status.CLOSED:
         raise ValidationError(
@@ -789,7 +822,7 @@ def message_add(
         body_html=body_html,
     )
     message.save()
-    _store_attachments(message, attachments)
+    Attachment.objects.bulk_create(attachment_rows(message, staged))
     events = [_message_event(message, actor_user=author_user, actor_contact=author_contact)]
     before = _display_value(ticket, "status")
     target = status_after
