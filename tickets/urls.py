@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import board, canned, intake, queues, search, ticket, web_form
+from .views import board, canned, failed_work, intake, queues, search, ticket, web_form
 
 app_name = "tickets"
 
@@ -42,6 +42,16 @@ urlpatterns = [
         "<slug:tenant_slug>/settings/quarantine/<int:inbound_id>/file-anyway/",
         intake.quarantine_file_anyway,
         name="quarantine_file_anyway",
+    ),
+    path(
+        "<slug:tenant_slug>/settings/failed-work/",
+        failed_work.failed_work_list,
+        name="failed_work",
+    ),
+    path(
+        "<slug:tenant_slug>/settings/failed-work/run-again/",
+        failed_work.failed_work_run_again,
+        name="failed_work_run_again",
     ),
     path(
         "<slug:tenant_slug>/tickets/<int:number>/presence/", ticket.ticket_presence, name="presence"
