@@ -66,6 +66,8 @@ class HandOver:
         commits: into the `together()` block open now, if there is one.
         Nothing is handed over if the transaction (or the savepoint the rows
         were written in) rolls back."""
+        if not rows:
+            return
         collected = getattr(self._local, "collected", None)
         if collected is not None:
             transaction.on_commit(lambda: collected.extend(rows))

@@ -17,23 +17,29 @@ lock on (tenant, kind) until they commit, and a sweep takes the exclusive
 one before it looks: it waits for the recorders in flight (and sees their
 rows), and recorders that come later wait for it and lower the mark it set.
 Shared locks do not wait for each other, so recording costs no contention,
-and the row itself is only written when the mark moves earlier.
+and the row itself is only written when the mark moves earlier. A sweep
+only ever *tries* the exclusive lock (a few times, briefly): a sweep queued
+behind a long transaction would make every new recorder of the tenant queue
+behind it; a sweep that cannot get in leaves the mark due for the next beat.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
 from datetime import datetime
 
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 
 from .models import TenantWork
 from .tenancy import current_tenant
 
 _TABLE = TenantWork._meta.db_table
-# How long a sweep waits for recorders in flight before it gives up until
-# the next beat (a recorder's transaction is a request or a task: short).
-SWEEP_LOCK_WAIT = "5s"
+# How long a sweep tries to get in while recorders are in flight before it
+# gives up until the next beat (a recorder's transaction is a request or a
+# task: usually short), and how often it tries.
+SWEEP_CLAIM_SECONDS = 2.0
+SWEEP_CLAIM_INTERVAL = 0.05
 
 
 def _lock_key(tenant_id: int, kind: str) -> int:
@@ -71,20 +77,21 @@ def work_due(*, kind: str, at: datetime, tenant_id: int | None = None) -> None:
 
 
 def work_sweep_claim(*, kind: str) -> bool:
-    """Before a tenant's sweep looks at its rows: wait for the transactions
-    recording work of `kind` to finish, and hold later ones off until the
-    sweep's transaction ends. False when that takes too long (the mark
-    stays due, and the next beat tries again)."""
+    """Before a tenant's sweep looks at its rows: wait until no transaction
+    recording work of `kind` is in flight, and hold later ones off until the
+    sweep's transaction ends. False when that does not happen soon (the
+    mark stays due, and the next beat tries again)."""
     _require_transaction()
     key = _lock_key(current_tenant().pk, kind)
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL lock_timeout = '{SWEEP_LOCK_WAIT}'")
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
-    except OperationalError:
-        return False
-    return True
+    deadline = time.monotonic() + SWEEP_CLAIM_SECONDS
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+            if cursor.fetchone()[0]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(SWEEP_CLAIM_INTERVAL)
 
 
 def work_sweep_next(*, kind: str, at: datetime | None) -> None:

@@ -360,8 +360,11 @@ def events_sweep(*, batch_size: int = 500) -> int:
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.EVENT_SWEEP_GRACE_SECONDS)
     waiting = Event.objects.filter(processed_at__isnull=True, next_attempt_at__isnull=False)
+    # An event whose row is locked is being settled by a runner right now:
+    # skipped, not waited for.
     due = list(
         waiting.filter(next_attempt_at__lte=cutoff)
+        .select_for_update(skip_locked=True)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:batch_size]
     )
@@ -383,12 +386,12 @@ def events_run_again(*, failures: list[EventHandlerFailure]) -> list[int]:
     events over now; in the caller's transaction. Returns the event ids."""
     now = timezone.now()
     event_ids = sorted({failure.event_id for failure in failures})
+    if event_ids:
+        work_due(kind=EVENTS_WORK, at=now)
     EventHandlerFailure.objects.filter(pk__in=[failure.pk for failure in failures]).update(
         attempts=0, abandoned_at=None, next_attempt_at=now
     )
     Event.objects.filter(pk__in=event_ids, processed_at__isnull=True).update(next_attempt_at=now)
     tenant = current_tenant()
-    if event_ids:
-        work_due(kind=EVENTS_WORK, at=now)
-        _hand_over.after_commit([(tenant.pk, pk) for pk in event_ids])
+    _hand_over.after_commit([(tenant.pk, pk) for pk in event_ids])
     return event_ids

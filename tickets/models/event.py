@@ -91,6 +91,7 @@ class EventHandlerRun(TenantOwned):
         db_index=False,
     )
     handler = models.CharField(max_length=100)
+    # When the run that finished began (the row is written as its claim).
     finished_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
