@@ -228,3 +228,36 @@ class AuditEntry(TenantOwned):
                 name="auditentry_target_idx",
             ),
         ]
+
+
+class TenantWork(models.Model):
+    """Control plane: when a tenant next has background work of one kind
+    (events, stored mail, unsent mail, mailbox polls) due.
+
+    A beat sweep reads this table alone to learn which tenants to sweep, and
+    enters only those: it never reads tenant tables outside a tenant, nor
+    opens a transaction per tenant every minute. Kinds are named by the apps
+    that record the work (helpdesk/tenant_work.py keeps the row right).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=30)
+    # The earliest time work of this kind became (or becomes) due; NULL: none
+    # known. A sweep waits its kind's grace beyond it, since the work's own
+    # task usually does it first.
+    due_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "kind"], name="tenantwork_one_per_kind")
+        ]
+        indexes = [
+            models.Index(
+                fields=["kind", "due_at"],
+                name="tenantwork_due_idx",
+                condition=models.Q(due_at__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.tenant_id} due {self.due_at}"

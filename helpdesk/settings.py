@@ -342,7 +342,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("intake"), Queue("imap"))
 CELERY_TASK_ROUTES = {
     "tickets.tasks.process_inbound_batch": {"queue": "intake"},
+    "tickets.tasks.sweep_tenant_stored_mail": {"queue": "intake"},
     "tickets.tasks.poll_imap_mailboxes": {"queue": "imap"},
+    "tickets.tasks.poll_tenant_mailboxes": {"queue": "imap"},
     "tickets.tasks.poll_imap_mailbox": {"queue": "imap"},
 }
 IMAP_POLL_SECONDS = env_int("IMAP_POLL_SECONDS", 60)
@@ -378,6 +380,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.sweep_stored_mail",
         "schedule": env_int("INTAKE_SWEEP_SECONDS", 60),
     },
+    "sweep-attachment-orphans": {
+        "task": "tickets.tasks.sweep_attachment_orphans",
+        "schedule": 3600,
+    },
 }
 # Stored mail is processed in batches of at most this many messages and this
 # many bytes of raw mail (a batch always takes at least one message).
@@ -403,8 +409,45 @@ QUEUE_REFRESH_SECONDS = env_int("QUEUE_REFRESH_SECONDS", 10)
 BOARD_REFRESH_SECONDS = env_int("BOARD_REFRESH_SECONDS", 15)
 # How often an open ticket page asks whether anything changed (204 when not).
 TICKET_REFRESH_SECONDS = env_int("TICKET_REFRESH_SECONDS", 10)
-# An event whose handlers have not finished after this long is re-run by the sweep.
+# An event whose handlers are this long overdue (its task, or its retry's,
+# was lost) is handed over again by the sweep.
 EVENT_SWEEP_GRACE_SECONDS = env_int("EVENT_SWEEP_GRACE_SECONDS", 60)
+# A failing event handler is retried after EVENT_RETRY_BASE_SECONDS, doubling
+# up to EVENT_RETRY_MAX_SECONDS, and abandoned (listed for admins on the
+# Failed work page, "Run again") after EVENT_HANDLER_MAX_ATTEMPTS attempts.
+EVENT_HANDLER_MAX_ATTEMPTS = env_int("EVENT_HANDLER_MAX_ATTEMPTS", 8)
+EVENT_RETRY_BASE_SECONDS = env_int("EVENT_RETRY_BASE_SECONDS", 5)
+EVENT_RETRY_MAX_SECONDS = env_int("EVENT_RETRY_MAX_SECONDS", 300)
+# Soft time limits of the background tasks, in seconds: the task stops and
+# keeps what it finished; 30 s later the worker process is replaced.
+EVENT_TASK_TIME_LIMIT_SECONDS = env_int("EVENT_TASK_TIME_LIMIT_SECONDS", 60)
+EVENT_BATCH_TIME_LIMIT_SECONDS = env_int("EVENT_BATCH_TIME_LIMIT_SECONDS", 300)
+INTAKE_BATCH_TIME_LIMIT_SECONDS = env_int("INTAKE_BATCH_TIME_LIMIT_SECONDS", 240)
+MAIL_SEND_TIME_LIMIT_SECONDS = env_int("MAIL_SEND_TIME_LIMIT_SECONDS", 60)
+MAIL_BATCH_TIME_LIMIT_SECONDS = env_int("MAIL_BATCH_TIME_LIMIT_SECONDS", 600)
+SWEEP_TIME_LIMIT_SECONDS = env_int("SWEEP_TIME_LIMIT_SECONDS", 60)
+for _name in (
+    "EVENT_HANDLER_MAX_ATTEMPTS",
+    "EVENT_TASK_TIME_LIMIT_SECONDS",
+    "EVENT_BATCH_TIME_LIMIT_SECONDS",
+    "INTAKE_BATCH_TIME_LIMIT_SECONDS",
+    "MAIL_SEND_TIME_LIMIT_SECONDS",
+    "MAIL_BATCH_TIME_LIMIT_SECONDS",
+    "SWEEP_TIME_LIMIT_SECONDS",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+del _name
+if INTAKE_BATCH_TIME_LIMIT_SECONDS + 30 >= INTAKE_CLAIM_SECONDS:
+    # The batch's mail must be claimed for longer than the batch can live,
+    # or a second worker takes mail the first is still filing.
+    raise ImproperlyConfigured(
+        "INTAKE_CLAIM_SECONDS must be longer than INTAKE_BATCH_TIME_LIMIT_SECONDS + 30."
+    )
+if EVENT_RETRY_BASE_SECONDS < 0 or EVENT_RETRY_MAX_SECONDS < EVENT_RETRY_BASE_SECONDS:
+    raise ImproperlyConfigured(
+        "EVENT_RETRY_BASE_SECONDS must be 0 or more, and EVENT_RETRY_MAX_SECONDS at least as long."
+    )
 
 # The JSON API (tickets/api): API keys only, JSON only, every view states its
 # own permissions (a view that forgets is closed, not open), a rate per key.

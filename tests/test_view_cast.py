@@ -124,6 +124,8 @@ VIEWS = [
         "admin",
         "POST",
     ),
+    ("tickets:failed_work", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:failed_work_run_again", lambda t, tk: [t.slug], "admin", "POST"),
     ("tickets:mailboxes", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:mailbox_edit", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "GET"),
     ("tickets:mailbox_new_token", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "POST"),

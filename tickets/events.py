@@ -1,19 +1,49 @@
-"""Ticket events as an outbox: other apps subscribe handlers here, and each new
-event is handed to them by a Celery task after the change commits."""
+"""Ticket events as an outbox: other apps subscribe handlers here, each new
+event is handed to them by a Celery task after the change commits, and the
+runner below makes sure each handler's work is done once, or is seen not
+to be done.
+
+How a handler runs (`events_run`, in a task's tenant transaction):
+- claim: insert its `EventHandlerRun` row with ON CONFLICT DO NOTHING, in a
+  savepoint that will also hold the handler's work. A second worker waits
+  on that row; if it commits, the handler is done and is skipped.
+- run the handler in a savepoint of its own, every constraint checked at
+  once: any error, an IntegrityError of its own writes too, is a failure.
+- a failure rolls the work back, releases the claim, and is recorded with
+  its attempt count and the time of the next attempt (exponential backoff);
+  after EVENT_HANDLER_MAX_ATTEMPTS the handler is abandoned and stays listed
+  on the admins' Failed work page until someone runs it again.
+- the event is processed once every handler is done; otherwise its
+  `next_attempt_at` says when a retry is due, a retry task is scheduled for
+  then, and the tenant's sweep takes it only a grace period after that.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from helpdesk.api.authentication import acting_api_key
 from helpdesk.handover import HandOver
+from helpdesk.tenancy import current_tenant
+from helpdesk.tenant_work import work_due, work_sweep_claim, work_sweep_next
 
 from .extensions import event_kind_get
-from .models import Event
+from .models import Event, EventHandlerFailure, EventHandlerRun
+
+logger = logging.getLogger(__name__)
+
+# The control-plane mark (helpdesk.tenant_work) of tenants with events due.
+EVENTS_WORK = "events"
+# The longest error text kept on a failure.
+ERROR_LENGTH = 2000
 
 
 @dataclass(frozen=True)
@@ -44,8 +74,11 @@ def subscribe(
     """Register `func(event)` to run once for each committed event of `kinds`
     (for which `when(event)` is true, if given).
 
-    Handlers must be idempotent in effect: a handler's writes and its
-    completion mark commit together, but a crash can still re-run it.
+    A handler's writes and its completion mark commit together, and every
+    constraint is checked as it writes (none deferred to the commit), so
+    any error it raises, an IntegrityError included, undoes its work and is
+    retried. Handlers must still be idempotent in effect: what they do
+    outside the database (a publish, a Redis counter) can happen twice.
     """
 
     def register(func: Callable[[Event], None]) -> Callable[[Event], None]:
@@ -61,6 +94,15 @@ def unsubscribe(name: str) -> None:
 
 def handlers_for(event: Event) -> list[Handler]:
     return [handler for handler in _handlers.values() if handler.wants(event)]
+
+
+def handler_purpose(name: str) -> str | None:
+    """What a handler does, in words (its docstring's first line); None when
+    no handler of that name is subscribed any more."""
+    handler = _handlers.get(name)
+    if handler is None:
+        return None
+    return ((handler.func.__doc__ or "").strip().splitlines() or [""])[0]
 
 
 def event_build(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
@@ -93,23 +135,36 @@ def event_record(*, ticket, kind: str, actor_user=None, actor_contact=None, **fi
 def events_record(events: list[Event]) -> list[Event]:
     """Write events (from `event_build`) with one INSERT, and hand them to
     their handlers together once the caller's transaction commits."""
+    due: dict[int, datetime] = {}
     for event in events:
         event_kind_get(event.kind)  # an Event made without event_build is checked too
         if not handlers_for(event):
             event.processed_at = event.created_at
+        else:
+            event.next_attempt_at = event.created_at
+            due[event.tenant_id] = min(due.get(event.tenant_id, event.created_at), event.created_at)
     Event.objects.bulk_create(events)
+    # The control plane learns that the tenant has events due, so the sweep
+    # finds them if the hand-over below is lost (broker down, worker killed).
+    for tenant_id, at in due.items():
+        work_due(kind=EVENTS_WORK, at=at, tenant_id=tenant_id)
     waiting = [(event.tenant_id, event.pk) for event in events if event.processed_at is None]
     if waiting:
-        # robust: if the broker is down the change still stands; the sweep
-        # finds the unprocessed events later.
-        transaction.on_commit(lambda: _hand_over(waiting), robust=True)
+        # If the broker is down the change still stands; the sweep finds
+        # the unprocessed events later.
+        _hand_over.after_commit(waiting)
     return events
 
 
-def _process_one(tenant_id: int, event_id: int) -> None:
+def _process_one(tenant_id: int, event_id: int, countdown: float | None = None) -> None:
     from .tasks import process_event
 
-    process_event.delay(tenant_id=tenant_id, event_id=event_id)
+    if countdown is None:
+        process_event.delay(tenant_id=tenant_id, event_id=event_id)
+    else:
+        process_event.apply_async(
+            kwargs={"tenant_id": tenant_id, "event_id": event_id}, countdown=countdown
+        )
 
 
 def _process_many(tenant_id: int, event_ids: list[int]) -> None:
@@ -122,3 +177,227 @@ _hand_over = HandOver("events", _process_one, _process_many, chunk=200)
 # Within this block, committed events go to their handlers in one task per
 # 200 when the block ends, instead of one task each (helpdesk.handover).
 events_handed_over_together = _hand_over.together
+
+
+# The runner ---------------------------------------------------------------
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds to wait after a handler's `attempts`-th failure."""
+    base, longest = settings.EVENT_RETRY_BASE_SECONDS, settings.EVENT_RETRY_MAX_SECONDS
+    return min(longest, base * 2 ** min(attempts - 1, 30))
+
+
+class _NotDue(Exception):
+    """The handler's backoff has not passed: release the claim, skip it."""
+
+
+# What became of one handler in a run.
+RAN, DONE_ELSEWHERE, NOT_DUE = "ran", "done elsewhere", "not due"
+
+
+@dataclass
+class RunReport:
+    failures: list[Exception]
+    # Stopped by the task's soft time limit; the events not reached were
+    # handed over again.
+    stopped: bool = False
+
+
+def events_run(*, event_ids: list[int]) -> RunReport:
+    """Run the unfinished handlers of these events (in the current tenant's
+    transaction) whose time has come; mark finished events processed and
+    schedule the retries of the others."""
+    # Deferred constraints (Django's foreign keys are) would fail at the
+    # commit, outside every handler's savepoint: check each as it is written.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    events = list(Event.objects.filter(pk__in=event_ids, processed_at__isnull=True).order_by("pk"))
+    ids = [event.pk for event in events]
+    done: dict[int, set[str]] = {pk: set() for pk in ids}
+    for event_id, name in EventHandlerRun.objects.filter(event_id__in=ids).values_list(
+        "event_id", "handler"
+    ):
+        done[event_id].add(name)
+    failed: dict[int, dict[str, EventHandlerFailure]] = {pk: {} for pk in ids}
+    for failure in EventHandlerFailure.objects.filter(event_id__in=ids):
+        failed[failure.event_id][failure.handler] = failure
+    report = RunReport(failures=[])
+    for position, event in enumerate(events):
+        now = timezone.now()
+        progressed = False
+        for handler in handlers_for(event):
+            if handler.name in done[event.pk]:
+                continue
+            failure = failed[event.pk].get(handler.name)
+            if failure is not None and not failure.is_due(now):
+                continue
+            outcome = _run_handler(event, handler, now)
+            progressed |= outcome != NOT_DUE
+            if outcome in (RAN, DONE_ELSEWHERE):
+                done[event.pk].add(handler.name)
+            elif isinstance(outcome, Exception):
+                report.failures.append(outcome)
+                if isinstance(outcome, SoftTimeLimitExceeded):
+                    report.stopped = True
+                    break
+        _settle(event, done[event.pk], schedule_retry=progressed)
+        if report.stopped:
+            rest = [(e.tenant_id, e.pk) for e in events[position + 1 :]]
+            if rest:
+                _hand_over.after_commit(rest)
+            break
+    return report
+
+
+def _claim(event: Event, handler_name: str) -> bool:
+    """Insert the handler's run row; False when it exists. A row another
+    worker has inserted and not yet committed makes this wait for it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {EventHandlerRun._meta.db_table}"
+            " (tenant_id, event_id, handler, finished_at) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (tenant_id, event_id, handler) DO NOTHING RETURNING id",
+            [event.tenant_id, event.pk, handler_name, timezone.now()],
+        )
+        return cursor.fetchone() is not None
+
+
+def _run_handler(event: Event, handler: Handler, now: datetime):
+    """Claim, run and mark one handler; RAN, DONE_ELSEWHERE, NOT_DUE or the
+    exception it failed with (recorded)."""
+    try:
+        with transaction.atomic():  # holds the claim; commits with the work
+            if not _claim(event, handler.name):
+                return DONE_ELSEWHERE
+            # Read after the claim: a worker this one waited for may have
+            # just recorded a failure, and its backoff applies here too.
+            failure = (
+                EventHandlerFailure.objects.select_for_update()
+                .filter(event=event, handler=handler.name)
+                .first()
+            )
+            if failure is not None and not failure.is_due(now):
+                raise _NotDue
+            try:
+                with transaction.atomic():  # the handler's own work
+                    handler.func(event)
+            except Exception as exc:
+                logger.warning(
+                    "handler %s failed on event %s", handler.name, event.pk, exc_info=True
+                )
+                _record_failure(event, handler.name, failure, exc)
+                # Released, but the deleted row stays locked until commit: a
+                # worker waiting on it then finds the failure just recorded.
+                EventHandlerRun.objects.filter(event=event, handler=handler.name).delete()
+                return exc
+            if failure is not None:
+                failure.delete()
+            return RAN
+    except _NotDue:
+        return NOT_DUE
+
+
+def _record_failure(
+    event: Event, name: str, failure: EventHandlerFailure | None, exc: Exception
+) -> None:
+    now = timezone.now()
+    if failure is None:
+        failure = EventHandlerFailure(tenant_id=event.tenant_id, event=event, handler=name)
+    failure.attempts += 1
+    if isinstance(exc, SoftTimeLimitExceeded):
+        error = "SoftTimeLimitExceeded: stopped by the task's time limit"
+    else:
+        error = f"{type(exc).__name__}: {exc}"
+    failure.last_error = error[:ERROR_LENGTH]
+    failure.failed_at = now
+    if failure.attempts >= settings.EVENT_HANDLER_MAX_ATTEMPTS:
+        failure.abandoned_at, failure.next_attempt_at = now, None
+        logger.error(
+            "handler %s abandoned on event %s after %s attempts: %s",
+            name, event.pk, failure.attempts, failure.last_error,
+        )  # fmt: skip
+    else:
+        failure.next_attempt_at = now + timedelta(seconds=retry_delay(failure.attempts))
+    failure.save()
+
+
+def _settle(event: Event, done: set[str], *, schedule_retry: bool) -> None:
+    """Processed when every handler is done; else when it is next due, and
+    (if this run did anything) a retry scheduled for then. A run that found
+    nothing due (it came early) schedules none: the retry that is due is
+    already scheduled, or the sweep finds the event."""
+    now = timezone.now()
+    remaining = [handler.name for handler in handlers_for(event) if handler.name not in done]
+    if not remaining:
+        EventHandlerFailure.objects.filter(event=event).delete()
+        Event.objects.filter(pk=event.pk, processed_at__isnull=True).update(
+            processed_at=now, next_attempt_at=None
+        )
+        return
+    failures = {
+        failure.handler: failure
+        for failure in EventHandlerFailure.objects.filter(event=event, handler__in=remaining)
+    }
+    next_at = None
+    for name in remaining:
+        failure = failures.get(name)
+        if failure is not None and failure.is_abandoned:
+            continue
+        # Not run (the run stopped first): due now, so the sweep takes it.
+        at = failure.next_attempt_at if failure is not None else now
+        next_at = at if next_at is None else min(next_at, at)
+    Event.objects.filter(pk=event.pk).update(next_attempt_at=next_at)
+    if next_at is None:
+        return  # every handler left is abandoned: listed for admins
+    work_due(kind=EVENTS_WORK, at=next_at, tenant_id=event.tenant_id)
+    if schedule_retry and next_at > now:
+        _hand_over.later(event.tenant_id, event.pk, countdown=(next_at - now).total_seconds())
+
+
+def events_sweep(*, batch_size: int = 500) -> int:
+    """Hand over again the current tenant's events whose handlers are
+    overdue: due more than EVENT_SWEEP_GRACE_SECONDS ago (the broker was
+    down, a worker died, a retry was lost). A retry that is merely waiting
+    for its backoff is not taken. Returns how many were handed over."""
+    if not work_sweep_claim(kind=EVENTS_WORK):
+        return 0
+    tenant = current_tenant()
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.EVENT_SWEEP_GRACE_SECONDS)
+    waiting = Event.objects.filter(processed_at__isnull=True, next_attempt_at__isnull=False)
+    # An event whose row is locked is being settled by a runner right now:
+    # skipped, not waited for.
+    due = list(
+        waiting.filter(next_attempt_at__lte=cutoff)
+        .select_for_update(skip_locked=True)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if due:
+        # Not handed over again before another grace period has passed.
+        Event.objects.filter(pk__in=due).update(next_attempt_at=now)
+        _hand_over.after_commit([(tenant.pk, pk) for pk in due])
+    if len(due) == batch_size:
+        next_at = cutoff  # more are waiting: due at the next beat
+    else:
+        next_at = waiting.order_by("next_attempt_at").values_list("next_attempt_at", flat=True)
+        next_at = next_at.first()
+    work_sweep_next(kind=EVENTS_WORK, at=next_at)
+    return len(due)
+
+
+def events_run_again(*, failures: list[EventHandlerFailure]) -> list[int]:
+    """Reset these failed handlers (attempts, abandonment) and hand their
+    events over now; in the caller's transaction. Returns the event ids."""
+    now = timezone.now()
+    event_ids = sorted({failure.event_id for failure in failures})
+    if event_ids:
+        work_due(kind=EVENTS_WORK, at=now)
+    EventHandlerFailure.objects.filter(pk__in=[failure.pk for failure in failures]).update(
+        attempts=0, abandoned_at=None, next_attempt_at=now
+    )
+    Event.objects.filter(pk__in=event_ids, processed_at__isnull=True).update(next_attempt_at=now)
+    tenant = current_tenant()
+    _hand_over.after_commit([(tenant.pk, pk) for pk in event_ids])
+    return event_ids

@@ -25,6 +25,7 @@ from helpdesk.ratelimit import sliding_window_hit
 from helpdesk.tenancy import current_tenant
 
 from .models import Contact, Message, OutboundEmail, Ticket
+from .sweeps import outbound_recorded
 from .web_form import plain_subject
 
 # Mail we send without a person deciding to: capped against loops.
@@ -117,9 +118,8 @@ def outbound_for_message(*, message: Message, kind: str) -> OutboundEmail | None
         },
     )
     if created:
-        transaction.on_commit(
-            lambda: _hand_over_send([(outbound.tenant_id, outbound.pk)]), robust=True
-        )
+        outbound_recorded()  # the sweep's mark, should the hand-over be lost
+        _hand_over_send.after_commit([(outbound.tenant_id, outbound.pk)])
     return outbound
 
 

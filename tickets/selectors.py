@@ -15,6 +15,7 @@ from .models import (
     Category,
     Contact,
     Event,
+    EventHandlerFailure,
     InboundEmail,
     Message,
     SavedView,
@@ -324,3 +325,25 @@ def message_copies(*, message_ids: list[int]) -> dict[int, list[InboundEmail]]:
     for copy in copies:
         found.setdefault(copy.message_id, []).append(copy)
     return found
+
+
+FAILED_WORK_PAGE_SIZE = 100
+
+
+def failed_work_page(
+    *, before: int | None = None, limit: int = FAILED_WORK_PAGE_SIZE
+) -> tuple[list[EventHandlerFailure], int | None]:
+    """Event handlers that failed (still being retried, abandoned, or
+    waiting to run again), latest failure first, a page at a time by keyset
+    on (failed_at, id) (index eventhandlerfailure_recent_idx); `before` is
+    the id of the last row of the previous page. Each row carries its event
+    and ticket; the number of queries does not grow with the rows."""
+    queryset = EventHandlerFailure.objects.select_related("event__ticket__tenant").order_by(
+        "-failed_at", "-pk"
+    )
+    if before is not None:
+        at = Subquery(EventHandlerFailure.objects.filter(pk=before).values("failed_at")[:1])
+        queryset = queryset.filter(Q(failed_at__lt=at) | Q(failed_at=at, pk__lt=before))
+    rows = list(queryset[: limit + 1])
+    next_cursor = rows[limit - 1].pk if len(rows) > limit else None
+    return rows[:limit], next_cursor

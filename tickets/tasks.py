@@ -1,190 +1,166 @@
+"""Celery tasks of the ticket app: thin, idempotent, arguments are ids.
+
+Tasks on one tenant's data run on `TenantTask`: called with `tenant_id=`,
+their body runs inside that tenant's context (one transaction). Beat tasks
+read the control plane only (helpdesk.tenant_work) and fan out one task
+per tenant that has work due, so one tenant's failure never stops another's.
+
+Two tasks enter the tenant per item instead, because each item must commit
+before something outside the database happens: `poll_imap_mailbox` (a
+message is flagged seen on the server only once it is stored) and
+`send_outbound_emails` (a mail handed to the server is marked sent at once,
+so a worker lost mid-batch sends no mail twice but the one it was on).
+
+Every task has a soft time limit (the task stops cleanly and keeps what it
+finished) and a hard one 30 s later (the worker process is replaced).
+"""
+
 import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
 
+from helpdesk.handover import publish_quietly
 from helpdesk.models import Tenant
-from helpdesk.tenancy import tenant_context
+from helpdesk.tenancy import TenantTask, current_tenant, tenant_context
+from helpdesk.tenant_work import tenants_due
 
-from . import imap, intake, mail, services
-from .events import events_handed_over_together, handlers_for
-from .models import (
-    Event,
-    EventHandlerFailure,
-    EventHandlerRun,
-    InboundEmail,
-    Mailbox,
-    OutboundEmail,
-)
+from . import events, imap, intake, mail, services, sweeps
+from .events import events_handed_over_together
+from .models import Mailbox, OutboundEmail
 
 logger = logging.getLogger(__name__)
 
-MAX_HANDLER_ATTEMPTS = 8
+# A mail is tried this many times before it is left failed (shown to agents).
+MAIL_SEND_ATTEMPTS = 7
+# Tenants one beat fans out to; the rest are due at the next beat.
+FAN_OUT_LIMIT = 1000
 
 
-@shared_task(bind=True, max_retries=5)
+def _limits(soft_seconds: int) -> dict:
+    # The soft limit raises in the task, which stops and keeps what it
+    # finished; the hard limit ends the worker process if even that hangs.
+    return {"soft_time_limit": soft_seconds, "time_limit": soft_seconds + 30}
+
+
+def _fan_out(kind: str, grace: int, task, *, expires: int, **kwargs) -> int:
+    """Publish `task` once for each tenant whose `kind` of work was due
+    `grace` seconds ago or more; their marks are leased until then."""
+    now = timezone.now()
+    tenant_ids = tenants_due(
+        kind=kind,
+        before=now - timedelta(seconds=grace),
+        lease_until=now,
+        limit=FAN_OUT_LIMIT,
+    )
+    for position, tenant_id in enumerate(tenant_ids):
+        try:
+            task.apply_async(kwargs={"tenant_id": tenant_id, **kwargs}, expires=expires)
+        except Exception:
+            # The broker is down: the others would wait for it too. Their
+            # marks are leased, so they fall due again after the grace.
+            logger.exception("%s sweep: %s tenants not swept", kind, len(tenant_ids) - position)
+            return position
+    return len(tenant_ids)
+
+
+# Events --------------------------------------------------------------------
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.EVENT_TASK_TIME_LIMIT_SECONDS))
 def process_event(self, *, tenant_id: int, event_id: int) -> str:
-    """Run every subscribed handler that has not yet finished for one event."""
-    tenant = Tenant.objects.get(pk=tenant_id)
-    failed = _run_handlers(tenant, event_id)
-    if failed is not None:
-        raise self.retry(exc=failed, countdown=min(300, 5 * 2**self.request.retries))
-    return "processed"
+    """Run the unfinished handlers of one event whose time has come. A
+    failed handler is recorded and retried later by a task of its own."""
+    report = events.events_run(event_ids=[event_id])
+    return f"{len(report.failures)} handler(s) failed" if report.failures else "processed"
 
 
-@shared_task(bind=True, max_retries=5)
+@shared_task(base=TenantTask, bind=True, **_limits(settings.EVENT_BATCH_TIME_LIMIT_SECONDS))
 def process_events(self, *, tenant_id: int, event_ids: list[int]) -> str:
-    """The same for many events (handed over together by bulk work). A retry
-    runs them all again; finished handlers and events are skipped."""
-    tenant = Tenant.objects.get(pk=tenant_id)
-    failed = None
+    """The same for many events (handed over together by bulk work and the
+    sweep); mail they cause goes out together after the commit."""
     with mail.sends_together():
-        for event_id in event_ids:
-            failed = _run_handlers(tenant, event_id) or failed
-    if failed is not None:
-        raise self.retry(exc=failed, countdown=min(300, 5 * 2**self.request.retries))
-    return f"processed {len(event_ids)}"
+        report = events.events_run(event_ids=event_ids)
+    stopped = " (stopped by the time limit; the rest handed over)" if report.stopped else ""
+    return f"{len(event_ids)} events, {len(report.failures)} handler(s) failed{stopped}"
 
 
-def _run_handlers(tenant: Tenant, event_id: int) -> Exception | None:
-    """Run the handlers of one event that have not finished; the last failure, if any.
-
-    Each handler runs in its own transaction together with its completion
-    mark, so one failing handler does not undo another's work. The usual
-    event has one handler left: then loading it, running the handler and
-    marking the event processed share one transaction.
-    """
-    event, pending = None, []
-    try:
-        with tenant_context(tenant):
-            event = Event.objects.filter(pk=event_id).first()
-            if event is None or event.processed_at is not None:
-                return None
-            done = set(
-                EventHandlerRun.objects.filter(event=event).values_list("handler", flat=True)
-            )
-            pending = [handler for handler in handlers_for(event) if handler.name not in done]
-            if len(pending) == 1:
-                failed = _run_handler(tenant, event, pending[0])
-                if failed is None:
-                    _mark_processed(event)
-                return failed
-    except Exception as exc:
-        if len(pending) != 1:
-            raise  # loading the event failed: the task fails and is retried
-        # The commit itself failed (a deferred constraint, a lost connection):
-        # recorded like a handler failure, so retries are counted and capped.
-        logger.exception("event %s: handler results could not be committed", event_id)
-        _record_failure(tenant, event, pending[0].name, exc)
-        return exc
-    failed = None
-    for handler in pending:
-        with tenant_context(tenant):
-            failed = _run_handler(tenant, event, handler) or failed
-    if failed is None:
-        with tenant_context(tenant):
-            _mark_processed(event)
-    return failed
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_unprocessed_events() -> int:
+    """Fan out: one sweep per tenant whose events may be overdue (their
+    task was lost: broker down, worker killed). Returns the tenants."""
+    grace = settings.EVENT_SWEEP_GRACE_SECONDS
+    return _fan_out(events.EVENTS_WORK, grace, sweep_tenant_events, expires=max(60, grace))
 
 
-def _run_handler(tenant: Tenant, event: Event, handler) -> Exception | None:
-    """One handler and its completion mark, in a savepoint of the caller's
-    transaction; a failure is recorded instead."""
-    try:
-        with transaction.atomic():
-            handler.func(event)
-            EventHandlerRun.objects.create(tenant=tenant, event=event, handler=handler.name)
-    except IntegrityError:
-        return None  # another worker finished this handler first; its result stands
-    except Exception as exc:
-        logger.exception("handler %s failed on event %s", handler.name, event.pk)
-        _record_failure(tenant, event, handler.name, exc)
-        return exc
-    return None
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_tenant_events(self, *, tenant_id: int) -> int:
+    """Hand the tenant's overdue events to their handlers again."""
+    return events.events_sweep()
 
 
-def _mark_processed(event: Event) -> None:
-    EventHandlerFailure.objects.filter(event=event).delete()
-    Event.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now())
+# Mail in -------------------------------------------------------------------
 
 
-def _record_failure(tenant, event, handler_name: str, exc: Exception) -> None:
-    with tenant_context(tenant):
-        failure, _ = EventHandlerFailure.objects.get_or_create(
-            tenant=tenant,
-            event=event,
-            handler=handler_name,
-            defaults={"failed_at": timezone.now(), "last_error": ""},
-        )
-        failure.attempts += 1
-        failure.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        failure.failed_at = timezone.now()
-        failure.save()
-
-
-@shared_task
-def sweep_unprocessed_events(batch_size: int = 500) -> int:
-    """Re-enqueue events whose handlers did not finish (broker down, worker killed)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.EVENT_SWEEP_GRACE_SECONDS)
-    enqueued = 0
-    for tenant in Tenant.objects.all():
-        with tenant_context(tenant):
-            event_ids = list(
-                Event.objects.filter(processed_at__isnull=True, created_at__lt=cutoff)
-                .exclude(
-                    Q(handler_failures__attempts__gte=MAX_HANDLER_ATTEMPTS),
-                )
-                .order_by("created_at")
-                .values_list("pk", flat=True)[:batch_size]
-            )
-        for event_id in event_ids:
-            process_event.delay(tenant_id=tenant.pk, event_id=event_id)
-        enqueued += len(event_ids)
-    return enqueued
-
-
-@shared_task(bind=True, max_retries=5)
+@shared_task(
+    base=TenantTask,
+    bind=True,
+    atomic=False,
+    **_limits(settings.INTAKE_BATCH_TIME_LIMIT_SECONDS),
+)
 def process_inbound_batch(self, *, tenant_id: int) -> int:
     """Turn a batch of the tenant's stored mail into tickets and follow-ups.
 
-    A full batch first schedules the next one, so a second worker can take
-    it (SKIP LOCKED keeps them apart) while this one works.
+    Not one transaction: each step of the batch commits on its own
+    (intake.inbound_process_pending), so a mail's try is recorded before it
+    is read. A batch that leaves mail behind schedules the next one, which a
+    second worker may take (the claims keep them apart).
     """
-    tenant = Tenant.objects.get(pk=tenant_id)
     intake.inbound_schedule_taken(tenant_id=tenant_id)
-    size = settings.INTAKE_BATCH_SIZE
-    with events_handed_over_together():
-        with tenant_context(tenant):
-            if InboundEmail.objects.filter(status=InboundEmail.Status.RECEIVED)[size:].exists():
-                intake.inbound_schedule(tenant_id=tenant_id)
-            done = intake.inbound_process_pending(limit=size)
+    try:
+        with events_handed_over_together():
+            done = intake.inbound_process_pending(
+                tenant=current_tenant(), limit=settings.INTAKE_BATCH_SIZE
+            )
+    except SoftTimeLimitExceeded:
+        # What was filed stays filed; the rest goes to the next batch.
+        intake.inbound_schedule(tenant_id=tenant_id)
+        raise
     return len(done)
 
 
-@shared_task
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_attachment_orphans() -> int:
+    """Remove stored attachment files that no message names (a refused or
+    interrupted write), after ATTACHMENT_ORPHAN_GRACE_SECONDS."""
+    return services.attachments_sweep_orphans()
+
+
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
 def sweep_stored_mail(grace_seconds: int | None = None) -> int:
-    """Schedule tenants whose stored mail waits longer than it should (the
-    publish after storing failed, or the worker was lost); by default longer
-    than INTAKE_SWEEP_GRACE_SECONDS."""
+    """Fan out: one sweep per tenant whose stored mail may wait longer than
+    it should (by default INTAKE_SWEEP_GRACE_SECONDS). Returns the tenants."""
     if grace_seconds is None:
         grace_seconds = settings.INTAKE_SWEEP_GRACE_SECONDS
-    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
-    scheduled = 0
-    for tenant in Tenant.objects.all():
-        with tenant_context(tenant):
-            waiting = InboundEmail.objects.filter(
-                status=InboundEmail.Status.RECEIVED, received_at__lt=cutoff
-            ).exists()
-        if waiting:
-            process_inbound_batch.delay(tenant_id=tenant.pk)
-            scheduled += 1
-    return scheduled
+    return _fan_out(
+        sweeps.STORED_MAIL_WORK,
+        grace_seconds,
+        sweep_tenant_stored_mail,
+        expires=max(60, grace_seconds),
+        grace_seconds=grace_seconds,
+    )
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_tenant_stored_mail(self, *, tenant_id: int, grace_seconds: int) -> bool:
+    """Schedule the tenant's stored mail if it has waited too long."""
+    return sweeps.stored_mail_sweep(grace_seconds=grace_seconds)
 
 
 @worker_ready.connect
@@ -199,33 +175,61 @@ def sweep_stored_mail_at_worker_start(sender, **kwargs) -> None:
         sweep_stored_mail.apply_async(kwargs={"grace_seconds": 0}, queue="intake")
 
 
-@shared_task(bind=True, max_retries=6)
+# Mail out ------------------------------------------------------------------
+
+
+def _send_failed(*, tenant_id: int, outbound_id: int, error: Exception) -> str:
+    """Record a failed send; retry it alone with backoff after the commit,
+    or leave it failed after the last attempt."""
+    failures = (
+        OutboundEmail.objects.filter(pk=outbound_id).values_list("attempts", flat=True).first()
+    ) or 0
+    final = failures + 1 >= MAIL_SEND_ATTEMPTS
+    if not mail.outbound_failed(outbound_id=outbound_id, error=error, final=final):
+        return "sent by another worker"
+    if final:
+        logger.error("mail %s not sent after %s attempts: %s", outbound_id, failures + 1, error)
+        return "failed"
+    countdown = min(600, 10 * 2**failures)
+    transaction.on_commit(
+        lambda: publish_quietly(
+            "mails",
+            send_outbound_email.apply_async,
+            kwargs={"tenant_id": tenant_id, "outbound_id": outbound_id},
+            countdown=countdown,
+        ),
+        robust=True,
+    )
+    return f"retry in {countdown} s"
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.MAIL_SEND_TIME_LIMIT_SECONDS))
 def send_outbound_email(self, *, tenant_id: int, outbound_id: int) -> str:
     """Send one recorded mail; on failure record why and retry with backoff."""
-    tenant = Tenant.objects.get(pk=tenant_id)
     try:
-        with tenant_context(tenant):
+        with transaction.atomic():
             return mail.outbound_send(outbound_id=outbound_id)
     except Exception as exc:
-        final = self.request.retries >= self.max_retries
-        with tenant_context(tenant):
-            if not mail.outbound_failed(outbound_id=outbound_id, error=exc, final=final):
-                return "sent by another worker"
-        if final:
-            raise
-        raise self.retry(exc=exc, countdown=min(600, 10 * 2**self.request.retries)) from exc
+        logger.warning("mail %s not sent: %s", outbound_id, exc)
+        return _send_failed(tenant_id=tenant_id, outbound_id=outbound_id, error=exc)
 
 
-@shared_task
+@shared_task(**_limits(settings.MAIL_BATCH_TIME_LIMIT_SECONDS))
 def send_outbound_emails(*, tenant_id: int, outbound_ids: list[int]) -> str:
     """Send many recorded mails over one connection to the mail server. One
     that fails (the server refuses it, or cannot be reached) is recorded and
-    retried on its own with backoff (`send_outbound_email`)."""
-    tenant = Tenant.objects.get(pk=tenant_id)
+    retried on its own with backoff (`send_outbound_email`).
+
+    Not a TenantTask: each mail commits as soon as the server took it (one
+    transaction per mail), so a worker lost mid-batch sends none twice."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        logger.info("mails of tenant %s not sent: the tenant is gone", tenant_id)
+        return "tenant gone"
     connection = get_connection()  # opened by the first mail that needs it
     sent = 0
     try:
-        for outbound_id in outbound_ids:
+        for position, outbound_id in enumerate(outbound_ids):
             try:
                 with tenant_context(tenant):
                     result = mail.outbound_send(outbound_id=outbound_id, connection=connection)
@@ -236,76 +240,76 @@ def send_outbound_emails(*, tenant_id: int, outbound_ids: list[int]) -> str:
                 with tenant_context(tenant):
                     retry = mail.outbound_failed(outbound_id=outbound_id, error=exc, final=False)
                 if retry:
-                    send_outbound_email.apply_async(
+                    publish_quietly(
+                        "mails",
+                        send_outbound_email.apply_async,
                         kwargs={"tenant_id": tenant_id, "outbound_id": outbound_id},
                         countdown=10,
                     )
+                if isinstance(exc, SoftTimeLimitExceeded):
+                    rest = outbound_ids[position + 1 :]
+                    if rest:
+                        publish_quietly(
+                            "mails", send_outbound_emails.delay, tenant_id=tenant_id,
+                            outbound_ids=rest,
+                        )  # fmt: skip
+                    break
     finally:
         connection.close()
     return f"sent {sent} of {len(outbound_ids)}"
 
 
-@shared_task
-def sweep_unsent_mail(batch_size: int = 500) -> int:
-    """Hand over recorded mail that is still unsent long after it should have
-    gone: the broker was down when it was handed over, or when its retry was.
-    The grace outlasts the longest retry backoff; sending twice is prevented
-    by the claim in `outbound_send`, not by the sweep."""
-    cutoff = timezone.now() - timedelta(seconds=settings.MAIL_SWEEP_GRACE_SECONDS)
-    scheduled = 0
-    for tenant in Tenant.objects.all():
-        with tenant_context(tenant):
-            ids = list(
-                OutboundEmail.objects.filter(
-                    status=OutboundEmail.Status.PENDING, created_at__lt=cutoff
-                )
-                .order_by("created_at")
-                .values_list("pk", flat=True)[:batch_size]
-            )
-        if ids:
-            send_outbound_emails.delay(tenant_id=tenant.pk, outbound_ids=ids)
-        scheduled += len(ids)
-    return scheduled
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_unsent_mail() -> int:
+    """Fan out: one sweep per tenant whose recorded mail may be unsent long
+    after it should have gone. Returns the tenants."""
+    grace = settings.MAIL_SWEEP_GRACE_SECONDS
+    return _fan_out(sweeps.UNSENT_MAIL_WORK, grace, sweep_tenant_unsent_mail, expires=60)
 
 
-@shared_task
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_tenant_unsent_mail(self, *, tenant_id: int) -> int:
+    """Hand the tenant's overdue unsent mail over again."""
+    return sweeps.unsent_mail_sweep()
+
+
+# IMAP ----------------------------------------------------------------------
+
+
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
 def poll_imap_mailboxes() -> int:
-    """Fan out: one poll task per active mailbox with IMAP settings.
+    """Fan out: one task per tenant with IMAP mailboxes, which schedules a
+    poll of each. Returns the tenants."""
+    return _fan_out(
+        sweeps.IMAP_POLL_WORK, 0, poll_tenant_mailboxes, expires=settings.IMAP_POLL_SECONDS
+    )
 
-    A poll not started before the next fan-out is dropped (it expires), so
-    a backlog on the imap queue cannot grow by one task per mailbox a minute.
-    """
-    enqueued = 0
-    for tenant in Tenant.objects.all():
-        with tenant_context(tenant):
-            ids = list(
-                Mailbox.objects.filter(is_active=True)
-                .exclude(imap_host="")
-                .values_list("pk", flat=True)
-            )
-        for mailbox_id in ids:
-            poll_imap_mailbox.apply_async(
-                kwargs={"tenant_id": tenant.pk, "mailbox_id": mailbox_id},
-                expires=settings.IMAP_POLL_SECONDS,
-            )
-        enqueued += len(ids)
-    return enqueued
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def poll_tenant_mailboxes(self, *, tenant_id: int) -> int:
+    """Schedule a poll of each of the tenant's active IMAP mailboxes."""
+    return sweeps.imap_polls_schedule()
 
 
 @shared_task(
     # The soft limit stops a poll that a trickling server keeps alive (each
     # read within IMAP_TIMEOUT_SECONDS, the whole never ending); the hard
     # limit ends the worker process if even that does not return.
-    soft_time_limit=settings.IMAP_POLL_TIME_LIMIT_SECONDS,
-    time_limit=settings.IMAP_POLL_TIME_LIMIT_SECONDS + 30,
+    **_limits(settings.IMAP_POLL_TIME_LIMIT_SECONDS)
 )
 def poll_imap_mailbox(*, tenant_id: int, mailbox_id: int) -> int:
     """Fetch one mailbox's unseen mail into the intake (each message stored,
     committed, then marked seen). The outcome is kept on the mailbox, so an
     admin sees a wrong password or an unreachable server. No retry: the next
     scheduled poll is the retry, and a second poll of a mailbox that is still
-    being polled does nothing."""
-    tenant = Tenant.objects.get(pk=tenant_id)
+    being polled does nothing.
+
+    Not a TenantTask: a TenantTask's body is one transaction, and a message
+    must be committed before the server is told it was seen."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        logger.info("mailbox %s not polled: its tenant is gone", mailbox_id)
+        return 0
     with imap.mailbox_poll_claim(mailbox_id) as claimed:
         if not claimed:
             return 0

@@ -2,7 +2,7 @@ from django.urls import path
 
 from helpdesk.tenancy import tenant_pages
 
-from .views import board, canned, intake, queues, search, ticket, web_form
+from .views import board, canned, failed_work, intake, queues, search, ticket, web_form
 
 app_name = "tickets"
 
@@ -28,6 +28,12 @@ tenant_urlpatterns = [
         "settings/quarantine/<int:inbound_id>/file-anyway/",
         intake.quarantine_file_anyway,
         name="quarantine_file_anyway",
+    ),
+    path("settings/failed-work/", failed_work.failed_work_list, name="failed_work"),
+    path(
+        "settings/failed-work/run-again/",
+        failed_work.failed_work_run_again,
+        name="failed_work_run_again",
     ),
     path("tickets/<int:number>/presence/", ticket.ticket_presence, name="presence"),
     path(

@@ -1,14 +1,19 @@
-"""The event outbox: handlers run after commit, and the sweep finishes what
-a dead worker or an unreachable broker left undone."""
+"""The event outbox: handlers run after commit, each claims its run before
+it works, failures are retried with backoff and then left for a person, and
+the sweep finishes what a dead worker or an unreachable broker left undone."""
 
+import threading
 import time
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import IntegrityError, connection
+from django.utils import timezone
 
 from helpdesk.celery import app as celery_app
-from helpdesk.models import Notification
+from helpdesk.models import Notification, TenantWork
 from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
 from tickets import events, services, tasks
@@ -20,9 +25,13 @@ class WorkerKilled(BaseException):
 
 
 @pytest.fixture
-def recorded_handlers(monkeypatch):
-    # Only these two handlers, so the test counts exactly what they did.
+def only_these_handlers(monkeypatch):
+    # Only the handlers a test subscribes, so it counts exactly what they did.
     monkeypatch.setattr(events, "_handlers", {})
+
+
+@pytest.fixture
+def recorded_handlers(only_these_handlers):
     calls = {"steady": [], "flaky": []}
 
     @events.subscribe("test.steady", kinds=[Event.Kind.CREATED])
@@ -38,6 +47,37 @@ def recorded_handlers(monkeypatch):
     return calls
 
 
+def _ticket_with_event(tenant, subject="Printer on fire"):
+    """A ticket whose creation event waits for its handlers (not handed over)."""
+    with mock.patch.object(tasks.process_event, "delay"), tenant_context(tenant):
+        ticket = TicketFactory(subject=subject)
+        return Event.objects.get(ticket=ticket, kind=Event.Kind.CREATED)
+
+
+def _run(tenant, event):
+    """One delivery of the event's task; the retries it schedules are returned
+    (kwargs of each publish), not run."""
+    with mock.patch.object(tasks.process_event, "apply_async") as retries:
+        tasks.process_event.apply(kwargs={"tenant_id": tenant.pk, "event_id": event.pk}, throw=True)
+    return [call.kwargs for call in retries.call_args_list]
+
+
+def _backoff_passes(tenant, event):
+    """Move the event's retry times into the past, as if the backoff had passed."""
+    past = timezone.now() - timedelta(seconds=1)
+    with tenant_context(tenant):
+        EventHandlerFailure.objects.filter(event=event, abandoned_at__isnull=True).update(
+            next_attempt_at=past
+        )
+        Event.objects.filter(pk=event.pk, next_attempt_at__isnull=False).update(
+            next_attempt_at=past
+        )
+    # The control plane's mark said "due at the retry" too.
+    TenantWork.objects.filter(tenant=tenant, kind="events", due_at__isnull=False).update(
+        due_at=past
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_sweep_completes_an_event_whose_worker_died(tenant, settings, recorded_handlers):
     celery_app.conf.task_always_eager = True
@@ -49,25 +89,26 @@ def test_sweep_completes_an_event_whose_worker_died(tenant, settings, recorded_h
         with tenant_context(tenant):
             created = Event.objects.get(ticket=ticket, kind=Event.Kind.CREATED)
             assert created.processed_at is None
-            assert list(
-                EventHandlerRun.objects.filter(event=created).values_list("handler", flat=True)
-            ) == ["test.steady"]
+            # The dead worker's transaction took its half-done run with it.
+            assert not EventHandlerRun.objects.filter(event=created).exists()
 
-        assert tasks.sweep_unprocessed_events() >= 1
+        assert tasks.sweep_unprocessed_events() == 1
 
         with tenant_context(tenant):
             created.refresh_from_db()
             assert created.processed_at is not None
-        assert recorded_handlers["steady"] == [created.pk]  # not run twice
+            runs = EventHandlerRun.objects.filter(event=created)
+            assert sorted(runs.values_list("handler", flat=True)) == ["test.flaky", "test.steady"]
         assert recorded_handlers["flaky"] == [created.pk, created.pk]
     finally:
         celery_app.conf.task_always_eager = False
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_handler_is_retried_and_its_failure_visible(tenant, settings, monkeypatch):
+def test_a_failing_handler_is_retried_with_backoff_then_given_up_and_kept_visible(
+    tenant, settings, only_these_handlers
+):
     settings.EVENT_SWEEP_GRACE_SECONDS = 0
-    monkeypatch.setattr(events, "_handlers", {})
     attempts = []
 
     @events.subscribe("test.broken", kinds=[Event.Kind.CREATED])
@@ -75,24 +116,208 @@ def test_a_failing_handler_is_retried_and_its_failure_visible(tenant, settings, 
         attempts.append(event.pk)
         raise RuntimeError("mail server said no")
 
-    try:
-        with tenant_context(tenant):
-            ticket = TicketFactory()
-            created = Event.objects.get(ticket=ticket, kind=Event.Kind.CREATED)
-        result = tasks.process_event.apply(kwargs={"tenant_id": tenant.pk, "event_id": created.pk})
-        assert result.failed()
-        with tenant_context(tenant):
-            failure = EventHandlerFailure.objects.get(event=created, handler="test.broken")
-            assert failure.attempts == 6  # the first run and five retries
-            assert "mail server said no" in failure.last_error
-            created.refresh_from_db()
-            assert created.processed_at is None
-            # Still failing after this many attempts: the sweep leaves it for a person.
-            failure.attempts = tasks.MAX_HANDLER_ATTEMPTS
-            failure.save()
+    created = _ticket_with_event(tenant)
+    countdowns = []
+    for _ in range(settings.EVENT_HANDLER_MAX_ATTEMPTS):
+        retries = _run(tenant, created)
+        countdowns += [round(retry["countdown"]) for retry in retries]
+        _backoff_passes(tenant, created)
+    # Waiting longer each time, up to the longest wait; none after the last.
+    assert countdowns == [5, 10, 20, 40, 80, 160, 300]
+    assert len(attempts) == settings.EVENT_HANDLER_MAX_ATTEMPTS
+    with tenant_context(tenant):
+        failure = EventHandlerFailure.objects.get(event=created, handler="test.broken")
+        assert failure.attempts == 8
+        assert failure.abandoned_at is not None and failure.next_attempt_at is None
+        assert "mail server said no" in failure.last_error
+        created.refresh_from_db()
+        assert created.processed_at is None and created.next_attempt_at is None
+    # Given up: neither another delivery nor the sweep runs it again.
+    _run(tenant, created)
+    with mock.patch.object(tasks.sweep_tenant_events, "apply_async") as sweeps:
+        tasks.sweep_unprocessed_events()
+    for call in sweeps.call_args_list:
+        tasks.sweep_tenant_events.apply(kwargs=call.kwargs["kwargs"], throw=True)
+    assert len(attempts) == settings.EVENT_HANDLER_MAX_ATTEMPTS
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("cause", ["unique", "foreign key"])
+def test_a_handler_whose_own_write_breaks_a_constraint_is_retried_not_marked_done(
+    tenant, agent, only_these_handlers, cause
+):
+    """An IntegrityError raised by a handler's own work is a failure like any
+    other: its work is undone, the run is not marked done, and it runs again."""
+
+    @events.subscribe("test.notify", kinds=[Event.Kind.CREATED])
+    def notify(event):
+        user_id = agent.pk if cause == "unique" else 987654321  # no such user
+        Notification.objects.create(
+            tenant_id=event.tenant_id, user_id=user_id, text="New ticket", source_key="same"
+        )
+
+    created = _ticket_with_event(tenant)
+    with tenant_context(tenant):
+        # Already there: the handler's insert breaks the unique constraint.
+        Notification.objects.create(tenant=tenant, user=agent, text="Old", source_key="same")
+    retries = _run(tenant, created)
+
+    assert [retry["kwargs"]["event_id"] for retry in retries] == [created.pk]
+    with tenant_context(tenant):
+        assert not EventHandlerRun.objects.filter(event=created).exists()
+        failure = EventHandlerFailure.objects.get(event=created)
+        assert failure.attempts == 1
+        assert failure.last_error.startswith("IntegrityError")
+        created.refresh_from_db()
+        assert created.processed_at is None
+        assert Notification.objects.count() == 1  # the handler's work was undone
+
+        # The cause is fixed; once the backoff has passed the retry does the work.
+        Notification.objects.all().delete()
+    if cause == "foreign key":
+        events.unsubscribe("test.notify")
+
+        @events.subscribe("test.notify", kinds=[Event.Kind.CREATED])
+        def notify_fixed(event):
+            Notification.objects.create(
+                tenant_id=event.tenant_id, user_id=agent.pk, text="New", source_key="same"
+            )
+
+    _backoff_passes(tenant, created)
+    assert _run(tenant, created) == []
+    with tenant_context(tenant):
+        created.refresh_from_db()
+        assert created.processed_at is not None
+        assert Notification.objects.filter(source_key="same").count() == 1
+        assert not EventHandlerFailure.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_that_comes_before_its_backoff_leaves_the_handler_alone(
+    tenant, only_these_handlers
+):
+    calls = []
+
+    @events.subscribe("test.flaky", kinds=[Event.Kind.CREATED])
+    def flaky(event):
+        calls.append(event.pk)
+        if len(calls) == 1:
+            raise IntegrityError("duplicate key value violates unique constraint")
+
+    created = _ticket_with_event(tenant)
+    _run(tenant, created)
+    # Delivered again at once (a duplicate delivery): the backoff holds, and
+    # the retry the failure scheduled stands (none is added).
+    assert _run(tenant, created) == []
+    assert calls == [created.pk]
+    _backoff_passes(tenant, created)
+    _run(tenant, created)
+    assert calls == [created.pk, created.pk]
+    with tenant_context(tenant):
+        created.refresh_from_db()
+        assert created.processed_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_on_one_event_run_each_handler_once(tenant, agent, only_these_handlers):
+    """Two deliveries of one event at the same moment (a retry and the sweep,
+    a task redelivered), each on its own database connection."""
+    calls = []
+
+    @events.subscribe("test.slow", kinds=[Event.Kind.CREATED])
+    def slow(event):
+        calls.append(("slow", threading.get_ident()))
+        time.sleep(0.5)  # the other worker arrives while this one works
+        Notification.objects.create(
+            tenant_id=event.tenant_id,
+            user_id=agent.pk,
+            text="x",
+            source_key=f"slow:{event.pk}",
+        )
+
+    @events.subscribe("test.quick", kinds=[Event.Kind.CREATED])
+    def quick(event):
+        calls.append(("quick", threading.get_ident()))
+
+    created = _ticket_with_event(tenant)
+    start = threading.Barrier(2)
+    errors = []
+
+    def worker():
+        try:
+            start.wait()
+            tasks.process_event.apply(
+                kwargs={"tenant_id": tenant.pk, "event_id": created.pk}, throw=True
+            )
+        except Exception as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    with mock.patch.object(tasks.process_event, "apply_async"):  # no retry runs
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert errors == []
+    assert sorted(name for name, _ in calls) == ["quick", "slow"]
+    with tenant_context(tenant):
+        created.refresh_from_db()
+        assert created.processed_at is not None
+        assert EventHandlerRun.objects.filter(event=created).count() == 2
+        assert not EventHandlerFailure.objects.exists()
+        assert Notification.objects.filter(source_key=f"slow:{created.pk}").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_leaves_an_event_whose_backoff_has_not_passed(
+    tenant, settings, only_these_handlers, eager
+):
+    settings.EVENT_SWEEP_GRACE_SECONDS = 0
+    calls = []
+
+    @events.subscribe("test.flaky", kinds=[Event.Kind.CREATED])
+    def flaky(event):
+        calls.append(event.pk)
+        if len(calls) == 1:
+            raise ConnectionError("downstream is down")
+
+    created = _ticket_with_event(tenant)
+    _run(tenant, created)  # fails; its retry is due in 5 s
+    assert calls == [created.pk]
+
+    tasks.sweep_unprocessed_events()
+    assert calls == [created.pk]  # not taken: its retry is not due yet
+    _backoff_passes(tenant, created)
+    tasks.sweep_unprocessed_events()
+    assert calls == [created.pk, created.pk]
+    with tenant_context(tenant):
+        created.refresh_from_db()
+        assert created.processed_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_visits_only_tenants_with_events_due(
+    tenant, other_tenant, settings, only_these_handlers
+):
+    settings.EVENT_SWEEP_GRACE_SECONDS = 0
+    events.subscribe("test.noop", kinds=[Event.Kind.CREATED])(lambda event: None)
+    created = _ticket_with_event(tenant)
+    with mock.patch.object(tasks.sweep_tenant_events, "apply_async") as sweeps:
+        assert tasks.sweep_unprocessed_events() == 1
+    assert [call.kwargs["kwargs"] for call in sweeps.call_args_list] == [{"tenant_id": tenant.pk}]
+    with mock.patch.object(tasks.process_event, "delay") as handed_over:
+        tasks.sweep_tenant_events.apply(kwargs={"tenant_id": tenant.pk}, throw=True)
+    handed_over.assert_called_once_with(tenant_id=tenant.pk, event_id=created.pk)
+
+    # Done: the next sweep finds nothing, and after it the tenant is not visited.
+    _run(tenant, created)
+    tasks.sweep_tenant_events.apply(kwargs={"tenant_id": tenant.pk}, throw=True)
+    assert TenantWork.objects.get(tenant=tenant, kind="events").due_at is None
+    with mock.patch.object(tasks.sweep_tenant_events, "apply_async") as sweeps:
         assert tasks.sweep_unprocessed_events() == 0
-    finally:
-        events.unsubscribe("test.broken")
+    assert not TenantWork.objects.filter(tenant=other_tenant).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -120,11 +345,10 @@ def test_assignment_notifies_the_assignee_through_a_real_worker(tenant, agent, d
 
 @pytest.mark.django_db(transaction=True)
 def test_a_change_made_while_the_broker_is_down_still_commits_and_is_swept_later(
-    tenant, settings, monkeypatch
+    tenant, settings, only_these_handlers
 ):
     settings.EVENT_SWEEP_GRACE_SECONDS = 0
     handled = []
-    monkeypatch.setattr(events, "_handlers", {})
     events.subscribe("test.outage", kinds=[Event.Kind.CREATED])(lambda e: handled.append(e.pk))
 
     outage = ConnectionError("Redis is not answering")

@@ -62,5 +62,12 @@ def register_tickets_extensions() -> None:
             url_name="tickets:quarantine",
             order=40,
         ),
+        SettingsSection(
+            name="tickets.failed_work",
+            title="Failed work",
+            description="Background work that failed (routing, mail, notifications): see why, run it again.",
+            url_name="tickets:failed_work",
+            order=45,
+        ),
     ):
         settings_sections.register(section)

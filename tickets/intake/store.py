@@ -17,6 +17,7 @@ from helpdesk.ratelimit import (
 from helpdesk.tenancy import current_tenant
 
 from ..models import InboundEmail, Mailbox
+from ..sweeps import stored_mail_recorded
 from .parse import headline
 
 _NOT_SCHEDULED = "stored mail not scheduled (the intake sweep will)"
@@ -41,6 +42,7 @@ def inbound_store(*, mailbox: Mailbox, raw: bytes) -> tuple[InboundEmail, bool]:
     except IntegrityError:
         # Delivered before: the first copy is (or will be) processed.
         return InboundEmail.objects.get(mailbox=mailbox, raw_sha256=digest), False
+    stored_mail_recorded()  # the sweep's mark, should the publish below be lost
     transaction.on_commit(lambda: inbound_schedule(tenant_id=inbound.tenant_id), robust=True)
     return inbound, True
 

@@ -65,23 +65,30 @@ class Event(TenantOwned):
     # Customers see public events in the portal; internal notes are not public.
     is_public = models.BooleanField(default=True)
     created_at = models.DateTimeField()
-    # Set once every subscribed handler has finished; the sweep looks for NULLs.
+    # Set once every subscribed handler has finished.
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Until then, when its handlers are next due: its creation, then the
+    # earliest retry of a failed handler. The sweep takes events whose time
+    # is a grace period past (their own task is late or lost). NULL while
+    # unprocessed: every unfinished handler was abandoned (admins see it).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["tenant", "ticket", "created_at"], name="event_ticket_idx"),
             models.Index(
-                fields=["tenant", "created_at"],
-                name="event_unprocessed_idx",
-                condition=models.Q(processed_at__isnull=True),
+                fields=["tenant", "next_attempt_at"],
+                name="event_due_idx",
+                condition=models.Q(processed_at__isnull=True, next_attempt_at__isnull=False),
             ),
         ]
 
 
 class EventHandlerRun(TenantOwned):
-    """A handler that finished for an event: written in the handler's own
-    transaction, so a handler runs to completion at most once per event."""
+    """A handler that finished for an event. Inserted first, as the claim
+    on the run (`INSERT ... ON CONFLICT DO NOTHING`), in the savepoint that
+    holds the handler's work, so it commits with that work or not at all: a
+    second worker waits on the claim, then skips a finished handler."""
 
     event = models.ForeignKey(
         Event,
@@ -91,6 +98,7 @@ class EventHandlerRun(TenantOwned):
         db_index=False,
     )
     handler = models.CharField(max_length=100)
+    # When the run that finished began (the row is written as its claim).
     finished_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -102,7 +110,8 @@ class EventHandlerRun(TenantOwned):
 
 
 class EventHandlerFailure(TenantOwned):
-    """The latest failure of a handler on an event, kept visible until it succeeds."""
+    """The latest failure of a handler on an event, kept visible (admins'
+    Failed work page) until the handler succeeds."""
 
     event = models.ForeignKey(
         Event,
@@ -112,9 +121,14 @@ class EventHandlerFailure(TenantOwned):
         db_index=False,
     )
     handler = models.CharField(max_length=100)
+    # Failed attempts since it was last (re)started; reset by "Run again".
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField()
     failed_at = models.DateTimeField()
+    # When it may run again (its backoff); NULL once abandoned.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set after the last attempt: nothing runs it again until a person does.
+    abandoned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -122,3 +136,16 @@ class EventHandlerFailure(TenantOwned):
                 fields=["tenant", "event", "handler"], name="eventhandlerfailure_once"
             )
         ]
+        indexes = [
+            models.Index(fields=["tenant", "failed_at"], name="eventhandlerfailure_recent_idx")
+        ]
+
+    @property
+    def is_abandoned(self) -> bool:
+        return self.abandoned_at is not None
+
+    def is_due(self, now) -> bool:
+        """May the handler run again at `now`?"""
+        if self.abandoned_at is not None:
+            return False
+        return self.next_attempt_at is None or self.next_attempt_at <= now

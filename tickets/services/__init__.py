@@ -26,6 +26,7 @@ from .mailboxes import (
     mailbox_token_matches,
     mailbox_update,
 )
+from .outbox import event_handler_run_again, event_handlers_redrive
 from .tickets import (
     AGENT_FIELDS,
     EDITABLE_FIELDS,
@@ -50,6 +51,8 @@ from .tickets import (
 from .web_form import WebFormAlreadySent, WebFormRateLimited, web_form_ticket_create
 
 __all__ = [
+    "event_handler_run_again",
+    "event_handlers_redrive",
     "MAILBOX_FIELDS",
     "mailbox_create",
     "mailbox_new_token",

@@ -15,6 +15,7 @@ from helpdesk.models import Membership
 from helpdesk.permissions import require_role
 from helpdesk.tenancy import current_tenant
 
+from .. import sweeps
 from ..models import Mailbox
 
 # Fields an admin edits; the IMAP password separately (blank keeps the old one).
@@ -81,6 +82,7 @@ def mailbox_create(
     mailbox.imap_password = imap_password
     _check(mailbox)
     mailbox.save()
+    sweeps.mailbox_saved(mailbox)
     return mailbox, token
 
 
@@ -107,6 +109,7 @@ def mailbox_update(*, mailbox: Mailbox, actor, imap_password: str = "", **change
     # wait for (or fail on) DNS.
     _check(mailbox, check_host=host_changed)
     mailbox.save()
+    sweeps.mailbox_saved(mailbox)
     return mailbox
 
 
