@@ -223,6 +223,7 @@ def test_the_settings_home_lists_every_registered_section_in_order(
         "Canned responses",
         "Mailboxes",
         "Quarantined mail",
+        "Failed work",
         "Dummy routing rules",
         "Dummy for agents",
         "API keys",
