@@ -24,15 +24,15 @@ writes its own tenant's rows under the policy); a composite foreign key ties
 each row to its source row in the same tenant and deletes it with it.
 
 Not atomic, so that a large desk keeps working while it runs: the triggers
-go live first, the rows there are are copied one tenant per transaction
-(reads and writes go on meanwhile), and the indexes are built CONCURRENTLY.
+go live first, the rows there are are copied in short transactions (reads
+and writes go on meanwhile), and the indexes are built CONCURRENTLY.
 The old columns and their indexes go in the next migration.
 """
 
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.contrib.postgres.search import SearchVectorField
-from django.db import IntegrityError, migrations, models, transaction
+from django.db import IntegrityError, OperationalError, migrations, models, transaction
 
 from helpdesk.db import TENANT_PREDICATE
 
@@ -161,15 +161,19 @@ END $$""",
     ]
 
 
-def _fill_sql(schema: str) -> list[str]:
-    """The current tenant's rows there are. DO NOTHING: a row the triggers
+def _fill_sql(schema: str, source: dict) -> str:
+    """Copy the current tenant's next `%(size)s` source rows after id
+    `%(after)s`; return the last id copied. DO NOTHING: a row the triggers
     wrote meanwhile is newer than this statement's snapshot of it."""
-    return [
-        f"INSERT INTO {schema}.{s['search']} ({_columns(s)}) "
-        f"SELECT {_values(s, 'r')} FROM {schema}.{s['source']} r "
-        f"ON CONFLICT ({s['key']}) DO NOTHING"
-        for s in SOURCES
-    ]
+    return f"""
+WITH batch AS MATERIALIZED (
+    SELECT * FROM {schema}.{source['source']} r WHERE r.id > %(after)s ORDER BY r.id LIMIT %(size)s
+), copied AS (
+    INSERT INTO {schema}.{source['search']} ({_columns(source)})
+    SELECT {_values(source, 'r')} FROM batch r
+    ON CONFLICT ({source['key']}) DO NOTHING
+)
+SELECT max(id) FROM batch"""
 
 
 def _schema(schema_editor) -> str:
@@ -187,25 +191,38 @@ def create_search_plumbing(apps, schema_editor):
     schema_editor.execute(f"REVOKE ALL ON FUNCTION {schema}.{MATCHES_FUNCTION} FROM PUBLIC")
 
 
+# Source rows copied per transaction. Short transactions: an edit of a row
+# being copied waits for its batch, and an edit of several rows at once can
+# deadlock with it (Postgres then cancels one of the two).
+FILL_BATCH = 5000
+
+
 def fill_search_tables(apps, schema_editor):
-    """One transaction per tenant: the tickets' tables force the tenant
-    policy on their owner too, so each tenant is read in its turn."""
+    """Copy the rows there are, tenant by tenant (the tickets' tables force
+    the tenant policy on their owner too) in batches of FILL_BATCH rows, each
+    batch in a transaction of its own, while the app goes on working."""
     connection = schema_editor.connection
     schema = _schema(schema_editor)
     tenants = apps.get_model("helpdesk", "Tenant").objects.using(connection.alias)
     for tenant_id in tenants.order_by("pk").values_list("pk", flat=True):
-        for attempt in range(3):
-            try:
-                with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                    cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant_id)])
-                    for statement in _fill_sql(schema):
-                        cursor.execute(statement)
-                break
-            except IntegrityError:
-                # A row deleted while it was copied: its copy has nothing to
-                # point at. Copy the tenant again, from a newer snapshot.
-                if attempt == 2:
-                    raise
+        for source in SOURCES:
+            after = 0
+            while after is not None:
+                after = _fill_batch(connection, schema, source, tenant_id, after)
+
+
+def _fill_batch(connection, schema: str, source: dict, tenant_id: int, after: int) -> int | None:
+    for attempt in range(5):
+        try:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant_id)])
+                cursor.execute(_fill_sql(schema, source), {"after": after, "size": FILL_BATCH})
+                return cursor.fetchone()[0]
+        except (IntegrityError, OperationalError):
+            # A deadlock with an edit, or a row deleted while it was copied
+            # (its copy has nothing to point at): again, from a newer snapshot.
+            if attempt == 4:
+                raise
 
 
 def drop_search_plumbing(apps, schema_editor):
