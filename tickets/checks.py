@@ -11,12 +11,15 @@ def search_index_check(app_configs, databases=None, **kwargs) -> list[checks.Che
     """Warn when ticket search cannot use its GIN indexes: the search function
     reads the search tables past their tenant policy only while it is a
     SECURITY DEFINER function of the tables' owner and they do not FORCE the
-    policy on that owner (migration tickets 0018, README "Search")."""
+    policy on that owner (migration tickets 0018, README "Search"). An error
+    when a search table has row-level security off: the app's role could then
+    read every tenant's words."""
     if not databases or "default" not in databases:
         return []
     with connections["default"].cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname, p.prosecdef, c.relowner = p.proowner, c.relforcerowsecurity,"
+            "SELECT c.relname, c.relrowsecurity, p.prosecdef, c.relowner = p.proowner,"
+            " c.relforcerowsecurity,"
             " has_function_privilege(p.oid, 'EXECUTE')"
             " FROM pg_proc p JOIN pg_class c ON c.relnamespace = p.pronamespace"
             " WHERE p.oid = to_regprocedure(%s) AND c.relname = ANY(%s) AND c.relkind = 'r'"
@@ -26,8 +29,19 @@ def search_index_check(app_configs, databases=None, **kwargs) -> list[checks.Che
         rows = cursor.fetchall()
     if not rows:
         return []  # not migrated yet: `migrate` makes them
+    unwalled = [table for table, walled, *_ in rows if not walled]
+    if unwalled:
+        return [
+            checks.Error(
+                f"Row-level security is off on {', '.join(unwalled)}: the app's role can read "
+                "every tenant's words there.",
+                hint="As the owner of the tables: ALTER TABLE ... ENABLE ROW LEVEL SECURITY "
+                "(README, 'Search').",
+                id="tickets.E001",
+            )
+        ]
     problems = []
-    for table, definer, same_owner, forced, may_execute in rows:
+    for table, _walled, definer, same_owner, forced, may_execute in rows:
         if not may_execute:
             problems.append(f"this role may not execute {MATCHES_FUNCTION}")
         if not definer:

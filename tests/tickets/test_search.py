@@ -9,7 +9,7 @@ from django.utils import timezone
 from helpdesk import db as tenant_db
 from helpdesk.tenancy import tenant_context
 from tests.factories import ContactFactory, TicketFactory, add_reply
-from tickets.checks import search_index_check
+from tickets.checks import MATCHES_FUNCTION, SEARCH_TABLES, search_index_check
 from tickets.models import (
     Contact,
     ContactSearch,
@@ -411,6 +411,33 @@ def test_edits_and_deletions_reach_search(tenant, agent, in_tenant):
     assert not ContactSearch.objects.exists()
 
 
+def test_only_the_search_function_reads_past_the_policy(db):
+    """The search tables' policy does not bind their owner: a view, a
+    materialized view or another SECURITY DEFINER function of the owner over
+    them would show the app every tenant's words. Anything new of that kind
+    must be thought through (README, "Search") and named here."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.proname FROM pg_proc p"
+            " WHERE p.pronamespace = current_schema()::regnamespace AND p.prosecdef"
+        )
+        assert cursor.fetchall() == [("tickets_search_matches",)]
+        cursor.execute(
+            "SELECT DISTINCT v.relname FROM pg_depend d"
+            " JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class"
+            " WHERE d.refobjid = ANY(%s::regclass[]) AND v.oid <> d.refobjid",
+            [SEARCH_TABLES],
+        )
+        assert cursor.fetchall() == []
+        # Not PUBLIC's: a role given nothing else here gets nothing through it.
+        cursor.execute(
+            "SELECT has_function_privilege('public', %s, 'EXECUTE'),"
+            " has_function_privilege(current_user, %s, 'EXECUTE')",
+            [MATCHES_FUNCTION, MATCHES_FUNCTION],
+        )
+        assert cursor.fetchone() == (False, True)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_check_warns_when_the_owner_is_forced_under_the_policy(tenant):
     assert search_index_check(None, databases=["default"]) == []
@@ -466,3 +493,16 @@ def test_the_number_of_results_is_shown(tenant, agent, login):
 def test_syntax_characters_are_only_text(tenant, in_tenant, query):
     TicketFactory(subject="It's broken", body="Nothing else")
     ticket_search(query=query)  # never raises
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_check_fails_when_a_search_table_has_no_wall(tenant):
+    with tenant_db.as_table_owner(), connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE tickets_contact_search DISABLE ROW LEVEL SECURITY")
+    try:
+        [error] = search_index_check(None, databases=["default"])
+    finally:
+        with tenant_db.as_table_owner(), connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE tickets_contact_search ENABLE ROW LEVEL SECURITY")
+    assert error.id == "tickets.E001"
+    assert "tickets_contact_search" in error.msg
