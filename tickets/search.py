@@ -51,7 +51,7 @@ PREFIX_MIN_LENGTH = 3
 # the match whether or not ts_match_vq is LEAKPROOF. It returns at most
 # `candidates` of each source; everything else here runs under the policy.
 # MATERIALIZED: the function runs once, not once per reference.
-# tenant_id is compared as bigint, as the indexes' leading column.
+# The tenant is given as bigint, tenant_id's type, for its btree indexes.
 _SEARCH_SQL = f"""
 WITH matches AS MATERIALIZED (
     SELECT source, source_id, ticket_id, rank
