@@ -116,7 +116,7 @@ class Redis:
 
 class Postgres:
     """The project-local kind of Postgres (devstack's set-up: the app's role
-    without BYPASSRLS, search made LEAKPROOF), in a folder of its own."""
+    without BYPASSRLS), in a folder of its own."""
 
     def __init__(self):
         devstack.DATA = FAULT_DATA  # devstack keeps its servers under DATA

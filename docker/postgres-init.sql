@@ -28,9 +28,3 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'helpdesk')
 -- Before there were two roles the app's role owned the database and its
 -- tables: hand them to the owner (a no-op once done).
 REASSIGN OWNED BY helpdesk TO helpdesk_owner;
--- Ticket search under row-level security needs its match operator LEAKPROOF
--- (README, "Search"). Only a superuser can mark it, once per database; in
--- template1 too, so every database made from it (the test database) has it.
-ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF;
-\c template1
-ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF;

@@ -113,7 +113,8 @@ def as_table_owner(using: str = DEFAULT_DB_ALIAS):
 
 def grant_app_role(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     """post_migrate, as the owner: the app's role may read and write rows
-    (row-level security decides which) and use sequences, and nothing else:
+    (row-level security decides which), use sequences and call the owner's
+    SECURITY DEFINER functions, and nothing else:
     no TRUNCATE (it ignores row-level security), no DDL, no changes to the
     migration history. Repeated on every migrate, for every table there is."""
     connection = connections[using]
@@ -137,6 +138,16 @@ def grant_app_role(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
             f"REVOKE INSERT, UPDATE, DELETE ON {quote('django_migrations')} FROM {role}",
         ):
             cursor.execute(statement)
+        # The owner's SECURITY DEFINER functions (ticket search, migration
+        # tickets 0018) are revoked from PUBLIC and granted to the app alone;
+        # each filters by the current tenant itself.
+        cursor.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p"
+            " WHERE p.pronamespace = current_schema()::regnamespace AND p.prosecdef"
+            " AND p.proowner = current_user::regrole"
+        )
+        for (function,) in cursor.fetchall():
+            cursor.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {role}")
 
 
 def tenant_owned_models():

@@ -94,8 +94,8 @@ class LocalServices:
 
         pgdata = DATA / "postgres"
         server = get_server(pgdata, cleanup_mode=None)
-        # As the server's superuser: the roles, the database, and what only a
-        # superuser may do (search's LEAKPROOF), the same SQL as in Compose.
+        # As the server's superuser: the roles and the database, the same SQL
+        # as in Compose (nothing else needs a superuser: README, "Search").
         server.psql("\\set ON_ERROR_STOP on\n" + ROLES_SQL.read_text())
         socket_dir = server.get_postmaster_info().socket_dir
         log(f"postgres running in {pgdata} (socket in {socket_dir})")

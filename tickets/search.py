@@ -1,9 +1,9 @@
 """Full-text search over tickets: subjects, requesters and message bodies.
 
-Three generated tsvector columns (Ticket, Contact, Message), each with a GIN
-index on (tenant_id, search_vector); see tickets/models.py. Row-level
-security lets the planner use those indexes only when the match operator is
-LEAKPROOF (README, "Search"); search_index_check warns when it is not.
+The words live in three search tables (tickets/models/search.py), each with a
+GIN index on (tenant_id, search_vector), read through one function that
+keeps those indexes in use under row-level security without a superuser
+(README, "Search"); search_index_check warns when it cannot.
 """
 
 from __future__ import annotations
@@ -45,31 +45,29 @@ _TSQUERY = "to_tsquery(%(config)s::regconfig, %(query)s)"
 # ("print" finds "printer"); shorter ones would match too much of a tenant.
 PREFIX_MIN_LENGTH = 3
 
-# Each source is a MATERIALIZED CTE so that it is planned to return all its
-# rows (a GIN bitmap scan) while the LIMIT in `hits` still stops it early;
-# a LIMIT inside would invite a sequential scan hoping to stop soon.
-# tenant_id is compared as bigint: the btree_gin operator class is per type.
+# The matches come from tickets_search_matches (migration 0018): it reads the
+# search tables as their owner, which the tenant policy does not bind there,
+# filtered by the policy's own tenant predicate, so the GIN indexes answer
+# the match whether or not ts_match_vq is LEAKPROOF. It returns at most
+# `candidates` of each source; everything else here runs under the policy.
+# MATERIALIZED: the function runs once, not once per reference.
+# The tenant is given as bigint, tenant_id's type, for its btree indexes.
 _SEARCH_SQL = f"""
-WITH subject_matches AS MATERIALIZED (
-    SELECT id AS ticket_id, ts_rank(search_vector, {_TSQUERY}) AS rank
-    FROM tickets_ticket
-    WHERE tenant_id = %(tenant)s::bigint AND search_vector @@ {_TSQUERY}
-), requester_matches AS MATERIALIZED (
-    SELECT t.id AS ticket_id, ts_rank(c.search_vector, {_TSQUERY}) AS rank
-    FROM tickets_contact c
-    JOIN tickets_ticket t ON t.tenant_id = c.tenant_id AND t.requester_id = c.id
-    WHERE c.tenant_id = %(tenant)s::bigint AND c.search_vector @@ {_TSQUERY}
-), message_matches AS MATERIALIZED (
-    SELECT ticket_id, id AS message_id, ts_rank(search_vector, {_TSQUERY}) AS rank
-    FROM tickets_message
-    WHERE tenant_id = %(tenant)s::bigint AND search_vector @@ {_TSQUERY}
+WITH matches AS MATERIALIZED (
+    SELECT source, source_id, ticket_id, rank
+    FROM tickets_search_matches({_TSQUERY}, %(candidates)s)
 ), hits AS (
-    (SELECT 's' AS source, ticket_id, rank, NULL::bigint AS message_id
-     FROM subject_matches LIMIT %(candidates)s)
+    SELECT source, ticket_id, rank,
+        CASE WHEN source = 'm' THEN source_id END AS message_id
+    FROM matches
+    WHERE source <> 'r'
     UNION ALL
-    (SELECT 'r', ticket_id, rank, NULL FROM requester_matches LIMIT %(candidates)s)
-    UNION ALL
-    (SELECT 'm', ticket_id, rank, message_id FROM message_matches LIMIT %(candidates)s)
+    -- A requester's tickets, each with the requester's rank.
+    (SELECT 'r', t.id, m.rank, NULL
+     FROM matches m
+     JOIN tickets_ticket t ON t.tenant_id = %(tenant)s::bigint AND t.requester_id = m.source_id
+     WHERE m.source = 'r'
+     LIMIT %(candidates)s)
 ), ranked AS (
     -- One row per ticket: its subject and requester scores plus its best message.
     SELECT ticket_id,

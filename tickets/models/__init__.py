@@ -1,10 +1,11 @@
 """The ticket app's models, by subject: contacts, tickets, events, channels
 (mail and the web form) and the agents' workspace."""
 
-from .base import SEARCH_CONFIG, search_vector_field
+from .base import SEARCH_CONFIG
 from .channels import InboundEmail, Mailbox, OutboundEmail, WebFormSubmission
 from .contact import Contact, Organization
 from .event import Event, EventHandlerFailure, EventHandlerRun
+from .search import ContactSearch, MessageSearch, TicketSearch
 from .ticket import (
     OPEN_Q,
     OPEN_STATUS_VALUES,
@@ -29,18 +30,20 @@ __all__ = [
     "CannedResponse",
     "Category",
     "Contact",
+    "ContactSearch",
     "Event",
     "EventHandlerFailure",
     "EventHandlerRun",
     "InboundEmail",
     "Mailbox",
     "Message",
+    "MessageSearch",
     "Organization",
     "OutboundEmail",
     "SavedView",
     "Ticket",
     "TicketCounter",
+    "TicketSearch",
     "WebFormSubmission",
     "attachment_path",
-    "search_vector_field",
 ]

@@ -1,15 +1,11 @@
 """Customers: the people who write in and their companies."""
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Value
-from django.db.models.functions import Replace
 
 from helpdesk.models import TenantOwned
 
 from ..validators import validate_mail_address
-from .base import search_vector_field
 
 
 class Organization(TenantOwned):
@@ -46,10 +42,6 @@ class Contact(TenantOwned):
         db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    # The address also as its parts, so "pat" or "example.com" finds pat@example.com.
-    search_vector = search_vector_field(
-        "name", "email", Replace("email", Value("@"), Value(" ")), weight="B"
-    )
 
     class Meta:
         ordering = ["name", "email"]
@@ -57,7 +49,6 @@ class Contact(TenantOwned):
             # Emails are stored lower-case (contact_get_or_create).
             models.UniqueConstraint(fields=["tenant", "email"], name="contact_unique_email"),
         ]
-        indexes = [GinIndex(fields=["tenant", "search_vector"], name="contact_search_idx")]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email

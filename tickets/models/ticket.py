@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Cast, Coalesce
@@ -10,7 +9,6 @@ from django.db.models.functions import Cast, Coalesce
 from helpdesk.models import SupportGroup, TenantOwned
 
 from ..validators import validate_mail_address
-from .base import search_vector_field
 from .contact import Contact
 
 
@@ -167,16 +165,12 @@ class Ticket(TenantOwned):
         output_field=models.BooleanField(),
         db_persist=True,
     )
-    # Weight A: a subject match outranks a mention in a message (weight D).
-    search_vector = search_vector_field("subject", weight="A")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "number"], name="ticket_unique_number"),
         ]
         indexes = [
-            # btree_gin lets the tenant lead the index, as in every tenant index.
-            GinIndex(fields=["tenant", "search_vector"], name="ticket_search_idx"),
             models.Index(
                 fields=["tenant", "requester", "-created_at"], name="ticket_requester_idx"
             ),
@@ -254,12 +248,10 @@ class Message(TenantOwned):
     # Sanitised with nh3 before it is stored; safe to render as HTML.
     body_html = models.TextField()
     created_at = models.DateTimeField()
-    search_vector = search_vector_field("body_text", weight="D")
 
     class Meta:
         indexes = [
             models.Index(fields=["tenant", "ticket", "created_at"], name="message_ticket_idx"),
-            GinIndex(fields=["tenant", "search_vector"], name="message_search_idx"),
         ]
         constraints = [
             models.CheckConstraint(
