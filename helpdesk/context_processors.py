@@ -6,8 +6,12 @@ def tenancy(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    # Read by TenantMiddleware on a tenant's page; read here on any other.
+    memberships = getattr(request, "memberships", None)
+    if memberships is None:
+        memberships = Membership.objects.filter(user=user).select_related("tenant")
     return {
         "tenant": getattr(request, "tenant", None),
         "membership": getattr(request, "membership", None),
-        "my_memberships": Membership.objects.filter(user=user).select_related("tenant"),
+        "my_memberships": memberships,
     }

@@ -28,18 +28,18 @@ class TenantMiddleware:
             return self.get_response(request)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        membership = (
-            Membership.objects.select_related("tenant", "user")
-            .filter(
-                tenant__slug=match.kwargs[TENANT_URL_KWARG],
-                user=request.user,
-                user__is_active=True,
-            )
-            .first()
+        # All of the user's memberships in one query: the one for this
+        # tenant, and the rest for the header's tenant switcher
+        # (context_processors.tenancy), which would otherwise read them again.
+        memberships = list(
+            Membership.objects.select_related("tenant", "user").filter(user=request.user)
         )
-        if membership is None:
+        slug = match.kwargs[TENANT_URL_KWARG]
+        membership = next((m for m in memberships if m.tenant.slug == slug), None)
+        if membership is None or not request.user.is_active:
             raise Http404("No such help desk.")
         request.tenant = membership.tenant
         request.membership = membership
+        request.memberships = memberships
         with tenant_context(membership.tenant):
             return render_now(self.get_response(request))

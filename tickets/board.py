@@ -22,9 +22,11 @@ RESOLVED_SHOWN_FOR = timedelta(days=7)
 
 
 def board_columns(*, filters: Q | None = None) -> list[dict]:
-    """Each column's first cards (most urgent first) and its total: one query
-    per column plus one for the counts, whatever the board's size; each card
-    carries its registered badges (`board_cards_with_badges`)."""
+    """Each column's first cards (most urgent first) and its total, in three
+    queries whatever the board's size: the two counts, and every column's
+    cards in one UNION ALL whose branches each walk their own index with
+    their own LIMIT. Each card carries its registered badges
+    (`board_cards_with_badges`)."""
     filters = filters or Q()
     recently_resolved = Q(
         status=Ticket.Status.RESOLVED, resolved_at__gte=timezone.now() - RESOLVED_SHOWN_FOR
@@ -41,25 +43,43 @@ def board_columns(*, filters: Q | None = None) -> list[dict]:
         Ticket.objects.filter(recently_resolved).filter(filters).count()
     )
     order = [key.order_expression() for key in SORTS["urgent"]]
-    columns = []
-    for status in COLUMNS:
-        in_column = recently_resolved if status == Ticket.Status.RESOLVED else Q(status=status)
-        cards = list(
-            Ticket.objects.filter(in_column)
-            .filter(filters)
-            .select_related("tenant", "assignee")
-            .order_by(*order)[:CARDS_PER_COLUMN]
+    branches = [
+        Ticket.objects.filter(
+            recently_resolved if status == Ticket.Status.RESOLVED else Q(status=status)
         )
-        columns.append(
-            {
-                "status": status,
-                "label": Ticket.Status(status).label,
-                "cards": cards,
-                "count": counts.get(status, 0),
-            }
-        )
-    board_cards_with_badges([card for column in columns for card in column["cards"]])
+        .filter(filters)
+        .select_related("tenant", "assignee")
+        .order_by(*order)[:CARDS_PER_COLUMN]
+        for status in COLUMNS
+    ]
+    # UNION ALL promises no order of its own: the cards are put back in the
+    # urgent order here (the same keys as `order`: a due time of NULL last).
+    cards = sorted(branches[0].union(*branches[1:], all=True), key=_urgency)
+    columns = [
+        {
+            "status": status,
+            "label": Ticket.Status(status).label,
+            "cards": [card for card in cards if card.status == status],
+            "count": counts.get(status, 0),
+        }
+        for status in COLUMNS
+    ]
+    board_cards_with_badges(cards)
     return columns
+
+
+def _urgency(ticket: Ticket) -> tuple:
+    """A card's place in SORTS["urgent"]: priority (highest first), those an
+    agent can act on before those waiting, the nearest due time (none last),
+    the oldest, then the id."""
+    return (
+        -ticket.priority,
+        ticket.waiting,
+        ticket.due_at is None,
+        ticket.due_at,
+        ticket.created_at,
+        ticket.pk,
+    )
 
 
 def board_cards_with_badges(cards: list[Ticket]) -> list[Ticket]:

@@ -61,9 +61,13 @@ class MultipleFileField(forms.FileField):
 
 class TenantChoicesMixin:
     """Fills the tenant's groups, agents and categories into the choice fields.
-    Built inside the request, so the querysets are scoped to the tenant."""
+    Built inside the request, so the querysets are scoped to the tenant.
 
-    def fill_tenant_choices(self, tenant):
+    Given `choices` (`selectors.tenant_choices`, read once per request), the
+    fields offer those and no field reads its own; posted values are still
+    checked against the querysets."""
+
+    def fill_tenant_choices(self, tenant, choices=None):
         for name in ("group", "assignee", "category"):
             # Keep a field's own empty label ("Any group"); replace Django's dashes.
             if name in self.fields and self.fields[name].empty_label == "---------":
@@ -77,6 +81,26 @@ class TenantChoicesMixin:
             )
         if "category" in self.fields:
             self.fields["category"].queryset = category_choices()
+        if choices is not None:
+            self.offer_tenant_choices(choices)
+
+    def offer_tenant_choices(self, choices) -> None:
+        """Show `choices` (`selectors.tenant_choices`) in the fields, so that
+        drawing the form reads nothing."""
+        for name, listed in (
+            ("group", choices.groups),
+            ("assignee", choices.agents),
+            ("category", choices.categories),
+        ):
+            if name in self.fields:
+                offer_listed_choices(self.fields[name], listed)
+
+
+def offer_listed_choices(field: forms.ModelChoiceField, listed: list[tuple[int, str]]) -> None:
+    """Show `listed` ((id, label) pairs) in a model choice field instead of
+    iterating its queryset, which would read it again for every field."""
+    empty = [] if field.empty_label is None else [("", field.empty_label)]
+    field.choices = [*empty, *listed]
 
 
 class TicketCreateForm(TenantChoicesMixin, forms.Form):
@@ -102,9 +126,9 @@ class TicketCreateForm(TenantChoicesMixin, forms.Form):
     cc_emails = forms.CharField(label="CC", required=False, help_text="Email addresses.")
     attachments = MultipleFileField()
 
-    def __init__(self, *args, tenant, **kwargs):
+    def __init__(self, *args, tenant, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fill_tenant_choices(tenant)
+        self.fill_tenant_choices(tenant, choices)
 
 
 class TicketUpdateForm(TenantChoicesMixin, forms.Form):
@@ -124,9 +148,9 @@ class TicketUpdateForm(TenantChoicesMixin, forms.Form):
     assignee = forms.ModelChoiceField(queryset=None, required=False)
     tags = forms.CharField(required=False)
 
-    def __init__(self, *args, tenant, **kwargs):
+    def __init__(self, *args, tenant, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fill_tenant_choices(tenant)
+        self.fill_tenant_choices(tenant, choices)
 
     @staticmethod
     def ticket_values(ticket) -> dict:
@@ -246,9 +270,9 @@ class QueueFilterForm(TenantChoicesMixin, forms.Form):
     updated_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(required=False, choices=[])
 
-    def __init__(self, *args, tenant, sorts, **kwargs):
+    def __init__(self, *args, tenant, sorts, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fill_tenant_choices(tenant)
+        self.fill_tenant_choices(tenant, choices)
         self.fields["sort"].choices = [("", "Default order"), *sorts.items()]
 
     def conditions(self):
@@ -311,9 +335,9 @@ class BulkActionForm(TenantChoicesMixin, forms.Form):
     group = forms.ModelChoiceField(queryset=None, required=False, empty_label="No group")
     tag = forms.CharField(required=False, max_length=40)
 
-    def __init__(self, *args, tenant, **kwargs):
+    def __init__(self, *args, tenant, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fill_tenant_choices(tenant)
+        self.fill_tenant_choices(tenant, choices)
         # Any number may be posted; the service looks them up within the tenant.
         self.fields["numbers"].valid_value = lambda value: parse_id(value) is not None
 
@@ -348,9 +372,11 @@ class SavedViewForm(forms.Form):
         queryset=None, required=False, empty_label="Only me", label="Share with"
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["shared_with"].queryset = group_choices()
+        if choices is not None:
+            offer_listed_choices(self.fields["shared_with"], choices.groups)
 
 
 class BoardFilterForm(TenantChoicesMixin, forms.Form):
@@ -366,9 +392,9 @@ class BoardFilterForm(TenantChoicesMixin, forms.Form):
         required=False, max_length=40, widget=forms.TextInput(attrs={"placeholder": "Any tag"})
     )
 
-    def __init__(self, *args, tenant, **kwargs):
+    def __init__(self, *args, tenant, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fill_tenant_choices(tenant)
+        self.fill_tenant_choices(tenant, choices)
 
     def conditions(self):
         from django.db.models import Q

@@ -147,24 +147,32 @@ class Queue:
     default_sort: str = "urgent"
 
 
-def queues_for(*, membership: Membership) -> list[Queue]:
+def queues_for(
+    *, membership: Membership, groups: list[tuple[int, str]] | None = None
+) -> list[Queue]:
     """The queues a member sees: their own, unassigned, their groups, and All
-    for dispatchers and up."""
+    for dispatchers and up. `groups`: the member's groups as (id, name) by
+    name, when the caller has read them already (`selectors.tenant_choices`)."""
     user = membership.user
     queues = [
         Queue("mine", "My tickets", Q(assignee=user)),
         Queue("unassigned", "Unassigned", Q(assignee__isnull=True)),
     ]
-    group_ids = SupportGroupMember.objects.filter(user=user).values("group_id")
-    for group in SupportGroup.objects.filter(pk__in=group_ids).order_by("name"):
-        queues.append(Queue(f"group-{group.pk}", group.name, Q(group=group)))
+    if groups is None:
+        group_ids = SupportGroupMember.objects.filter(user=user).values("group_id")
+        groups = (
+            SupportGroup.objects.filter(pk__in=group_ids).order_by("name").values_list("pk", "name")
+        )
+    for group_id, name in groups:
+        queues.append(Queue(f"group-{group_id}", name, Q(group=group_id)))
     if membership.has_role(Membership.Role.DISPATCHER):
         queues.append(Queue("all", "All", Q()))
     return queues
 
 
-def queue_get(*, membership: Membership, slug: str) -> Queue:
-    for queue in queues_for(membership=membership):
+def queue_get(*, membership: Membership, slug: str, queues: list[Queue] | None = None) -> Queue:
+    """The member's queue named `slug` (among `queues`, when given), or 404."""
+    for queue in queues if queues is not None else queues_for(membership=membership):
         if queue.slug == slug:
             return queue
     raise Http404("No such queue.")
@@ -234,24 +242,27 @@ def queue_neighbours(
 ) -> tuple[int | None, int | None]:
     """The numbers of the tickets just before and just after `ticket` in the
     queue's order (with its filters), or None at either end: two one-row
-    queries by keyset from the ticket's own sort key, so they work whether or
-    not the ticket is still in the queue."""
+    reads by keyset from the ticket's own sort key, sent as one query (a
+    UNION ALL, each branch walking the queue's index on its own), so they
+    work whether or not the ticket is still in the queue."""
     sort = sort if sort in SORTS else queue.default_sort
     values = [getattr(ticket, key.field) for key in SORTS[sort]]
     rows = (
         Ticket.objects.filter(queue.scope)
         .filter(Q() if include_closed else OPEN_Q)
         .filter(filters or Q())
-        .values_list("number", flat=True)
     )
     following = (
         rows.filter(_after_cursor(sort, values))
-        .order_by(*(key.order_expression() for key in SORTS[sort]))
-        .first()
+        .annotate(side=Value("next"))
+        .values_list("side", "number")
+        .order_by(*(key.order_expression() for key in SORTS[sort]))[:1]
     )
     previous = (
         rows.filter(_before_cursor(sort, values))
-        .order_by(*(key.reverse_expression() for key in SORTS[sort]))
-        .first()
+        .annotate(side=Value("previous"))
+        .values_list("side", "number")
+        .order_by(*(key.reverse_expression() for key in SORTS[sort]))[:1]
     )
-    return previous, following
+    found = dict(following.union(previous, all=True))
+    return found.get("previous"), found.get("next")

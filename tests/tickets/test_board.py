@@ -1,5 +1,9 @@
+import re
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from helpdesk.tenancy import tenant_context
 from tests.factories import SupportGroupFactory, TicketFactory
@@ -109,3 +113,29 @@ def test_a_malformed_version_is_refused_in_words(tenant, agent, board_tickets, l
     )
     assert response.status_code == 400
     assert "reload the page" in response.content.decode()
+
+
+def test_each_column_shows_the_most_urgent_first(tenant, agent, login):
+    """Priority first, then the nearest due time (none last), then the oldest."""
+    now = timezone.now()
+    with tenant_context(tenant):
+        low = TicketFactory(subject="Low", priority=1)
+        later = TicketFactory(subject="Due later", priority=2)
+        no_due_old = TicketFactory(subject="No due time, older", priority=2)
+        no_due_new = TicketFactory(subject="No due time, newer", priority=2)
+        soon = TicketFactory(subject="Due soon", priority=2)
+        urgent = TicketFactory(subject="Urgent", priority=4)
+        Ticket.objects.filter(pk=later.pk).update(due_at=now + timedelta(hours=5))
+        Ticket.objects.filter(pk=soon.pk).update(due_at=now + timedelta(hours=1))
+        waiting = TicketFactory(subject="Waiting", priority=4)
+        services.ticket_change_status(
+            ticket=waiting, actor=agent, status="pending", expected_version=None
+        )
+    response = login(agent).get(reverse("tickets:board", args=[tenant.slug]))
+    columns = {c["status"]: c for c in response.context["columns"]}
+    assert [t.subject for t in columns["new"]["cards"]] == [
+        t.subject for t in (urgent, soon, later, no_due_old, no_due_new, low)
+    ]
+    assert [t.subject for t in columns["pending"]["cards"]] == ["Waiting"]
+    shown = re.findall(r'<p class="card-subject" dir="auto">([^<]+)</p>', response.content.decode())
+    assert shown[:6] == ["Urgent", "Due soon", "Due later", *shown[3:5], "Low"]

@@ -13,12 +13,15 @@ from .. import board, selectors, services
 from ..forms import (
     BoardFilterForm,
 )
+from .common import tenant_choices
 
 
 @require_GET
 def board_view(request, tenant_slug):
     """The kanban; just the columns when htmx refreshes it."""
-    form = BoardFilterForm(request.GET, tenant=request.tenant)
+    # A refresh shows the columns only: no form, so no choices to read.
+    choices = None if request.htmx else tenant_choices(request)
+    form = BoardFilterForm(request.GET, tenant=request.tenant, choices=choices)
     filters = form.conditions() if form.is_valid() else Q()
     context = {
         "columns": board.board_columns(filters=filters),

@@ -20,6 +20,7 @@ from ..forms import (
     QueueFilterForm,
     SavedViewForm,
 )
+from .common import member_queue, member_queues, tenant_choices
 
 
 def _saved_views_for(request):
@@ -45,8 +46,13 @@ def queue_index(request, tenant_slug):
 @require_GET
 def queue_view(request, tenant_slug, slug):
     """A queue page; its rows alone when htmx polls for fresh ones."""
-    queue = queues.queue_get(membership=request.membership, slug=slug)
-    form = QueueFilterForm(request.GET, tenant=request.tenant, sorts=queues.SORT_LABELS)
+    # The full page's forms show the tenant's choices (read first, so that
+    # the queue list is made from them); a refresh shows no form.
+    choices = None if request.htmx else tenant_choices(request)
+    queue = member_queue(request, slug)
+    form = QueueFilterForm(
+        request.GET, tenant=request.tenant, sorts=queues.SORT_LABELS, choices=choices
+    )
     filters, include_closed, sort = Q(), False, None
     if form.is_valid():
         filters, include_closed = form.conditions()
@@ -77,16 +83,16 @@ def queue_view(request, tenant_slug, slug):
         "filter_form": form,
         "filter_query": filter_query.urlencode(),
         "counts": queues.queue_counts(user=request.user),
-        "queues": queues.queues_for(membership=request.membership),
+        "queues": member_queues(request),
         "saved_views": _saved_views_for(request),
         "refresh_seconds": settings.QUEUE_REFRESH_SECONDS,
     }
     if request.htmx:
         return render(request, "tickets/queue.html#queue-refresh", context)
     context |= {
-        "bulk_form": BulkActionForm(tenant=request.tenant),
+        "bulk_form": BulkActionForm(tenant=request.tenant, choices=choices),
         "save_view_form": SavedViewForm(
-            initial={"queue": queue.slug, "query": context["filter_query"]}
+            initial={"queue": queue.slug, "query": context["filter_query"]}, choices=choices
         ),
         "can_share_views": request.membership.has_role(Membership.Role.MANAGER),
     }

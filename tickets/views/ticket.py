@@ -23,6 +23,7 @@ from ..forms import (
     add_service_errors,
 )
 from ..models import CannedResponse, Message
+from .common import member_queue, tenant_choices
 
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
 
@@ -67,6 +68,7 @@ def ticket_new(request, tenant_slug):
         else:
             messages.success(request, f"Ticket {ticket.reference} created.")
             return redirect("tickets:detail", tenant_slug, ticket.number)
+    form.offer_tenant_choices(tenant_choices(request))
     return render(request, "tickets/ticket_new.html", {"form": form})
 
 
@@ -112,9 +114,10 @@ def _queue_nav(request, ticket, origin: str) -> dict | None:
     if not slug:
         return None
     try:
-        queue = queues.queue_get(membership=request.membership, slug=slug)
+        queue = member_queue(request, slug)
     except Http404:
         return None
+    # Only read for its conditions, never shown: its fields need no choices.
     form = QueueFilterForm(QueryDict(query), tenant=request.tenant, sorts=queues.SORT_LABELS)
     filters, include_closed, sort = Q(), False, None
     if form.is_valid():
@@ -164,7 +167,13 @@ def _detail_context(
     timeline = _prepared(selectors.ticket_timeline(ticket=ticket))
     origin = _queue_origin(request)
     pending_details = update_form is not None
-    update_form = update_form or TicketUpdateForm.for_ticket(ticket)
+    # Read first: the Details panel shows them, and the queue nav takes the
+    # viewer's groups from them.
+    choices = tenant_choices(request)
+    if update_form is None:
+        update_form = TicketUpdateForm.for_ticket(ticket, choices=choices)
+    else:
+        update_form.offer_tenant_choices(choices)
     return {
         "ticket": ticket,
         "timeline": timeline,
@@ -254,7 +263,7 @@ def ticket_state(request, tenant_slug, number):
     for event in new_events:
         event.is_new = event.actor_user_id != request.user.pk
     first_new = next((event for event in new_events if event.is_new), None)
-    update_form = TicketUpdateForm.for_ticket(ticket)
+    update_form = TicketUpdateForm.for_ticket(ticket, choices=tenant_choices(request))
     context = {
         "ticket": ticket,
         "new_events": new_events,
