@@ -7,10 +7,19 @@ settings_sections
     `AppConfig.ready()`. The home shows a member only the sections whose
     `min_role` they have. Receives nothing and loads nothing: the home
     costs no query per section.
+
+demo_seeders
+    What `seed_demo` adds after it made the demo tenants, users and
+    tickets: a `DemoSeeder` whose `seed(tenant, stdout)` runs inside the
+    tenant's context, once per demo tenant, in `order`. It must be safe to
+    run again (it finds what an earlier run made). Higher apps (SLA,
+    dispatch, the portal) show their part to a newcomer this way without
+    `seed_demo` importing them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.urls import reverse
@@ -35,6 +44,20 @@ class SettingsSection:
 
 
 settings_sections: Registry[SettingsSection] = Registry("settings_sections", SettingsSection)
+
+
+@dataclass(frozen=True)
+class DemoSeeder:
+    """`seed(tenant, stdout)` adds an app's demo data to one demo tenant;
+    it runs inside that tenant's context and may write lines to `stdout`
+    (a newcomer reads them after `make run`)."""
+
+    name: str
+    seed: Callable[..., None]
+    order: int = 100
+
+
+demo_seeders: Registry[DemoSeeder] = Registry("demo_seeders", DemoSeeder)
 
 
 def settings_sections_for(membership) -> list[dict]:

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from helpdesk.extensions import demo_seeders
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember, Tenant
 from helpdesk.tenancy import tenant_context
 from tickets import services
@@ -160,6 +161,9 @@ class Command(BaseCommand):
             )
             agents.append(shared)
             self._seed_tenant(tenant, spec, agents, rng)
+            for seeder in demo_seeders:
+                with tenant_context(tenant):
+                    seeder.seed(tenant, self.stdout)
 
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, what in logins:
