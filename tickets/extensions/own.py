@@ -5,7 +5,7 @@ from helpdesk.extensions import SettingsSection, settings_sections
 
 from .. import selectors
 from ..models import Event
-from . import EventKind, TicketPanel, event_kinds, ticket_panels
+from . import EventKind, SystemActor, TicketPanel, event_kinds, system_actors, ticket_panels
 
 
 def _requester_panel(ticket, request) -> dict:
@@ -30,6 +30,17 @@ def register_tickets_extensions() -> None:
                 is_public=is_public,
             )
         )
+
+    # What automations do on their own (tickets.automations).
+    event_kinds.register(
+        EventKind(
+            name="automation_reminded",
+            label="Assignee reminded",
+            template="tickets/events/automation_reminded.html",
+            is_public=False,
+        )
+    )
+    system_actors.register(SystemActor(name="automations", label="Automation"))
 
     ticket_panels.register(
         TicketPanel(
@@ -68,6 +79,20 @@ def register_tickets_extensions() -> None:
             description="Background work that failed (routing, mail, notifications): see why, run it again.",
             url_name="tickets:failed_work",
             order=45,
+        ),
+        SettingsSection(
+            name="tickets.webhooks",
+            title="Webhooks",
+            description="Post ticket events to other systems or a Slack channel.",
+            url_name="tickets:webhooks",
+            order=60,
+        ),
+        SettingsSection(
+            name="tickets.automations",
+            title="Automations",
+            description="Close solved tickets, remind customers and assignees, on a schedule.",
+            url_name="tickets:automations",
+            order=65,
         ),
     ):
         settings_sections.register(section)
