@@ -17,7 +17,7 @@ from helpdesk.handover import publish_quietly
 from helpdesk.models import Membership
 from helpdesk.permissions import require_role
 from helpdesk.services import audit_record
-from helpdesk.tenancy import current_tenant
+from helpdesk.tenancy import current_tenant, tenant_memo
 from helpdesk.tenant_work import work_due
 
 from ..models import Event, Webhook, WebhookAttempt, WebhookDelivery
@@ -77,6 +77,9 @@ def _check(webhook: Webhook, *, check_host: bool) -> None:
 
 
 def _audit(actor, action: str, webhook: Webhook, summary: str, detail: dict | None = None):
+    # Every change passes here: what the tenant's webhooks ask for is read
+    # afresh for the events recorded after it (tickets.webhooks.handlers).
+    tenant_memo().pop("tickets.webhooks.wanted", None)
     audit_record(
         actor=actor,
         action=f"webhook.{action}",
