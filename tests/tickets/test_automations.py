@@ -374,3 +374,20 @@ def test_each_rule_reads_its_tickets_by_a_tenant_first_index(in_tenant, admin_us
     if kind != "close_resolved":
         # The runs of this cycle are looked up by their unique key.
         assert "automationrun_once" in plan
+
+
+def test_the_demo_shows_automations_and_an_example_webhook(db, monkeypatch):
+    from django.core.management import call_command
+
+    from helpdesk.models import Tenant
+    from tickets.management.commands import seed_demo
+    from tickets.models import AutomationRule, Webhook
+
+    monkeypatch.setattr(seed_demo, "TICKETS_PER_TENANT", 3)
+    call_command("seed_demo")
+    call_command("seed_demo")  # finds what the first run made
+    with tenant_context(Tenant.objects.get(slug="acme")):
+        kinds = sorted(AutomationRule.objects.values_list("kind", flat=True))
+        assert kinds == ["close_resolved", "idle_assignee", "pending_reminder"]
+        [webhook] = Webhook.objects.all()
+        assert not webhook.is_active

@@ -1,7 +1,7 @@
 """The tickets app's own parts, registered through the same extension points
 higher apps use (called once, from `TicketsConfig.ready()`)."""
 
-from helpdesk.extensions import SettingsSection, settings_sections
+from helpdesk.extensions import DemoSeeder, SettingsSection, demo_seeders, settings_sections
 
 from .. import selectors
 from ..models import Event
@@ -96,3 +96,9 @@ def register_tickets_extensions() -> None:
         ),
     ):
         settings_sections.register(section)
+
+    from ..automations.demo import seed_automations_and_webhooks
+
+    demo_seeders.register(
+        DemoSeeder(name="tickets.automations", seed=seed_automations_and_webhooks, order=50)
+    )
