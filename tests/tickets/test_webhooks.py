@@ -17,6 +17,7 @@ from helpdesk.models import AuditEntry
 from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
 from tickets import events
+from tickets import services as services_tickets
 from tickets.models import Event, Webhook, WebhookAttempt, WebhookDelivery
 from tickets.webhooks import sender, services, tasks
 
@@ -383,3 +384,45 @@ def test_the_delivery_log_is_paged_by_keyset(tenant, admin_user, login):
     assert "post number 002" in second and "post number 000" in second
     assert "post number 052" not in second
     assert 'href="?before=' not in second
+
+
+def test_events_no_webhook_asks_for_queue_no_work(tenant, admin_user, agent, no_hand_over):
+    with tenant_context(tenant):
+        ticket = TicketFactory(channel="phone")
+        services_tickets.message_add(ticket=ticket, kind="note", body="hm", author_user=agent)
+        notes = Event.objects.filter(ticket=ticket, new_value__kind="note").order_by("pk")
+        note = notes.get()
+        # No webhooks: done the moment it is written.
+        assert note.processed_at is not None
+    with tenant_context(tenant):
+        hook = Webhook(
+            tenant=tenant, name="New only", url="https://a.example/", events=["ticket.created"]
+        )
+        hook.secret = "s"
+        hook.save()
+    with tenant_context(tenant):
+        services_tickets.message_add(ticket=ticket, kind="note", body="again", author_user=agent)
+        created_again = TicketFactory(channel="phone")
+        second_note = notes.last()
+        created = Event.objects.get(ticket=created_again, kind=Event.Kind.CREATED)
+        # A note no webhook asked for is still done at once; a new ticket waits for its post.
+        assert second_note.processed_at is not None
+        assert created.processed_at is None
+
+
+def test_a_webhook_turned_off_before_its_post_sends_nothing(
+    tenant, admin_user, receiver, no_hand_over
+):
+    with tenant_context(tenant):
+        webhook, _ = _webhook(admin_user, receiver.url)
+    _, [delivery] = _deliveries_of_new_ticket(tenant)
+    with tenant_context(tenant):
+        services.webhook_update(webhook=webhook, actor=admin_user, is_active=False)
+
+    assert _deliver(tenant, delivery) == "not due"
+
+    assert receiver.received == []
+    with tenant_context(tenant):
+        delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.FAILED
+    assert "turned off" in delivery.last_error

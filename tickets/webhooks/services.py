@@ -275,7 +275,9 @@ def delivery_attempt_record(*, job: DeliveryJob, result: sender.PostResult, star
     """Log the try and settle the delivery: delivered, retried after its
     backoff, or given up after WEBHOOK_MAX_ATTEMPTS tries."""
     now = timezone.now()
-    delivery = WebhookDelivery.objects.select_for_update().get(pk=job.delivery_id)
+    delivery = WebhookDelivery.objects.select_for_update().filter(pk=job.delivery_id).first()
+    if delivery is None:
+        return "the webhook was removed meanwhile"
     WebhookAttempt.objects.create(
         tenant_id=delivery.tenant_id,
         webhook_id=job.webhook_id,
