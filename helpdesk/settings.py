@@ -362,8 +362,33 @@ if IMAP_POLL_TIME_LIMIT_SECONDS <= IMAP_TIMEOUT_SECONDS:
 # Hosts that tenant admins enter (IMAP servers) must resolve to public
 # addresses only; turn on when the mail server is on the install's own network.
 ALLOW_PRIVATE_HOSTS = env_bool("ALLOW_PRIVATE_HOSTS", False)
+# Outgoing webhooks (tickets.webhooks): each post gives up after
+# WEBHOOK_TIMEOUT_SECONDS; a failed one is tried again after
+# WEBHOOK_RETRY_BASE_SECONDS, doubling up to WEBHOOK_RETRY_MAX_SECONDS, and
+# given up after WEBHOOK_MAX_ATTEMPTS tries. Targets must resolve to public
+# addresses unless ALLOW_PRIVATE_HOSTS is on.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600)
+if WEBHOOK_TIMEOUT_SECONDS < 1 or WEBHOOK_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "WEBHOOK_TIMEOUT_SECONDS and WEBHOOK_MAX_ATTEMPTS must be at least 1."
+    )
+# The address people reach the app at, for links in webhook posts.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# How often each tenant's automations look for tickets to act on.
+AUTOMATIONS_SWEEP_SECONDS = env_int("AUTOMATIONS_SWEEP_SECONDS", 300)
 # All periodic work, in one place.
 CELERY_BEAT_SCHEDULE = {
+    "run-automations": {
+        "task": "tickets.automations.tasks.run_automations",
+        "schedule": 60,
+    },
+    "sweep-webhook-deliveries": {
+        "task": "tickets.webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": 60,
+    },
     "poll-imap-mailboxes": {
         "task": "tickets.tasks.poll_imap_mailboxes",
         "schedule": IMAP_POLL_SECONDS,

@@ -76,6 +76,34 @@ def _api_key_id(tenant):
         return api_key_create(actor=None, name="Chat", scope="read")[0].pk
 
 
+def _webhook_id(tenant):
+    from tickets.models import Webhook
+
+    with tenant_context(tenant):
+        webhook = Webhook.objects.order_by("pk").first()
+        if webhook is None:
+            # Written directly: a private address, refused when posted, so a
+            # "Send test" in the cast reaches no network.
+            webhook = Webhook(
+                tenant=tenant, name="Ops", url="http://127.0.0.1:9/hook", events=["ticket.created"]
+            )
+            webhook.secret = "whsec_cast"
+            webhook.save()
+        return webhook.pk
+
+
+def _automation_id(tenant):
+    from tickets.models import AutomationRule
+
+    with tenant_context(tenant):
+        rule = AutomationRule.objects.order_by("pk").first()
+        if rule is None:
+            rule = AutomationRule.objects.create(
+                tenant=tenant, name="Close solved", kind="close_resolved", wait=3
+            )
+        return rule.pk
+
+
 # (url name, args builder, minimum role, methods allowed)
 VIEWS = [
     ("tickets:list", lambda t, tk: [t.slug], "agent", "GET"),
@@ -129,6 +157,14 @@ VIEWS = [
     ("tickets:mailboxes", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:mailbox_edit", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "GET"),
     ("tickets:mailbox_new_token", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "POST"),
+    ("tickets:webhooks", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:webhook_edit", lambda t, tk: [t.slug, _webhook_id(t)], "admin", "GET"),
+    ("tickets:webhook_secret", lambda t, tk: [t.slug, _webhook_id(t)], "admin", "POST"),
+    ("tickets:webhook_test", lambda t, tk: [t.slug, _webhook_id(t)], "admin", "POST"),
+    ("tickets:webhook_delete", lambda t, tk: [t.slug, _webhook_id(t)], "admin", "POST"),
+    ("tickets:automations", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:automation_edit", lambda t, tk: [t.slug, _automation_id(t)], "admin", "GET"),
+    ("tickets:automation_delete", lambda t, tk: [t.slug, _automation_id(t)], "admin", "POST"),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_keys", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),

@@ -11,6 +11,7 @@ class TicketsConfig(AppConfig):
         from . import handlers  # noqa: F401
         from .checks import extensions_check, search_index_check
         from .extensions.own import register_tickets_extensions
+        from .webhooks import handlers as webhook_handlers  # noqa: F401
 
         checks.register(search_index_check, checks.Tags.database)
         checks.register(extensions_check, checks.Tags.templates)

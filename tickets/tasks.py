@@ -328,3 +328,9 @@ def poll_imap_mailbox(*, tenant_id: int, mailbox_id: int) -> int:
         with tenant_context(tenant):
             services.mailbox_poll_recorded(mailbox=mailbox)
     return stored
+
+
+# The webhooks' and automations' tasks live beside their code; imported here
+# so that the worker (autodiscovery reads tickets.tasks) knows them.
+from .automations import tasks as _automation_tasks  # noqa: E402, F401
+from .webhooks import tasks as _webhook_tasks  # noqa: E402, F401

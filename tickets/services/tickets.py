@@ -859,6 +859,46 @@ def _message_write(
 
 
 @transaction.atomic
+def ticket_system_reply(*, ticket: Ticket, source: str, reason: str, body: str) -> Message:
+    """A public reply that a system sends (an automation's reminder to the
+    customer): mailed to the requester like an agent's reply, and shown on
+    the timeline under the system's name with `reason`.
+
+    It is nobody's response and no activity on the ticket: the first
+    response, the status, `version` and `updated_at` stay as they were (so
+    an automation waiting for activity still sees none, and nobody's open
+    edit turns stale).
+    """
+    if source not in system_actors:
+        raise ValueError(f"{source!r} is not registered in tickets.extensions.system_actors")
+    if not (reason or "").strip():
+        raise ValueError("a system reply says why (reason)")
+    if not (body or "").strip():
+        raise ValidationError({"body": "Write a message first."})
+    ticket = _lock_current(ticket, None)
+    if ticket.status == Ticket.Status.CLOSED:
+        raise ValidationError("This ticket is closed.")
+    now = timezone.now()
+    message = _message_build(ticket=ticket, kind=Message.Kind.REPLY, body=body, now=now)
+    message.save()
+    events_record(
+        [
+            event_build(
+                ticket=ticket,
+                kind=Event.Kind.MESSAGE_ADDED,
+                message=message,
+                is_public=True,
+                new_value={"kind": message.kind},
+                actor_system=source,
+                reason=reason.strip(),
+                created_at=now,
+            )
+        ]
+    )
+    return message
+
+
+@transaction.atomic
 def delivery_failed(*, ticket: Ticket, addresses: Sequence[str], reason: str) -> Event:
     """Record on the ticket that mail to `addresses` bounced; mark those
     contacts so nothing more is sent to them."""
