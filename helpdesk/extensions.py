@@ -13,6 +13,8 @@ nav_items
     ticket pages, in `order`: a `NavItem` (label, url_name reversed with
     the tenant's slug, `min_role`, and the url names for which it is the
     current page). Shown to members whose role is at least `min_role`.
+    An item whose `home_for` names a role is where `/<tenant>/` sends
+    members of that role (the managers' dashboard).
 
 demo_seeders
     What `seed_demo` adds after it made the demo tenants, users and
@@ -63,6 +65,8 @@ class NavItem:
     order: int = 100
     # url names (without namespace) of the pages it is "current" on.
     current_for: tuple[str, ...] = ()
+    # Roles whose home in the help desk this page is.
+    home_for: tuple[str, ...] = ()
 
 
 nav_items: Registry[NavItem] = Registry("nav_items", NavItem)
@@ -76,6 +80,15 @@ def nav_items_for(membership) -> list[dict]:
         for item in nav_items
         if membership.has_role(item.min_role)
     ]
+
+
+def home_page_for(membership) -> str | None:
+    """The url name of the page a higher app made the home of the member's
+    role, if any (`NavItem.home_for`)."""
+    for item in nav_items:
+        if membership.role in item.home_for:
+            return item.url_name
+    return None
 
 
 @dataclass(frozen=True)

@@ -18,5 +18,6 @@ class ReportsConfig(AppConfig):
                 min_role="manager",
                 order=50,
                 current_for=("dashboard", "tickets"),
+                home_for=("manager",),
             )
         )

@@ -287,3 +287,40 @@ def test_a_number_links_to_the_tickets_behind_it(tenant, history, admin_user, lo
     assert "Three" not in page  # assigned
     response = client.get(reverse("reports:tickets", args=[tenant.slug, "nonsense"]))
     assert response.status_code == 404
+
+
+def test_a_managers_home_is_the_dashboard_and_queues_stay_one_click_away(tenant, login):
+    manager = UserFactory()
+    Membership.objects.create(tenant=tenant, user=manager, role=Membership.Role.MANAGER)
+    client = login(manager)
+    assert client.get(f"/{tenant.slug}/")["Location"] == reverse(
+        "reports:dashboard", args=[tenant.slug]
+    )
+    assert client.get(reverse("tickets:queues", args=[tenant.slug]))["Location"] == reverse(
+        "tickets:queue", args=[tenant.slug, "all"]
+    )
+
+
+def test_the_tickets_behind_a_number_export_as_csv_in_pages(
+    tenant, history, admin_user, login, monkeypatch
+):
+    from reports import views
+
+    monkeypatch.setattr(views, "CSV_PAGE", 1)  # every row its own statement
+    with tenant_context(tenant):
+        t4 = history["t4"]
+        t4.refresh_from_db()
+        services.ticket_update(
+            ticket=t4, actor=admin_user, expected_version=None, subject="=HYPERLINK(1)"
+        )
+        fact_refresh(ticket_id=t4.pk)
+    response = login(admin_user).get(
+        reverse("reports:tickets", args=[tenant.slug, "backlog"]) + "?format=csv"
+    )
+    assert response["Content-Type"].startswith("text/csv")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "Ticket,Subject,Status,Created"
+    assert [line.split(",")[:3] for line in lines[1:]] == [
+        [f"{tenant.ticket_prefix}-4", "'=HYPERLINK(1)", "new"],
+        [f"{tenant.ticket_prefix}-3", "Three", "open"],
+    ]
