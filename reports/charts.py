@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH = 720
+WIDTH = 960
 HEIGHT = 200
 LEFT = 36  # room for the scale
 BOTTOM = 22  # room for the dates

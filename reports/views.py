@@ -39,8 +39,11 @@ METRICS = {
 
 
 def _filters(request) -> tuple[ReportFilterForm, selectors.Filters, str]:
+    query = request.GET.copy()
+    if not query.get("period"):
+        query["period"] = "30"
     form = ReportFilterForm(
-        request.GET,
+        query,
         tenant=request.tenant,
         choices=None if request.htmx else tenant_choices(request),
     )

@@ -8,6 +8,8 @@ def duration(seconds) -> str:
     """Seconds as a person reads a wait: "45 min", "3 h 20 min", "2 d 4 h"."""
     if seconds is None:
         return "–"
+    if float(seconds) < 60:
+        return "<1 min"
     minutes = round(float(seconds) / 60)
     if minutes < 60:
         return f"{minutes} min"
