@@ -1,9 +1,14 @@
-"""Charts drawn on the server as SVG geometry (no script, no CDN): the
-template draws the shapes and carries the same numbers as a table."""
+"""Charts drawn on the server as SVG (no script, no CDN); the page carries
+the same numbers as a table. The markup is joined here rather than looped
+in a template: a 90-day chart is 200 shapes, and the template engine took
+most of the dashboard's time drawing them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 960
 HEIGHT = 200
@@ -71,3 +76,47 @@ def volume_chart(days) -> dict:
         "scale": scale,
         "top": top,
     }
+
+
+def volume_svg(chart: dict, *, labelled_by: str) -> SafeString:
+    """`volume_chart`'s geometry as one <svg> (an image named by the
+    element `labelled_by`; each bar has a tooltip with its number)."""
+    left, width, height = chart["left"], chart["width"], chart["height"]
+    parts = [
+        f'<svg viewBox="0 -10 {width} {height + 10}" role="img" '
+        f'aria-labelledby="{escape(labelled_by)}" focusable="false">'
+    ]
+    for line in chart["scale"]:
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width}" y1="{line["y"]}" y2="{line["y"]}"></line>'
+            f'<text class="scale" x="{left - 4}" y="{line["y"]}" text-anchor="end" '
+            f'dominant-baseline="middle">{line["value"]}</text>'
+        )
+    for series, css, verb in (
+        (chart["created"], "bar-created", "created"),
+        (chart["solved"], "bar-solved", "solved"),
+    ):
+        for bar in series:
+            parts.append(
+                f'<rect class="{css}" x="{bar.x}" y="{bar.y}" width="{bar.width}" '
+                f'height="{bar.height}"><title>{escape(bar.label)}: {bar.value} {verb}</title></rect>'
+            )
+    dates = chart["dates"]
+    for i, date in enumerate(dates):
+        anchor = "end" if i == len(dates) - 1 else "middle"
+        parts.append(
+            f'<text class="scale" x="{date["x"]}" y="{height - 4}" '
+            f'text-anchor="{anchor}">{escape(date["label"])}</text>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every value above is a number or escaped
+
+
+def table_rows(days) -> SafeString:
+    """The chart's numbers as table rows, newest day first."""
+    rows = [
+        f'<tr><th scope="row"><time datetime="{day.day.isoformat()}">'
+        f"{day.day.strftime('%a %-d %b')}</time></th><td>{day.created}</td><td>{day.solved}</td></tr>"
+        for day in reversed(days)
+    ]
+    return mark_safe("".join(rows))  # noqa: S308 - dates and numbers only

@@ -93,7 +93,8 @@ def dashboard(request, tenant_slug):
         "period_label": PERIODS[period][0],
         "trend": days,
         "trend_span": span,
-        "chart": charts.volume_chart(days),
+        "chart_svg": charts.volume_svg(charts.volume_chart(days), labelled_by="trend-heading"),
+        "trend_rows": charts.table_rows(days),
         "query": _query(request),
         "refresh_seconds": 60,
     }
