@@ -1,3 +1,4 @@
+from .extensions import nav_items_for
 from .models import Membership
 
 
@@ -10,8 +11,10 @@ def tenancy(request):
     memberships = getattr(request, "memberships", None)
     if memberships is None:
         memberships = Membership.objects.filter(user=user).select_related("tenant")
+    membership = getattr(request, "membership", None)
     return {
         "tenant": getattr(request, "tenant", None),
-        "membership": getattr(request, "membership", None),
+        "membership": membership,
         "my_memberships": memberships,
+        "nav_extra": nav_items_for(membership) if membership is not None else [],
     }

@@ -8,6 +8,14 @@ settings_sections
     `min_role` they have. Receives nothing and loads nothing: the home
     costs no query per section.
 
+nav_items
+    Links a higher app adds to the top bar's main navigation, after the
+    ticket pages, in `order`: a `NavItem` (label, url_name reversed with
+    the tenant's slug, `min_role`, and the url names for which it is the
+    current page). Shown to members whose role is at least `min_role`.
+    An item whose `home_for` names a role is where `/<tenant>/` sends
+    members of that role (the managers' dashboard).
+
 demo_seeders
     What `seed_demo` adds after it made the demo tenants, users and
     tickets: a `DemoSeeder` whose `seed(tenant, stdout)` runs inside the
@@ -44,6 +52,43 @@ class SettingsSection:
 
 
 settings_sections: Registry[SettingsSection] = Registry("settings_sections", SettingsSection)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link in the top bar's main navigation."""
+
+    name: str
+    label: str
+    url_name: str
+    min_role: str = "agent"
+    order: int = 100
+    # url names (without namespace) of the pages it is "current" on.
+    current_for: tuple[str, ...] = ()
+    # Roles whose home in the help desk this page is.
+    home_for: tuple[str, ...] = ()
+
+
+nav_items: Registry[NavItem] = Registry("nav_items", NavItem)
+
+
+def nav_items_for(membership) -> list[dict]:
+    """The extra top-bar links a member sees, in order: {"item", "url"} each."""
+    slug = membership.tenant.slug
+    return [
+        {"item": item, "url": reverse(item.url_name, args=[slug])}
+        for item in nav_items
+        if membership.has_role(item.min_role)
+    ]
+
+
+def home_page_for(membership) -> str | None:
+    """The url name of the page a higher app made the home of the member's
+    role, if any (`NavItem.home_for`)."""
+    for item in nav_items:
+        if membership.role in item.home_for:
+            return item.url_name
+    return None
 
 
 @dataclass(frozen=True)

@@ -170,13 +170,15 @@ VIEWS = [
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
+    ("reports:dashboard", lambda t, tk: [t.slug], "manager", "GET"),
+    ("reports:tickets", lambda t, tk: [t.slug, "backlog"], "manager", "GET"),
 ]
 IDS = [name for name, *_ in VIEWS]
 
 
 @pytest.mark.parametrize(("name", "args", "role", "method"), VIEWS, ids=IDS)
 def test_member_with_the_role_is_served(name, args, role, method, tenant, ticket, login, request):
-    user = request.getfixturevalue("admin_user" if role == "admin" else "agent")
+    user = request.getfixturevalue("agent" if role == "agent" else "admin_user")
     client = login(user)
     url = reverse(name, args=args(tenant, ticket))
     if method.startswith("GET"):
