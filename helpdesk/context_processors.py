@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from .models import Membership
 
 
@@ -14,4 +16,5 @@ def tenancy(request):
         "tenant": getattr(request, "tenant", None),
         "membership": getattr(request, "membership", None),
         "my_memberships": memberships,
+        "notification_refresh_seconds": settings.NOTIFICATION_REFRESH_SECONDS,
     }

@@ -380,6 +380,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.sweep_stored_mail",
         "schedule": env_int("INTAKE_SWEEP_SECONDS", 60),
     },
+    "send-notification-digests": {
+        "task": "tickets.tasks.send_notification_digests",
+        "schedule": env_int("NOTIFICATION_MAIL_SWEEP_SECONDS", 60),
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,
@@ -517,6 +521,15 @@ AUTO_MAIL_MAX_PER_TICKET = env_int("AUTO_MAIL_MAX_PER_TICKET", 3)
 AUTO_MAIL_WINDOW_SECONDS = env_int("AUTO_MAIL_WINDOW_SECONDS", 3600)
 # The right-hand side of the Message-IDs we make (use a domain you own).
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "helpdesk.localhost")
+# Agents get at most one notification digest per this many minutes; the
+# digest sweep looks every NOTIFICATION_MAIL_SWEEP_SECONDS.
+NOTIFICATION_MAIL_MINUTES = env_int("NOTIFICATION_MAIL_MINUTES", 5)
+if NOTIFICATION_MAIL_MINUTES < 1:
+    raise ImproperlyConfigured("NOTIFICATION_MAIL_MINUTES must be at least 1.")
+# Where the app is reached, for links in mail to agents (no trailing slash).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# How often an open page asks for the bell's unread count.
+NOTIFICATION_REFRESH_SECONDS = env_int("NOTIFICATION_REFRESH_SECONDS", 30)
 
 # Production safety: on unless DEBUG, each can be turned off for a plain-HTTP bench.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
