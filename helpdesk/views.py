@@ -145,7 +145,9 @@ def notification_open(request, tenant_slug, notification_id):
         user_id=request.user.pk, in_app=True, pk=notification_id
     ).first()
     if notification is None:
-        raise Http404("No such notification.")
+        # Someone else's, or gone: nothing to show but one's own list.
+        messages.info(request, "That notification is not there any more.")
+        return redirect("notifications", tenant_slug)
     notifications.notifications_mark_read(user=request.user, notification_id=notification.pk)
     target = notification.url
     if not target.startswith("/") or not url_has_allowed_host_and_scheme(

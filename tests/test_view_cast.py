@@ -76,6 +76,17 @@ def _api_key_id(tenant):
         return api_key_create(actor=None, name="Chat", scope="read")[0].pk
 
 
+def _notification_id(tenant):
+    """A notification of the tenant's agent (the member the cast logs in as)."""
+    from helpdesk.notifications import notification_create
+
+    with tenant_context(tenant):
+        owner = Membership.objects.get(tenant=tenant, role=Membership.Role.AGENT).user
+        return notification_create(
+            user_id=owner.pk, text="Printer on fire is yours", url="/", source_key="cast"
+        ).pk
+
+
 # (url name, args builder, minimum role, methods allowed)
 VIEWS = [
     ("tickets:list", lambda t, tk: [t.slug], "agent", "GET"),
@@ -134,6 +145,10 @@ VIEWS = [
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
+    ("notification_bell", lambda t, tk: [t.slug], "agent", "GET"),
+    ("notification_open", lambda t, tk: [t.slug, _notification_id(t)], "agent", "GET-302"),
+    ("notification_preferences", lambda t, tk: [t.slug], "agent", "GET"),
+    ("member_mentions", lambda t, tk: [t.slug], "agent", "GET"),
 ]
 IDS = [name for name, *_ in VIEWS]
 
