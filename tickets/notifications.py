@@ -11,8 +11,6 @@ task is `tickets.tasks.send_notification_digests`.
 
 from __future__ import annotations
 
-import re
-
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,16 +28,13 @@ from helpdesk.tenant_work import work_sweep_claim, work_sweep_next
 from . import mail
 from .events import subscribe
 from .extensions import system_actor_label
+from .mentions import mentioned_handles
 from .models import Event, Message, Ticket
 
 ASSIGNED = "tickets.assigned"
 CUSTOMER_REPLIED = "tickets.customer_replied"
 MENTIONED = "tickets.mentioned"
 URGENT_IN_GROUP = "tickets.urgent_in_group"
-
-# "@name" not inside a word or an address; a trailing dot or dash ends a
-# sentence, not a name ("ask @pat.lee.").
-MENTION = re.compile(r"(?<![\w@.+-])@([A-Za-z0-9_][\w.+-]*)")
 
 
 def register_notification_kinds() -> None:
@@ -119,21 +114,22 @@ def notify_assignee(event: Event) -> None:
 # ---------------------------------------------------------------- customer replied
 
 
-def _is_customer_message(event: Event) -> bool:
-    return (event.new_value or {}).get("kind") == Message.Kind.CUSTOMER
+def _is_customer_reply_to_assignee(event: Event) -> bool:
+    # Set by message_add on a customer's later message to an assigned ticket.
+    details = event.new_value or {}
+    return details.get("kind") == Message.Kind.CUSTOMER and bool(details.get("assignee"))
 
 
 @subscribe(
-    "tickets.notify_customer_reply", kinds=[Event.Kind.MESSAGE_ADDED], when=_is_customer_message
+    "tickets.notify_customer_reply",
+    kinds=[Event.Kind.MESSAGE_ADDED],
+    when=_is_customer_reply_to_assignee,
 )
 def notify_customer_reply(event: Event) -> None:
     """Tell the assignee that the customer wrote again on their ticket."""
     ticket = event.ticket
     if not ticket.assignee_id or ticket.assignee_id == event.actor_user_id:
-        return
-    # The first message of a new ticket is its creation, not a reply.
-    if event.message_id and event.message.created_at <= ticket.created_at:
-        return
+        return  # given back since
     notification_create(
         kind=CUSTOMER_REPLIED,
         user_id=ticket.assignee_id,
@@ -146,17 +142,12 @@ def notify_customer_reply(event: Event) -> None:
 # ---------------------------------------------------------------- mentions
 
 
-def mentioned_handles(text: str) -> list[str]:
-    """The @handles in a text, lower case, each once, in order."""
-    handles = (match.group(1).rstrip(".-+").lower() for match in MENTION.finditer(text or ""))
-    return list(dict.fromkeys(handle for handle in handles if handle))
+def _is_note_with_mentions(event: Event) -> bool:
+    details = event.new_value or {}
+    return details.get("kind") == Message.Kind.NOTE and bool(details.get("mentions"))
 
 
-def _is_note(event: Event) -> bool:
-    return (event.new_value or {}).get("kind") == Message.Kind.NOTE
-
-
-@subscribe("tickets.notify_mentions", kinds=[Event.Kind.MESSAGE_ADDED], when=_is_note)
+@subscribe("tickets.notify_mentions", kinds=[Event.Kind.MESSAGE_ADDED], when=_is_note_with_mentions)
 def notify_mentions(event: Event) -> None:
     """Tell each member named with @ in an internal note (not its author)."""
     handles = mentioned_handles(event.message.body_text if event.message_id else "")

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('helpdesk', '0007_notificationdigeststate_notificationpreference_and_more'),
+        ('helpdesk', '0007_notification_kinds_preferences_digests'),
         ('tickets', '0023_search_columns_removed'),
     ]
 
