@@ -77,11 +77,16 @@ def _api_key_id(tenant):
 
 
 def _notification_id(tenant):
-    """A notification of the tenant's agent (the member the cast logs in as)."""
+    """A notification of the tenant's (first) agent: the member the cast logs in as."""
     from helpdesk.notifications import notification_create
 
     with tenant_context(tenant):
-        owner = Membership.objects.get(tenant=tenant, role=Membership.Role.AGENT).user
+        owner = (
+            Membership.objects.filter(tenant=tenant, role=Membership.Role.AGENT)
+            .order_by("pk")
+            .first()
+            .user
+        )
         return notification_create(
             user_id=owner.pk, text="Printer on fire is yours", url="/", source_key="cast"
         ).pk
