@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils import timezone
 
-from helpdesk.extensions import NotificationKind, notification_kinds
+from helpdesk.extensions import DemoSeeder, NotificationKind, demo_seeders, notification_kinds
 from helpdesk.models import Membership, SupportGroupMember
 from helpdesk.notifications import (
     DIGEST_WORK,
@@ -38,7 +38,11 @@ URGENT_IN_GROUP = "tickets.urgent_in_group"
 
 
 def register_notification_kinds() -> None:
-    """The ticket app's kinds (called once, from `TicketsConfig.ready()`)."""
+    """The ticket app's kinds, and its demo of them (called once, from
+    `TicketsConfig.ready()`)."""
+    demo_seeders.register(
+        DemoSeeder(name="tickets.notifications", seed=seed_demo_notifications, order=50)
+    )
     for kind in (
         NotificationKind(
             name=ASSIGNED,
@@ -244,3 +248,42 @@ def digests_send() -> int:
             recorded += 1
     work_sweep_next(kind=DIGEST_WORK, at=next_at)
     return recorded
+
+
+# ---------------------------------------------------------------- demo
+
+
+def seed_demo_notifications(tenant, stdout) -> None:
+    """Give the demo's agent a ticket and a mention from the dispatcher, so
+    their bell has something to show (the worker makes the notifications)."""
+    from django.contrib.auth import get_user_model
+
+    from . import services
+
+    users = {
+        user.username: user
+        for user in get_user_model().objects.filter(
+            username__in=[f"{tenant.slug}-agent", f"{tenant.slug}-dispatcher"]
+        )
+    }
+    agent, dispatcher = users.get(f"{tenant.slug}-agent"), users.get(f"{tenant.slug}-dispatcher")
+    if agent is None or dispatcher is None:
+        return
+    mention = f"@{agent.username} could you take this one? The customer is on the enterprise plan."
+    if Message.objects.filter(kind=Message.Kind.NOTE, body_text=mention).exists():
+        return
+    ticket = (
+        Ticket.objects.filter(assignee__isnull=True, status=Ticket.Status.NEW)
+        .order_by("-priority", "number")
+        .first()
+    )
+    if ticket is None:
+        return
+    services.ticket_assign(ticket=ticket, actor=dispatcher, assignee=agent, expected_version=None)
+    services.message_add(
+        ticket=ticket, kind=Message.Kind.NOTE, body=mention, author_user=dispatcher
+    )
+    stdout.write(
+        f"{tenant.name}: {dispatcher.username} gave {ticket.reference} to {agent.username} "
+        "and mentioned them: see the bell"
+    )

@@ -81,6 +81,12 @@ def test_the_bell_counts_a_ticket_a_colleague_just_assigned(
     expect(page.get_by_role("heading", name="Printer on fire")).to_be_visible()
     expect(bell.locator(".bell-count")).to_have_count(0)
 
+    page.goto(f"{live_server.url}/{tenant.slug}/settings/notifications/")
+    expect(page.get_by_role("group", name="Mentioned in a note")).to_be_visible()
+    shot(page, "preferences-desktop")
+    page.set_viewport_size(PHONE)
+    shot(page, "preferences-phone")
+
 
 def test_at_in_a_note_offers_colleagues_from_the_keyboard(
     page, log_in, live_server, tenant, agent, shot
