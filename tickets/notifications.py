@@ -207,9 +207,9 @@ def notify_urgent_in_group(event: Event) -> None:
         )
     )
     members &= set(
-        Membership.objects.filter(tenant_id=ticket.tenant_id, user_id__in=members).values_list(
-            "user_id", flat=True
-        )
+        Membership.objects.filter(
+            tenant_id=ticket.tenant_id, user_id__in=members, user__is_active=True
+        ).values_list("user_id", flat=True)
     )
     members.discard(event.actor_user_id)
     for user_id in sorted(members):

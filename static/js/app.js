@@ -487,3 +487,12 @@
     choose(Number(item.dataset.index));
   });
 })();
+
+// The bell's count (helpdesk/_bell.html, polled by htmx): a poll that was
+// sent to the sign-in page (the session ended) leaves the bell as it is.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  if (!target || target.id !== "bell") return;
+  const url = event.detail.xhr && event.detail.xhr.responseURL;
+  if (!url || !new URL(url).pathname.endsWith("/notifications/bell/")) event.detail.shouldSwap = false;
+});
