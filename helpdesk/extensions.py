@@ -112,16 +112,6 @@ def register_helpdesk_extensions() -> None:
     )
     settings_sections.register(
         SettingsSection(
-            name="helpdesk.notifications",
-            title="Your notifications",
-            description="What you hear about, in the app and by mail.",
-            url_name="notification_preferences",
-            min_role="agent",
-            order=80,
-        )
-    )
-    settings_sections.register(
-        SettingsSection(
             name="helpdesk.api_keys",
             title="API keys",
             description="Keys that let other systems use the JSON API.",

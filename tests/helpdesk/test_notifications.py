@@ -148,3 +148,22 @@ def test_mention_completion_lists_this_tenants_active_members_only(
     assert json.loads(client.get(url, {"q": "@le"}).content)["members"][0]["username"] == "pat"
     assert json.loads(client.get(url, {"q": "zz"}).content)["members"] == []
     assert pat.pk and Membership.objects.filter(tenant=tenant).count() == 3
+
+
+def test_a_kind_another_app_registers_is_offered_and_honoured(
+    tenant, agent, login, dummy_extensions
+):
+    agent.email = "agent@acme.example"
+    agent.save()
+    page = login(agent).get(reverse("notification_preferences", args=[tenant.slug]))
+    assert "Dummy deadline missed" in page.content.decode()
+    with tenant_context(tenant):
+        created = notification_create(
+            kind="testext.breach", user_id=agent.pk, text="ACME-1 missed", url="/", source_key="b"
+        )
+    # Its defaults: by mail only.
+    assert (created.in_app, created.mail_pending) == (False, True)
+    assert (
+        "unread"
+        not in login(agent).get(reverse("notification_bell", args=[tenant.slug])).content.decode()
+    )
