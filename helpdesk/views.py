@@ -1,7 +1,7 @@
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings as django_settings
 from django.contrib import messages
@@ -92,6 +92,9 @@ def tenant_settings(request, tenant_slug):
     return render(request, "helpdesk/tenant_settings.html", {"form": form, "sections": sections})
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _page_cursor(value: str | None):
     """The keyset (created_at, id) of `after=<microseconds>-<id>`, or None."""
     at, _, pk = (value or "").partition("-")
@@ -99,8 +102,9 @@ def _page_cursor(value: str | None):
     if at is None or pk is None:
         return None
     try:
-        return datetime.fromtimestamp(at / 1_000_000, tz=UTC), pk
-    except (OverflowError, OSError, ValueError):
+        # Whole microseconds both ways: a float timestamp could be off by one.
+        return _EPOCH + timedelta(microseconds=at), pk
+    except OverflowError:
         return None
 
 
@@ -113,7 +117,7 @@ def notification_list(request, tenant_slug):
     next_cursor = None
     if more is not None:
         at, pk = more
-        next_cursor = f"{int(at.timestamp() * 1_000_000)}-{pk}"
+        next_cursor = f"{(at - _EPOCH) // timedelta(microseconds=1)}-{pk}"
     return render(
         request,
         "helpdesk/notifications.html",
