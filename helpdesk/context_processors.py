@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from .extensions import nav_items_for
 from .models import Membership
 
@@ -17,4 +19,5 @@ def tenancy(request):
         "membership": membership,
         "my_memberships": memberships,
         "nav_extra": nav_items_for(membership) if membership is not None else [],
+        "notification_refresh_seconds": settings.NOTIFICATION_REFRESH_SECONDS,
     }

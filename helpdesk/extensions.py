@@ -23,6 +23,19 @@ demo_seeders
     run again (it finds what an earlier run made). Higher apps (SLA,
     dispatch, the portal) show their part to a newcomer this way without
     `seed_demo` importing them.
+
+notification_kinds
+    What a member can be notified of: a `NotificationKind` (its `name`,
+    the `label` and `description` shown on each member's notification
+    preferences at /<tenant>/settings/notifications/, and whether it comes
+    in the app and by mail until the member chooses). The preferences page
+    lists every registered kind in `order`; `notification_create` refuses a
+    kind that is not registered and honours each member's choice per kind
+    and channel. The app that notifies registers its kinds from its
+    `AppConfig.ready()` and creates the notifications itself, usually from
+    a ticket event handler (tickets.events.subscribe): tickets registers
+    "assigned to me", "customer replied", "mentioned in a note" and "urgent
+    ticket in my group"; SLA and dispatch add theirs the same way.
 """
 
 from __future__ import annotations
@@ -103,6 +116,22 @@ class DemoSeeder:
 
 
 demo_seeders: Registry[DemoSeeder] = Registry("demo_seeders", DemoSeeder)
+
+
+@dataclass(frozen=True)
+class NotificationKind:
+    """One kind of notification a member chooses to get in the app and by
+    mail (`default_in_app`, `default_mail`: until they choose)."""
+
+    name: str
+    label: str
+    description: str = ""
+    default_in_app: bool = True
+    default_mail: bool = False
+    order: int = 100
+
+
+notification_kinds: Registry[NotificationKind] = Registry("notification_kinds", NotificationKind)
 
 
 def settings_sections_for(membership) -> list[dict]:

@@ -15,6 +15,14 @@ tenant_urlpatterns = [
     path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("notifications/bell/", views.notification_bell, name="notification_bell"),
+    path("notifications/<int:notification_id>/", views.notification_open, name="notification_open"),
+    path(
+        "settings/notifications/",
+        views.notification_preferences,
+        name="notification_preferences",
+    ),
+    path("members/mentions/", views.member_mentions, name="member_mentions"),
 ]
 
 urlpatterns = [

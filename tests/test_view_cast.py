@@ -102,6 +102,20 @@ def _automation_id(tenant):
                 tenant=tenant, name="Close solved", kind="close_resolved", wait=3
             )
         return rule.pk
+def _notification_id(tenant):
+    """A notification of the tenant's (first) agent: the member the cast logs in as."""
+    from helpdesk.notifications import notification_create
+
+    with tenant_context(tenant):
+        owner = (
+            Membership.objects.filter(tenant=tenant, role=Membership.Role.AGENT)
+            .order_by("pk")
+            .first()
+            .user
+        )
+        return notification_create(
+            user_id=owner.pk, text="Printer on fire is yours", url="/", source_key="cast"
+        ).pk
 
 
 # (url name, args builder, minimum role, methods allowed)
@@ -172,6 +186,10 @@ VIEWS = [
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
     ("reports:dashboard", lambda t, tk: [t.slug], "manager", "GET"),
     ("reports:tickets", lambda t, tk: [t.slug, "backlog"], "manager", "GET"),
+    ("notification_bell", lambda t, tk: [t.slug], "agent", "GET"),
+    ("notification_open", lambda t, tk: [t.slug, _notification_id(t)], "agent", "GET-302"),
+    ("notification_preferences", lambda t, tk: [t.slug], "agent", "GET"),
+    ("member_mentions", lambda t, tk: [t.slug], "agent", "GET"),
 ]
 IDS = [name for name, *_ in VIEWS]
 

@@ -28,10 +28,11 @@ from django.utils import timezone
 
 from helpdesk.handover import publish_quietly
 from helpdesk.models import Tenant
+from helpdesk.notifications import DIGEST_WORK
 from helpdesk.tenancy import TenantTask, current_tenant, tenant_context
 from helpdesk.tenant_work import tenants_due
 
-from . import events, imap, intake, mail, services, sweeps
+from . import events, imap, intake, mail, notifications, services, sweeps
 from .events import events_handed_over_together
 from .models import Mailbox, OutboundEmail
 
@@ -271,6 +272,23 @@ def sweep_unsent_mail() -> int:
 def sweep_tenant_unsent_mail(self, *, tenant_id: int) -> int:
     """Hand the tenant's overdue unsent mail over again."""
     return sweeps.unsent_mail_sweep()
+
+
+# Notification digests --------------------------------------------------------
+
+
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def send_notification_digests() -> int:
+    """Fan out: one task per tenant with notifications waiting for a mail
+    digest whose time has come. Returns the tenants."""
+    return _fan_out(DIGEST_WORK, 0, send_tenant_notification_digests, expires=60)
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def send_tenant_notification_digests(self, *, tenant_id: int) -> int:
+    """Record (and send after commit) each due digest of the tenant; safe
+    to run twice: each member's digest is claimed first."""
+    return notifications.digests_send()
 
 
 # IMAP ----------------------------------------------------------------------

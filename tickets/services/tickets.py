@@ -22,6 +22,7 @@ from helpdesk.tenancy import current_tenant
 
 from ..events import event_build, event_record, events_record
 from ..extensions import system_actor_label, system_actors
+from ..mentions import mentioned_handles
 from ..models import Attachment, Category, Contact, Event, Message, Ticket
 from ..quoting import QUOTE_MARKER_CLASSES, QUOTE_MARKER_VALUES
 from ..validators import validate_mail_address
@@ -319,7 +320,7 @@ def _tickets_write(tenant, drafts, staged, actor) -> list[Ticket]:
                 created_at=now,
             )
         )
-        events.append(_message_event(message, **creator))
+        events.append(_message_event(message, **creator, first=True))
         if ticket.assignee is not None:
             events.append(
                 event_build(
@@ -732,7 +733,17 @@ def _message_build(
     )
 
 
-def _message_event(message: Message, *, actor_user=None, actor_contact=None) -> Event:
+def _message_event(
+    message: Message, *, actor_user=None, actor_contact=None, first: bool = False
+) -> Event:
+    # What the notification handlers decide on, from the event row alone
+    # (tickets.notifications): the assignee a customer's reply reaches, and
+    # whether a note names anyone.
+    details: dict = {"kind": message.kind}
+    if message.kind == Message.Kind.CUSTOMER and not first and message.ticket.assignee_id:
+        details["assignee"] = message.ticket.assignee_id
+    if message.kind == Message.Kind.NOTE and mentioned_handles(message.body_text):
+        details["mentions"] = True
     return event_build(
         ticket=message.ticket,
         kind=Event.Kind.MESSAGE_ADDED,
@@ -740,7 +751,7 @@ def _message_event(message: Message, *, actor_user=None, actor_contact=None) -> 
         actor_contact=None if actor_user else actor_contact,
         message=message,
         is_public=message.kind != Message.Kind.NOTE,
-        new_value={"kind": message.kind},
+        new_value=details,
         created_at=message.created_at,
     )
 
