@@ -65,10 +65,7 @@ def fold(fact, events: list[EventRow], zone: ZoneInfo) -> bool:
                 if fact.first_reply_at is None:
                     fact.first_reply_at = event.created_at
                     fact.first_reply_seconds = _seconds(fact.created_at, event.created_at)
-            elif event.message_kind == "customer":
-                fact.customer_messages += 1
-            elif event.message_kind == "note":
-                fact.notes += 1
+
         elif event.field == "status":
             before, after = _value(event.old_value), _value(event.new_value)
             if after in SOLVED_STATUSES and before not in SOLVED_STATUSES:

@@ -51,8 +51,6 @@ class TicketFact(TenantOwned):
     resolution_seconds = models.PositiveIntegerField(null=True)
     reopens = models.PositiveIntegerField(default=0)
     public_replies = models.PositiveIntegerField(default=0)
-    customer_messages = models.PositiveIntegerField(default=0)
-    notes = models.PositiveIntegerField(default=0)
     # Moves from one group to another (not the first choice of a group).
     group_moves = models.PositiveIntegerField(default=0)
 

@@ -102,6 +102,8 @@ def _automation_id(tenant):
                 tenant=tenant, name="Close solved", kind="close_resolved", wait=3
             )
         return rule.pk
+
+
 def _notification_id(tenant):
     """A notification of the tenant's (first) agent: the member the cast logs in as."""
     from helpdesk.notifications import notification_create

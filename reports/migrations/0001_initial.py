@@ -55,8 +55,6 @@ class Migration(migrations.Migration):
                 ('resolution_seconds', models.PositiveIntegerField(null=True)),
                 ('reopens', models.PositiveIntegerField(default=0)),
                 ('public_replies', models.PositiveIntegerField(default=0)),
-                ('customer_messages', models.PositiveIntegerField(default=0)),
-                ('notes', models.PositiveIntegerField(default=0)),
                 ('group_moves', models.PositiveIntegerField(default=0)),
                 ('tenant', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='helpdesk.tenant')),
                 ('ticket', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tickets.ticket')),

@@ -176,8 +176,6 @@ def _snapshot():
             "resolved_day",
             "reopens",
             "public_replies",
-            "notes",
-            "customer_messages",
             "group_moves",
             "assigned_by_system",
             "last_event_id",
