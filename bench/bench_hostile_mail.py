@@ -5,9 +5,11 @@ Each mail is built in memory, stored with inbound_store (one transaction, as
 the webhook and the IMAP poller do) and filed by the worker's batch step
 (inbound_process_pending, as the process_inbound_batch task runs it), inside
 the tenant, one mail at a time, so the time is that mail's alone. Recorded per
-mail: seconds to store, to file, in all; filed or quarantined (with the
-reason); the Cc addresses the ticket kept; the notes intake added to the
-ticket's first message (what it left out, in brackets).
+mail: seconds to store, to file, in all, and the CPU seconds of this
+process and its Postgres backend (bench/cpu_clock.py: the box may be shared);
+filed or quarantined (with the reason); the Cc addresses the ticket kept;
+the notes intake added to the ticket's first message (what it left out, in
+brackets).
 
     .venv/bin/python bench/bench_hostile_mail.py --tenant bench --rounds 3 \
         --out bench/results/hostile_mail.json
@@ -34,12 +36,16 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
 
 from helpdesk.models import Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
 from tickets import intake, services  # noqa: E402
 from tickets.events import events_handed_over_together  # noqa: E402
 from tickets.models import InboundEmail, Mailbox  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_clock import CpuClock  # noqa: E402
 
 MAILBOX = "help@bench.example"
 
@@ -141,17 +147,15 @@ def mime_1000_deep() -> bytes:
     for level in range(1, depth):
         boundary = f"b{level:04d}"
         opening.append(
-            f"--b{level - 1:04d}\r\nContent-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
+            f'--b{level - 1:04d}\r\nContent-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
         )
         closing.append(f"--{boundary}--\r\n")
     text = (
-        f"--b{depth - 1:04d}\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\r\n"
+        f'--b{depth - 1:04d}\r\nContent-Type: text/plain; charset="utf-8"\r\n\r\n'
         "Help from the bottom of the tree.\r\n"
     )
     body = "".join(opening) + text + "".join(reversed(closing)) + "--b0000--\r\n"
-    return (
-        headers("mime_1000_deep", 'multipart/mixed; boundary="b0000"') + "\r\n" + body
-    ).encode()
+    return (headers("mime_1000_deep", 'multipart/mixed; boundary="b0000"') + "\r\n" + body).encode()
 
 
 def attachment_30mb() -> bytes:
@@ -160,10 +164,10 @@ def attachment_30mb() -> bytes:
 
     payload = base64.encodebytes(os.urandom(30 * 1024 * 1024)).replace(b"\n", b"\r\n")
     head = headers("attachment_30mb", 'multipart/mixed; boundary="outer"') + (
-        "\r\n--outer\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\r\n"
+        '\r\n--outer\r\nContent-Type: text/plain; charset="utf-8"\r\n\r\n'
         "The export is attached.\r\n"
         "--outer\r\nContent-Type: application/octet-stream\r\n"
-        "Content-Disposition: attachment; filename=\"export.bin\"\r\n"
+        'Content-Disposition: attachment; filename="export.bin"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\n"
     )
     return head.encode() + payload + b"--outer--\r\n"
@@ -185,6 +189,7 @@ NOTE = re.compile(r"\[([^\[\]]{10,300})\]")
 
 
 def one(tenant, mailbox, raw: bytes) -> dict:
+    clock = CpuClock(connection).start()
     started = time.monotonic()
     with tenant_context(tenant):
         inbound, _ = intake.inbound_store(mailbox=mailbox, raw=raw)
@@ -192,6 +197,7 @@ def one(tenant, mailbox, raw: bytes) -> dict:
     with events_handed_over_together(), tenant_context(tenant):
         done = intake.inbound_process_pending(limit=1)
     finished = time.monotonic()
+    client_cpu, server_cpu = clock.read()
     assert [i.pk for i in done] == [inbound.pk], "another stored mail was waiting"
     with tenant_context(tenant):
         inbound = InboundEmail.objects.select_related("ticket", "message").get(pk=inbound.pk)
@@ -206,6 +212,9 @@ def one(tenant, mailbox, raw: bytes) -> dict:
         "store_s": round(stored - started, 3),
         "process_s": round(finished - stored, 3),
         "total_s": round(finished - started, 3),
+        # CPU seconds of this process and its Postgres backend (bench/cpu_clock.py)
+        "cpu_s": round(client_cpu + server_cpu, 3),
+        "cpu_db_s": round(server_cpu, 3),
         "outcome": "filed" if inbound.status == InboundEmail.Status.PROCESSED else inbound.status,
         "reason": inbound.reason,
         "ticket": ticket.number if ticket is not None else None,
@@ -242,11 +251,13 @@ def main() -> None:
             runs.append(one(tenant, mailbox, raw))
             del raw
         totals = [r["total_s"] for r in runs]
+        cpus = [r["cpu_s"] for r in runs]
         last = runs[-1]
         print(
             f"{name:<18} {label:<34} {last['mail_bytes'] / 1e6:6.1f} MB  "
             f"total {min(totals):.2f}-{max(totals):.2f} s (median "
-            f"{statistics.median(totals):.2f})  {last['outcome']}"
+            f"{statistics.median(totals):.2f}), CPU {min(cpus):.2f}-{max(cpus):.2f} s  "
+            f"{last['outcome']}"
             + (f": {last['reason'][:100]}" if last["reason"] else "")
             + (f"  cc kept {last['cc_kept']}" if last["cc_kept"] is not None else "")
             + (f"  notes {last['notes']}" if last["notes"] else ""),
