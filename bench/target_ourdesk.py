@@ -12,8 +12,9 @@ Mapping of the peer's workload onto our product:
   list_queue_open    -> a group queue (open tickets, default "most urgent" order,
                         first page of 50 rows; rows are in the HTML, no AJAX call)
   search_keyword     -> /<t>/search/?q=refund (skipped when that URL does not exist)
-  search_rare        -> /<t>/search/?q=77777: a rare word (a ticket number, in one
-                        ticket's subject and messages; not a peer page)
+  search_rare        -> /<t>/search/?q=customer4242@client254.example: a rare term
+                        (one customer's address, ~10 tickets; a bare ticket number
+                        would redirect to the ticket; not a peer page)
   search_customer    -> the All queue filtered by one requester's email, every
                         status (the peer's customer search finds closed tickets too)
   ticket_detail      -> a random ticket page
@@ -26,7 +27,8 @@ Our own extra pages:
 Environment: BENCH_TENANT (default "bench"), BENCH_AGENT (default
 "<tenant>-agent0", an admin, so the All queue is visible), BENCH_PASSWORD,
 BENCH_GROUP (group name, default "Team 0"), BENCH_SEARCH_TERM (default
-"refund"), BENCH_SEARCH_RARE (default "77777"), BENCH_DATABASE_URL or DATABASE_URL (for discover()), and
+"refund"), BENCH_SEARCH_RARE (default "customer4242@client254.example"),
+BENCH_DATABASE_URL or DATABASE_URL (for discover()), and
 BENCH_BASE_URL (only to probe whether search exists when Django is not loaded).
 """
 
@@ -42,7 +44,7 @@ STAFF_USER = os.environ.get("BENCH_AGENT", f"{TENANT}-agent0")
 STAFF_PASSWORD = os.environ.get("BENCH_PASSWORD", "bench-pass-2026")
 GROUP_NAME = os.environ.get("BENCH_GROUP", "Team 0")
 SEARCH_TERM = os.environ.get("BENCH_SEARCH_TERM", "refund")
-RARE_TERM = os.environ.get("BENCH_SEARCH_RARE", "77777")
+RARE_TERM = os.environ.get("BENCH_SEARCH_RARE", "customer4242@client254.example")
 DEEP_PAGES = int(os.environ.get("BENCH_DEEP_PAGES", "20"))  # "Next page" clicks before timing
 BASE_URL = os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:8042")
 T = f"/{TENANT}"
