@@ -12,9 +12,13 @@ with an HTML alternative, one in ten with a small attachment).
 
     .venv/bin/python bench/bench_intake.py --tenant bench1m --new 1000 --replies 1000
     .venv/bin/python bench/bench_intake.py --tenant bench1m --new 2000 --workers 2
+
+With one worker the rates are also given per CPU second of the bench process
+and its Postgres backend (bench/cpu_clock.py), which a shared box moves less.
 """
 
 import argparse
+import json
 import multiprocessing
 import os
 import random
@@ -40,6 +44,9 @@ from helpdesk.tenancy import tenant_context  # noqa: E402
 from tickets import intake, mail, services  # noqa: E402
 from tickets.events import events_handed_over_together  # noqa: E402
 from tickets.models import InboundEmail, Mailbox, Ticket  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_clock import CpuClock  # noqa: E402
 
 
 def raw_mail(rng, sender: str, subject: str, body: str, in_reply_to: str = "") -> bytes:
@@ -79,13 +86,17 @@ def drain(tenant, batch_size: int, results=None) -> list:
     return done
 
 
-def run(tenant, mailbox, messages, batch_size: int, workers: int) -> tuple[float, float, float]:
-    """Messages per second: stored, processed, and both together."""
+def run(tenant, mailbox, messages, batch_size: int, workers: int) -> dict:
+    """Messages per second: stored, processed, and both together; with one
+    worker also per CPU second of this process and its Postgres backend
+    (bench/cpu_clock.py: what an otherwise idle core would give)."""
+    clock = CpuClock(connection).start() if workers == 1 else None
     started = time.monotonic()
     for raw in messages:
         with tenant_context(tenant):
             intake.inbound_store(mailbox=mailbox, raw=raw)
     stored = time.monotonic()
+    store_cpu = clock.read() if clock else None
     if workers == 1:
         done = drain(tenant, batch_size)
     else:
@@ -105,10 +116,24 @@ def run(tenant, mailbox, messages, batch_size: int, workers: int) -> tuple[float
                 process.join()
             done = list(shared)
     finished = time.monotonic()
+    total_cpu = clock.read() if clock else None
     bad = [reason for status, reason in done if status != "processed"]
     assert len(done) == len(messages) and not bad, (len(done), bad[:3])
     n = len(messages)
-    return n / (stored - started), n / (finished - stored), n / (finished - started)
+    rates = {
+        "store": n / (stored - started),
+        "process": n / (finished - stored),
+        "both": n / (finished - started),
+    }
+    if clock:
+        process_cpu = (total_cpu[0] - store_cpu[0], total_cpu[1] - store_cpu[1])
+        rates.update(
+            store_cpu=store_cpu,
+            process_cpu=process_cpu,
+            store_per_cpu=n / sum(store_cpu),
+            process_per_cpu=n / sum(process_cpu),
+        )
+    return rates
 
 
 def bench_mailbox(tenant) -> Mailbox:
@@ -153,6 +178,7 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=300)
     parser.add_argument("--batch", type=int, default=100, help="INTAKE_BATCH_SIZE")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--out", default="", help="append the figures to this JSON-lines file")
     args = parser.parse_args()
     tenant = Tenant.objects.get(slug=args.tenant)
     with tenant_context(tenant):
@@ -164,13 +190,28 @@ def main() -> None:
     with tenant_context(tenant):
         waiting = InboundEmail.objects.filter(status="received").count()
     assert waiting == 0, f"{waiting} stored messages already wait; a worker is running?"
+    results = {}
     for label, messages in (("new mail", new_mail), ("replies", replies)):
-        store, process, both = run(tenant, mailbox, messages, args.batch, args.workers)
-        print(
-            f"{args.tenant} ({tickets:,} tickets before), {label}: {both:.0f}/s end to end "
-            f"(store {store:.0f}/s, process {process:.0f}/s; {len(messages)} messages, "
-            f"batches of {args.batch}, {args.workers} worker(s))"
+        rates = run(tenant, mailbox, messages, args.batch, args.workers)
+        line = (
+            f"{args.tenant} ({tickets:,} tickets before), {label}: {rates['both']:.0f}/s end to "
+            f"end (store {rates['store']:.0f}/s, process {rates['process']:.0f}/s; "
+            f"{len(messages)} messages, batches of {args.batch}, {args.workers} worker(s))"
         )
+        if "process_cpu" in rates:
+            client, server = rates["process_cpu"]
+            line += (
+                f"; per CPU second: store {rates['store_per_cpu']:.0f}/s, process "
+                f"{rates['process_per_cpu']:.0f}/s (process: {client:.1f} s here, "
+                f"{server:.1f} s in Postgres)"
+            )
+        print(line, flush=True)
+        results[label] = rates
+    if args.out:
+        meta = {"tenant": args.tenant, "tickets_before": tickets, "batch": args.batch,
+                "workers": args.workers, "load_average_after": os.getloadavg()}  # fmt: skip
+        with open(args.out, "a") as out:
+            out.write(json.dumps({"meta": meta, "results": results}) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
 # Starts gunicorn (2 sync workers, DEBUG off, like the peer's server.sh) on
 # 127.0.0.1:8042, runs the harness per scale, writes bench/results/*.json and
 # stops gunicorn. Needs the data from bench/generate.py and `requests` in the venv.
+# DATABASE_URL and REDIS_URL from the environment, or the checkout's own services
+# (scripts/devstack.py services).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,8 +30,13 @@ QUERIES=${BENCH_QUERIES:-1}       # 0: skip count_queries.py
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
 
-export DATABASE_URL=${DATABASE_URL:-postgresql://helpdesk@/helpdesk?host=$REPO/../main/.data/postgres}
-export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:16379/2}
+# Without DATABASE_URL: the checkout's own Postgres and Redis (.data/).
+if [ -z "${DATABASE_URL:-}" ]; then
+    eval "$(python3 "$REPO/scripts/devstack.py" services)"
+fi
+export DATABASE_URL REDIS_URL=${REDIS_URL:-redis://127.0.0.1:16379/2}
+# The web processes run as the app's role only, as in production.
+unset MIGRATE_DATABASE_URL
 export DEBUG=0
 export SECRET_KEY=${SECRET_KEY:-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')}
 export ALLOWED_HOSTS=127.0.0.1,localhost

@@ -12,6 +12,9 @@ Mapping of the peer's workload onto our product:
   list_queue_open    -> a group queue (open tickets, default "most urgent" order,
                         first page of 50 rows; rows are in the HTML, no AJAX call)
   search_keyword     -> /<t>/search/?q=refund (skipped when that URL does not exist)
+  search_rare        -> /<t>/search/?q=customer4242@client254.example: a rare term
+                        (one customer's address, ~10 tickets; a bare ticket number
+                        would redirect to the ticket; not a peer page)
   search_customer    -> the All queue filtered by one requester's email, every
                         status (the peer's customer search finds closed tickets too)
   ticket_detail      -> a random ticket page
@@ -24,7 +27,8 @@ Our own extra pages:
 Environment: BENCH_TENANT (default "bench"), BENCH_AGENT (default
 "<tenant>-agent0", an admin, so the All queue is visible), BENCH_PASSWORD,
 BENCH_GROUP (group name, default "Team 0"), BENCH_SEARCH_TERM (default
-"refund"), BENCH_DATABASE_URL or DATABASE_URL (for discover()), and
+"refund"), BENCH_SEARCH_RARE (default "customer4242@client254.example"),
+BENCH_DATABASE_URL or DATABASE_URL (for discover()), and
 BENCH_BASE_URL (only to probe whether search exists when Django is not loaded).
 """
 
@@ -40,6 +44,7 @@ STAFF_USER = os.environ.get("BENCH_AGENT", f"{TENANT}-agent0")
 STAFF_PASSWORD = os.environ.get("BENCH_PASSWORD", "bench-pass-2026")
 GROUP_NAME = os.environ.get("BENCH_GROUP", "Team 0")
 SEARCH_TERM = os.environ.get("BENCH_SEARCH_TERM", "refund")
+RARE_TERM = os.environ.get("BENCH_SEARCH_RARE", "customer4242@client254.example")
 DEEP_PAGES = int(os.environ.get("BENCH_DEEP_PAGES", "20"))  # "Next page" clicks before timing
 BASE_URL = os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:8042")
 T = f"/{TENANT}"
@@ -107,9 +112,10 @@ def discover():
             n = c.execute(
                 "select reltuples::bigint from pg_class where relname='tickets_ticket'"
             ).fetchone()[0]
-    if "search_keyword" in PAGES and not _search_exists():
-        del PAGES["search_keyword"]
-        _SKIPPED.append("search_keyword")
+    if ("search_keyword" in PAGES or "search_rare" in PAGES) and not _search_exists():
+        for name in ("search_keyword", "search_rare"):
+            if PAGES.pop(name, None):
+                _SKIPPED.append(name)
     return {
         "tenant": TENANT,
         "tenant_id": tenant_id,
@@ -158,6 +164,10 @@ def page_list_queue_open(client, rng, ctx):
 
 def page_search_keyword(client, rng, ctx):
     return _ok("search_keyword", client.get(f"{T}/search/", {"q": SEARCH_TERM}))
+
+
+def page_search_rare(client, rng, ctx):
+    return _ok("search_rare", client.get(f"{T}/search/", {"q": RARE_TERM}))
 
 
 def page_search_customer(client, rng, ctx):
@@ -218,6 +228,7 @@ PAGES = {
     "dashboard": (page_dashboard, "staff"),
     "list_queue_open": (page_list_queue_open, "staff"),
     "search_keyword": (page_search_keyword, "staff"),
+    "search_rare": (page_search_rare, "staff"),
     "search_customer": (page_search_customer, "staff"),
     "ticket_detail": (page_ticket_detail, "staff"),
     "create_staff_post": (page_create_staff, "staff"),
