@@ -17,3 +17,8 @@ class TicketsConfig(AppConfig):
         # Its event kinds, sidebar panel and settings pages, through the
         # extension points higher apps use (tickets.extensions).
         register_tickets_extensions()
+        # The customer portal: its event kinds, panel and handlers.
+        from .portal import handlers as portal_handlers  # noqa: F401
+        from .portal.extensions import register_portal_extensions
+
+        register_portal_extensions()

@@ -70,6 +70,11 @@ tenant_urlpatterns = [
     path("tickets/<int:number>/reply/", ticket.ticket_reply, name="reply"),
     path("tickets/<int:number>/state/", ticket.ticket_state, name="state"),
     path(
+        "tickets/<int:number>/portal-links/reset/",
+        ticket.portal_links_reset,
+        name="portal_links_reset",
+    ),
+    path(
         "tickets/<int:number>/attachments/<int:attachment_id>/",
         ticket.attachment_download,
         name="attachment",

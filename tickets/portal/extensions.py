@@ -1,0 +1,33 @@
+"""The portal's registrations in the tickets app's extension points
+(called once, from `TicketsConfig.ready()`)."""
+
+from ..extensions import EventKind, TicketPanel, event_kinds, ticket_panels
+from ..models import PortalLink
+from .services import LINKS_RESET, RATED
+
+
+def _links_panel(ticket, request) -> dict:
+    live = PortalLink.objects.filter(ticket=ticket, revoked_at__isnull=True).count()
+    return {"portal_live_links": live}
+
+
+def register_portal_extensions() -> None:
+    event_kinds.register(
+        EventKind(name=RATED, label="Rated", template="portal/events/rated.html", is_public=True)
+    )
+    event_kinds.register(
+        EventKind(
+            name=LINKS_RESET,
+            label="Portal links reset",
+            template="portal/events/links_reset.html",
+            is_public=False,
+        )
+    )
+    ticket_panels.register(
+        TicketPanel(
+            name="tickets.portal_links",
+            template="portal/panels/links.html",
+            loader=_links_panel,
+            order=60,
+        )
+    )
