@@ -98,6 +98,7 @@ VIEWS = [
     ("tickets:saved_view_delete", lambda t, tk: [t.slug, _saved_view_id(t)], "agent", "POST"),
     ("tickets:board", lambda t, tk: [t.slug], "agent", "GET"),
     ("tickets:move", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("tickets:portal_links_reset", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     ("tickets:presence", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     (
         "tickets:canned_insert",

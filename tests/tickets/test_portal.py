@@ -419,3 +419,94 @@ def test_an_expired_or_other_tenants_sign_in_link_is_refused(client, tenant, oth
     with tenant_context(tenant):
         PortalSignIn.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
     assert client.post(path).status_code == 404
+
+
+# ---------------------------------------------------------------- the cast of every portal URL
+
+# url name -> (arguments after the tenant, methods it answers)
+LINK_URLS = {
+    "portal:ticket": ((), "GET"),
+    "portal:link:reply": ((), "POST"),
+    "portal:link:solve": ((), "POST"),
+    "portal:link:rate": ((), "GET POST"),
+    "portal:link:file": (("file",), "GET"),
+}
+SIGNED_IN_URLS = {
+    "portal:my_ticket": ((), "GET"),
+    "portal:mine:reply": ((), "POST"),
+    "portal:mine:solve": ((), "POST"),
+    "portal:mine:rate": ((), "GET POST"),
+    "portal:mine:file": (("file",), "GET"),
+}
+OPEN_URLS = {
+    "portal:home",
+    "portal:signin",
+    "portal:signout",
+    "portal:my_tickets",
+    "portal:new_ticket",
+}
+
+
+def test_every_portal_url_is_in_the_cast():
+    from helpdesk.checks import url_entries
+
+    names = {e.name for e in url_entries() if e.name and e.name.startswith("portal:")}
+    assert names == set(LINK_URLS) | set(SIGNED_IN_URLS) | OPEN_URLS
+
+
+def test_the_cast_of_every_link_url(client, tenant, other_tenant, agent, login, emailed_ticket):
+    path = pat_link()
+    number, token = re.match(r"/portal/[^/]+/t/(\d+)/([^/]+)/", path).groups()
+    with tenant_context(tenant):
+        file_id = Message.objects.get(kind=Message.Kind.REPLY).attachments.get().pk
+        other = TicketFactory(requester=ContactFactory(email="kim@example.com"))
+    other_token = links_in(mail_to("kim@example.com")[-1])[0].rstrip("/").rsplit("/", 1)[1]
+    with tenant_context(other_tenant):
+        foreign = TicketFactory(requester=ContactFactory(email="pat@example.com"))
+    foreign_token = links_in(mail_to("pat@example.com")[-1])[0].rstrip("/").rsplit("/", 1)[1]
+    assert foreign.number == int(number)  # same number in both tenants: only the token differs
+
+    def url(name, slug, num, tok, extra):
+        args = [slug, num, tok, *[file_id for _ in extra]]
+        return reverse(name, args=args)
+
+    for name, (extra, methods) in LINK_URLS.items():
+        ok = url(name, tenant.slug, number, token, extra)
+        wrong = [
+            url(name, tenant.slug, number, "A" * 44, extra),  # wrong token
+            url(name, tenant.slug, number, other_token, extra),  # another ticket's
+            url(name, other_tenant.slug, number, token, extra),  # under another tenant
+            url(name, tenant.slug, number, foreign_token, extra),  # another tenant's token
+            url(name, tenant.slug, other.number, token, extra),  # another ticket's number
+        ]
+        method = methods.split()[0].lower()
+        for bad in wrong:
+            assert getattr(client, method)(bad).status_code == 404, (name, bad)
+        if "GET" not in methods:
+            assert client.get(ok).status_code == 405, name
+        else:
+            assert client.get(ok).status_code == 200, name
+    # Revoked: every URL of the link is 404.
+    login(agent).post(reverse("tickets:portal_links_reset", args=[tenant.slug, number]))
+    customer = Client()
+    for name, (extra, methods) in LINK_URLS.items():
+        method = methods.split()[0].lower()
+        revoked = url(name, tenant.slug, number, token, extra)
+        assert getattr(customer, method)(revoked).status_code == 404, name
+    with tenant_context(tenant):
+        assert Ticket.objects.get(pk=emailed_ticket.pk).status == Ticket.Status.OPEN
+
+
+def test_the_cast_of_every_signed_in_url(client, tenant, emailed_ticket):
+    with tenant_context(tenant):
+        file_id = Message.objects.get(kind=Message.Kind.REPLY).attachments.get().pk
+    for name, (extra, methods) in SIGNED_IN_URLS.items():
+        args = [tenant.slug, emailed_ticket.number, *[file_id for _ in extra]]
+        method = methods.split()[0].lower()
+        # Not signed in: the same 404 as a wrong link.
+        assert getattr(client, method)(reverse(name, args=args)).status_code == 404, name
+    assert client.get(reverse("portal:my_tickets", args=[tenant.slug])).status_code == 302
+    assert client.get(reverse("portal:new_ticket", args=[tenant.slug])).status_code == 302
+    assert client.post(reverse("portal:signin", args=[tenant.slug, "A" * 44])).status_code == 404
+    assert client.get(reverse("portal:signout", args=[tenant.slug])).status_code == 405
+    assert client.get("/portal/no-such-tenant/").status_code == 404

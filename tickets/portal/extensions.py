@@ -2,13 +2,12 @@
 (called once, from `TicketsConfig.ready()`)."""
 
 from ..extensions import EventKind, TicketPanel, event_kinds, ticket_panels
-from ..models import PortalLink
 from .services import LINKS_RESET, RATED
 
 
 def _links_panel(ticket, request) -> dict:
-    live = PortalLink.objects.filter(ticket=ticket, revoked_at__isnull=True).count()
-    return {"portal_live_links": live}
+    # No query: the ticket page's budget is spent on what agents read.
+    return {}
 
 
 def register_portal_extensions() -> None:
