@@ -510,3 +510,17 @@ def test_the_cast_of_every_signed_in_url(client, tenant, emailed_ticket):
     assert client.post(reverse("portal:signin", args=[tenant.slug, "A" * 44])).status_code == 404
     assert client.get(reverse("portal:signout", args=[tenant.slug])).status_code == 405
     assert client.get("/portal/no-such-tenant/").status_code == 404
+
+
+def test_seed_demo_prints_a_portal_link_that_opens(client, monkeypatch, capsys):
+    from django.core.management import call_command
+
+    from tickets.management.commands import seed_demo
+
+    monkeypatch.setattr(seed_demo, "TICKETS_PER_TENANT", 6)
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    path = LINK.search(out).group(1)
+    assert "customer portal" in out
+    response = client.get(path)
+    assert response.status_code == 200 and "Conversation" in response.content.decode()

@@ -1,7 +1,10 @@
 """The portal's registrations in the tickets app's extension points
 (called once, from `TicketsConfig.ready()`)."""
 
+from helpdesk.extensions import DemoSeeder, demo_seeders
+
 from ..extensions import EventKind, TicketPanel, event_kinds, ticket_panels
+from .demo import portal_demo_seed
 from .services import LINKS_RESET, RATED
 
 
@@ -30,3 +33,4 @@ def register_portal_extensions() -> None:
             order=60,
         )
     )
+    demo_seeders.register(DemoSeeder(name="tickets.portal", seed=portal_demo_seed, order=90))
