@@ -129,8 +129,9 @@ def test_a_customer_follows_the_mail_link_replies_solves_and_rates(
 
 def test_sign_in_page_and_list_on_a_phone(page, live_server, tenant, mailed, shots):
     with tenant_context(tenant):
-        TicketFactory(requester=ContactFactory(email="pat@example.com"), subject="Laptop slow")
-        TicketFactory(requester=ContactFactory(email="pat@example.com"), subject="VPN drops")
+        pat = ContactFactory(email="pat@example.com")
+        TicketFactory(requester=pat, subject="Laptop slow")
+        TicketFactory(requester=pat, subject="VPN drops")
     page.set_viewport_size(PHONE)
     page.goto(f"{live_server.url}/portal/{tenant.slug}/")
     page.screenshot(path=shots / "signin-phone.png", full_page=True)

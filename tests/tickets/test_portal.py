@@ -524,3 +524,17 @@ def test_seed_demo_prints_a_portal_link_that_opens(client, monkeypatch, capsys):
     assert "customer portal" in out
     response = client.get(path)
     assert response.status_code == 200 and "Conversation" in response.content.decode()
+
+
+def test_link_forms_work_without_a_referrer_and_signed_in_forms_keep_csrf(tenant, emailed_ticket):
+    # Under Referrer-Policy: no-referrer a browser posts the page's forms
+    # with `Origin: null`; the link's token is what protects them.
+    browser = Client(enforce_csrf_checks=True)
+    path = pat_link()
+    response = browser.post(f"{path}reply/", {"body": "From a phone."}, HTTP_ORIGIN="null")
+    assert response.status_code == 302
+    # Pages without a token in their URL keep the CSRF check and tell other
+    # sites nothing (same-origin).
+    home = reverse("portal:home", args=[tenant.slug])
+    assert browser.get(home)["Referrer-Policy"] == "same-origin"
+    assert browser.post(home, {"email": "pat@example.com"}).status_code == 403

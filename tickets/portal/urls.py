@@ -7,12 +7,19 @@ from . import views
 
 app_name = "portal"
 
-# A ticket's pages and actions, under its link or, signed in, its number.
-ticket_actions = [
+# A ticket's actions, under its link...
+link_actions = [
     path("reply/", views.ticket_reply, name="reply"),
     path("solve/", views.ticket_solve, name="solve"),
     path("rate/", views.ticket_rate, name="rate"),
     path("files/<int:attachment_id>/", views.ticket_attachment, name="file"),
+]
+# ...and, signed in, under its number.
+signed_in_actions = [
+    path("reply/", views.my_ticket_reply, name="reply"),
+    path("solve/", views.my_ticket_solve, name="solve"),
+    path("rate/", views.my_ticket_rate, name="rate"),
+    path("files/<int:attachment_id>/", views.my_ticket_attachment, name="file"),
 ]
 
 urlpatterns = [
@@ -24,11 +31,11 @@ urlpatterns = [
     path("<slug:portal_tenant>/t/<int:number>/<str:token>/", views.ticket_page, name="ticket"),
     path(
         "<slug:portal_tenant>/t/<int:number>/<str:token>/",
-        include((ticket_actions, "link")),
+        include((link_actions, "link")),
     ),
-    path("<slug:portal_tenant>/tickets/<int:number>/", views.ticket_page, name="my_ticket"),
+    path("<slug:portal_tenant>/tickets/<int:number>/", views.my_ticket_page, name="my_ticket"),
     path(
         "<slug:portal_tenant>/tickets/<int:number>/",
-        include((ticket_actions, "mine")),
+        include((signed_in_actions, "mine")),
     ),
 ]

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from helpdesk.proxies import client_ip
@@ -42,16 +43,17 @@ class NotFound(Exception):
     """Raised by the portal's checks; answered with the portal's one 404 page."""
 
 
-def _secure(response):
-    """What every portal answer carries: not indexed, not cached, no Referer
-    (the token must not leak to a site the customer follows a link to)."""
+def _secure(response, referrer_policy: str):
+    """What every portal answer carries: not indexed, not cached, and a
+    referrer policy (`no-referrer` where the URL holds a ticket link's
+    token, so it never leaks to a site the customer follows a link to)."""
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("Referrer-Policy", referrer_policy)
     add_never_cache_headers(response)  # Cache-Control: no-store among others
     return response
 
 
-def portal_view(view):
+def portal_view(view, *, referrer_policy="same-origin"):
     """A portal page: the tenant from the URL (public_tenant_view), the
     tenant's language, the portal's headers, and one 404 for every miss."""
 
@@ -70,7 +72,7 @@ def portal_view(view):
                 response = render(
                     request, "portal/rate_limited.html", {"tenant": request.tenant}, status=429
                 )
-        return _secure(response)
+        return _secure(response, referrer_policy)
 
     return public_tenant_view("portal_tenant")(wrapper)
 
@@ -82,7 +84,20 @@ def _no_remote_images(view):
 
 
 def portal_page(view):
+    """A page whose URL holds no secret (sign-in, the signed-in pages): a
+    same-origin referrer policy, so its forms keep their Origin header and
+    Django's CSRF check, and other sites still get no Referer."""
     return _no_remote_images(portal_view(view))
+
+
+def link_page(view):
+    """A page under a ticket link (`.../t/<number>/<token>/`): no Referer at
+    all. A browser then sends `Origin: null` with the page's forms, which
+    Django's CSRF check refuses; CSRF protection is not needed here anyway,
+    as a forged request would have to know the link's token, the very
+    secret the check stands in for. A signed-in customer's session is never
+    read on these URLs."""
+    return _no_remote_images(csrf_exempt(portal_view(view, referrer_policy="no-referrer")))
 
 
 # ---------------------------------------------------------------- access
@@ -180,18 +195,16 @@ def _page(request, access: PortalAccess, *, reply_form=None, status=200):
     return render(request, "portal/ticket.html", context, status=status)
 
 
-@portal_page
 @require_GET
 @with_access
-def ticket_page(request, access):
+def _ticket_page(request, access):
     """A ticket as its customer sees it."""
     return _page(request, access)
 
 
-@portal_page
 @require_POST
 @with_access
-def ticket_reply(request, access):
+def _ticket_reply(request, access):
     """A customer's reply (with files); after the reopen window, a follow-up."""
     form = PortalReplyForm(request.POST, request.FILES)
     if form.is_valid():
@@ -216,19 +229,17 @@ def ticket_reply(request, access):
     return _page(request, access, reply_form=form, status=400)
 
 
-@portal_page
 @require_POST
 @with_access
-def ticket_solve(request, access):
+def _ticket_solve(request, access):
     """ "This is solved": the customer resolves their ticket."""
     services.portal_solve(ticket=access.ticket, email=access.email)
     return redirect(access.url + "#rate")
 
 
-@portal_page
 @require_http_methods(["GET", "POST"])
 @with_access
-def ticket_rate(request, access):
+def _ticket_rate(request, access):
     """The rating page the mail's links open. A GET only shows the form
     (mail scanners follow links); only a POST records a rating."""
     ticket = access.ticket
@@ -273,10 +284,9 @@ def ticket_rate(request, access):
     )
 
 
-@portal_view
 @require_GET
 @with_access
-def ticket_attachment(request, access, attachment_id):
+def _ticket_attachment(request, access, attachment_id):
     """A file of one of the ticket's public messages."""
     attachment = selectors.portal_attachment(ticket=access.ticket, attachment_id=attachment_id)
     if attachment is None:
@@ -395,3 +405,18 @@ def new_ticket(request, contact):
         {"tenant": request.tenant, "form": form, "signed_in": True},
         status=status,
     )
+
+
+# Each ticket view twice: under a ticket link, and for a signed-in customer.
+ticket_page = link_page(_ticket_page)
+ticket_reply = link_page(_ticket_reply)
+ticket_solve = link_page(_ticket_solve)
+ticket_rate = link_page(_ticket_rate)
+ticket_attachment = _no_remote_images(
+    portal_view(_ticket_attachment, referrer_policy="no-referrer")
+)
+my_ticket_page = portal_page(_ticket_page)
+my_ticket_reply = portal_page(_ticket_reply)
+my_ticket_solve = portal_page(_ticket_solve)
+my_ticket_rate = portal_page(_ticket_rate)
+my_ticket_attachment = portal_view(_ticket_attachment)
