@@ -538,3 +538,25 @@ def test_link_forms_work_without_a_referrer_and_signed_in_forms_keep_csrf(tenant
     home = reverse("portal:home", args=[tenant.slug])
     assert browser.get(home)["Referrer-Policy"] == "same-origin"
     assert browser.post(home, {"email": "pat@example.com"}).status_code == 403
+
+
+def test_blocks_other_apps_register_are_drawn_for_the_link_holder(
+    client, tenant, emailed_ticket, dummy_extensions
+):
+    # Where the SLA app's "next promise" goes (tickets.extensions.portal_blocks).
+    page = client.get(pat_link()).content.decode()
+    assert f"Hello Pat Doe, about ACME-{emailed_ticket.number}" in page
+
+
+def test_the_agents_own_csat_shows_on_their_queue(client, tenant, agent, login, emailed_ticket):
+    path = pat_link()
+    client.post(f"{path}solve/")
+    client.post(f"{path}rate/", {"score": "1"})
+    with tenant_context(tenant):
+        other = TicketFactory(requester=ContactFactory(email="kim@example.com"), assignee=agent)
+    kim = links_in(mail_to("kim@example.com")[-1])[0]
+    client.post(f"{kim}solve/")
+    client.post(f"{kim}rate/", {"score": "0"})
+    assert other.number
+    page = _text(login(agent).get(reverse("tickets:queue", args=[tenant.slug, "mine"])))
+    assert "Your CSAT: 50% of 2 ratings" in page

@@ -41,6 +41,13 @@ event_kinds: `EventKind`
     `what` block); a stored kind whose app is gone is drawn by
     `UNKNOWN_EVENT_TEMPLATE`, never an error.
 
+queue_figures: `QueueFigure`
+    Small figures in a queue page's head, beside its title (full page only,
+    not its refreshes), drawn by `{% queue_figures queue %}`.
+    `loader(queue, request)` returns the figure's context, or None to leave
+    it out for this queue and member; called once per page, so at most one
+    query. The portal's own: "tickets.csat" (the member's CSAT on "Mine").
+
 portal_blocks: `PortalBlock`
     Parts of a ticket's page in the customer portal (to come), drawn by
     `{% portal_blocks ticket contact %}`. `loader(ticket, contact)` returns
@@ -128,6 +135,14 @@ class EventKind:
 
 
 @dataclass(frozen=True)
+class QueueFigure:
+    name: str
+    template: str
+    loader: Callable[[Any, HttpRequest], dict | None]
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class PortalBlock:
     name: str
     template: str
@@ -150,6 +165,7 @@ ticket_panels: Registry[TicketPanel] = Registry("ticket_panels", TicketPanel)
 queue_columns: Registry[QueueColumn] = Registry("queue_columns", QueueColumn)
 queue_badges: Registry[QueueBadge] = Registry("queue_badges", QueueBadge)
 event_kinds: Registry[EventKind] = Registry("event_kinds", EventKind)
+queue_figures: Registry[QueueFigure] = Registry("queue_figures", QueueFigure)
 portal_blocks: Registry[PortalBlock] = Registry("portal_blocks", PortalBlock)
 system_actors: Registry[SystemActor] = Registry("system_actors", SystemActor)
 

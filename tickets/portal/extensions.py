@@ -3,14 +3,30 @@
 
 from helpdesk.extensions import DemoSeeder, demo_seeders
 
-from ..extensions import EventKind, TicketPanel, event_kinds, ticket_panels
+from ..extensions import (
+    EventKind,
+    QueueFigure,
+    TicketPanel,
+    event_kinds,
+    queue_figures,
+    ticket_panels,
+)
 from .demo import portal_demo_seed
+from .selectors import csat_for_agent
 from .services import LINKS_RESET, RATED
 
 
 def _links_panel(ticket, request) -> dict:
     # No query: the ticket page's budget is spent on what agents read.
     return {}
+
+
+def _csat_figure(queue, request) -> dict | None:
+    """The member's own CSAT (last 30 days) on their "Mine" queue."""
+    if queue.slug != "mine" or request is None:
+        return None
+    good, total = csat_for_agent(user_id=request.user.pk)
+    return {"csat_good": good, "csat_total": total}
 
 
 def register_portal_extensions() -> None:
@@ -34,3 +50,6 @@ def register_portal_extensions() -> None:
         )
     )
     demo_seeders.register(DemoSeeder(name="tickets.portal", seed=portal_demo_seed, order=90))
+    queue_figures.register(
+        QueueFigure(name="tickets.csat", template="portal/panels/csat.html", loader=_csat_figure)
+    )

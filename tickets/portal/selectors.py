@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from helpdesk.tenancy import current_tenant
@@ -51,6 +53,19 @@ class PortalAccess:
     email: str
     link: PortalLink | None = None
     contact: Contact | None = None
+
+
+def viewer_contact(access: PortalAccess) -> Contact:
+    """The contact a page is shown to: the signed-in one, the requester
+    (no query), or the CC's contact row."""
+    if access.contact is not None:
+        return access.contact
+    ticket = access.ticket
+    if ticket.requester.email == access.email:
+        return ticket.requester
+    return Contact.objects.filter(email=access.email).first() or Contact(
+        tenant=ticket.tenant, email=access.email
+    )
 
 
 def portal_link_find(*, number: int, token: str) -> PortalLink | None:
@@ -148,11 +163,6 @@ def handler_name(ticket: Ticket) -> str:
 def csat_for_agent(*, user_id: int) -> tuple[int, int]:
     """(good ratings, all ratings) of an agent's tickets in the last 30 days
     (rating_assignee_idx)."""
-    from datetime import timedelta
-
-    from django.db.models import Count
-    from django.utils import timezone
-
     since = timezone.now() - timedelta(days=30)
     row = Rating.objects.filter(assignee_id=user_id, created_at__gte=since).aggregate(
         good=Count("pk", filter=Q(is_good=True)), total=Count("pk")

@@ -27,7 +27,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from helpdesk.proxies import client_ip
 from helpdesk.tenancy import public_tenant_view
 
-from ..extensions import portal_blocks
 from ..forms import add_service_errors
 from ..models import Contact, Ticket
 from . import selectors, services
@@ -168,11 +167,6 @@ def _page(request, access: PortalAccess, *, reply_form=None, status=200):
     solved = ticket.status in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
     rating = selectors.current_rating(ticket=ticket) if solved else None
     settings_row = selectors.portal_settings()
-    blocks = []
-    for block in portal_blocks:
-        context = block.loader(ticket, access.contact)
-        if context is not None:
-            blocks.append((block, context))
     context = {
         "tenant": request.tenant,
         "ticket": ticket,
@@ -189,7 +183,9 @@ def _page(request, access: PortalAccess, *, reply_form=None, status=200):
             scale=settings_row.rating_scale,
             initial={"score": rating.score, "comment": rating.comment} if rating else None,
         ),
-        "portal_blocks": blocks,
+        # Whom the portal's blocks are drawn for (a CC without a contact
+        # row gets an unsaved one: blocks read it, never write it).
+        "viewer": selectors.viewer_contact(access),
         "signed_in": access.contact is not None,
     }
     return render(request, "portal/ticket.html", context, status=status)
