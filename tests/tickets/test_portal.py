@@ -560,3 +560,31 @@ def test_the_agents_own_csat_shows_on_their_queue(client, tenant, agent, login, 
     assert other.number
     page = _text(login(agent).get(reverse("tickets:queue", args=[tenant.slug, "mine"])))
     assert "Your CSAT: 50% of 2 ratings" in page
+
+
+def test_what_people_wrote_is_escaped_and_remote_images_are_never_loaded(client, tenant):
+    with tenant_context(tenant):
+        TicketFactory(
+            requester=ContactFactory(email="sam@example.com"),
+            body="see image",
+            body_html='<p>see <img src="https://tracker.example/p.gif"> image</p>'
+            "<script>alert('x')</script>",
+        )
+    path = links_in(mail_to("sam@example.com")[-1])[0]
+    client.post(f"{path}reply/", {"body": "<script>alert('y')</script> <b>bold?</b>"})
+    page = client.get(path).content.decode()
+    assert "tracker.example" not in page
+    assert "Images from other sites are not shown." in page
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#x27;y&#x27;)&lt;/script&gt;" in page or "&lt;script&gt;" in page
+
+
+def test_magic_link_requests_and_replies_are_rate_limited(client, tenant, settings, emailed_ticket):
+    path = pat_link()
+    settings.PORTAL_SIGNIN_PER_ADDRESS = 2
+    home = reverse("portal:home", args=[tenant.slug])
+    codes = [client.post(home, {"email": "pat@example.com"}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    settings.PORTAL_REPLIES_PER_LINK = 2
+    codes = [client.post(f"{path}reply/", {"body": f"Again {n}"}).status_code for n in range(3)]
+    assert codes == [302, 302, 429]
