@@ -107,6 +107,7 @@ VIEWS = [
         "GET",
     ),
     ("tickets:canned_list", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:portal_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:canned_edit", lambda t, tk: [t.slug, _canned_id(t)], "admin", "GET"),
     ("tickets:canned_delete", lambda t, tk: [t.slug, _canned_id(t)], "admin", "POST"),
     ("tickets:search", lambda t, tk: [t.slug], "agent", "GET"),

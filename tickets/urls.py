@@ -2,6 +2,7 @@ from django.urls import path
 
 from helpdesk.tenancy import tenant_pages
 
+from .portal.settings_views import portal_settings_edit
 from .views import board, canned, failed_work, intake, queues, search, ticket, web_form
 
 app_name = "tickets"
@@ -42,6 +43,7 @@ tenant_urlpatterns = [
         name="canned_insert",
     ),
     path("settings/canned/", canned.canned_response_list, name="canned_list"),
+    path("settings/portal/", portal_settings_edit, name="portal_settings"),
     path("settings/mailboxes/", intake.mailbox_list, name="mailboxes"),
     path("settings/mailboxes/<int:mailbox_id>/", intake.mailbox_edit, name="mailbox_edit"),
     path(

@@ -225,6 +225,7 @@ def test_the_settings_home_lists_every_registered_section_in_order(
         "Help desk settings",
         "Canned responses",
         "Mailboxes",
+        "Customer portal",
         "Quarantined mail",
         "Failed work",
         "Dummy routing rules",

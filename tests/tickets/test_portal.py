@@ -588,3 +588,30 @@ def test_magic_link_requests_and_replies_are_rate_limited(client, tenant, settin
     settings.PORTAL_REPLIES_PER_LINK = 2
     codes = [client.post(f"{path}reply/", {"body": f"Again {n}"}).status_code for n in range(3)]
     assert codes == [302, 302, 429]
+
+
+def test_admins_set_the_portal_and_the_change_is_audited(client, tenant, admin_user, agent, login):
+    from helpdesk.models import AuditEntry
+
+    url = reverse("tickets:portal_settings", args=[tenant.slug])
+    admin = login(admin_user)
+    assert admin.get(url).status_code == 200
+    response = admin.post(
+        url,
+        {"language": "de", "reopen_days": "3", "rating_scale": "five", "rating_change_hours": "24"},
+    )
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        row = PortalSettings.objects.get()
+        assert (row.language, row.reopen_days, row.rating_scale) == ("de", 3, "five")
+        entry = AuditEntry.objects.get(action="portal_settings.update")
+        assert entry.actor == admin_user and "language" in entry.summary
+    # A bad value is shown with its error; nothing changes.
+    response = admin.post(
+        url,
+        {"language": "xx", "reopen_days": "3", "rating_scale": "five", "rating_change_hours": "24"},
+    )
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    with tenant_context(tenant):
+        assert PortalSettings.objects.get().language == "de"
+    assert login(agent).get(url).status_code == 403

@@ -1,7 +1,7 @@
 """The portal's registrations in the tickets app's extension points
 (called once, from `TicketsConfig.ready()`)."""
 
-from helpdesk.extensions import DemoSeeder, demo_seeders
+from helpdesk.extensions import DemoSeeder, SettingsSection, demo_seeders, settings_sections
 
 from ..extensions import (
     EventKind,
@@ -52,4 +52,13 @@ def register_portal_extensions() -> None:
     demo_seeders.register(DemoSeeder(name="tickets.portal", seed=portal_demo_seed, order=90))
     queue_figures.register(
         QueueFigure(name="tickets.csat", template="portal/panels/csat.html", loader=_csat_figure)
+    )
+    settings_sections.register(
+        SettingsSection(
+            name="tickets.portal",
+            title="Customer portal",
+            description="Language, reopening and ratings of the portal customers see.",
+            url_name="tickets:portal_settings",
+            order=35,
+        )
     )

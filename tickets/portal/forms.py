@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from ..forms import AUTO_DIR_INPUT, MultipleFileField, category_choices_in_tree_order
+from ..models import PortalSettings
 
 COMMENT_MAX_CHARS = 2000
 
@@ -68,3 +69,20 @@ class PortalTicketForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["category"].queryset = category_choices_in_tree_order()
+
+
+class PortalSettingsForm(forms.ModelForm):
+    """The tenant's portal settings, for its admins (agent-facing: English)."""
+
+    class Meta:
+        model = PortalSettings
+        fields = ("language", "reopen_days", "rating_scale", "rating_change_hours")
+        labels = {
+            "reopen_days": "Days a solved ticket may be reopened",
+            "rating_change_hours": "Hours a rating may be changed",
+        }
+        help_texts = {
+            "language": "The language of the portal and of the mail it sends.",
+            "reopen_days": "After that, a customer's reply opens a follow-up ticket.",
+            "rating_scale": "Ask for good or bad, or for 1 to 5.",
+        }

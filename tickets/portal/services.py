@@ -16,10 +16,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from helpdesk.ratelimit import rate_limit_hit
+from helpdesk.services import audit_record
 from helpdesk.tenancy import current_tenant
 
 from ..events import event_build, event_record, events_record
-from ..models import Contact, Event, Message, PortalLink, PortalSignIn, Rating, Ticket
+from ..models import (
+    Contact,
+    Event,
+    Message,
+    PortalLink,
+    PortalSettings,
+    PortalSignIn,
+    Rating,
+    Ticket,
+)
 from ..services.contacts import contact_get_or_create
 from ..services.tickets import (
     _apply_status,
@@ -337,3 +347,35 @@ def signin_use(*, token: str) -> Contact | None:
     row.used_at = now
     row.save(update_fields=["used_at"])
     return row.contact
+
+
+# ---------------------------------------------------------------- settings
+
+PORTAL_SETTING_FIELDS = ("language", "reopen_days", "rating_scale", "rating_change_hours")
+
+
+@transaction.atomic
+def portal_settings_update(*, actor, **values) -> PortalSettings:
+    """Change the tenant's portal settings; the change goes to the audit log."""
+    unknown = set(values) - set(PORTAL_SETTING_FIELDS)
+    if unknown:
+        raise TypeError(f"not a portal setting: {', '.join(sorted(unknown))}")
+    tenant = current_tenant()
+    row, _created = PortalSettings.objects.select_for_update().get_or_create(tenant=tenant)
+    before = {field: getattr(row, field) for field in PORTAL_SETTING_FIELDS}
+    for field, value in values.items():
+        setattr(row, field, value)
+    row.full_clean(exclude=["tenant"])
+    row.save()
+    tenant._portal_settings = row
+    changed = {f: [before[f], getattr(row, f)] for f in values if before[f] != getattr(row, f)}
+    if changed:
+        audit_record(
+            actor=actor,
+            action="portal_settings.update",
+            target_type="portal_settings",
+            target_id=row.pk,
+            summary="Changed the customer portal settings: " + ", ".join(sorted(changed)),
+            detail=changed,
+        )
+    return row
