@@ -49,10 +49,13 @@ queue_figures: `QueueFigure`
     query. The portal's own: "tickets.csat" (the member's CSAT on "Mine").
 
 portal_blocks: `PortalBlock`
-    Parts of a ticket's page in the customer portal (to come), drawn by
-    `{% portal_blocks ticket contact %}`. `loader(ticket, contact)` returns
-    the block's context or None to leave it out. Only what a customer may
-    see belongs here.
+    Parts of a ticket's page in the customer portal (tickets/portal), in
+    its head below the status, drawn by `{% portal_blocks ticket contact %}`.
+    `loader(ticket, contact)` returns the block's context or None to leave
+    it out; `contact` is whoever opened the page (signed in, or the holder
+    of the link: for a CC with no contact row an unsaved Contact), so a
+    block may use their time zone or language. Only what a customer may
+    see belongs here: the SLA app's "next promise" goes here.
 
 system_actors: `SystemActor`
     The systems that change tickets through `ticket_system_update`
