@@ -27,6 +27,22 @@ PUBLIC_TENANT_ENTRY_POINTS = {
     "api:tickets",  # /api/v1/<tenant>/...
     "api:ticket",
     "api:messages",
+    # The customer portal (tickets/portal): /portal/<tenant>/...
+    "portal:home",
+    "portal:signin",
+    "portal:signout",
+    "portal:my_tickets",
+    "portal:new_ticket",
+    "portal:ticket",
+    "portal:my_ticket",
+    "portal:link:reply",
+    "portal:link:solve",
+    "portal:link:rate",
+    "portal:link:file",
+    "portal:mine:reply",
+    "portal:mine:solve",
+    "portal:mine:rate",
+    "portal:mine:file",
 }
 
 # `<slug:name>` / `<name>` in a route, `(?P<name>` in a regex.

@@ -16,6 +16,7 @@ def validate_time_zone(value: str) -> None:
 # would lose pages to them.
 RESERVED_SLUGS = {
     "accounts", "admin", "api", "help", "inbound", "static", "media", "healthz", "csp-report",
+    "portal",
 }  # fmt: skip
 
 

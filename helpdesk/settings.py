@@ -234,6 +234,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "/static/"
@@ -273,6 +275,14 @@ INBOUND_PARSE_SECONDS = env_int("INBOUND_PARSE_SECONDS", 5)
 TICKET_MAX_CC = env_int("TICKET_MAX_CC", 20)
 # The public web form (/help/<tenant>/): submissions per hour per email
 # address and per client IP, and the least time a person takes to fill it in.
+# The customer portal (tickets/portal): where its links in mail point, and its limits.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+PORTAL_LOOKUPS_PER_IP = env_int("PORTAL_LOOKUPS_PER_IP", 120)
+PORTAL_LOOKUP_WINDOW_SECONDS = env_int("PORTAL_LOOKUP_WINDOW_SECONDS", 600)
+PORTAL_REPLIES_PER_LINK = env_int("PORTAL_REPLIES_PER_LINK", 20)
+PORTAL_SIGNIN_PER_ADDRESS = env_int("PORTAL_SIGNIN_PER_ADDRESS", 5)
+PORTAL_SIGNIN_PER_IP = env_int("PORTAL_SIGNIN_PER_IP", 20)
+PORTAL_SIGNIN_MINUTES = env_int("PORTAL_SIGNIN_MINUTES", 15)
 WEB_FORM_MAX_PER_ADDRESS = env_int("WEB_FORM_MAX_PER_ADDRESS", 5)
 WEB_FORM_MAX_PER_IP = env_int("WEB_FORM_MAX_PER_IP", 20)
 WEB_FORM_WINDOW_SECONDS = env_int("WEB_FORM_WINDOW_SECONDS", 3600)

@@ -38,6 +38,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before the tenant pages: /api/ must never be read as a tenant slug.
     path("api/v1/", include("tickets.api.urls")),
+    # The customer portal (public; before the tenant pages, as /api/).
+    path("portal/", include("tickets.portal.urls")),
     # Tickets' public entry points (/help/, /inbound/) and its tenant pages.
     path("", include("tickets.urls")),
     path("", include("reports.urls")),

@@ -315,6 +315,8 @@ def cmd_run() -> int:
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("SECRET_KEY", "dev-only-secret-key-not-for-production")
     os.environ.setdefault("EMAIL_FILE_PATH", str(DATA / "mail"))
+    # Where the customer portal's links in mail (and seed_demo's) point.
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
     services = LocalServices()
     services.start()
     try:

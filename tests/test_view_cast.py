@@ -142,6 +142,7 @@ VIEWS = [
     ("tickets:saved_view_delete", lambda t, tk: [t.slug, _saved_view_id(t)], "agent", "POST"),
     ("tickets:board", lambda t, tk: [t.slug], "agent", "GET"),
     ("tickets:move", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("tickets:portal_links_reset", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     ("tickets:presence", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     (
         "tickets:canned_insert",
@@ -150,6 +151,7 @@ VIEWS = [
         "GET",
     ),
     ("tickets:canned_list", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:portal_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:canned_edit", lambda t, tk: [t.slug, _canned_id(t)], "admin", "GET"),
     ("tickets:canned_delete", lambda t, tk: [t.slug, _canned_id(t)], "admin", "POST"),
     ("tickets:search", lambda t, tk: [t.slug], "agent", "GET"),

@@ -20,3 +20,8 @@ class TicketsConfig(AppConfig):
         # extension points higher apps use (tickets.extensions).
         register_tickets_extensions()
         register_notification_kinds()
+        # The customer portal: its event kinds, panel and handlers.
+        from .portal import handlers as portal_handlers  # noqa: F401
+        from .portal.extensions import register_portal_extensions
+
+        register_portal_extensions()

@@ -14,12 +14,12 @@ import re
 from email.utils import formataddr, make_msgid
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 
 from helpdesk.handover import HandOver
@@ -208,9 +208,28 @@ def _compose_digest(outbound: OutboundEmail) -> EmailMultiAlternatives:
     return mail
 
 
-def _compose(outbound: OutboundEmail) -> EmailMultiAlternatives:
+class PersonalCopy(EmailMultiAlternatives):
+    """One recipient's copy of a mail: the headers name everyone (To, Cc),
+    the envelope only this recipient, because the body carries a portal
+    link made for them alone."""
+
+    def __init__(self, *args, envelope_to: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.envelope_to = envelope_to
+
+    def recipients(self) -> list[str]:
+        return [self.envelope_to]
+
+
+def _compose(outbound: OutboundEmail) -> list[EmailMultiAlternatives]:
+    """The mail of a recorded outbound, one copy per recipient, each with
+    that recipient's own link to the ticket in the portal."""
+    from .portal.selectors import portal_settings
+    from .portal.services import portal_link_issue, portal_ticket_url
+
     if outbound.kind == OutboundEmail.Kind.DIGEST:
-        return _compose_digest(outbound)
+        # To an agent, about several tickets: no portal link.
+        return [_compose_digest(outbound)]
     ticket = Ticket.objects.select_related("tenant", "requester").get(pk=outbound.ticket_id)
     message = Message.objects.select_related("author_user").get(pk=outbound.message_id)
     context = {"ticket": ticket, "message": message, "tenant": ticket.tenant}
@@ -229,18 +248,29 @@ def _compose(outbound: OutboundEmail) -> EmailMultiAlternatives:
         # RFC 3834, and Exchange's own header: no out-of-office answers to us.
         headers["Auto-Submitted"] = "auto-replied"
         headers["X-Auto-Response-Suppress"] = "All"
-    mail = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"tickets/email/{template}.txt", context),
-        from_email=_from_address(),
-        to=outbound.to,
-        cc=outbound.cc,
-        headers=headers,
-    )
-    mail.attach_alternative(
-        render_to_string(f"tickets/email/{template}.html", context), "text/html"
-    )
-    return mail
+    copies = []
+    with translation.override(portal_settings().language):
+        for address in [*outbound.to, *outbound.cc]:
+            # Not in the web form's acknowledgement: it goes to whatever
+            # address was typed in, and a link would show that stranger the
+            # sender's text after all. Their first reply's mail carries one.
+            if template != "ack_web":
+                token = portal_link_issue(ticket=ticket, email=address)
+                context["portal_url"] = portal_ticket_url(ticket=ticket, token=token)
+            mail = PersonalCopy(
+                subject=subject,
+                body=render_to_string(f"tickets/email/{template}.txt", context),
+                from_email=_from_address(),
+                to=outbound.to,
+                cc=outbound.cc,
+                headers=headers,
+                envelope_to=address,
+            )
+            mail.attach_alternative(
+                render_to_string(f"tickets/email/{template}.html", context), "text/html"
+            )
+            copies.append(mail)
+    return copies
 
 
 def outbound_send(*, outbound_id: int, connection=None) -> str:
@@ -257,11 +287,12 @@ def outbound_send(*, outbound_id: int, connection=None) -> str:
     if not claimed:
         return "already sent"
     outbound = OutboundEmail.objects.get(pk=outbound_id)
-    message = _compose(outbound)
-    if connection is not None:
+    copies = _compose(outbound)
+    if connection is None:
+        connection = get_connection()  # a connection of its own
+    else:
         connection.open()  # once per batch: a no-op while it stays open
-    message.connection = connection  # None: a connection of its own
-    message.send()
+    connection.send_messages(copies)
     outbound.status, outbound.sent_at = OutboundEmail.Status.SENT, timezone.now()
     outbound.attempts += 1
     outbound.last_error = ""

@@ -3,6 +3,7 @@ from django.urls import path
 from helpdesk.tenancy import tenant_pages
 
 from .automations import views as automations
+from .portal.settings_views import portal_settings_edit
 from .views import board, canned, failed_work, intake, queues, search, ticket, web_form
 from .webhooks import views as webhooks
 
@@ -44,6 +45,7 @@ tenant_urlpatterns = [
         name="canned_insert",
     ),
     path("settings/canned/", canned.canned_response_list, name="canned_list"),
+    path("settings/portal/", portal_settings_edit, name="portal_settings"),
     path("settings/mailboxes/", intake.mailbox_list, name="mailboxes"),
     path("settings/mailboxes/<int:mailbox_id>/", intake.mailbox_edit, name="mailbox_edit"),
     path(
@@ -95,6 +97,11 @@ tenant_urlpatterns = [
     path("tickets/<int:number>/update/", ticket.ticket_update, name="update"),
     path("tickets/<int:number>/reply/", ticket.ticket_reply, name="reply"),
     path("tickets/<int:number>/state/", ticket.ticket_state, name="state"),
+    path(
+        "tickets/<int:number>/portal-links/reset/",
+        ticket.portal_links_reset,
+        name="portal_links_reset",
+    ),
     path(
         "tickets/<int:number>/attachments/<int:attachment_id>/",
         ticket.attachment_download,

@@ -71,17 +71,22 @@ def test_public_reply_goes_to_requester_and_ccs_once(tenant, agent, eager):
         services.message_add(
             ticket=ticket, kind=Message.Kind.REPLY, body="Please restart it.", author_user=agent
         )
-    assert len(outbox.outbox) == 1
-    sent = outbox.outbox[0]
-    assert (sent.to, sent.cc) == (["pat@example.com"], ["boss@example.com"])
-    assert sent.subject == f"Re: [ACME-{ticket.number}] {ticket.subject}"
-    assert "Please restart it." in sent.body and "internal only" not in sent.body
-    assert sent.extra_headers["References"].startswith(f"<hd.{tenant.pk}.{ticket.number}.root.")
+    # One copy per recipient (each carries that recipient's own portal
+    # link), each naming both as one mail would.
+    assert [sent.recipients() for sent in outbox.outbox] == [
+        ["pat@example.com"],
+        ["boss@example.com"],
+    ]
+    for sent in outbox.outbox:
+        assert (sent.to, sent.cc) == (["pat@example.com"], ["boss@example.com"])
+        assert sent.subject == f"Re: [ACME-{ticket.number}] {ticket.subject}"
+        assert "Please restart it." in sent.body and "internal only" not in sent.body
+        assert sent.extra_headers["References"].startswith(f"<hd.{tenant.pk}.{ticket.number}.root.")
     with tenant_context(tenant):
         outbound = OutboundEmail.objects.get()
         # A retried task finds it sent and does not send again.
         assert mail.outbound_send(outbound_id=outbound.pk) == "already sent"
-    assert len(outbox.outbox) == 1
+    assert len(outbox.outbox) == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -53,7 +53,10 @@ def test_registered_panels_are_drawn_in_order_around_the_tickets_own(
 
 
 def test_the_requester_panel_is_the_tickets_apps_own_registration(tenant, ticket, agent, login):
-    assert [panel.name for panel in extensions.ticket_panels] == ["tickets.requester"]
+    assert [panel.name for panel in extensions.ticket_panels] == [
+        "tickets.requester",
+        "tickets.portal_links",
+    ]
     with tenant_context(tenant):
         TicketFactory(requester=ticket.requester, subject="An earlier printer fault")
     page = _text(login(agent).get(reverse("tickets:detail", args=[tenant.slug, ticket.number])))
@@ -222,6 +225,7 @@ def test_the_settings_home_lists_every_registered_section_in_order(
         "Help desk settings",
         "Canned responses",
         "Mailboxes",
+        "Customer portal",
         "Quarantined mail",
         "Failed work",
         "Dummy routing rules",

@@ -41,11 +41,21 @@ event_kinds: `EventKind`
     `what` block); a stored kind whose app is gone is drawn by
     `UNKNOWN_EVENT_TEMPLATE`, never an error.
 
+queue_figures: `QueueFigure`
+    Small figures in a queue page's head, beside its title (full page only,
+    not its refreshes), drawn by `{% queue_figures queue %}`.
+    `loader(queue, request)` returns the figure's context, or None to leave
+    it out for this queue and member; called once per page, so at most one
+    query. The portal's own: "tickets.csat" (the member's CSAT on "Mine").
+
 portal_blocks: `PortalBlock`
-    Parts of a ticket's page in the customer portal (to come), drawn by
-    `{% portal_blocks ticket contact %}`. `loader(ticket, contact)` returns
-    the block's context or None to leave it out. Only what a customer may
-    see belongs here.
+    Parts of a ticket's page in the customer portal (tickets/portal), in
+    its head below the status, drawn by `{% portal_blocks ticket contact %}`.
+    `loader(ticket, contact)` returns the block's context or None to leave
+    it out; `contact` is whoever opened the page (signed in, or the holder
+    of the link: for a CC with no contact row an unsaved Contact), so a
+    block may use their time zone or language. Only what a customer may
+    see belongs here: the SLA app's "next promise" goes here.
 
 system_actors: `SystemActor`
     The systems that change tickets through `ticket_system_update`
@@ -128,6 +138,14 @@ class EventKind:
 
 
 @dataclass(frozen=True)
+class QueueFigure:
+    name: str
+    template: str
+    loader: Callable[[Any, HttpRequest], dict | None]
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class PortalBlock:
     name: str
     template: str
@@ -150,6 +168,7 @@ ticket_panels: Registry[TicketPanel] = Registry("ticket_panels", TicketPanel)
 queue_columns: Registry[QueueColumn] = Registry("queue_columns", QueueColumn)
 queue_badges: Registry[QueueBadge] = Registry("queue_badges", QueueBadge)
 event_kinds: Registry[EventKind] = Registry("event_kinds", EventKind)
+queue_figures: Registry[QueueFigure] = Registry("queue_figures", QueueFigure)
 portal_blocks: Registry[PortalBlock] = Registry("portal_blocks", PortalBlock)
 system_actors: Registry[SystemActor] = Registry("system_actors", SystemActor)
 

@@ -6,6 +6,7 @@ from .base import SEARCH_CONFIG
 from .channels import InboundEmail, Mailbox, OutboundEmail, WebFormSubmission
 from .contact import Contact, Organization
 from .event import Event, EventHandlerFailure, EventHandlerRun
+from .portal import PortalLink, PortalSettings, PortalSignIn, Rating
 from .search import ContactSearch, MessageSearch, TicketSearch
 from .ticket import (
     OPEN_Q,
@@ -44,6 +45,10 @@ __all__ = [
     "MessageSearch",
     "Organization",
     "OutboundEmail",
+    "PortalLink",
+    "PortalSettings",
+    "PortalSignIn",
+    "Rating",
     "SavedView",
     "Ticket",
     "TicketCounter",

@@ -13,6 +13,8 @@ class Organization(TenantOwned):
 
     name = models.CharField(max_length=160)
     email_domains = ArrayField(models.CharField(max_length=120), default=list, blank=True)
+    # Signed-in contacts of this organisation see each other's tickets in the portal.
+    portal_shares_tickets = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -37,6 +37,13 @@ def ticket_panels_tag(context, ticket) -> SafeString:
     return _loaded_parts(context, extensions.ticket_panels, "panel", ticket, context.get("request"))
 
 
+@register.simple_tag(takes_context=True, name="queue_figures")
+def queue_figures_tag(context, queue) -> SafeString:
+    """`{% queue_figures queue %}`: the figures registered for a queue's head
+    (`loader(queue, request)`)."""
+    return _loaded_parts(context, extensions.queue_figures, "figure", queue, context.get("request"))
+
+
 @register.simple_tag(takes_context=True, name="portal_blocks")
 def portal_blocks_tag(context, ticket, contact) -> SafeString:
     """`{% portal_blocks ticket contact %}`: the portal's registered blocks

@@ -23,6 +23,7 @@ from ..forms import (
     add_service_errors,
 )
 from ..models import CannedResponse, Message
+from ..portal import services as portal_services
 from .common import member_queue, tenant_choices
 
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
@@ -439,3 +440,16 @@ def canned_response_insert(request, tenant_slug, number, canned_id):
         raise Http404("No such canned response.")
     text = services.canned_response_render(canned=canned, ticket=ticket, agent=request.user)
     return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+@require_POST
+def portal_links_reset(request, tenant_slug, number):
+    """Revoke a ticket's customer links; fresh ones are mailed to each recipient."""
+    ticket = selectors.ticket_get(number=number)
+    revoked = portal_services.portal_links_reset(ticket=ticket, actor=request.user)
+    messages.success(
+        request,
+        f"{revoked} link{'s' if revoked != 1 else ''} revoked; "
+        "the requester and CCs get new ones by mail.",
+    )
+    return redirect("tickets:detail", tenant_slug, ticket.number)
