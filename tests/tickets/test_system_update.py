@@ -89,7 +89,7 @@ def test_an_assignment_by_dispatch_is_a_change_agents_see_and_notifies_the_assig
         )
         # The handler a worker runs after the commit (subscribed to "assigned").
         assigned = Event.objects.get(ticket=ticket, kind=Event.Kind.ASSIGNED)
-        assert [h.name for h in events.handlers_for(assigned)] == ["tickets.notify_assignee"]
+        assert "tickets.notify_assignee" in [h.name for h in events.handlers_for(assigned)]
         handlers.notify_assignee(assigned)
         notified = Notification.objects.get(user=colleague)
     assert ticket.assignee == colleague and ticket.status == Ticket.Status.OPEN
