@@ -50,6 +50,13 @@ def audit_entries_for(*, target_type: str, target_id) -> list[AuditEntry]:
     )
 
 
+def membership_set_keyboard_shortcuts(*, membership: Membership, enabled: bool) -> Membership:
+    """Turn a member's single-key shortcuts on or off (their own preference: no audit entry)."""
+    membership.keyboard_shortcuts = enabled
+    membership.save(update_fields=["keyboard_shortcuts"])
+    return membership
+
+
 def notification_create(*, user_id: int, text: str, url: str, source_key: str) -> Notification:
     """Notify one user in the current tenant, once per source."""
     notification, _ = Notification.objects.get_or_create(

@@ -15,6 +15,7 @@ tenant_urlpatterns = [
     path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("keyboard-shortcuts/", views.keyboard_shortcuts, name="keyboard_shortcuts"),
 ]
 
 urlpatterns = [

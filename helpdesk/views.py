@@ -8,7 +8,9 @@ from django.db import InterfaceError, OperationalError, connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -84,6 +86,18 @@ def tenant_settings(request, tenant_slug):
             return redirect("tenant_settings", tenant_slug)
     sections = settings_sections_for(request.membership)
     return render(request, "helpdesk/tenant_settings.html", {"form": form, "sections": sections})
+
+
+@require_POST
+def keyboard_shortcuts(request, tenant_slug):
+    """A member turns their single-key shortcuts on or off, and goes back where they were."""
+    enabled = request.POST.get("enabled") == "1"
+    services.membership_set_keyboard_shortcuts(membership=request.membership, enabled=enabled)
+    messages.success(request, f"Single-key shortcuts are {'on' if enabled else 'off'}.")
+    back = request.POST.get("next", "")
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(back, allowed_hosts=None):
+        back = reverse("tickets:queues", args=[tenant_slug])
+    return redirect(back)
 
 
 @require_GET

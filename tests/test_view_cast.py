@@ -134,6 +134,7 @@ VIEWS = [
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
+    ("keyboard_shortcuts", lambda t, tk: [t.slug], "agent", "POST"),
 ]
 IDS = [name for name, *_ in VIEWS]
 
