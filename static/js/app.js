@@ -389,7 +389,15 @@
         headers: { "X-CSRFToken": csrfToken() },
         body: new URLSearchParams({ replying: replying }),
       });
-      if (response.ok) presence.innerHTML = await response.text();
+      // Only a change is written: the region is live, and the same words
+      // every beat would be read out every beat.
+      if (response.ok) {
+        const html = (await response.text()).trim();
+        if (html !== presence.dataset.shown) {
+          presence.innerHTML = html;
+          presence.dataset.shown = html;
+        }
+      }
     } catch (e) { /* offline for a moment: try again next beat */ }
   }
   if (presence) {
@@ -463,11 +471,8 @@
   });
 
   // ---- previous / next ticket of the queue the agent came from ---------
-  function typing(target) {
-    return ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) || target.isContentEditable;
-  }
   document.addEventListener("keydown", (event) => {
-    if (event.metaKey || event.ctrlKey || event.altKey || typing(event.target)) return;
+    if (!window.helpdeskShortcutsAllowed || !window.helpdeskShortcutsAllowed(event)) return;
     const which = { n: "next", p: "previous" }[event.key];
     const link = which && document.querySelector('a[data-ticket-nav="' + which + '"]');
     if (link) { event.preventDefault(); window.location = link.href; }

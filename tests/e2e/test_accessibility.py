@@ -140,7 +140,9 @@ def test_every_tenant_page_and_its_forms_error_state_pass_axe(
     user = desk.admin if role == "admin" else desk.agent
     sign_in(page, live_server, user)
     url = live_server.url + reverse(name, args=args(desk.tenant, desk.ticket))
-    page.goto(url)
+    response = page.goto(url)
+    if "<html" not in response.text()[:300].lower():
+        pytest.skip("an htmx fragment, checked inside its page")
     assert_accessible(page, name)
     for index in range(_self_posting_forms(page)):
         page.goto(url)
