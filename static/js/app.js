@@ -80,6 +80,11 @@
     setTimeout(() => { region.textContent = text; }, 50);
   }
   window.helpdeskAnnounce = announce;
+  // An htmx answer can ask for words to be read out: HX-Trigger: {"announce": "Saved."}.
+  document.addEventListener("announce", (event) => {
+    const detail = event.detail || {};
+    announce(typeof detail === "string" ? detail : detail.value);
+  });
 
   // A form sent back with errors: its summary has focus (autofocus) and
   // the page's title says so, for pages whose template does not already.

@@ -161,6 +161,9 @@ def test_queue_and_board_after_a_live_refresh_pass_axe(page, live_server, desk, 
             pass
         page.wait_for_timeout(300)  # swapped and settled
         assert_accessible(page, f"{path} after a refresh")
+    # A card's Move to… menu, open.
+    page.locator(".card-move-menu summary").first.click()
+    assert_accessible(page, "board with a Move to… menu open")
 
 
 def test_search_with_results_passes_axe(page, live_server, desk):
