@@ -143,6 +143,8 @@ def test_every_tenant_page_and_its_forms_error_state_pass_axe(
     response = page.goto(url)
     if "<html" not in response.text()[:300].lower():
         pytest.skip("an htmx fragment, checked inside its page")
+    # What folds away (filters, menus) is checked unfolded.
+    page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
     assert_accessible(page, name)
     for index in range(_self_posting_forms(page)):
         page.goto(url)
@@ -166,11 +168,14 @@ def test_queue_and_board_after_a_live_refresh_pass_axe(page, live_server, desk, 
     assert_accessible(page, "board with a Move to… menu open")
 
 
-def test_search_with_results_passes_axe(page, live_server, desk):
+def test_search_with_results_and_the_shortcuts_list_pass_axe(page, live_server, desk):
     sign_in(page, live_server, desk.agent)
     page.goto(f"{live_server.url}/{desk.tenant.slug}/search/?q=printer")
     expect(page.locator(".search-results mark").first).to_be_visible()
     assert_accessible(page, "search")
+    page.get_by_role("button", name="Keyboard shortcuts").click()
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    assert_accessible(page, "the list of keyboard shortcuts")
 
 
 def test_public_pages_and_sign_in_pass_axe(page, live_server, tenant, settings):
