@@ -50,8 +50,27 @@ def axe_violations(page) -> list[str]:
     return lines
 
 
+def page_structure_problems(page) -> list[str]:
+    """What axe-core no longer counts under WCAG but screen reader users
+    meet at once: two elements with one id (a label then names the wrong
+    field) and a page whose first heading is not its H1."""
+    return page.evaluate(
+        """() => {
+            const problems = [];
+            const seen = new Map();
+            document.querySelectorAll('[id]').forEach((element) => {
+                seen.set(element.id, (seen.get(element.id) || 0) + 1);
+            });
+            seen.forEach((count, id) => { if (count > 1) problems.push('duplicate id #' + id); });
+            const first = document.querySelector('h1, h2, h3, h4, h5, h6');
+            if (first && first.tagName !== 'H1') problems.push('first heading is ' + first.tagName + ': ' + first.textContent.trim());
+            return problems;
+        }"""
+    )
+
+
 def assert_accessible(page, what: str) -> None:
-    problems = axe_violations(page)
+    problems = axe_violations(page) + page_structure_problems(page)
     assert not problems, f"{what} ({page.url}):\n" + "\n".join(problems)
 
 
