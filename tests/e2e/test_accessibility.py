@@ -200,6 +200,9 @@ def test_search_with_results_and_the_shortcuts_list_pass_axe(page, live_server, 
 def test_public_pages_and_sign_in_pass_axe(page, live_server, tenant, settings):
     settings.WEB_FORM_MIN_FILL_SECONDS = 0
     cache.clear()
+    response = page.goto(f"{live_server.url}/help/nobody-here/")
+    assert response.status == 404
+    assert_accessible(page, "not found")
     page.goto(f"{live_server.url}/accounts/login/")
     assert_accessible(page, "sign-in")
     page.get_by_role("button", name="Log in", exact=True).click()
