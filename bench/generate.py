@@ -1,5 +1,9 @@
 """Fill one tenant with N tickets (about four messages and six events each).
 
+Run it with both roles' URLs in the environment (`eval "$(python3
+scripts/devstack.py services)"`): the rows go in as the app's role, ANALYZE
+runs as the tables' owner (MIGRATE_DATABASE_URL).
+
 Rows are made inside Postgres with INSERT ... SELECT over generate_series, a
 batch of tickets per transaction, so a million tickets take minutes, not
 hours. Run against the project database:
@@ -24,6 +28,7 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from helpdesk.db import as_table_owner  # noqa: E402
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember, Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
 
@@ -160,17 +165,18 @@ def run_batch(cursor, *, tenant_id, first, count, contacts, agents, groups):
             RETURNING id, tenant_id, ticket_id, kind, author_user_id, author_contact_id, created_at
         )
         INSERT INTO tickets_event (tenant_id, ticket_id, kind, actor_user_id, actor_contact_id,
-            field, old_value, new_value, message_id, is_public, created_at, processed_at)
-        SELECT t.tenant_id, t.id, 'created', NULL, t.requester_id, '', NULL::jsonb,
+            actor_system, reason, field, old_value, new_value, message_id, is_public,
+            created_at, processed_at)
+        SELECT t.tenant_id, t.id, 'created', NULL, t.requester_id, '', '', '', NULL::jsonb,
             jsonb_build_object('channel', t.channel), NULL, true, t.created_at, t.created_at
         FROM t
         UNION ALL
         SELECT m.tenant_id, m.ticket_id, 'message_added', m.author_user_id, m.author_contact_id,
-            '', NULL::jsonb, jsonb_build_object('kind', m.kind), m.id, m.kind <> 'note',
+            '', '', '', NULL::jsonb, jsonb_build_object('kind', m.kind), m.id, m.kind <> 'note',
             m.created_at, m.created_at
         FROM m
         UNION ALL
-        SELECT t.tenant_id, t.id, 'status_changed', t.assignee_id, NULL, 'status',
+        SELECT t.tenant_id, t.id, 'status_changed', t.assignee_id, NULL, '', '', 'status',
             '{"value": "open", "label": "Open"}'::jsonb,
             jsonb_build_object('value', t.status, 'label', initcap(replace(t.status, '_', ' '))),
             NULL, true, t.updated_at, t.updated_at
@@ -236,7 +242,8 @@ def main() -> None:
             "ON CONFLICT (tenant_id) DO UPDATE SET last_number = excluded.last_number",
             [tenant.pk],
         )
-    with connection.cursor() as cursor:
+    # ANALYZE is the tables' owner's to run (MIGRATE_DATABASE_URL).
+    with as_table_owner(), connection.cursor() as cursor:
         for table in ("tickets_ticket", "tickets_message", "tickets_event", "tickets_contact"):
             cursor.execute(f"ANALYZE {table}")
     elapsed = time.monotonic() - started

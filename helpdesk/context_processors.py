@@ -1,3 +1,6 @@
+from django.conf import settings
+
+from .extensions import nav_items_for
 from .models import Membership
 
 
@@ -10,8 +13,11 @@ def tenancy(request):
     memberships = getattr(request, "memberships", None)
     if memberships is None:
         memberships = Membership.objects.filter(user=user).select_related("tenant")
+    membership = getattr(request, "membership", None)
     return {
         "tenant": getattr(request, "tenant", None),
-        "membership": getattr(request, "membership", None),
+        "membership": membership,
         "my_memberships": memberships,
+        "nav_extra": nav_items_for(membership) if membership is not None else [],
+        "notification_refresh_seconds": settings.NOTIFICATION_REFRESH_SECONDS,
     }

@@ -8,6 +8,14 @@ settings_sections
     `min_role` they have. Receives nothing and loads nothing: the home
     costs no query per section.
 
+nav_items
+    Links a higher app adds to the top bar's main navigation, after the
+    ticket pages, in `order`: a `NavItem` (label, url_name reversed with
+    the tenant's slug, `min_role`, and the url names for which it is the
+    current page). Shown to members whose role is at least `min_role`.
+    An item whose `home_for` names a role is where `/<tenant>/` sends
+    members of that role (the managers' dashboard).
+
 demo_seeders
     What `seed_demo` adds after it made the demo tenants, users and
     tickets: a `DemoSeeder` whose `seed(tenant, stdout)` runs inside the
@@ -15,6 +23,19 @@ demo_seeders
     run again (it finds what an earlier run made). Higher apps (SLA,
     dispatch, the portal) show their part to a newcomer this way without
     `seed_demo` importing them.
+
+notification_kinds
+    What a member can be notified of: a `NotificationKind` (its `name`,
+    the `label` and `description` shown on each member's notification
+    preferences at /<tenant>/settings/notifications/, and whether it comes
+    in the app and by mail until the member chooses). The preferences page
+    lists every registered kind in `order`; `notification_create` refuses a
+    kind that is not registered and honours each member's choice per kind
+    and channel. The app that notifies registers its kinds from its
+    `AppConfig.ready()` and creates the notifications itself, usually from
+    a ticket event handler (tickets.events.subscribe): tickets registers
+    "assigned to me", "customer replied", "mentioned in a note" and "urgent
+    ticket in my group"; SLA and dispatch add theirs the same way.
 """
 
 from __future__ import annotations
@@ -47,6 +68,43 @@ settings_sections: Registry[SettingsSection] = Registry("settings_sections", Set
 
 
 @dataclass(frozen=True)
+class NavItem:
+    """A link in the top bar's main navigation."""
+
+    name: str
+    label: str
+    url_name: str
+    min_role: str = "agent"
+    order: int = 100
+    # url names (without namespace) of the pages it is "current" on.
+    current_for: tuple[str, ...] = ()
+    # Roles whose home in the help desk this page is.
+    home_for: tuple[str, ...] = ()
+
+
+nav_items: Registry[NavItem] = Registry("nav_items", NavItem)
+
+
+def nav_items_for(membership) -> list[dict]:
+    """The extra top-bar links a member sees, in order: {"item", "url"} each."""
+    slug = membership.tenant.slug
+    return [
+        {"item": item, "url": reverse(item.url_name, args=[slug])}
+        for item in nav_items
+        if membership.has_role(item.min_role)
+    ]
+
+
+def home_page_for(membership) -> str | None:
+    """The url name of the page a higher app made the home of the member's
+    role, if any (`NavItem.home_for`)."""
+    for item in nav_items:
+        if membership.role in item.home_for:
+            return item.url_name
+    return None
+
+
+@dataclass(frozen=True)
 class DemoSeeder:
     """`seed(tenant, stdout)` adds an app's demo data to one demo tenant;
     it runs inside that tenant's context and may write lines to `stdout`
@@ -58,6 +116,22 @@ class DemoSeeder:
 
 
 demo_seeders: Registry[DemoSeeder] = Registry("demo_seeders", DemoSeeder)
+
+
+@dataclass(frozen=True)
+class NotificationKind:
+    """One kind of notification a member chooses to get in the app and by
+    mail (`default_in_app`, `default_mail`: until they choose)."""
+
+    name: str
+    label: str
+    description: str = ""
+    default_in_app: bool = True
+    default_mail: bool = False
+    order: int = 100
+
+
+notification_kinds: Registry[NotificationKind] = Registry("notification_kinds", NotificationKind)
 
 
 def settings_sections_for(membership) -> list[dict]:

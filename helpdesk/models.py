@@ -143,15 +143,24 @@ class SupportGroupMember(TenantOwned):
 
 
 class Notification(TenantOwned):
-    """Something an agent should look at, shown under the bell in the header."""
+    """Something an agent should look at: shown under the bell in the header
+    (when the agent wants this kind in the app) and listed in their next
+    mail digest (when they want it by mail)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # A name registered in helpdesk.extensions.notification_kinds.
+    kind = models.CharField(max_length=60, default="", blank=True)
     text = models.CharField(max_length=300)
     url = models.CharField(max_length=300, blank=True)
     # Which source produced it, so a re-run handler does not notify twice.
     source_key = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Shown under the bell; False when the user wants this kind by mail only.
+    in_app = models.BooleanField(default=True)
+    # Waiting for the user's next mail digest; cleared when a digest takes it.
+    mail_pending = models.BooleanField(default=False)
+    mailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -161,10 +170,55 @@ class Notification(TenantOwned):
             )
         ]
         indexes = [
+            # The list, newest first, cut by keyset (created_at, id).
             models.Index(
-                fields=["tenant", "user", "-created_at"],
+                fields=["tenant", "user", "-created_at", "-id"],
                 name="notification_inbox_idx",
+                condition=models.Q(in_app=True),
+            ),
+            # The bell's count: unread rows only, a small part of the table.
+            models.Index(
+                fields=["tenant", "user"],
+                name="notification_unread_idx",
+                condition=models.Q(in_app=True, read_at__isnull=True),
+            ),
+            # The digest sweep: rows waiting for a mail, a handful at most.
+            models.Index(
+                fields=["tenant", "user", "created_at"],
+                name="notification_mail_pending_idx",
+                condition=models.Q(mail_pending=True),
+            ),
+        ]
+
+
+class NotificationPreference(TenantOwned):
+    """One user's choice for one kind of notification in one tenant: in the
+    app, by mail, both or neither. No row: the kind's defaults."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=60)
+    in_app = models.BooleanField()
+    mail = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "kind"], name="notificationpreference_once"
             )
+        ]
+
+
+class NotificationDigestState(TenantOwned):
+    """When a user was last sent a mail digest in a tenant. The digest sweep
+    claims a user by moving `last_sent_at` forward with a conditional
+    update, so two sweeps never mail the same user twice in one window."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="notificationdigeststate_once")
         ]
 
 

@@ -5,7 +5,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .models import ApiKey, AuditEntry, Membership, Notification, Tenant
+from .models import ApiKey, AuditEntry, Membership, Tenant
+
+# Notifications live in helpdesk.notifications; callers may import them from here.
+from .notifications import notification_create, notifications_mark_read  # noqa: F401
 from .permissions import require_role
 from .tenancy import current_tenant
 
@@ -55,24 +58,6 @@ def membership_set_keyboard_shortcuts(*, membership: Membership, enabled: bool) 
     membership.keyboard_shortcuts = enabled
     membership.save(update_fields=["keyboard_shortcuts"])
     return membership
-
-
-def notification_create(*, user_id: int, text: str, url: str, source_key: str) -> Notification:
-    """Notify one user in the current tenant, once per source."""
-    notification, _ = Notification.objects.get_or_create(
-        tenant=current_tenant(),
-        user_id=user_id,
-        source_key=source_key,
-        defaults={"text": text[:300], "url": url},
-    )
-    return notification
-
-
-def notifications_mark_read(*, user) -> int:
-    """Mark all of a user's notifications in the current tenant as read."""
-    return Notification.objects.filter(user=user, read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
 
 
 # ---------------------------------------------------------------- API keys

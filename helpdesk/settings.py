@@ -362,8 +362,34 @@ if IMAP_POLL_TIME_LIMIT_SECONDS <= IMAP_TIMEOUT_SECONDS:
 # Hosts that tenant admins enter (IMAP servers) must resolve to public
 # addresses only; turn on when the mail server is on the install's own network.
 ALLOW_PRIVATE_HOSTS = env_bool("ALLOW_PRIVATE_HOSTS", False)
+# Outgoing webhooks (tickets.webhooks): each post gives up after
+# WEBHOOK_TIMEOUT_SECONDS; a failed one is tried again after
+# WEBHOOK_RETRY_BASE_SECONDS, doubling up to WEBHOOK_RETRY_MAX_SECONDS, and
+# given up after WEBHOOK_MAX_ATTEMPTS tries. Targets must resolve to public
+# addresses unless ALLOW_PRIVATE_HOSTS is on.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600)
+if WEBHOOK_TIMEOUT_SECONDS < 1 or WEBHOOK_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "WEBHOOK_TIMEOUT_SECONDS and WEBHOOK_MAX_ATTEMPTS must be at least 1."
+    )
+# The address people reach the app at (no trailing slash), for links in
+# webhook posts and in mail.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# How often each tenant's automations look for tickets to act on.
+AUTOMATIONS_SWEEP_SECONDS = env_int("AUTOMATIONS_SWEEP_SECONDS", 300)
 # All periodic work, in one place.
 CELERY_BEAT_SCHEDULE = {
+    "run-automations": {
+        "task": "tickets.automations.tasks.run_automations",
+        "schedule": 60,
+    },
+    "sweep-webhook-deliveries": {
+        "task": "tickets.webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": 60,
+    },
     "poll-imap-mailboxes": {
         "task": "tickets.tasks.poll_imap_mailboxes",
         "schedule": IMAP_POLL_SECONDS,
@@ -379,6 +405,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stored-mail": {
         "task": "tickets.tasks.sweep_stored_mail",
         "schedule": env_int("INTAKE_SWEEP_SECONDS", 60),
+    },
+    "send-notification-digests": {
+        "task": "tickets.tasks.send_notification_digests",
+        "schedule": env_int("NOTIFICATION_MAIL_SWEEP_SECONDS", 60),
     },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
@@ -517,6 +547,13 @@ AUTO_MAIL_MAX_PER_TICKET = env_int("AUTO_MAIL_MAX_PER_TICKET", 3)
 AUTO_MAIL_WINDOW_SECONDS = env_int("AUTO_MAIL_WINDOW_SECONDS", 3600)
 # The right-hand side of the Message-IDs we make (use a domain you own).
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "helpdesk.localhost")
+# Agents get at most one notification digest per this many minutes; the
+# digest sweep looks every NOTIFICATION_MAIL_SWEEP_SECONDS.
+NOTIFICATION_MAIL_MINUTES = env_int("NOTIFICATION_MAIL_MINUTES", 5)
+if NOTIFICATION_MAIL_MINUTES < 1:
+    raise ImproperlyConfigured("NOTIFICATION_MAIL_MINUTES must be at least 1.")
+# How often an open page asks for the bell's unread count.
+NOTIFICATION_REFRESH_SECONDS = env_int("NOTIFICATION_REFRESH_SECONDS", 30)
 
 # Production safety: on unless DEBUG, each can be turned off for a plain-HTTP bench.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

@@ -24,6 +24,8 @@ from .models import Tenant
 logger = logging.getLogger(__name__)
 
 _current_tenant: ContextVar[Tenant | None] = ContextVar("current_tenant", default=None)
+# Facts worked out once per tenant_context block (see `tenant_memo`).
+_context_memo: ContextVar[dict | None] = ContextVar("tenant_context_memo", default=None)
 
 
 class NoTenantActive(RuntimeError):
@@ -35,6 +37,18 @@ def current_tenant() -> Tenant:
     if tenant is None:
         raise NoTenantActive("No tenant is active: wrap the work in tenant_context(tenant).")
     return tenant
+
+
+def tenant_memo() -> dict:
+    """A dict that lives as long as the innermost `tenant_context` block (one
+    tenant, one transaction): for a fact a hot path would otherwise read
+    again for every row it writes (whether the tenant has webhooks, asked
+    for each event recorded). Whoever changes the fact in the block drops
+    its key."""
+    memo = _context_memo.get()
+    if memo is None:
+        raise NoTenantActive("No tenant is active: wrap the work in tenant_context(tenant).")
+    return memo
 
 
 def _set_database_tenant(value: str) -> str:
@@ -58,6 +72,7 @@ def tenant_context(tenant: Tenant) -> Iterator[Tenant]:
     transaction-local (safe with persistent and pooled connections).
     """
     token = _current_tenant.set(tenant)
+    memo_token = _context_memo.set({})
     try:
         # override() puts back whatever zone was active, so contexts nest.
         with timezone.override(tenant.time_zone), scope(tenant=tenant.pk):
@@ -69,6 +84,7 @@ def tenant_context(tenant: Tenant) -> Iterator[Tenant]:
             if connection.in_atomic_block and not connection.needs_rollback:
                 _set_database_tenant(previous)
     finally:
+        _context_memo.reset(memo_token)
         _current_tenant.reset(token)
 
 

@@ -15,6 +15,14 @@ tenant_urlpatterns = [
     path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("notifications/bell/", views.notification_bell, name="notification_bell"),
+    path("notifications/<int:notification_id>/", views.notification_open, name="notification_open"),
+    path(
+        "settings/notifications/",
+        views.notification_preferences,
+        name="notification_preferences",
+    ),
+    path("members/mentions/", views.member_mentions, name="member_mentions"),
     path("keyboard-shortcuts/", views.keyboard_shortcuts, name="keyboard_shortcuts"),
 ]
 
@@ -33,5 +41,6 @@ urlpatterns = [
     path("api/v1/", include("tickets.api.urls")),
     # Tickets' public entry points (/help/, /inbound/) and its tenant pages.
     path("", include("tickets.urls")),
+    path("", include("reports.urls")),
     tenant_pages(tenant_urlpatterns),
 ]

@@ -1,13 +1,16 @@
 import json
 import logging
 import sys
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,10 +18,11 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import services
+from . import notifications, services
 from .extensions import settings_sections_for
 from .forms import ApiKeyForm, TenantSettingsForm
 from .models import ApiKey, Membership, Notification, Tenant
+from .parsing import parse_id
 from .permissions import role_required
 
 
@@ -100,16 +104,119 @@ def keyboard_shortcuts(request, tenant_slug):
     return redirect(back)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _page_cursor(value: str | None):
+    """The keyset (created_at, id) of `after=<microseconds>-<id>`, or None."""
+    at, _, pk = (value or "").partition("-")
+    at, pk = parse_id(at), parse_id(pk)
+    if at is None or pk is None:
+        return None
+    try:
+        # Whole microseconds both ways: a float timestamp could be off by one.
+        return _EPOCH + timedelta(microseconds=at), pk
+    except OverflowError:
+        return None
+
+
 @require_GET
 def notification_list(request, tenant_slug):
-    notifications = Notification.objects.filter(user=request.user)[:100]
-    return render(request, "helpdesk/notifications.html", {"notifications": notifications})
+    """The member's notifications, newest first, a page at a time (keyset)."""
+    page, more = notifications.notifications_page(
+        user=request.user, after=_page_cursor(request.GET.get("after"))
+    )
+    next_cursor = None
+    if more is not None:
+        at, pk = more
+        next_cursor = f"{(at - _EPOCH) // timedelta(microseconds=1)}-{pk}"
+    return render(
+        request,
+        "helpdesk/notifications.html",
+        {
+            "notifications": page,
+            "next_cursor": next_cursor,
+            "paged": "after" in request.GET,
+            "has_unread": any(n.read_at is None for n in page),
+        },
+    )
+
+
+@require_GET
+def notification_bell(request, tenant_slug):
+    """The bell's unread count (polled by the header every few seconds)."""
+    response = render(
+        request,
+        "helpdesk/_bell.html",
+        {"unread": notifications.notifications_unread_count(user=request.user)},
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+@require_GET
+def notification_open(request, tenant_slug, notification_id):
+    """Follow a notification to its ticket, marking it read on the way."""
+    notification = Notification.objects.filter(
+        user_id=request.user.pk, in_app=True, pk=notification_id
+    ).first()
+    if notification is None:
+        # Someone else's, or gone: nothing to show but one's own list.
+        messages.info(request, "That notification is not there any more.")
+        return redirect("notifications", tenant_slug)
+    notifications.notifications_mark_read(user=request.user, notification_id=notification.pk)
+    target = notification.url
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}
+    ):
+        target = reverse("notifications", args=[tenant_slug])
+    return redirect(target)
 
 
 @require_POST
 def notifications_read(request, tenant_slug):
-    services.notifications_mark_read(user=request.user)
+    count = services.notifications_mark_read(user=request.user)
+    if count:
+        messages.success(request, f"Marked {count} notification{pluralize(count)} read.")
     return redirect("notifications", tenant_slug)
+
+
+@require_http_methods(["GET", "POST"])
+def notification_preferences(request, tenant_slug):
+    """Each member chooses, per kind, whether it comes in the app and by mail."""
+    choices = notifications.notification_choices(user=request.user)
+    if request.method == "POST":
+        chosen = {
+            choice.kind.name: (
+                f"{choice.kind.name}:in_app" in request.POST,
+                f"{choice.kind.name}:mail" in request.POST,
+            )
+            for choice in choices
+        }
+        changed = notifications.notification_preferences_save(user=request.user, choices=chosen)
+        messages.success(
+            request, "Your choices are saved." if changed else "Nothing changed: already so."
+        )
+        return redirect("notification_preferences", tenant_slug)
+    return render(
+        request,
+        "helpdesk/notification_preferences.html",
+        {
+            "choices": choices,
+            "mail_minutes": django_settings.NOTIFICATION_MAIL_MINUTES,
+        },
+    )
+
+
+@require_GET
+def member_mentions(request, tenant_slug):
+    """Members whose name or username starts with `q`, for @mentions in
+    the composer: JSON, at most 8."""
+    query = request.GET.get("q", "")
+    return JsonResponse(
+        {"members": notifications.members_matching(query=query)},
+        headers={"Cache-Control": "private, max-age=30"},
+    )
 
 
 @require_http_methods(["GET", "POST"])

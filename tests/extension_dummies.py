@@ -8,7 +8,12 @@ from pathlib import Path
 
 from django.db.models import Count
 
-from helpdesk.extensions import SettingsSection, settings_sections
+from helpdesk.extensions import (
+    NotificationKind,
+    SettingsSection,
+    notification_kinds,
+    settings_sections,
+)
 from tickets import extensions
 from tickets.models import Message, Ticket
 
@@ -106,6 +111,17 @@ SETTINGS_SECTIONS = [
     ),
 ]
 
+NOTIFICATION_KINDS = [
+    NotificationKind(
+        name="testext.breach",
+        label="Dummy deadline missed",
+        description="A ticket of yours missed its deadline.",
+        default_in_app=False,
+        default_mail=True,
+        order=90,
+    )
+]
+
 
 @contextmanager
 def registered():
@@ -120,6 +136,7 @@ def registered():
             (extensions.portal_blocks, PORTAL_BLOCKS),
             (extensions.system_actors, SYSTEM_ACTORS),
             (settings_sections, SETTINGS_SECTIONS),
+            (notification_kinds, NOTIFICATION_KINDS),
         ):
             stack.enter_context(registry.temporarily(*items))
         yield

@@ -39,6 +39,7 @@ from django.http import HttpRequest
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from helpdesk import services as helpdesk_services
 from helpdesk.models import Membership, SupportGroupMember
@@ -53,7 +54,17 @@ from tests.factories import (
 )
 from tests.test_view_cast import VIEWS
 from tickets import intake, selectors, services
-from tickets.models import Event, EventHandlerFailure, Mailbox, Message, Organization
+from tickets.automations.services import automation_rule_create
+from tickets.models import (
+    Event,
+    EventHandlerFailure,
+    Mailbox,
+    Message,
+    Organization,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 
 QUERY_BUDGET = 12
 GROWN = 30
@@ -164,6 +175,34 @@ class Desk:
             intake.inbound_process(inbound=inbound)
         for i in self._more("api_keys", n):
             helpdesk_services.api_key_create(actor=admin, name=f"System {i}", scope="read")
+        for i in self._more("webhooks", n):
+            webhook = Webhook(
+                tenant=tenant, name=f"Hook {i}", url=f"https://hooks{i}.example.com/in",
+                events=["ticket.created", "ticket.assigned"],
+            )  # fmt: skip
+            webhook.secret = "whsec_budget"
+            webhook.save()
+            # The log of the first webhook (the cast's) grows.
+            first = Webhook.objects.order_by("pk").first()
+            delivery = WebhookDelivery.objects.create(
+                tenant=tenant, webhook=first, event_name="ticket.created",
+                summary=f"ACME-{i} · new ticket", body="{}", created_at=timezone.now(),
+            )  # fmt: skip
+            WebhookAttempt.objects.create(
+                tenant=tenant, webhook=first, delivery=delivery, number=1,
+                started_at=timezone.now(), duration_ms=12, status_code=500, error="Busy",
+            )  # fmt: skip
+        for i in self._more("automations", n):
+            automation_rule_create(
+                actor=admin,
+                name=f"Rule {i}",
+                kind=("close_resolved", "pending_reminder", "idle_assignee")[i % 3],
+                wait=3,
+                then_wait=2,
+                group=self.groups[i % len(self.groups)],
+                category=self.categories[i % len(self.categories)],
+                priority=1 + i % 4,
+            )
         events = list(Event.objects.order_by("pk")[: max(n, 1)])
         for i in self._more("failures", n):
             EventHandlerFailure.objects.create(

@@ -76,6 +76,50 @@ def _api_key_id(tenant):
         return api_key_create(actor=None, name="Chat", scope="read")[0].pk
 
 
+def _webhook_id(tenant):
+    from tickets.models import Webhook
+
+    with tenant_context(tenant):
+        webhook = Webhook.objects.order_by("pk").first()
+        if webhook is None:
+            # Written directly: a private address, refused when posted, so a
+            # "Send test" in the cast reaches no network.
+            webhook = Webhook(
+                tenant=tenant, name="Ops", url="http://127.0.0.1:9/hook", events=["ticket.created"]
+            )
+            webhook.secret = "whsec_cast"
+            webhook.save()
+        return webhook.pk
+
+
+def _automation_id(tenant):
+    from tickets.models import AutomationRule
+
+    with tenant_context(tenant):
+        rule = AutomationRule.objects.order_by("pk").first()
+        if rule is None:
+            rule = AutomationRule.objects.create(
+                tenant=tenant, name="Close solved", kind="close_resolved", wait=3
+            )
+        return rule.pk
+
+
+def _notification_id(tenant):
+    """A notification of the tenant's (first) agent: the member the cast logs in as."""
+    from helpdesk.notifications import notification_create
+
+    with tenant_context(tenant):
+        owner = (
+            Membership.objects.filter(tenant=tenant, role=Membership.Role.AGENT)
+            .order_by("pk")
+            .first()
+            .user
+        )
+        return notification_create(
+            user_id=owner.pk, text="Printer on fire is yours", url="/", source_key="cast"
+        ).pk
+
+
 # (url name, args builder, minimum role, methods allowed)
 VIEWS = [
     ("tickets:list", lambda t, tk: [t.slug], "agent", "GET"),
@@ -129,11 +173,25 @@ VIEWS = [
     ("tickets:mailboxes", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:mailbox_edit", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "GET"),
     ("tickets:mailbox_new_token", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "POST"),
+    ("tickets:webhooks", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:webhook_edit", lambda t, tk: [t.slug, _webhook_id(t)], "admin", "GET"),
+    ("tickets:webhook_secret", lambda t, tk: [t.slug, _webhook_id(t)], "admin", "POST"),
+    ("tickets:webhook_test", lambda t, tk: [t.slug, _webhook_id(t)], "admin", "POST"),
+    ("tickets:webhook_delete", lambda t, tk: [t.slug, _webhook_id(t)], "admin", "POST"),
+    ("tickets:automations", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:automation_edit", lambda t, tk: [t.slug, _automation_id(t)], "admin", "GET"),
+    ("tickets:automation_delete", lambda t, tk: [t.slug, _automation_id(t)], "admin", "POST"),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_keys", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
+    ("reports:dashboard", lambda t, tk: [t.slug], "manager", "GET"),
+    ("reports:tickets", lambda t, tk: [t.slug, "backlog"], "manager", "GET"),
+    ("notification_bell", lambda t, tk: [t.slug], "agent", "GET"),
+    ("notification_open", lambda t, tk: [t.slug, _notification_id(t)], "agent", "GET-302"),
+    ("notification_preferences", lambda t, tk: [t.slug], "agent", "GET"),
+    ("member_mentions", lambda t, tk: [t.slug], "agent", "GET"),
     ("keyboard_shortcuts", lambda t, tk: [t.slug], "agent", "POST"),
 ]
 IDS = [name for name, *_ in VIEWS]
@@ -141,7 +199,7 @@ IDS = [name for name, *_ in VIEWS]
 
 @pytest.mark.parametrize(("name", "args", "role", "method"), VIEWS, ids=IDS)
 def test_member_with_the_role_is_served(name, args, role, method, tenant, ticket, login, request):
-    user = request.getfixturevalue("admin_user" if role == "admin" else "agent")
+    user = request.getfixturevalue("agent" if role == "agent" else "admin_user")
     client = login(user)
     url = reverse(name, args=args(tenant, ticket))
     if method.startswith("GET"):

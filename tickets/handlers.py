@@ -1,38 +1,14 @@
 """The ticket app's own event handlers."""
 
-from django.urls import reverse
-
-from helpdesk.services import notification_create
-
 from . import mail
 from .events import subscribe
-from .extensions import system_actor_label
 from .models import Event, Message, OutboundEmail, Ticket
+
+# Notifications (the bell, mail digests) have their handlers in tickets.notifications.
+from .notifications import notify_assignee  # noqa: F401
 
 # Channels where the customer wrote in and expects to hear that we have it.
 ACKNOWLEDGED_CHANNELS = {Ticket.Channel.EMAIL, Ticket.Channel.WEB, Ticket.Channel.PORTAL}
-
-
-def _assigned_by_someone_else(event: Event) -> bool:
-    assignee_id = (event.new_value or {}).get("value")
-    return bool(assignee_id) and assignee_id != event.actor_user_id
-
-
-@subscribe("tickets.notify_assignee", kinds=[Event.Kind.ASSIGNED], when=_assigned_by_someone_else)
-def notify_assignee(event: Event) -> None:
-    """Tell an agent that a ticket was given to them by someone else."""
-    assignee_id = event.new_value["value"]
-    ticket = event.ticket
-    if event.actor_user_id:
-        who = event.actor_user.get_full_name()
-    else:
-        who = system_actor_label(event.actor_system) if event.actor_system else "Routing"
-    notification_create(
-        user_id=assignee_id,
-        text=f"{who} assigned {ticket.reference} to you: {ticket.subject}",
-        url=reverse("tickets:detail", args=[ticket.tenant.slug, ticket.number]),
-        source_key=f"event:{event.pk}",
-    )
 
 
 def _wants_acknowledgement(event: Event) -> bool:

@@ -28,10 +28,11 @@ from django.utils import timezone
 
 from helpdesk.handover import publish_quietly
 from helpdesk.models import Tenant
+from helpdesk.notifications import DIGEST_WORK
 from helpdesk.tenancy import TenantTask, current_tenant, tenant_context
 from helpdesk.tenant_work import tenants_due
 
-from . import events, imap, intake, mail, services, sweeps
+from . import events, imap, intake, mail, notifications, services, sweeps
 from .events import events_handed_over_together
 from .models import Mailbox, OutboundEmail
 
@@ -273,6 +274,23 @@ def sweep_tenant_unsent_mail(self, *, tenant_id: int) -> int:
     return sweeps.unsent_mail_sweep()
 
 
+# Notification digests --------------------------------------------------------
+
+
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def send_notification_digests() -> int:
+    """Fan out: one task per tenant with notifications waiting for a mail
+    digest whose time has come. Returns the tenants."""
+    return _fan_out(DIGEST_WORK, 0, send_tenant_notification_digests, expires=60)
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def send_tenant_notification_digests(self, *, tenant_id: int) -> int:
+    """Record (and send after commit) each due digest of the tenant; safe
+    to run twice: each member's digest is claimed first."""
+    return notifications.digests_send()
+
+
 # IMAP ----------------------------------------------------------------------
 
 
@@ -328,3 +346,9 @@ def poll_imap_mailbox(*, tenant_id: int, mailbox_id: int) -> int:
         with tenant_context(tenant):
             services.mailbox_poll_recorded(mailbox=mailbox)
     return stored
+
+
+# The webhooks' and automations' tasks live beside their code; imported here
+# so that the worker (autodiscovery reads tickets.tasks) knows them.
+from .automations import tasks as _automation_tasks  # noqa: E402, F401
+from .webhooks import tasks as _webhook_tasks  # noqa: E402, F401

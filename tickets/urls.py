@@ -2,7 +2,9 @@ from django.urls import path
 
 from helpdesk.tenancy import tenant_pages
 
+from .automations import views as automations
 from .views import board, canned, failed_work, intake, queues, search, ticket, web_form
+from .webhooks import views as webhooks
 
 app_name = "tickets"
 
@@ -54,6 +56,30 @@ tenant_urlpatterns = [
         "settings/canned/<int:canned_id>/delete/",
         canned.canned_response_delete,
         name="canned_delete",
+    ),
+    path("settings/webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("settings/webhooks/<int:webhook_id>/", webhooks.webhook_edit, name="webhook_edit"),
+    path(
+        "settings/webhooks/<int:webhook_id>/secret/",
+        webhooks.webhook_secret,
+        name="webhook_secret",
+    ),
+    path("settings/webhooks/<int:webhook_id>/test/", webhooks.webhook_test, name="webhook_test"),
+    path(
+        "settings/webhooks/<int:webhook_id>/delete/",
+        webhooks.webhook_delete,
+        name="webhook_delete",
+    ),
+    path("settings/automations/", automations.automation_list, name="automations"),
+    path(
+        "settings/automations/<int:rule_id>/",
+        automations.automation_edit,
+        name="automation_edit",
+    ),
+    path(
+        "settings/automations/<int:rule_id>/delete/",
+        automations.automation_delete,
+        name="automation_delete",
     ),
     path("board/", board.board_view, name="board"),
     path("tickets/<int:number>/move/", board.ticket_move, name="move"),

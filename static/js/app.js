@@ -507,3 +507,152 @@
     if (form && formIsDirty(form)) event.detail.shouldSwap = false;
   });
 })();
+
+// Composer: "@" and the start of a name in an internal note lists matching
+// colleagues (the server's member_mentions, JSON). The textarea follows the
+// combobox pattern: aria-autocomplete, aria-controls, aria-expanded and
+// aria-activedescendant on it, a listbox of options beside it; Arrow keys
+// move, Enter or Tab chooses, Escape closes; a status line says how many.
+(function () {
+  "use strict";
+  const box = document.querySelector("[data-mentions-url]");
+  const area = box && box.querySelector("textarea");
+  if (!area) return;
+  const composer = document.getElementById("composer");
+  const list = document.createElement("ul");
+  list.id = "mention-list";
+  list.className = "mention-list";
+  list.setAttribute("role", "listbox");
+  list.setAttribute("aria-label", "Colleagues to mention");
+  list.hidden = true;
+  const status = document.createElement("p");
+  status.className = "visually-hidden";
+  status.setAttribute("role", "status");
+  box.append(list, status);
+  area.setAttribute("aria-autocomplete", "list");
+  area.setAttribute("aria-controls", list.id);
+  area.setAttribute("aria-expanded", "false");
+
+  let members = [];
+  let active = -1;
+  let token = null;
+  let timer = null;
+  let asked = 0;
+
+  function noteMode() { return !composer || composer.classList.contains("is-note"); }
+
+  // The "@name" being typed just before the caret, if any.
+  function tokenAtCaret() {
+    if (area.selectionStart !== area.selectionEnd) return null;
+    const before = area.value.slice(0, area.selectionStart);
+    const match = before.match(/(^|[^\w@.+-])@([\w.+-]{0,40})$/);
+    if (!match) return null;
+    return { start: area.selectionStart - match[2].length - 1, end: area.selectionStart, query: match[2] };
+  }
+
+  function close() {
+    list.hidden = true;
+    list.replaceChildren();
+    members = [];
+    active = -1;
+    area.setAttribute("aria-expanded", "false");
+    area.removeAttribute("aria-activedescendant");
+  }
+
+  function highlight(index) {
+    active = index;
+    Array.from(list.children).forEach((item, position) => {
+      item.setAttribute("aria-selected", position === index ? "true" : "false");
+    });
+    if (index >= 0) area.setAttribute("aria-activedescendant", `mention-${index}`);
+    else area.removeAttribute("aria-activedescendant");
+  }
+
+  function show(found) {
+    members = found;
+    list.replaceChildren(...found.map((member, index) => {
+      const item = document.createElement("li");
+      item.id = `mention-${index}`;
+      item.setAttribute("role", "option");
+      item.dataset.index = String(index);
+      item.textContent = member.name;
+      const handle = document.createElement("small");
+      handle.textContent = `@${member.username}`;
+      item.append(handle);
+      return item;
+    }));
+    if (!found.length) {
+      close();
+      status.textContent = "No colleague by that name.";
+      return;
+    }
+    list.hidden = false;
+    area.setAttribute("aria-expanded", "true");
+    highlight(0);
+    status.textContent = `${found.length} colleague${found.length === 1 ? "" : "s"}: up and down to choose, Enter to mention.`;
+  }
+
+  async function lookUp() {
+    const ask = ++asked;
+    const url = `${box.dataset.mentionsUrl}?q=${encodeURIComponent(token.query)}`;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (!response.ok || ask !== asked || !token) return;
+      show((await response.json()).members || []);
+    } catch (e) { /* offline for a moment: no list */ }
+  }
+
+  function choose(index) {
+    const member = members[index];
+    if (!member || !token) return;
+    const text = `@${member.username} `;
+    area.value = area.value.slice(0, token.start) + text + area.value.slice(token.end);
+    const caret = token.start + text.length;
+    area.setSelectionRange(caret, caret);
+    close();
+    token = null;
+    status.textContent = `${member.name} will be notified.`;
+    area.dispatchEvent(new Event("input"));
+  }
+
+  area.addEventListener("input", () => {
+    token = noteMode() ? tokenAtCaret() : null;
+    clearTimeout(timer);
+    if (!token) { close(); return; }
+    timer = setTimeout(lookUp, 150);
+  });
+  area.addEventListener("keydown", (event) => {
+    if (list.hidden) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      highlight((active + step + members.length) % members.length);
+    } else if ((event.key === "Enter" && !event.ctrlKey && !event.metaKey) || event.key === "Tab") {
+      if (active < 0) return;
+      event.preventDefault();
+      choose(active);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      close();
+      token = null;
+    }
+  });
+  area.addEventListener("blur", () => { setTimeout(close, 150); });
+  // mousedown, not click: the textarea keeps its focus and caret.
+  list.addEventListener("mousedown", (event) => {
+    const item = event.target.closest("li[role=option]");
+    if (!item) return;
+    event.preventDefault();
+    choose(Number(item.dataset.index));
+  });
+})();
+
+// The bell's count (helpdesk/_bell.html, polled by htmx): a poll that was
+// sent to the sign-in page (the session ended) leaves the bell as it is.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  if (!target || target.id !== "bell") return;
+  const url = event.detail.xhr && event.detail.xhr.responseURL;
+  if (!url || !new URL(url).pathname.endsWith("/notifications/bell/")) event.detail.shouldSwap = false;
+});

@@ -156,7 +156,7 @@ def _send_form_empty(page, index: int) -> None:
 def test_every_tenant_page_and_its_forms_error_state_pass_axe(
     name, args, role, page, live_server, desk
 ):
-    user = desk.admin if role == "admin" else desk.agent
+    user = desk.agent if role == "agent" else desk.admin
     sign_in(page, live_server, user)
     url = live_server.url + reverse(name, args=args(desk.tenant, desk.ticket))
     response = page.goto(url)

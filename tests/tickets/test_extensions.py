@@ -226,6 +226,8 @@ def test_the_settings_home_lists_every_registered_section_in_order(
         "Failed work",
         "Dummy routing rules",
         "Dummy for agents",
+        "Webhooks",
+        "Automations",
         "API keys",
     ]
     assert f'href="{reverse("tickets:mailboxes", args=[tenant.slug])}"' in html

@@ -1,11 +1,11 @@
 """The tickets app's own parts, registered through the same extension points
 higher apps use (called once, from `TicketsConfig.ready()`)."""
 
-from helpdesk.extensions import SettingsSection, settings_sections
+from helpdesk.extensions import DemoSeeder, SettingsSection, demo_seeders, settings_sections
 
 from .. import selectors
 from ..models import Event
-from . import EventKind, TicketPanel, event_kinds, ticket_panels
+from . import EventKind, SystemActor, TicketPanel, event_kinds, system_actors, ticket_panels
 
 
 def _requester_panel(ticket, request) -> dict:
@@ -30,6 +30,17 @@ def register_tickets_extensions() -> None:
                 is_public=is_public,
             )
         )
+
+    # What automations do on their own (tickets.automations).
+    event_kinds.register(
+        EventKind(
+            name="automation_reminded",
+            label="Assignee reminded",
+            template="tickets/events/automation_reminded.html",
+            is_public=False,
+        )
+    )
+    system_actors.register(SystemActor(name="automations", label="Automation"))
 
     ticket_panels.register(
         TicketPanel(
@@ -69,5 +80,25 @@ def register_tickets_extensions() -> None:
             url_name="tickets:failed_work",
             order=45,
         ),
+        SettingsSection(
+            name="tickets.webhooks",
+            title="Webhooks",
+            description="Post ticket events to other systems or a Slack channel.",
+            url_name="tickets:webhooks",
+            order=60,
+        ),
+        SettingsSection(
+            name="tickets.automations",
+            title="Automations",
+            description="Close solved tickets, remind customers and assignees, on a schedule.",
+            url_name="tickets:automations",
+            order=65,
+        ),
     ):
         settings_sections.register(section)
+
+    from ..automations.demo import seed_automations_and_webhooks
+
+    demo_seeders.register(
+        DemoSeeder(name="tickets.automations", seed=seed_automations_and_webhooks, order=50)
+    )

@@ -1,6 +1,7 @@
 """The ticket app's models, by subject: contacts, tickets, events, channels
 (mail and the web form) and the agents' workspace."""
 
+from .automation import AutomationRule, AutomationRun
 from .base import SEARCH_CONFIG
 from .channels import InboundEmail, Mailbox, OutboundEmail, WebFormSubmission
 from .contact import Contact, Organization
@@ -18,6 +19,7 @@ from .ticket import (
     TicketCounter,
     attachment_path,
 )
+from .webhook import Webhook, WebhookAttempt, WebhookDelivery
 from .workspace import CannedResponse, SavedView
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "URGENT_ORDER",
     "WAITING_STATUS_VALUES",
     "Attachment",
+    "AutomationRule",
+    "AutomationRun",
     "CannedResponse",
     "Category",
     "Contact",
@@ -45,5 +49,8 @@ __all__ = [
     "TicketCounter",
     "TicketSearch",
     "WebFormSubmission",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "attachment_path",
 ]

@@ -136,12 +136,15 @@ class InboundEmail(TenantOwned):
 
 
 class OutboundEmail(TenantOwned):
-    """A mail we send about a ticket, recorded before it is sent so that a
-    retried task never sends it twice."""
+    """A mail we send, recorded before it is sent so that a retried task
+    never sends it twice: to customers about a ticket (acknowledgements,
+    replies), or to an agent (a notification digest, which names no ticket
+    or message and carries its text, written when it was recorded)."""
 
     class Kind(models.TextChoices):
         ACKNOWLEDGEMENT = "ack", "Acknowledgement"
         REPLY = "reply", "Public reply"
+        DIGEST = "digest", "Notification digest"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
@@ -150,12 +153,18 @@ class OutboundEmail(TenantOwned):
         FAILED = "failed", "Failed"
 
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, related_name="+", db_constraint=False
-    )
+        Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
     message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, related_name="+", db_constraint=False
-    )
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # A digest's own text (mail about a ticket is composed when sent).
+    subject = models.CharField(max_length=250, blank=True, default="")
+    body_text = models.TextField(blank=True, default="")
+    body_html = models.TextField(blank=True, default="")
     to = ArrayField(models.EmailField())
     cc = ArrayField(models.EmailField(), default=list, blank=True)
     rfc_message_id = models.CharField(max_length=250)
@@ -167,7 +176,15 @@ class OutboundEmail(TenantOwned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "message", "kind"], name="outboundemail_once")
+            models.UniqueConstraint(
+                fields=["tenant", "message", "kind"], name="outboundemail_once"
+            ),
+            # Only a digest is about no ticket.
+            models.CheckConstraint(
+                condition=models.Q(kind="digest")
+                | models.Q(ticket__isnull=False, message__isnull=False),
+                name="outboundemail_ticket_mail_names_its_message",
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "rfc_message_id"], name="outboundemail_msgid_idx"),

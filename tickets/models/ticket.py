@@ -202,6 +202,23 @@ class Ticket(TenantOwned):
                 name="ticket_recently_resolved_idx",
                 condition=Q(status="resolved"),
             ),
+            # Automations (tickets.automations): resolved tickets by when,
+            # waiting ones and assigned active ones by their last change.
+            models.Index(
+                fields=["tenant", "resolved_at"],
+                name="ticket_resolved_at_idx",
+                condition=Q(status="resolved"),
+            ),
+            models.Index(
+                fields=["tenant", "updated_at"],
+                name="ticket_pending_idle_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["tenant", "updated_at"],
+                name="ticket_assigned_idle_idx",
+                condition=Q(status__in=("new", "open"), assignee__isnull=False),
+            ),
         ]  # fmt: skip
 
     def __str__(self) -> str:

@@ -22,6 +22,7 @@ from helpdesk.tenancy import current_tenant
 
 from ..events import event_build, event_record, events_record
 from ..extensions import system_actor_label, system_actors
+from ..mentions import mentioned_handles
 from ..models import Attachment, Category, Contact, Event, Message, Ticket
 from ..quoting import QUOTE_MARKER_CLASSES, QUOTE_MARKER_VALUES
 from ..validators import validate_mail_address
@@ -319,7 +320,7 @@ def _tickets_write(tenant, drafts, staged, actor) -> list[Ticket]:
                 created_at=now,
             )
         )
-        events.append(_message_event(message, **creator))
+        events.append(_message_event(message, **creator, first=True))
         if ticket.assignee is not None:
             events.append(
                 event_build(
@@ -732,7 +733,17 @@ def _message_build(
     )
 
 
-def _message_event(message: Message, *, actor_user=None, actor_contact=None) -> Event:
+def _message_event(
+    message: Message, *, actor_user=None, actor_contact=None, first: bool = False
+) -> Event:
+    # What the notification handlers decide on, from the event row alone
+    # (tickets.notifications): the assignee a customer's reply reaches, and
+    # whether a note names anyone.
+    details: dict = {"kind": message.kind}
+    if message.kind == Message.Kind.CUSTOMER and not first and message.ticket.assignee_id:
+        details["assignee"] = message.ticket.assignee_id
+    if message.kind == Message.Kind.NOTE and mentioned_handles(message.body_text):
+        details["mentions"] = True
     return event_build(
         ticket=message.ticket,
         kind=Event.Kind.MESSAGE_ADDED,
@@ -740,7 +751,7 @@ def _message_event(message: Message, *, actor_user=None, actor_contact=None) -> 
         actor_contact=None if actor_user else actor_contact,
         message=message,
         is_public=message.kind != Message.Kind.NOTE,
-        new_value={"kind": message.kind},
+        new_value=details,
         created_at=message.created_at,
     )
 
@@ -855,6 +866,46 @@ def _message_write(
             )
         )
     events_record(events)
+    return message
+
+
+@transaction.atomic
+def ticket_system_reply(*, ticket: Ticket, source: str, reason: str, body: str) -> Message:
+    """A public reply that a system sends (an automation's reminder to the
+    customer): mailed to the requester like an agent's reply, and shown on
+    the timeline under the system's name with `reason`.
+
+    It is nobody's response and no activity on the ticket: the first
+    response, the status, `version` and `updated_at` stay as they were (so
+    an automation waiting for activity still sees none, and nobody's open
+    edit turns stale).
+    """
+    if source not in system_actors:
+        raise ValueError(f"{source!r} is not registered in tickets.extensions.system_actors")
+    if not (reason or "").strip():
+        raise ValueError("a system reply says why (reason)")
+    if not (body or "").strip():
+        raise ValidationError({"body": "Write a message first."})
+    ticket = _lock_current(ticket, None)
+    if ticket.status == Ticket.Status.CLOSED:
+        raise ValidationError("This ticket is closed.")
+    now = timezone.now()
+    message = _message_build(ticket=ticket, kind=Message.Kind.REPLY, body=body, now=now)
+    message.save()
+    events_record(
+        [
+            event_build(
+                ticket=ticket,
+                kind=Event.Kind.MESSAGE_ADDED,
+                message=message,
+                is_public=True,
+                new_value={"kind": message.kind},
+                actor_system=source,
+                reason=reason.strip(),
+                created_at=now,
+            )
+        ]
+    )
     return message
 
 

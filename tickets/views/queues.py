@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from helpdesk.extensions import home_page_for
 from helpdesk.models import Membership
 from helpdesk.parsing import parse_id
 
@@ -40,6 +41,11 @@ HOME_QUEUE = {
 @require_GET
 def queue_index(request, tenant_slug):
     """A member's home in the help desk (/<tenant>/ and /<tenant>/queues/)."""
+    # /<tenant>/ may be another page for some roles (the managers'
+    # dashboard); "Queues" in the top bar always opens the queues.
+    home = home_page_for(request.membership) if request.resolver_match.url_name == "home" else None
+    if home is not None:
+        return redirect(home, tenant_slug)
     return redirect("tickets:queue", tenant_slug, HOME_QUEUE[request.membership.role])
 
 

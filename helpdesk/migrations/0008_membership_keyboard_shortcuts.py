@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("helpdesk", "0006_tenant_work"),
+        ("helpdesk", "0007_notification_kinds_preferences_digests"),
     ]
 
     operations = [

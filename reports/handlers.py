@@ -1,0 +1,29 @@
+"""The reports app's event handler: a ticket event that changes a figure
+keeps its ticket's fact current (reports.services.fact_refresh)."""
+
+from tickets.events import subscribe
+
+# Fields whose change moves a ticket between the reports' filters.
+DIMENSION_FIELDS = {"status", "priority", "channel", "category", "group", "assignee"}
+
+
+def changes_a_figure(event) -> bool:
+    """Whether folding `event` can change a figure. Customers' messages,
+    internal notes, tags, deadlines and other apps' kinds cannot, and such
+    events still finish the moment they are written when nothing else wants
+    them. Whatever an event not taken here changed on the ticket is picked
+    up by the next one that is."""
+    if event.kind == "message_added":
+        # Public replies (first reply, replies); not customers' messages or notes.
+        return (event.new_value or {}).get("kind") == "reply"
+    if event.kind in ("created", "status_changed", "assigned"):
+        return True
+    return event.kind == "field_changed" and event.field in DIMENSION_FIELDS
+
+
+@subscribe("reports.ticket_facts", when=changes_a_figure)
+def ticket_fact_refresh(event) -> None:
+    """Keep the ticket's report figures current."""
+    from .services import fact_refresh
+
+    fact_refresh(ticket_id=event.ticket_id)

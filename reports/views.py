@@ -1,0 +1,182 @@
+"""The manager's dashboard and the tickets behind its numbers."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from helpdesk.models import Membership
+from helpdesk.parsing import parse_id
+from helpdesk.permissions import role_required
+from helpdesk.tenancy import tenant_context
+from tickets.views.common import tenant_choices
+
+from . import charts, selectors
+from .forms import PERIODS, ReportFilterForm
+
+# Rows read per statement while a CSV export streams.
+CSV_PAGE = 2000
+
+# The facts' conditions behind each number of the dashboard.
+METRICS = {
+    "new": ("Tickets created", "created_at", ""),
+    "solved": ("Tickets solved", "resolved_at", ""),
+    "reopened": ("Solved tickets that had been reopened", "resolved_at", "reopens > 0"),
+    "replied": ("Tickets that got their first reply", "first_reply_at", ""),
+    "backlog": ("Open tickets", None, "status IN ('new', 'open', 'pending', 'on_hold')"),
+    "unassigned": (
+        "Open tickets nobody has",
+        None,
+        "status IN ('new', 'open', 'pending', 'on_hold') AND assignee_id IS NULL",
+    ),
+}
+
+
+def _filters(request) -> tuple[ReportFilterForm, selectors.Filters, str]:
+    query = request.GET.copy()
+    if not query.get("period"):
+        query["period"] = "30"
+    form = ReportFilterForm(
+        query,
+        tenant=request.tenant,
+        choices=None if request.htmx else tenant_choices(request),
+    )
+    data = form.cleaned_data if form.is_valid() else {}
+    period = data.get("period") or "30"
+    now = timezone.now()
+    days = PERIODS[period][1]
+    if days == 0:
+        start = datetime.combine(timezone.localdate(now), time(), timezone.get_current_timezone())
+    else:
+        start = now - timedelta(days=days)
+    group, assignee, category = data.get("group"), data.get("assignee"), data.get("category")
+    filters = selectors.Filters(
+        start=start,
+        end=now,
+        group_id=group.pk if group else None,
+        assignee_id=assignee.pk if assignee else None,
+        channel=data.get("channel") or None,
+        category_id=category.pk if category else None,
+        priority=data.get("priority"),
+    )
+    return form, filters, period
+
+
+def _query(request, **changes) -> str:
+    params = {key: value for key, value in request.GET.items() if key in _KEPT}
+    params.update(changes)
+    return urlencode({key: value for key, value in params.items() if value not in ("", None)})
+
+
+_KEPT = ("period", "group", "assignee", "channel", "category", "priority")
+
+
+@require_GET
+@role_required(Membership.Role.MANAGER)
+def dashboard(request, tenant_slug):
+    """The state of support: the period's figures, the open backlog and the
+    trend; the figures alone when htmx refreshes them."""
+    form, filters, period = _filters(request)
+    figures = selectors.dashboard(filters)
+    today = timezone.localdate()
+    span = 90 if period == "90" else 30
+    days = selectors.trend(filters, first_day=today - timedelta(days=span - 1), last_day=today)
+    context = {
+        "form": form,
+        "figures": figures,
+        "period_label": PERIODS[period][0],
+        "trend": days,
+        "trend_span": span,
+        "chart_svg": charts.volume_svg(charts.volume_chart(days), labelled_by="trend-heading"),
+        "trend_rows": charts.table_rows(days),
+        "query": _query(request),
+        "refresh_seconds": 60,
+    }
+    template = "reports/dashboard.html#figures" if request.htmx else "reports/dashboard.html"
+    return render(request, template, context)
+
+
+@require_GET
+@role_required(Membership.Role.MANAGER)
+def ticket_list(request, tenant_slug, metric):
+    """The tickets behind one of the dashboard's numbers, newest first, 50 a
+    page (keyset on the ticket id)."""
+    from django.http import Http404
+
+    if metric not in METRICS:
+        raise Http404("No such figure.")
+    _, filters, period = _filters(request)
+    title, period_column, condition = METRICS[metric]
+    if request.GET.get("format") == "csv":
+        return _csv(request, filters, metric, period_column, condition)
+    before = parse_id(request.GET.get("before", ""))
+    rows, next_before = selectors.fact_tickets(
+        filters, period_column=period_column, condition=condition, before=before
+    )
+    context = {
+        "title": title,
+        "period_label": PERIODS[period][0] if period_column else "now",
+        "rows": rows,
+        "next_query": _query(request, before=next_before) if next_before else None,
+        "back_query": _query(request),
+        "csv_query": _query(request, format="csv"),
+    }
+    return render(request, "reports/ticket_list.html", context)
+
+
+class _Echo:
+    """A file-like object csv.writer writes a row to and gets it back."""
+
+    def write(self, value):
+        return value
+
+
+def _cell(value) -> str:
+    """A value as a spreadsheet takes it as text: a leading =, +, - or @
+    would make it a formula."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv(request, filters, metric, period_column, condition) -> StreamingHttpResponse:
+    """Every ticket behind the figure as CSV, streamed a page at a time:
+    a million rows never sit in memory."""
+    tenant = request.tenant
+    prefix = tenant.ticket_prefix
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(["Ticket", "Subject", "Status", "Created"])
+        before = None
+        while True:
+            # The response streams after the view has returned (and left the
+            # tenant's context): each page enters it again.
+            with tenant_context(tenant):
+                page, before = selectors.fact_tickets(
+                    filters,
+                    period_column=period_column,
+                    condition=condition,
+                    before=before,
+                    limit=CSV_PAGE,
+                )
+            for row in page:
+                yield writer.writerow(
+                    [
+                        f"{prefix}-{row.number}",
+                        _cell(row.subject),
+                        row.status,
+                        row.created_at.isoformat(),
+                    ]
+                )
+            if before is None:
+                return
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{metric}.csv"'
+    return response

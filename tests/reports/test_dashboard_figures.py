@@ -1,0 +1,324 @@
+"""The dashboard's figures against values worked out by hand, the tickets
+behind them, and the facts' incremental path against a rebuild."""
+
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+import pytest
+from django.urls import reverse
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from helpdesk.models import Membership, SupportGroup
+from helpdesk.tenancy import tenant_context
+from reports import selectors
+from reports.models import DailyVolume, TicketFact
+from reports.services import fact_refresh, facts_rebuild
+from tests.factories import TicketFactory, UserFactory, add_reply
+from tickets import services
+from tickets.extensions import SystemActor, system_actors
+from tickets.models import Message, Ticket
+
+D = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Berlin
+ROUTER = "reports-test"
+
+
+@pytest.fixture(autouse=True)
+def _a_router():
+    """A system that assigns tickets, as routing does."""
+    with system_actors.temporarily(SystemActor(name=ROUTER, label="Router")):
+        yield
+
+
+@contextmanager
+def at(moment):
+    with mock.patch("django.utils.timezone.now", lambda: moment):
+        yield
+
+
+def _refresh(ticket):
+    fact_refresh(ticket_id=ticket.pk)
+
+
+def _status(ticket, agent, status, moment):
+    with at(moment):
+        ticket.refresh_from_db()
+        services.ticket_update(ticket=ticket, actor=agent, expected_version=None, status=status)
+    _refresh(ticket)
+
+
+@pytest.fixture
+def history(tenant, agent):
+    """Four tickets whose figures are worked out by hand in the tests."""
+    with tenant_context(tenant):
+        first, second = (SupportGroup.objects.create(tenant=tenant, name=n) for n in "AB")
+        with at(D):
+            t1 = TicketFactory(subject="One", assignee=agent, actor=agent)
+            t2 = TicketFactory(subject="Two")
+        with at(D + timedelta(hours=1)):
+            t3 = TicketFactory(subject="Three", group=first)
+        with at(D - timedelta(days=40)):
+            t4 = TicketFactory(subject="Four, old and waiting")
+        for t in (t1, t2, t3, t4):
+            _refresh(t)
+        # One: first reply after 90 minutes, solved after 3 hours.
+        with at(D + timedelta(minutes=90)):
+            add_reply(t1, agent)
+        _refresh(t1)
+        _status(t1, agent, Ticket.Status.RESOLVED, D + timedelta(hours=3))
+        # Two: first reply after 10 minutes (a note before it does not count),
+        # solved the next day, reopened, solved again two days after creation.
+        with at(D + timedelta(minutes=5)):
+            add_reply(t2, agent, kind=Message.Kind.NOTE)
+        with at(D + timedelta(minutes=10)):
+            add_reply(t2, agent)
+        _refresh(t2)
+        _status(t2, agent, Ticket.Status.RESOLVED, D + timedelta(days=1))
+        _status(t2, agent, Ticket.Status.OPEN, D + timedelta(days=1, hours=1))
+        _status(t2, agent, Ticket.Status.RESOLVED, D + timedelta(days=2))
+        # Three: routing assigns it, then it moves from group A to group B.
+        with at(D + timedelta(hours=1, minutes=5)):
+            t3.refresh_from_db()
+            services.ticket_system_update(
+                ticket=t3, source=ROUTER, reason="Least loaded", assignee=agent
+            )
+            t3.refresh_from_db()
+            services.ticket_update(ticket=t3, actor=agent, expected_version=None, group=second)
+        _refresh(t3)
+    return {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "groups": (first, second)}
+
+
+def _period():
+    return selectors.Filters(start=D - timedelta(days=1), end=D + timedelta(days=3))
+
+
+def test_the_periods_figures_match_the_hand_worked_values(tenant, history):
+    with tenant_context(tenant):
+        figures = selectors.dashboard(_period(), now=D + timedelta(days=3, hours=3))
+    assert figures.new == 3  # Four was created 40 days earlier
+    assert figures.solved == 2
+    assert figures.reopened_share == 0.5  # Two was reopened once
+    # First replies: 90 and 10 minutes.
+    assert figures.first_replies == 2
+    assert figures.first_reply_median == 3000
+    assert figures.first_reply_p90 == pytest.approx(600 + 0.9 * 4800)
+    # Resolution: 3 hours, and 2 days to the resolution that stood.
+    assert figures.resolution_median == (10800 + 172800) / 2
+    assert figures.resolution_p90 == pytest.approx(10800 + 0.9 * (172800 - 10800))
+    # One assigned by an agent at creation, Three by routing.
+    assert figures.assigned == 2
+    assert figures.routed_share == 0.5
+    # Open: Three (assigned, 3 days old) and Four (nobody's, 43 days old).
+    assert figures.backlog == 2
+    assert figures.unassigned == 1
+    assert figures.backlog_by_status == {"open": 1, "new": 1}
+    assert dict(figures.backlog_by_age) == {
+        "Under a day": 0,
+        "1 to 3 days": 0,
+        "3 to 7 days": 1,
+        "1 to 4 weeks": 0,
+        "Over 4 weeks": 1,
+    }
+
+
+def test_filters_narrow_the_figures(tenant, history):
+    first, second = history["groups"]
+    with tenant_context(tenant):
+        in_b = selectors.dashboard(
+            selectors.Filters(
+                start=D - timedelta(days=1), end=D + timedelta(days=3), group_id=second.pk
+            )
+        )
+        in_a = selectors.dashboard(
+            selectors.Filters(
+                start=D - timedelta(days=1), end=D + timedelta(days=3), group_id=first.pk
+            )
+        )
+    assert (in_b.new, in_b.backlog, in_b.routed_share) == (1, 1, 1.0)
+    assert (in_a.new, in_a.backlog) == (0, 0)
+    with tenant_context(tenant):
+        fact = TicketFact.objects.get(ticket=history["t3"])
+    assert fact.group_moves == 1
+
+
+def test_the_trend_counts_a_reopened_ticket_on_the_day_it_was_finally_solved(tenant, history):
+    with tenant_context(tenant):
+        days = selectors.trend(_period(), first_day=D.date(), last_day=D.date() + timedelta(days=2))
+        by_agent = selectors.trend(
+            selectors.Filters(start=D, end=D, assignee_id=history["t1"].assignee_id),
+            first_day=D.date(),
+            last_day=D.date() + timedelta(days=2),
+        )
+    assert [(d.created, d.solved) for d in days] == [(3, 1), (0, 0), (0, 1)]
+    # Read from the facts (the daily volumes are not kept per agent): One and
+    # Three are the agent's; Two has nobody.
+    assert [(d.created, d.solved) for d in by_agent] == [(2, 1), (0, 0), (0, 0)]
+
+
+def test_rebuilding_from_events_gives_the_rows_the_handler_kept(tenant, history):
+    with tenant_context(tenant):
+        kept = _snapshot()
+        facts_rebuild(chunk=2)
+        assert _snapshot() == kept
+
+
+def _snapshot():
+    facts = sorted(
+        TicketFact.objects.values_list(
+            "ticket_id",
+            "status",
+            "group_id",
+            "assignee_id",
+            "first_reply_seconds",
+            "resolution_seconds",
+            "resolved_day",
+            "reopens",
+            "public_replies",
+            "group_moves",
+            "assigned_by_system",
+            "last_event_id",
+        )
+    )
+    volumes = sorted(
+        (
+            v
+            for v in DailyVolume.objects.values_list(
+                "day", "group_id", "channel", "priority", "category_id", "created", "solved"
+            )
+            if v[5] or v[6]
+        ),
+        key=repr,
+    )
+    return facts, volumes
+
+
+def test_the_handler_folds_each_event_once_even_when_run_twice(tenant, history, agent):
+    t1 = history["t1"]
+    with tenant_context(tenant):
+        before = TicketFact.objects.get(ticket=t1)
+        fact_refresh(ticket_id=t1.pk)
+        fact_refresh(ticket_id=t1.pk)
+        after = TicketFact.objects.get(ticket=t1)
+    assert (after.public_replies, after.last_event_id) == (
+        before.public_replies,
+        before.last_event_id,
+    )
+
+
+ACTIONS = st.lists(
+    st.tuples(
+        st.integers(0, 2),  # which ticket
+        st.sampled_from(["reply", "note", "resolve", "reopen", "assign", "route", "group"]),
+        st.integers(1, 60 * 36),  # minutes later
+    ),
+    max_size=14,
+)
+
+
+@hsettings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(actions=ACTIONS)
+def test_any_history_rebuilds_to_the_rows_the_handler_kept(tenant, agent, actions):
+    with tenant_context(tenant):
+        groups = [SupportGroup.objects.get_or_create(tenant=tenant, name=n)[0] for n in "XY"]
+        moment = D
+        with at(moment):
+            tickets = [TicketFactory(subject=f"T{i}") for i in range(3)]
+        for t in tickets:
+            _refresh(t)
+        for which, action, minutes in actions:
+            moment += timedelta(minutes=minutes)
+            ticket = tickets[which]
+            ticket.refresh_from_db()
+            with at(moment):
+                if action in ("reply", "note") and ticket.status != Ticket.Status.CLOSED:
+                    kind = Message.Kind.REPLY if action == "reply" else Message.Kind.NOTE
+                    add_reply(ticket, agent, kind=kind)
+                elif action == "resolve" and ticket.status != Ticket.Status.RESOLVED:
+                    services.ticket_update(
+                        ticket=ticket, actor=agent, expected_version=None, status="resolved"
+                    )
+                elif action == "reopen" and ticket.status == Ticket.Status.RESOLVED:
+                    services.ticket_update(
+                        ticket=ticket, actor=agent, expected_version=None, status="open"
+                    )
+                elif action == "assign":
+                    services.ticket_update(
+                        ticket=ticket, actor=agent, expected_version=None, assignee=agent
+                    )
+                elif action == "route" and ticket.assignee_id is None:
+                    services.ticket_system_update(
+                        ticket=ticket, source=ROUTER, reason="test", assignee=agent
+                    )
+                elif action == "group":
+                    services.ticket_update(
+                        ticket=ticket,
+                        actor=agent,
+                        expected_version=None,
+                        group=groups[minutes % 2],
+                    )
+            _refresh(ticket)
+        kept = _snapshot()
+        facts_rebuild()
+        assert _snapshot() == kept
+
+
+def test_only_managers_and_up_see_the_dashboard(tenant, history, agent, login):
+    manager = UserFactory()
+    Membership.objects.create(tenant=tenant, user=manager, role=Membership.Role.MANAGER)
+    url = reverse("reports:dashboard", args=[tenant.slug])
+    assert login(agent).get(url).status_code == 403
+    response = login(manager).get(url)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Dashboard" in page and "Open tickets" in page
+    # The top bar offers it to managers, not to agents.
+    assert f'href="/{tenant.slug}/reports/"' in page
+
+
+def test_a_number_links_to_the_tickets_behind_it(tenant, history, admin_user, login):
+    client = login(admin_user)
+    response = client.get(reverse("reports:tickets", args=[tenant.slug, "unassigned"]))
+    page = response.content.decode()
+    assert "Four, old and waiting" in page
+    assert "Three" not in page  # assigned
+    response = client.get(reverse("reports:tickets", args=[tenant.slug, "nonsense"]))
+    assert response.status_code == 404
+
+
+def test_a_managers_home_is_the_dashboard_and_queues_stay_one_click_away(tenant, login):
+    manager = UserFactory()
+    Membership.objects.create(tenant=tenant, user=manager, role=Membership.Role.MANAGER)
+    client = login(manager)
+    assert client.get(f"/{tenant.slug}/")["Location"] == reverse(
+        "reports:dashboard", args=[tenant.slug]
+    )
+    assert client.get(reverse("tickets:queues", args=[tenant.slug]))["Location"] == reverse(
+        "tickets:queue", args=[tenant.slug, "all"]
+    )
+
+
+def test_the_tickets_behind_a_number_export_as_csv_in_pages(
+    tenant, history, admin_user, login, monkeypatch
+):
+    from reports import views
+
+    monkeypatch.setattr(views, "CSV_PAGE", 1)  # every row its own statement
+    with tenant_context(tenant):
+        t4 = history["t4"]
+        t4.refresh_from_db()
+        services.ticket_update(
+            ticket=t4, actor=admin_user, expected_version=None, subject="=HYPERLINK(1)"
+        )
+        fact_refresh(ticket_id=t4.pk)
+    response = login(admin_user).get(
+        reverse("reports:tickets", args=[tenant.slug, "backlog"]) + "?format=csv"
+    )
+    assert response["Content-Type"].startswith("text/csv")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "Ticket,Subject,Status,Created"
+    assert [line.split(",")[:3] for line in lines[1:]] == [
+        [f"{tenant.ticket_prefix}-4", "'=HYPERLINK(1)", "new"],
+        [f"{tenant.ticket_prefix}-3", "Three", "open"],
+    ]
