@@ -510,7 +510,8 @@
 
 // Composer: "@" and the start of a name in an internal note lists matching
 // colleagues (the server's member_mentions, JSON). The textarea follows the
-// combobox pattern: aria-autocomplete, aria-controls, aria-expanded and
+// combobox pattern as far as a textarea may (a textbox takes no
+// aria-expanded): aria-autocomplete, aria-controls and
 // aria-activedescendant on it, a listbox of options beside it; Arrow keys
 // move, Enter or Tab chooses, Escape closes; a status line says how many.
 (function () {
@@ -531,7 +532,6 @@
   box.append(list, status);
   area.setAttribute("aria-autocomplete", "list");
   area.setAttribute("aria-controls", list.id);
-  area.setAttribute("aria-expanded", "false");
 
   let members = [];
   let active = -1;
@@ -555,7 +555,6 @@
     list.replaceChildren();
     members = [];
     active = -1;
-    area.setAttribute("aria-expanded", "false");
     area.removeAttribute("aria-activedescendant");
   }
 
@@ -587,7 +586,6 @@
       return;
     }
     list.hidden = false;
-    area.setAttribute("aria-expanded", "true");
     highlight(0);
     status.textContent = `${found.length} colleague${found.length === 1 ? "" : "s"}: up and down to choose, Enter to mention.`;
   }
