@@ -68,6 +68,9 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.AGENT)
+    # Single-key shortcuts (j, k, x, r, /, ?) on or off for this member (WCAG
+    # 2.1.4). Kept here because every tenant page reads the membership anyway.
+    keyboard_shortcuts = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

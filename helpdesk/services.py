@@ -53,6 +53,13 @@ def audit_entries_for(*, target_type: str, target_id) -> list[AuditEntry]:
     )
 
 
+def membership_set_keyboard_shortcuts(*, membership: Membership, enabled: bool) -> Membership:
+    """Turn a member's single-key shortcuts on or off (their own preference: no audit entry)."""
+    membership.keyboard_shortcuts = enabled
+    membership.save(update_fields=["keyboard_shortcuts"])
+    return membership
+
+
 # ---------------------------------------------------------------- API keys
 
 API_KEY_PREFIX_LENGTH = 8

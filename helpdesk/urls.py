@@ -23,6 +23,7 @@ tenant_urlpatterns = [
         name="notification_preferences",
     ),
     path("members/mentions/", views.member_mentions, name="member_mentions"),
+    path("keyboard-shortcuts/", views.keyboard_shortcuts, name="keyboard_shortcuts"),
 ]
 
 urlpatterns = [

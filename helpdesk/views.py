@@ -92,6 +92,18 @@ def tenant_settings(request, tenant_slug):
     return render(request, "helpdesk/tenant_settings.html", {"form": form, "sections": sections})
 
 
+@require_POST
+def keyboard_shortcuts(request, tenant_slug):
+    """A member turns their single-key shortcuts on or off, and goes back where they were."""
+    enabled = request.POST.get("enabled") == "1"
+    services.membership_set_keyboard_shortcuts(membership=request.membership, enabled=enabled)
+    messages.success(request, f"Single-key shortcuts are {'on' if enabled else 'off'}.")
+    back = request.POST.get("next", "")
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(back, allowed_hosts=None):
+        back = reverse("tickets:queues", args=[tenant_slug])
+    return redirect(back)
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

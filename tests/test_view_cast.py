@@ -194,6 +194,7 @@ VIEWS = [
     ("notification_open", lambda t, tk: [t.slug, _notification_id(t)], "agent", "GET-302"),
     ("notification_preferences", lambda t, tk: [t.slug], "agent", "GET"),
     ("member_mentions", lambda t, tk: [t.slug], "agent", "GET"),
+    ("keyboard_shortcuts", lambda t, tk: [t.slug], "agent", "POST"),
 ]
 IDS = [name for name, *_ in VIEWS]
 

@@ -70,45 +70,169 @@
     updateBulkBar();
   });
 
-  // A live refresh replaces the rows: keep what the agent had ticked and focused.
+  // ---- live regions ----------------------------------------------------
+  // One polite region (#announcer in base.html) for news that arrives
+  // without a page load. Emptied first so the same words are read again.
+  function announce(text) {
+    const region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    setTimeout(() => { region.textContent = text; }, 50);
+  }
+  window.helpdeskAnnounce = announce;
+  // An htmx answer can ask for words to be read out: HX-Trigger: {"announce": "Saved."}.
+  document.addEventListener("announce", (event) => {
+    const detail = event.detail || {};
+    announce(typeof detail === "string" ? detail : detail.value);
+  });
+
+  // A form sent back with errors: its summary has focus (autofocus) and
+  // the page's title says so, for pages whose template does not already.
+  const summary = document.querySelector("[data-error-summary]");
+  if (summary) {
+    if (!/^Error:/.test(document.title)) document.title = "Error: " + document.title;
+    if (!document.activeElement || document.activeElement === document.body) summary.focus();
+  }
+
+  // A live refresh replaces rows, cards and lists: keep what the agent had
+  // ticked and where their focus was (every focusable part has an id), and
+  // say how many tickets are new.
   let keptSelection = [];
   let keptFocus = null;
+  let keptRow = null;
+  let knownNumbers = null;
+  function rowNumbers() {
+    return new Set(Array.from(document.querySelectorAll("#queue-rows tr[data-number]")).map((row) => row.dataset.number));
+  }
+  function rememberFocus(target) {
+    const active = document.activeElement;
+    if (!active || active === document.body || !target || !target.contains(active)) return;
+    keptFocus = active.id || null;
+    keptRow = active.closest("[data-number]") ? active.closest("[data-number]").dataset.number : null;
+  }
   document.addEventListener("htmx:beforeSwap", (event) => {
-    if (event.detail.target.id === "queue-rows") {
+    const target = event.detail.target;
+    if (target.id === "queue-rows") {
       keptSelection = selectedNumbers();
-      const focused = document.querySelector("#queue-rows tr.is-focused");
-      keptFocus = focused ? focused.dataset.number : null;
+      knownNumbers = rowNumbers();
     }
+    rememberFocus(target);
   });
-  document.addEventListener("htmx:afterSettle", () => {
+  document.addEventListener("htmx:oobBeforeSwap", (event) => rememberFocus(event.detail.target));
+  function restoreFocus() {
+    if (!keptFocus && !keptRow) return;
+    const active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) { keptFocus = keptRow = null; return; }
+    let element = keptFocus && document.getElementById(keptFocus);
+    // The element itself is gone (the row left the queue): its row's neighbour, or the list.
+    if (!element && keptRow) element = document.querySelector('[data-number="' + keptRow + '"]');
+    if (element) element.focus({ preventScroll: true });
+    keptFocus = keptRow = null;
+  }
+  document.addEventListener("htmx:afterSettle", (event) => {
     keptSelection.forEach((number) => {
       const box = document.querySelector('#queue-rows input[name="numbers"][value="' + number + '"]');
       if (box) box.checked = true;
     });
-    if (keptFocus) {
-      const row = document.querySelector('#queue-rows tr[data-number="' + keptFocus + '"]');
-      if (row) row.classList.add("is-focused");
+    keptSelection = [];
+    restoreFocus();
+    if (knownNumbers && document.getElementById("queue-rows")) {
+      const fresh = Array.from(rowNumbers()).filter((number) => !knownNumbers.has(number)).length;
+      if (fresh) announce(fresh === 1 ? "1 new ticket" : fresh + " new tickets");
     }
+    knownNumbers = null;
+    // A message an htmx answer brought (a saved change, a refusal) is read out.
+    const flash = event.detail.elt && event.detail.elt.querySelector && event.detail.elt.querySelector(".flash");
+    if (flash) announce(flash.textContent.trim());
     updateBulkBar();
   });
 
-  // ---- keyboard -------------------------------------------------------
-  function typing(target) {
-    return ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) || target.isContentEditable;
+  // ---- pause live updates (WCAG 2.2.2) --------------------------------
+  // Remembered in the browser, for every page that refreshes itself.
+  function livePaused() {
+    try { return window.localStorage.getItem("helpdesk.live") === "paused"; } catch (e) { return false; }
   }
+  function showLiveState() {
+    const paused = livePaused();
+    document.querySelectorAll("[data-live-toggle]").forEach((button) => {
+      button.setAttribute("aria-pressed", paused ? "true" : "false");
+      button.textContent = paused ? "Resume live updates" : "Pause live updates";
+    });
+    document.querySelectorAll("[data-live-state]").forEach((note) => {
+      note.textContent = paused ? "Live updates paused." : "";
+    });
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-live-toggle]");
+    if (!button) return;
+    const paused = !livePaused();
+    try { window.localStorage.setItem("helpdesk.live", paused ? "paused" : "on"); } catch (e) { /* private mode */ }
+    showLiveState();
+    announce(paused ? "Live updates paused." : "Live updates resumed.");
+    // Resuming catches up at once.
+    const live = document.querySelector("[data-live]");
+    if (!paused && live && window.htmx) htmx.trigger(live, "refresh");
+  });
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const elt = event.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-live") && livePaused() && !event.detail.requestConfig.triggeringEvent?.type?.startsWith("refresh")) {
+      event.preventDefault();
+    }
+  });
+  showLiveState();
 
-  function moveFocus(step) {
-    const rows = Array.from(document.querySelectorAll("#queue-rows tbody tr[data-number]"));
-    if (!rows.length) return;
-    const current = rows.findIndex((row) => row.classList.contains("is-focused"));
-    const next = Math.min(rows.length - 1, Math.max(0, current + step));
-    rows.forEach((row) => row.classList.remove("is-focused"));
-    rows[next].classList.add("is-focused");
-    rows[next].scrollIntoView({ block: "nearest" });
+  // ---- keyboard -------------------------------------------------------
+  // Single-key shortcuts act only when the member has them on and focus is
+  // on nothing that takes keys itself: not a field, link, button or menu
+  // (WCAG 2.1.4). A queue row or board card focused by j/k is fine.
+  function shortcutsOn() {
+    return document.body.dataset.shortcuts !== "off";
   }
+  function interactive(target) {
+    if (!target || target === document.body || !target.closest) return false;
+    if (target.isContentEditable) return true;
+    return Boolean(target.closest("a[href], button, input, select, textarea, summary, dialog, [role=menu], [role=button]"));
+  }
+  window.helpdeskShortcutsAllowed = (event) =>
+    shortcutsOn() && !event.metaKey && !event.ctrlKey && !event.altKey && !interactive(event.target);
+
+  // j/k move real focus through the rows (a roving tabindex: the current
+  // row is the one Tab stop among them), so screen readers follow.
+  function queueRows() {
+    return Array.from(document.querySelectorAll("#queue-rows tbody tr[data-number]"));
+  }
+  function focusRow(row) {
+    queueRows().forEach((other) => {
+      other.classList.toggle("is-focused", other === row);
+      other.tabIndex = other === row ? 0 : -1;
+    });
+    row.focus();
+    row.scrollIntoView({ block: "nearest" });
+  }
+  function moveFocus(step) {
+    const rows = queueRows();
+    if (!rows.length) return;
+    const current = rows.findIndex((row) => row === document.activeElement || row.classList.contains("is-focused"));
+    const next = current === -1 ? 0 : Math.min(rows.length - 1, Math.max(0, current + step));
+    focusRow(rows[next]);
+  }
+  // A row that gets focus another way (Tab, a click) becomes the current one.
+  document.addEventListener("focusin", (event) => {
+    const row = event.target.closest && event.target.closest("#queue-rows tr[data-number]");
+    if (row && !row.classList.contains("is-focused")) {
+      queueRows().forEach((other) => { other.classList.toggle("is-focused", other === row); other.tabIndex = other === row ? 0 : -1; });
+    }
+  });
 
   document.addEventListener("keydown", (event) => {
-    if (event.metaKey || event.ctrlKey || event.altKey || typing(event.target)) return;
+    const row = event.target.closest && event.target.closest("#queue-rows tr[data-number]");
+    // Enter on a focused row opens it (a row is not a link, so this is no shortcut).
+    if (event.key === "Enter" && row && event.target === row) {
+      event.preventDefault();
+      window.location = row.dataset.href;
+      return;
+    }
+    if (!window.helpdeskShortcutsAllowed(event)) return;
     const focused = document.querySelector("#queue-rows tr.is-focused");
     if (event.key === "?") {
       const help = document.getElementById("shortcuts");
@@ -120,7 +244,7 @@
       moveFocus(1);
     } else if (event.key === "k") {
       moveFocus(-1);
-    } else if ((event.key === "Enter" || event.key === "o") && focused) {
+    } else if (event.key === "o" && focused) {
       window.location = focused.dataset.href;
     } else if (event.key === "x" && focused) {
       const box = focused.querySelector('input[name="numbers"]');
@@ -129,6 +253,13 @@
     } else if (event.key === "r") {
       const reply = document.querySelector("#composer textarea");
       if (reply) { event.preventDefault(); reply.focus(); }
+    }
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-open-shortcuts]")) {
+      const help = document.getElementById("shortcuts");
+      if (help && !help.open) help.showModal();
     }
   });
 
@@ -174,16 +305,14 @@
     const column = event.target.closest && event.target.closest(".column");
     if (column && !column.contains(event.relatedTarget)) column.classList.remove("drop-target");
   });
-  document.addEventListener("drop", async (event) => {
-    const column = event.target.closest && event.target.closest(".column");
-    if (!column || !dragged) return;
-    event.preventDefault();
-    column.classList.remove("drop-target");
-    const card = dragged;
-    const from = draggedFrom;
+  // A card to another column, by drop or by its "Move to…" menu: moved at
+  // once, sent back with the server's reason if the move is refused.
+  async function moveCard(card, column, { keepFocus }) {
+    const from = card.parentElement;
     const list = column.querySelector(".cards");
     if (list === from) return;
-    list.prepend(card);  // move now; snap back if the server refuses
+    const reference = card.dataset.reference || card.dataset.number;
+    list.prepend(card);
     const body = new URLSearchParams({ status: column.dataset.status, version: card.dataset.version });
     let response;
     try {
@@ -199,19 +328,45 @@
     }
     const text = await response.text();
     if (response.ok) {
+      const id = card.id;
       card.outerHTML = text;
+      const moved = document.getElementById(id);
+      if (keepFocus && moved) moved.focus();
+      announce(reference + " moved to " + column.getAttribute("aria-label") + ".");
     } else {
       from.prepend(card);
+      if (keepFocus) card.focus();
       flash(text || "That move is not allowed.");
       // Someone changed the ticket meanwhile: show the board as it is now.
       if (response.status === 409 && window.htmx) htmx.trigger("#board", "refresh");
     }
+  }
+
+  document.addEventListener("drop", (event) => {
+    const column = event.target.closest && event.target.closest(".column");
+    if (!column || !dragged) return;
+    event.preventDefault();
+    column.classList.remove("drop-target");
+    moveCard(dragged, column, { keepFocus: false });
+  });
+
+  // The keyboard way: each card's "Move to…" menu posts the same move.
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest(".card-move");
+    if (!form) return;
+    event.preventDefault();
+    const status = event.submitter && event.submitter.value;
+    const column = document.querySelector('.column[data-status="' + status + '"]');
+    const card = form.closest(".card-ticket");
+    if (!column || !card) { form.submit(); return; }
+    form.closest("details").open = false;
+    moveCard(card, column, { keepFocus: true });
   });
 
   // The board refreshes itself, but not in the middle of a drag (a filter
   // in hx-trigger would need eval, which the Content-Security-Policy forbids).
   document.addEventListener("htmx:beforeRequest", (event) => {
-    if (event.detail.elt.id === "board" && document.body.classList.contains("is-dragging")) {
+    if (event.detail.elt.id === "board" && (document.body.classList.contains("is-dragging") || document.querySelector(".card-move-menu[open]"))) {
       event.preventDefault();
     }
   });
@@ -239,7 +394,15 @@
         headers: { "X-CSRFToken": csrfToken() },
         body: new URLSearchParams({ replying: replying }),
       });
-      if (response.ok) presence.innerHTML = await response.text();
+      // Only a change is written: the region is live, and the same words
+      // every beat would be read out every beat.
+      if (response.ok) {
+        const html = (await response.text()).trim();
+        if (html !== presence.dataset.shown) {
+          presence.innerHTML = html;
+          presence.dataset.shown = html;
+        }
+      }
     } catch (e) { /* offline for a moment: try again next beat */ }
   }
   if (presence) {
@@ -313,11 +476,8 @@
   });
 
   // ---- previous / next ticket of the queue the agent came from ---------
-  function typing(target) {
-    return ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) || target.isContentEditable;
-  }
   document.addEventListener("keydown", (event) => {
-    if (event.metaKey || event.ctrlKey || event.altKey || typing(event.target)) return;
+    if (!window.helpdeskShortcutsAllowed || !window.helpdeskShortcutsAllowed(event)) return;
     const which = { n: "next", p: "previous" }[event.key];
     const link = which && document.querySelector('a[data-ticket-nav="' + which + '"]');
     if (link) { event.preventDefault(); window.location = link.href; }
@@ -350,7 +510,8 @@
 
 // Composer: "@" and the start of a name in an internal note lists matching
 // colleagues (the server's member_mentions, JSON). The textarea follows the
-// combobox pattern: aria-autocomplete, aria-controls, aria-expanded and
+// combobox pattern as far as a textarea may (a textbox takes no
+// aria-expanded): aria-autocomplete, aria-controls and
 // aria-activedescendant on it, a listbox of options beside it; Arrow keys
 // move, Enter or Tab chooses, Escape closes; a status line says how many.
 (function () {
@@ -371,7 +532,6 @@
   box.append(list, status);
   area.setAttribute("aria-autocomplete", "list");
   area.setAttribute("aria-controls", list.id);
-  area.setAttribute("aria-expanded", "false");
 
   let members = [];
   let active = -1;
@@ -395,7 +555,6 @@
     list.replaceChildren();
     members = [];
     active = -1;
-    area.setAttribute("aria-expanded", "false");
     area.removeAttribute("aria-activedescendant");
   }
 
@@ -427,7 +586,6 @@
       return;
     }
     list.hidden = false;
-    area.setAttribute("aria-expanded", "true");
     highlight(0);
     status.textContent = `${found.length} colleague${found.length === 1 ? "" : "s"}: up and down to choose, Enter to mention.`;
   }

@@ -51,7 +51,7 @@ def test_public_reply_appears_in_the_timeline_and_opens_the_ticket(
     page.get_by_label("Message").fill("Please unplug it and step back.")
     page.get_by_role("button", name="Send").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Reply sent.")
+    expect(page.get_by_role("status").filter(has_text="Reply sent.")).to_be_visible()
     reply = page.locator(".timeline .msg").filter(has_text="Please unplug it and step back.")
     expect(reply).to_contain_text("Public reply")
     expect(status).to_have_text("Open")

@@ -238,7 +238,11 @@ def test_a_refused_reply_keeps_its_file_and_shows_it_as_a_thumbnail_once_sent(
     page.locator('#composer input[type="file"]').set_input_files(shot)
     page.get_by_role("button", name="Send").click()  # no text yet: refused
 
-    expect(page.get_by_text("This field is required")).to_be_visible()
+    # Said at the field (which names it) and in the summary at the top.
+    expect(page.locator("#id_body_error")).to_have_text("Error: This field is required.")
+    expect(
+        page.get_by_role("alert").filter(has_text="Message: This field is required.")
+    ).to_be_focused()
     kept = page.get_by_role("checkbox", name=re.compile("screenshot.png"))
     expect(kept).to_be_checked()
     page.get_by_label("Message").fill("Here is what I see.")

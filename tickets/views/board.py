@@ -1,10 +1,11 @@
 """The kanban board: open tickets by status, moved by drag and drop."""
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from helpdesk.parsing import parse_id
@@ -14,6 +15,9 @@ from ..forms import (
     BoardFilterForm,
 )
 from .common import tenant_choices
+
+# Each card's "Move to…" menu: the board's columns, in order.
+MOVE_TARGETS = [(status.value, status.label) for status in board.COLUMNS]
 
 
 @require_GET
@@ -27,6 +31,7 @@ def board_view(request, tenant_slug):
         "columns": board.board_columns(filters=filters),
         "filter_form": form,
         "refresh_seconds": settings.BOARD_REFRESH_SECONDS,
+        "move_targets": MOVE_TARGETS,
     }
     if request.htmx:
         return render(request, "tickets/board.html#board-columns", context)
@@ -38,8 +43,20 @@ def ticket_move(request, tenant_slug, number):
     """A card dropped on another column: change the status through the service.
 
     Answers with the updated card, or a 4xx and a sentence the board shows
-    while the card goes back.
+    while the card goes back. A card's "Move to…" menu sent without
+    JavaScript gets the board again, with the same sentence as a message.
     """
+    response = _ticket_move(request, number)
+    if request.htmx or request.POST.get("via") != "menu":
+        return response
+    if response.status_code == 200:
+        messages.success(request, "Moved.")
+    else:
+        messages.error(request, response.content.decode())
+    return redirect("tickets:board", tenant_slug)
+
+
+def _ticket_move(request, number):
     ticket = selectors.ticket_get(number=number)
     version = parse_id(request.POST.get("version", ""))
     if version is None:
@@ -62,4 +79,6 @@ def ticket_move(request, tenant_slug, number):
     except ValidationError as error:
         return HttpResponse(" ".join(error.messages), status=400, content_type="text/plain")
     [card] = board.board_cards_with_badges([ticket])
-    return render(request, "tickets/board.html#board-card", {"card": card})
+    return render(
+        request, "tickets/board.html#board-card", {"card": card, "move_targets": MOVE_TARGETS}
+    )

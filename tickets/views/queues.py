@@ -96,7 +96,8 @@ def queue_view(request, tenant_slug, slug):
     if request.htmx:
         return render(request, "tickets/queue.html#queue-refresh", context)
     context |= {
-        "bulk_form": BulkActionForm(tenant=request.tenant, choices=choices),
+        # Its own ids: the filter form above has fields of the same names.
+        "bulk_form": BulkActionForm(tenant=request.tenant, choices=choices, auto_id="bulk_%s"),
         "save_view_form": SavedViewForm(
             initial={"queue": queue.slug, "query": context["filter_query"]}, choices=choices
         ),
