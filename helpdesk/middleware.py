@@ -36,10 +36,11 @@ class TenantMiddleware:
         )
         slug = match.kwargs[TENANT_URL_KWARG]
         membership = next((m for m in memberships if m.tenant.slug == slug), None)
-        if membership is None or not request.user.is_active:
+        # A deactivated member is a stranger here, like a non-member.
+        if membership is None or not membership.is_active or not request.user.is_active:
             raise Http404("No such help desk.")
         request.tenant = membership.tenant
         request.membership = membership
-        request.memberships = memberships
+        request.memberships = [m for m in memberships if m.is_active]
         with tenant_context(membership.tenant):
             return render_now(self.get_response(request))

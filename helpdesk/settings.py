@@ -509,6 +509,8 @@ EMAIL_BACKEND = env_str(
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
+# Seconds to wait for the mail server, per connection and command.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "helpdesk@localhost")
 # Loop guard: at most this much automatic mail (acknowledgements) to one
 # address, and about one ticket, in any sliding window of the given length.

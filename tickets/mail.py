@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from email.utils import formataddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -21,6 +20,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from helpdesk.handover import HandOver
+from helpdesk.mail import tenant_sender
 from helpdesk.ratelimit import sliding_window_hit
 from helpdesk.tenancy import current_tenant
 
@@ -80,8 +80,7 @@ def is_our_message_id(value: str) -> bool:
 
 
 def _from_address() -> str:
-    tenant = current_tenant()
-    return formataddr((tenant.name, tenant.support_email or settings.DEFAULT_FROM_EMAIL))
+    return tenant_sender(current_tenant())
 
 
 @transaction.atomic

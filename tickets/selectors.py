@@ -216,7 +216,7 @@ def tenant_choices(*, user) -> TenantChoices:
         )
 
     groups = branch(
-        SupportGroup.objects.all(),
+        SupportGroup.objects.filter(archived_at__isnull=True),
         "group",
         F("name"),
         blank,
@@ -227,7 +227,9 @@ def tenant_choices(*, user) -> TenantChoices:
     # categories have always been listed (parent__name, then name).
     categories = branch(Category.objects.all(), "category", F("parent__name"), F("name"), blank)
     agents = branch(
-        get_user_model().objects.filter(memberships__tenant=current_tenant(), is_active=True),
+        get_user_model().objects.filter(
+            memberships__tenant=current_tenant(), memberships__is_active=True, is_active=True
+        ),
         "agent",
         F("first_name"),
         F("last_name"),
@@ -263,7 +265,7 @@ def assignable_agents(tenant):
 
     return (
         get_user_model()
-        .objects.filter(memberships__tenant=tenant, is_active=True)
+        .objects.filter(memberships__tenant=tenant, memberships__is_active=True, is_active=True)
         .order_by("first_name", "last_name", "username")
     )
 

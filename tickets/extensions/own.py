@@ -5,7 +5,8 @@ from helpdesk.extensions import SettingsSection, settings_sections
 
 from .. import selectors
 from ..models import Event
-from . import EventKind, TicketPanel, event_kinds, ticket_panels
+from ..services.members import MEMBERS_SYSTEM
+from . import EventKind, SystemActor, TicketPanel, event_kinds, system_actors, ticket_panels
 
 
 def _requester_panel(ticket, request) -> dict:
@@ -30,6 +31,8 @@ def register_tickets_extensions() -> None:
                 is_public=is_public,
             )
         )
+
+    system_actors.register(SystemActor(name=MEMBERS_SYSTEM, label="Team settings"))
 
     ticket_panels.register(
         TicketPanel(

@@ -13,11 +13,10 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import services
-from .extensions import settings_sections_for
-from .forms import ApiKeyForm, TenantSettingsForm
-from .models import ApiKey, Membership, Notification, Tenant
-from .permissions import role_required
+from .. import services
+from ..forms import ApiKeyForm
+from ..models import ApiKey, Membership, Notification
+from ..permissions import role_required
 
 
 @require_GET
@@ -25,7 +24,9 @@ def home(request):
     """Send a user to their help desk, or let them choose one."""
     if not request.user.is_authenticated:
         return redirect("login")
-    memberships = list(Membership.objects.filter(user=request.user).select_related("tenant"))
+    memberships = list(
+        Membership.objects.filter(user=request.user, is_active=True).select_related("tenant")
+    )
     if len(memberships) == 1:
         return redirect("tickets:home", memberships[0].tenant.slug)
     return render(request, "helpdesk/choose_tenant.html", {"memberships": memberships})
@@ -62,28 +63,6 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return HttpResponse("ok", content_type="text/plain")
-
-
-@require_http_methods(["GET", "POST"])
-@role_required(Membership.Role.ADMIN)
-def tenant_settings(request, tenant_slug):
-    """The settings home: the tenant's own settings, and every settings
-    section the member may open (`helpdesk.extensions.settings_sections`)."""
-    # Edit a copy: a refused change must not show up half-applied in the header.
-    tenant = Tenant.objects.get(pk=request.tenant.pk)
-    form = TenantSettingsForm(request.POST or None, instance=tenant)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.tenant_update_settings(
-                tenant=Tenant.objects.get(pk=tenant.pk), actor=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_error(None, error.messages)
-        else:
-            messages.success(request, "Settings saved.")
-            return redirect("tenant_settings", tenant_slug)
-    sections = settings_sections_for(request.membership)
-    return render(request, "helpdesk/tenant_settings.html", {"form": form, "sections": sections})
 
 
 @require_GET
