@@ -93,6 +93,7 @@ AUDIT_AREAS = [
     ("member", "People"),
     ("invitation", "Invitations"),
     ("group", "Groups"),
+    ("category", "Categories"),
     ("inbound_email", "Quarantined mail"),
     ("event", "Failed work"),
 ]

@@ -104,6 +104,14 @@ def _group_id(tenant):
         return group.pk
 
 
+def _category_id(tenant):
+    from tickets.models import Category
+
+    with tenant_context(tenant):
+        category, _ = Category.objects.get_or_create(tenant=tenant, name="Printers", parent=None)
+        return category.pk
+
+
 def _with_logo(tenant):
     from django.core.files.base import ContentFile
 
@@ -161,6 +169,8 @@ VIEWS = [
         "POST",
     ),
     ("tickets:failed_work", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:categories", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:category_change", lambda t, tk: [t.slug, _category_id(t)], "admin", "POST"),
     ("tickets:failed_work_run_again", lambda t, tk: [t.slug], "admin", "POST"),
     ("tickets:mailboxes", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:mailbox_edit", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "GET"),

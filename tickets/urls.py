@@ -2,7 +2,17 @@ from django.urls import path
 
 from helpdesk.tenancy import tenant_pages
 
-from .views import board, canned, failed_work, intake, queues, search, ticket, web_form
+from .views import (
+    board,
+    canned,
+    failed_work,
+    intake,
+    queues,
+    search,
+    settings_categories,
+    ticket,
+    web_form,
+)
 
 app_name = "tickets"
 
@@ -42,6 +52,12 @@ tenant_urlpatterns = [
         name="canned_insert",
     ),
     path("settings/canned/", canned.canned_response_list, name="canned_list"),
+    path("settings/categories/", settings_categories.category_list, name="categories"),
+    path(
+        "settings/categories/<int:category_id>/",
+        settings_categories.category_change,
+        name="category_change",
+    ),
     path("settings/mailboxes/", intake.mailbox_list, name="mailboxes"),
     path("settings/mailboxes/<int:mailbox_id>/", intake.mailbox_edit, name="mailbox_edit"),
     path(

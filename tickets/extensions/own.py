@@ -45,6 +45,13 @@ def register_tickets_extensions() -> None:
 
     for section in (
         SettingsSection(
+            name="tickets.categories",
+            title="Categories",
+            description="What tickets are about: two levels, in your order.",
+            url_name="tickets:categories",
+            order=10,
+        ),
+        SettingsSection(
             name="tickets.canned_responses",
             title="Canned responses",
             description="Ready-made replies agents insert into the composer.",
