@@ -60,7 +60,11 @@ def category_create(*, actor, name: str, parent: Category | None = None) -> Cate
 def category_rename(*, actor, category: Category, name: str) -> Category:
     """Rename a category; tickets that have it show the new name."""
     require_role(actor, Membership.Role.ADMIN, REFUSAL)
-    category = Category.objects.select_for_update(of=("self",)).select_related("parent").get(pk=category.pk)
+    category = (
+        Category.objects.select_for_update(of=("self",))
+        .select_related("parent")
+        .get(pk=category.pk)
+    )
     name = _clean_name(name, category.parent, exclude_pk=category.pk)
     if name == category.name:
         return category
@@ -118,7 +122,11 @@ def category_move(*, actor, category: Category, step: int) -> Category:
 def category_set_archived(*, actor, category: Category, archived: bool) -> Category:
     """Archive a category (it leaves the choice lists; tickets keep it) or bring it back."""
     require_role(actor, Membership.Role.ADMIN, REFUSAL)
-    category = Category.objects.select_for_update(of=("self",)).select_related("parent").get(pk=category.pk)
+    category = (
+        Category.objects.select_for_update(of=("self",))
+        .select_related("parent")
+        .get(pk=category.pk)
+    )
     if (category.archived_at is not None) == archived:
         return category
     category.archived_at = timezone.now() if archived else None
