@@ -51,8 +51,6 @@ class InviteForm(forms.Form):
     role = forms.ChoiceField(
         choices=Membership.Role.choices,
         initial=Membership.Role.AGENT,
-        help_text="Agents work tickets; dispatchers also assign them; managers see reports; "
-        "admins change settings.",
     )
 
 

@@ -41,3 +41,32 @@ def tenant_mail_send(*, tenant: Tenant, to: list[str], subject: str, template: s
     )
     mail.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     mail.send()
+
+
+def tenant_test_mail_send(*, tenant: Tenant, to: str) -> tuple[bool, str]:
+    """Send the set-up page's test mail now. (True, what happened) or
+    (False, why not), in words an admin can act on; never raises."""
+    import smtplib
+
+    try:
+        tenant_mail_send(
+            tenant=tenant,
+            to=[to],
+            subject=f"Test mail from {tenant.name}",
+            template="helpdesk/email/test_mail",
+            context={"sender": tenant_sender(tenant)},
+        )
+    except smtplib.SMTPAuthenticationError:
+        return False, "The mail server refused our user name or password (EMAIL_HOST_USER)."
+    except smtplib.SMTPRecipientsRefused:
+        return False, f"The mail server refused to send to {to}."
+    except smtplib.SMTPSenderRefused:
+        return False, (
+            f"The mail server refused to send as {tenant_sender_address(tenant)}: "
+            "it may not be allowed to send for that domain."
+        )
+    except TimeoutError:
+        return False, f"The mail server did not answer within {settings.EMAIL_TIMEOUT} seconds."
+    except (smtplib.SMTPException, OSError) as error:
+        return False, f"The mail could not be sent: {type(error).__name__}."
+    return True, f"Sent to {to} from {tenant_sender(tenant)}. Check that it arrived."

@@ -10,6 +10,7 @@ from .views import (
     queues,
     search,
     settings_categories,
+    settings_email,
     ticket,
     web_form,
 )
@@ -53,6 +54,7 @@ tenant_urlpatterns = [
     ),
     path("settings/canned/", canned.canned_response_list, name="canned_list"),
     path("settings/categories/", settings_categories.category_list, name="categories"),
+    path("settings/email/", settings_email.email_setup, name="email_setup"),
     path(
         "settings/categories/<int:category_id>/",
         settings_categories.category_change,

@@ -13,7 +13,7 @@ def age(value) -> str:
 
 
 @register.inclusion_tag("helpdesk/settings/_nav.html", takes_context=True)
-def settings_nav(context):
+def settings_nav(context, home=False):
     """The settings pages' side navigation: the home, then every section the
     member may open (helpdesk.extensions.settings_sections, the one list)."""
     from django.urls import reverse
@@ -23,7 +23,7 @@ def settings_nav(context):
     request = context["request"]
     membership = getattr(request, "membership", None)
     if membership is None:
-        return {"items": []}
+        return {"items": [], "home": home}
     home = reverse("tenant_settings", args=[membership.tenant.slug])
     items = [{"title": "Overview", "url": home, "current": request.path == home}]
     for entry in settings_sections_for(membership):
@@ -31,4 +31,5 @@ def settings_nav(context):
         items.append(
             {"title": entry["section"].title, "url": url, "current": request.path.startswith(url)}
         )
-    return {"items": items}
+    # On the home the sections are listed in its body already: a phone hides the nav there.
+    return {"items": items, "home": home}

@@ -59,6 +59,13 @@ def register_tickets_extensions() -> None:
             order=20,
         ),
         SettingsSection(
+            name="tickets.email_setup",
+            title="Email set-up",
+            description="Where customers write, how it reaches you, and a test mail.",
+            url_name="tickets:email_setup",
+            order=25,
+        ),
+        SettingsSection(
             name="tickets.mailboxes",
             title="Mailboxes",
             description="Addresses customers write to, and how their mail comes in.",
