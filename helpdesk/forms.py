@@ -92,6 +92,7 @@ AUDIT_AREAS = [
     ("invitation", "Invitations"),
     ("group", "Groups"),
     ("category", "Categories"),
+    ("tag", "Tags"),
     ("inbound_email", "Quarantined mail"),
     ("event", "Failed work"),
 ]

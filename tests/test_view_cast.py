@@ -171,6 +171,8 @@ VIEWS = [
     ("tickets:failed_work", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:categories", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:email_setup", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:tags", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:tag_rename", lambda t, tk: [t.slug], "admin", "POST"),
     ("tickets:category_change", lambda t, tk: [t.slug, _category_id(t)], "admin", "POST"),
     ("tickets:failed_work_run_again", lambda t, tk: [t.slug], "admin", "POST"),
     ("tickets:mailboxes", lambda t, tk: [t.slug], "admin", "GET"),

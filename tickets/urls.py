@@ -11,6 +11,7 @@ from .views import (
     search,
     settings_categories,
     settings_email,
+    settings_tags,
     ticket,
     web_form,
 )
@@ -55,6 +56,8 @@ tenant_urlpatterns = [
     path("settings/canned/", canned.canned_response_list, name="canned_list"),
     path("settings/categories/", settings_categories.category_list, name="categories"),
     path("settings/email/", settings_email.email_setup, name="email_setup"),
+    path("settings/tags/", settings_tags.tag_list, name="tags"),
+    path("settings/tags/rename/", settings_tags.tag_rename, name="tag_rename"),
     path(
         "settings/categories/<int:category_id>/",
         settings_categories.category_change,

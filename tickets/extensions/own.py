@@ -6,6 +6,7 @@ from helpdesk.extensions import SettingsSection, settings_sections
 from .. import selectors
 from ..models import Event
 from ..services.members import MEMBERS_SYSTEM
+from ..services.tags import TAGS_SYSTEM
 from . import EventKind, SystemActor, TicketPanel, event_kinds, system_actors, ticket_panels
 
 
@@ -33,6 +34,7 @@ def register_tickets_extensions() -> None:
         )
 
     system_actors.register(SystemActor(name=MEMBERS_SYSTEM, label="Team settings"))
+    system_actors.register(SystemActor(name=TAGS_SYSTEM, label="Tag settings"))
 
     ticket_panels.register(
         TicketPanel(
@@ -57,6 +59,13 @@ def register_tickets_extensions() -> None:
             description="Ready-made replies agents insert into the composer.",
             url_name="tickets:canned_list",
             order=20,
+        ),
+        SettingsSection(
+            name="tickets.tags",
+            title="Tags",
+            description="Rename a tag, or merge two, on every ticket.",
+            url_name="tickets:tags",
+            order=12,
         ),
         SettingsSection(
             name="tickets.email_setup",
