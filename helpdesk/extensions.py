@@ -73,7 +73,10 @@ def settings_sections_for(membership) -> list[dict]:
 
 
 def register_helpdesk_extensions() -> None:
-    """The core app's own settings pages (called once, from `ready()`)."""
+    """The core app's own settings pages and demo data (called once, from `ready()`)."""
+    from .demo import seed_console
+
+    demo_seeders.register(DemoSeeder(name="helpdesk.console", seed=seed_console, order=10))
     settings_sections.register(
         SettingsSection(
             name="helpdesk.general",

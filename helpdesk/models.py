@@ -321,3 +321,23 @@ class TenantWork(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.tenant_id} due {self.due_at}"
+
+
+class UserSession(models.Model):
+    """Control plane: a signed-in session of a user (the session row itself
+    says nothing of its user without decoding it), for the user's own list
+    of sessions and "sign out everywhere"."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="usersession_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"

@@ -138,3 +138,26 @@ def csp_report(request):
             str(report.get("blocked-uri", ""))[:300],
         )
     return HttpResponse(status=204)
+
+
+@require_http_methods(["GET", "POST"])
+def account_sessions(request):
+    """The user's own signed-in sessions, and "sign out everywhere"."""
+    from django.contrib.auth import logout
+    from django.contrib.auth.views import redirect_to_login
+
+    from ..accounts import sessions_end_all, sessions_of
+
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if request.method == "POST":
+        user = request.user
+        count = sessions_end_all(user)
+        logout(request)
+        messages.success(request, f"Signed out everywhere ({count} session(s)). Log in again.")
+        return redirect("login")
+    return render(
+        request,
+        "helpdesk/accounts/sessions.html",
+        {"sessions": sessions_of(request.user), "current": request.session.session_key},
+    )
