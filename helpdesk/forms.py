@@ -21,7 +21,14 @@ class TenantSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = ["name", "ticket_prefix", "time_zone", "brand_color", "support_email"]
+        fields = [
+            "name",
+            "ticket_prefix",
+            "time_zone",
+            "brand_color",
+            "support_email",
+            "require_two_factor",
+        ]
         widgets = {"brand_color": forms.TextInput(attrs={"type": "color"})}
         help_texts = {"brand_color": "The colour of buttons and links."}
 

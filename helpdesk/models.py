@@ -49,6 +49,11 @@ class Tenant(models.Model):
     # Stored under logos/ in the default storage, checked to be a PNG, JPEG,
     # GIF or WebP (never SVG: it can carry script) and served by tenant_logo.
     logo = models.FileField(upload_to="logos/", blank=True, max_length=200)
+    require_two_factor = models.BooleanField(
+        "require two-factor sign-in",
+        default=False,
+        help_text="Everyone must sign in with a code from an authenticator app as well.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

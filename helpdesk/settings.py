@@ -86,6 +86,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "helpdesk",
     "tickets",
     "dispatch",
@@ -103,6 +105,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who gave a code from their authenticator in this session; then asks
+    # for one from users who have an authenticator (helpdesk/two_factor.py).
+    "django_otp.middleware.OTPMiddleware",
+    "helpdesk.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

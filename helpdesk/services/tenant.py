@@ -12,7 +12,14 @@ from ..models import Membership, Tenant
 from ..permissions import require_role
 from . import audit_record
 
-TENANT_FIELDS = ("name", "ticket_prefix", "time_zone", "brand_color", "support_email")
+TENANT_FIELDS = (
+    "name",
+    "ticket_prefix",
+    "time_zone",
+    "brand_color",
+    "support_email",
+    "require_two_factor",
+)
 LOGO_MAX_BYTES = 512 * 1024
 # What a logo may be, known by its first bytes, never by its name or the
 # browser's word: SVG is refused (it can carry script).

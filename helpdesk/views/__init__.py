@@ -145,6 +145,7 @@ def account_sessions(request):
     """The user's own signed-in sessions, and "sign out everywhere"."""
     from django.contrib.auth import logout
     from django.contrib.auth.views import redirect_to_login
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from ..accounts import sessions_end_all, sessions_of
 
@@ -159,5 +160,11 @@ def account_sessions(request):
     return render(
         request,
         "helpdesk/accounts/sessions.html",
-        {"sessions": sessions_of(request.user), "current": request.session.session_key},
+        {
+            "sessions": sessions_of(request.user),
+            "current": request.session.session_key,
+            "has_authenticator": TOTPDevice.objects.filter(
+                user=request.user, confirmed=True
+            ).exists(),
+        },
     )
