@@ -24,8 +24,8 @@ def settings_nav(context, home=False):
     membership = getattr(request, "membership", None)
     if membership is None:
         return {"items": [], "home": home}
-    home = reverse("tenant_settings", args=[membership.tenant.slug])
-    items = [{"title": "Overview", "url": home, "current": request.path == home}]
+    home_url = reverse("tenant_settings", args=[membership.tenant.slug])
+    items = [{"title": "Overview", "url": home_url, "current": request.path == home_url}]
     for entry in settings_sections_for(membership):
         url = entry["url"]
         items.append(

@@ -70,6 +70,8 @@ def test_every_settings_page_has_the_same_navigation(tenant, admin_user, login):
         page = client.get(reverse(name, args=[tenant.slug])).content.decode()
         assert 'aria-label="Settings"' in page, name
         assert 'aria-current="page"' in page, name
+        # Hidden on a phone only on the home, which lists the sections itself.
+        assert "settings-nav card is-home" not in page, name
 
 
 # ---------------------------------------------------------------- invitations
