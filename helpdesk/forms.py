@@ -100,6 +100,9 @@ AUDIT_AREAS = [
     ("group", "Groups"),
     ("category", "Categories"),
     ("tag", "Tags"),
+    ("canned", "Canned responses"),
+    ("mailbox", "Mailboxes"),
+    ("api_key", "API keys"),
     ("inbound_email", "Quarantined mail"),
     ("event", "Failed work"),
 ]

@@ -115,6 +115,14 @@ def api_key_create(*, actor, name: str, scope: str) -> tuple[ApiKey, str]:
         scope=scope,
         created_by=actor,
     )
+    audit_record(
+        actor=actor,
+        action="api_key.create",
+        target_type="api_key",
+        target_id=api_key.pk,
+        summary=f"Made the API key “{api_key.name}” ({api_key.get_scope_display().lower()})",
+        after={"name": api_key.name, "scope": scope, "key": f"hd_{prefix}_…"},
+    )
     return api_key, raw_key
 
 
@@ -125,6 +133,15 @@ def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="api_key.revoke",
+            target_type="api_key",
+            target_id=api_key.pk,
+            summary=f"Revoked the API key “{api_key.name}”",
+            before={"active": True},
+            after={"active": False},
+        )
     return api_key
 
 

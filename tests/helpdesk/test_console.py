@@ -364,3 +364,30 @@ def test_a_new_user_without_an_invitation_cannot_join(tenant, client):
     with tenant_context(tenant), pytest.raises(InvitationInvalid):
         services.members.invitation_get_usable(12345)
     assert not Membership.objects.filter(user=user).exists()
+
+
+def test_api_keys_canned_responses_and_mailboxes_are_audited_too(tenant, admin_user):
+    from tickets import services as ticket_services
+
+    with tenant_context(tenant):
+        key, _ = services.api_key_create(actor=admin_user, name="Phone", scope="read")
+        services.api_key_revoke(actor=admin_user, api_key=key)
+        canned = ticket_services.canned_response_save(actor=admin_user, title="Hi", body="Hello")
+        ticket_services.canned_response_save(
+            actor=admin_user, title="Hi", body="Hello there", canned=canned
+        )
+        box, _ = ticket_services.mailbox_create(
+            actor=admin_user, name="Support", address="help@acme.example"
+        )
+        ticket_services.mailbox_update(mailbox=box, actor=admin_user, name="Help")
+        actions = [e.action for e in selectors.audit_page().entries]
+        assert actions == [
+            "mailbox.update",
+            "mailbox.create",
+            "canned.save",
+            "canned.create",
+            "api_key.revoke",
+            "api_key.create",
+        ]
+        changed = selectors.audit_page(area="canned").entries[0]
+        assert (changed.before, changed.after) == ({"body": "Hello"}, {"body": "Hello there"})
