@@ -12,7 +12,7 @@ def tenancy(request):
     # Read by TenantMiddleware on a tenant's page; read here on any other.
     memberships = getattr(request, "memberships", None)
     if memberships is None:
-        memberships = Membership.objects.filter(user=user).select_related("tenant")
+        memberships = Membership.objects.filter(user=user, is_active=True).select_related("tenant")
     membership = getattr(request, "membership", None)
     return {
         "tenant": getattr(request, "tenant", None),

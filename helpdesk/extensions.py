@@ -2,7 +2,9 @@
 
 settings_sections
     The pages of a tenant's settings, listed on the settings home
-    (`tenant_settings`) in `order` (lower first). Each is a
+    (`tenant_settings`) and in the side navigation of every settings page
+    (`{% settings_nav %}`, templates/helpdesk/settings/layout.html) in
+    `order` (lower first). Each is a
     `SettingsSection`; an app registers its own settings pages from its
     `AppConfig.ready()`. The home shows a member only the sections whose
     `min_role` they have. Receives nothing and loads nothing: the home
@@ -145,16 +147,35 @@ def settings_sections_for(membership) -> list[dict]:
 
 
 def register_helpdesk_extensions() -> None:
-    """The core app's own settings pages (called once, from `ready()`)."""
+    """The core app's own settings pages and demo data (called once, from `ready()`)."""
+    from .demo import seed_console
+
+    demo_seeders.register(DemoSeeder(name="helpdesk.console", seed=seed_console, order=10))
     settings_sections.register(
         SettingsSection(
             name="helpdesk.general",
-            title="Help desk settings",
-            description="Name, ticket prefix, time zone, colour and support address.",
-            url_name="tenant_settings",
+            title="Help desk",
+            description="Name, ticket prefix, time zone, colour, logo and support address.",
+            url_name="tenant_general",
             order=0,
         )
     )
+    for name, title, description, url_name, order in (
+        ("helpdesk.people", "People", "Invite agents, change roles, deactivate.", "people", 2),
+        ("helpdesk.groups", "Groups", "Teams that tickets are given to.", "groups", 4),
+        (
+            "helpdesk.audit",
+            "Audit log",
+            "Every settings change: who, what, before and after.",
+            "audit_log",
+            95,
+        ),
+    ):
+        settings_sections.register(
+            SettingsSection(
+                name=name, title=title, description=description, url_name=url_name, order=order
+            )
+        )
     settings_sections.register(
         SettingsSection(
             name="helpdesk.api_keys",

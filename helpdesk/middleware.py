@@ -4,6 +4,7 @@ from django.urls import Resolver404, resolve
 
 from .models import Membership
 from .tenancy import TENANT_URL_KWARG, is_tenant_page, render_now, tenant_context
+from .two_factor import tenant_requires_enrolment
 
 
 class TenantMiddleware:
@@ -36,10 +37,16 @@ class TenantMiddleware:
         )
         slug = match.kwargs[TENANT_URL_KWARG]
         membership = next((m for m in memberships if m.tenant.slug == slug), None)
-        if membership is None or not request.user.is_active:
+        # A deactivated member is a stranger here, like a non-member.
+        if membership is None or not membership.is_active or not request.user.is_active:
             raise Http404("No such help desk.")
+        # A tenant that requires two-factor sign-in sends a member who gave
+        # no code in this session to set up (or use) an authenticator.
+        enrol = tenant_requires_enrolment(request, membership.tenant)
+        if enrol is not None:
+            return enrol
         request.tenant = membership.tenant
         request.membership = membership
-        request.memberships = memberships
+        request.memberships = [m for m in memberships if m.is_active]
         with tenant_context(membership.tenant):
             return render_now(self.get_response(request))

@@ -37,11 +37,24 @@ class Tenant(models.Model):
     )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     brand_color = models.CharField(
+        "brand colour",
         max_length=7,
         default="#2557d6",
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour such as #2557d6.")],
     )
-    support_email = models.EmailField(blank=True)
+    support_email = models.EmailField(
+        "support address",
+        blank=True,
+        help_text="The address customers write to, and the sender of the mail we send them.",
+    )
+    # Stored under logos/ in the default storage, checked to be a PNG, JPEG,
+    # GIF or WebP (never SVG: it can carry script) and served by tenant_logo.
+    logo = models.FileField(upload_to="logos/", blank=True, max_length=200)
+    require_two_factor = models.BooleanField(
+        "require two-factor sign-in",
+        default=False,
+        help_text="Everyone must sign in with a code from an authenticator app as well.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -71,6 +84,10 @@ class Membership(models.Model):
     # Single-key shortcuts (j, k, x, r, /, ?) on or off for this member (WCAG
     # 2.1.4). Kept here because every tenant page reads the membership anyway.
     keyboard_shortcuts = models.BooleanField(default=True)
+    # A deactivated member keeps their history but can no longer open this
+    # tenant's pages (the middleware treats them as a stranger: 404).
+    is_active = models.BooleanField(default=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -112,6 +129,9 @@ class SupportGroup(TenantOwned):
     name = models.CharField(max_length=80)
     description = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Archived groups keep their tickets and members but leave the choice
+    # lists and the queues.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -270,6 +290,8 @@ class AuditEntry(TenantOwned):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The actor's name when the entry was written: kept when the user is deleted.
+    actor_name = models.CharField(max_length=150, blank=True)
     # What was done, as a dotted name ("inbound.file_anyway"), and to what.
     action = models.CharField(max_length=60)
     target_type = models.CharField(max_length=40)
@@ -285,7 +307,50 @@ class AuditEntry(TenantOwned):
                 fields=["tenant", "target_type", "target_id", "created_at"],
                 name="auditentry_target_idx",
             ),
+            models.Index(fields=["tenant", "actor", "-created_at"], name="auditentry_actor_idx"),
         ]
+
+    @property
+    def before(self):
+        return (self.detail or {}).get("before")
+
+    @property
+    def after(self):
+        return (self.detail or {}).get("after")
+
+
+class Invitation(TenantOwned):
+    """An invitation to join a tenant with a role, mailed as a signed link
+    (helpdesk.invitations). Used once: `accepted_at` is set when it is."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Membership.Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["tenant", "-created_at"],
+                name="invitation_open_idx",
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} as {self.role}"
+
+    def is_usable(self, now) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and now < self.expires_at
 
 
 class TenantWork(models.Model):
@@ -319,3 +384,23 @@ class TenantWork(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.tenant_id} due {self.due_at}"
+
+
+class UserSession(models.Model):
+    """Control plane: a signed-in session of a user (the session row itself
+    says nothing of its user without decoding it), for the user's own list
+    of sessions and "sign out everywhere"."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="usersession_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"

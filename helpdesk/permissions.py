@@ -10,7 +10,9 @@ def require_role(user, minimum: str, refusal: str) -> None:
     """Raise PermissionDenied(refusal) unless `user` has at least the role
     `minimum` in the current tenant. Services call this; views have
     role_required."""
-    membership = Membership.objects.filter(tenant=current_tenant(), user=user).first()
+    membership = Membership.objects.filter(
+        tenant=current_tenant(), user=user, is_active=True
+    ).first()
     if membership is None or not membership.has_role(minimum):
         raise PermissionDenied(refusal)
 

@@ -1,9 +1,12 @@
 """Every tenant view, seen by each kind of visitor: a member, a lower role,
 another tenant's admin (404, never 403 or data) and an anonymous visitor."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from helpdesk.checks import url_entries
 from helpdesk.models import Membership
@@ -120,6 +123,47 @@ def _notification_id(tenant):
         ).pk
 
 
+def _member_id(tenant):
+    """The cast's agent's membership (the lower role acts on it)."""
+    return Membership.objects.filter(tenant=tenant, role=Membership.Role.AGENT).first().pk
+
+
+def _invitation_id(tenant):
+    from helpdesk.models import Invitation
+
+    with tenant_context(tenant):
+        invitation, _ = Invitation.objects.get_or_create(
+            tenant=tenant,
+            email="new@example.com",
+            defaults={"role": "agent", "expires_at": timezone.now() + timedelta(days=7)},
+        )
+        return invitation.pk
+
+
+def _group_id(tenant):
+    from helpdesk.models import SupportGroup
+
+    with tenant_context(tenant):
+        group, _ = SupportGroup.objects.get_or_create(tenant=tenant, name="Hardware")
+        return group.pk
+
+
+def _category_id(tenant):
+    from tickets.models import Category
+
+    with tenant_context(tenant):
+        category, _ = Category.objects.get_or_create(tenant=tenant, name="Printers", parent=None)
+        return category.pk
+
+
+def _with_logo(tenant):
+    from django.core.files.base import ContentFile
+
+    if not tenant.logo:
+        tenant.logo.save("cast.png", ContentFile(b"\x89PNG\r\n\x1a\n" + b"0" * 32))
+    return [tenant.slug]
+
+
 # (url name, args builder, minimum role, methods allowed)
 VIEWS = [
     ("tickets:list", lambda t, tk: [t.slug], "agent", "GET"),
@@ -171,6 +215,11 @@ VIEWS = [
         "POST",
     ),
     ("tickets:failed_work", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:categories", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:email_setup", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:tags", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tickets:tag_rename", lambda t, tk: [t.slug], "admin", "POST"),
+    ("tickets:category_change", lambda t, tk: [t.slug, _category_id(t)], "admin", "POST"),
     ("tickets:failed_work_run_again", lambda t, tk: [t.slug], "admin", "POST"),
     ("tickets:mailboxes", lambda t, tk: [t.slug], "admin", "GET"),
     ("tickets:mailbox_edit", lambda t, tk: [t.slug, _mailbox_id(t)], "admin", "GET"),
@@ -184,6 +233,20 @@ VIEWS = [
     ("tickets:automation_edit", lambda t, tk: [t.slug, _automation_id(t)], "admin", "GET"),
     ("tickets:automation_delete", lambda t, tk: [t.slug, _automation_id(t)], "admin", "POST"),
     ("tenant_settings", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tenant_general", lambda t, tk: [t.slug], "admin", "GET"),
+    ("tenant_logo_upload", lambda t, tk: [t.slug], "admin", "POST"),
+    ("tenant_logo", lambda t, tk: _with_logo(t), "agent", "GET"),
+    ("people", lambda t, tk: [t.slug], "admin", "GET"),
+    ("member_role", lambda t, tk: [t.slug, _member_id(t)], "admin", "POST"),
+    ("member_deactivate", lambda t, tk: [t.slug, _member_id(t)], "admin", "POST"),
+    ("member_reactivate", lambda t, tk: [t.slug, _member_id(t)], "admin", "POST"),
+    ("invitation_resend", lambda t, tk: [t.slug, _invitation_id(t)], "admin", "POST"),
+    ("invitation_revoke", lambda t, tk: [t.slug, _invitation_id(t)], "admin", "POST"),
+    ("groups", lambda t, tk: [t.slug], "admin", "GET"),
+    ("group_edit", lambda t, tk: [t.slug, _group_id(t)], "admin", "GET"),
+    ("group_archive", lambda t, tk: [t.slug, _group_id(t)], "admin", "POST"),
+    ("group_members", lambda t, tk: [t.slug, _group_id(t)], "admin", "POST"),
+    ("audit_log", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_keys", lambda t, tk: [t.slug], "admin", "GET"),
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),

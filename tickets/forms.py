@@ -177,7 +177,27 @@ class TicketUpdateForm(TenantChoicesMixin, forms.Form):
 
     @classmethod
     def for_ticket(cls, ticket, **kwargs):
-        return cls(initial=cls.initial_for(ticket), tenant=ticket.tenant, **kwargs)
+        form = cls(initial=cls.initial_for(ticket), tenant=ticket.tenant, **kwargs)
+        form.keep_current_values(ticket)
+        return form
+
+    def keep_current_values(self, ticket) -> None:
+        """A ticket's archived group or category, or its deactivated
+        assignee, is not in the lists but stays offered on its own ticket:
+        saving other fields must not clear it."""
+        current = (
+            ("group", ticket.group_id, lambda: f"{ticket.group.name} (archived)"),
+            ("category", ticket.category_id, lambda: f"{ticket.category.name} (archived)"),
+            ("assignee", ticket.assignee_id, lambda: (
+                f"{ticket.assignee.get_full_name() or ticket.assignee.username} (deactivated)"
+            )),
+        )  # fmt: skip
+        for name, value, label in current:
+            field = self.fields.get(name)
+            if value is None or field is None or not isinstance(field.choices, list):
+                continue
+            if all(str(pk) != str(value) for pk, _ in field.choices):
+                field.choices = [*field.choices, (value, label())]
 
     def opened_values(self) -> dict | None:
         """The values the form was opened with (checked for shape), or None

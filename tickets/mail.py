@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 
 from helpdesk.handover import HandOver
+from helpdesk.mail import tenant_sender
 from helpdesk.ratelimit import sliding_window_hit
 from helpdesk.tenancy import current_tenant
 
@@ -82,8 +83,7 @@ def is_our_message_id(value: str) -> bool:
 
 
 def _from_address() -> str:
-    tenant = current_tenant()
-    return formataddr((tenant.name, tenant.support_email or settings.DEFAULT_FROM_EMAIL))
+    return tenant_sender(current_tenant())
 
 
 @transaction.atomic

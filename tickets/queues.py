@@ -161,7 +161,9 @@ def queues_for(
     if groups is None:
         group_ids = SupportGroupMember.objects.filter(user=user).values("group_id")
         groups = (
-            SupportGroup.objects.filter(pk__in=group_ids).order_by("name").values_list("pk", "name")
+            SupportGroup.objects.filter(pk__in=group_ids, archived_at__isnull=True)
+            .order_by("name")
+            .values_list("pk", "name")
         )
     for group_id, name in groups:
         queues.append(Queue(f"group-{group_id}", name, Q(group=group_id)))

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import (
     BooleanField,
+    Case,
     CharField,
     Exists,
     F,
@@ -14,8 +15,9 @@ from django.db.models import (
     Subquery,
     TextField,
     Value,
+    When,
 )
-from django.db.models.functions import Cast, Coalesce, Substr
+from django.db.models.functions import Cast, Coalesce, Concat, LPad, Substr
 from django.http import Http404
 
 from helpdesk.models import AuditEntry, SupportGroup, SupportGroupMember
@@ -216,18 +218,47 @@ def tenant_choices(*, user) -> TenantChoices:
         )
 
     groups = branch(
-        SupportGroup.objects.all(),
+        SupportGroup.objects.filter(archived_at__isnull=True),
         "group",
         F("name"),
         blank,
         blank,
         is_mine=Exists(SupportGroupMember.objects.filter(group=OuterRef("pk"), user=user)),
     )
-    # A top category's parent name is NULL, sorted after the others, as the
-    # categories have always been listed (parent__name, then name).
-    categories = branch(Category.objects.all(), "category", F("parent__name"), F("name"), blank)
+
+    # Categories in tree order: each top category (by position, then name)
+    # followed by its sub-categories (by position, then name). The sort keys
+    # are text (the branches share one shape): positions zero-padded. The
+    # third key is the label, as str(category) gives it.
+    def padded(field):
+        return LPad(Cast(field, output_field=text), 9, Value("0"))
+
+    categories = branch(
+        Category.objects.filter(archived_at__isnull=True).filter(
+            Q(parent__isnull=True) | Q(parent__archived_at__isnull=True)
+        ),
+        "category",
+        Concat(
+            padded(Coalesce(F("parent__position"), F("position"))),
+            Coalesce(F("parent__name"), F("name")),
+            Cast(Coalesce(F("parent_id"), F("id")), output_field=text),
+            output_field=text,
+        ),
+        Case(
+            When(parent__isnull=True, then=blank),
+            default=Concat(Value("1"), padded(F("position")), F("name"), output_field=text),
+            output_field=text,
+        ),
+        Case(
+            When(parent__isnull=True, then=F("name")),
+            default=Concat(F("parent__name"), Value(" › "), F("name"), output_field=text),
+            output_field=text,
+        ),
+    )
     agents = branch(
-        get_user_model().objects.filter(memberships__tenant=current_tenant(), is_active=True),
+        get_user_model().objects.filter(
+            memberships__tenant=current_tenant(), memberships__is_active=True, is_active=True
+        ),
         "agent",
         F("first_name"),
         F("last_name"),
@@ -244,7 +275,7 @@ def tenant_choices(*, user) -> TenantChoices:
             if is_mine:
                 my_group_ids.add(pk)
         elif kind == "category":
-            label = f"{key1} › {key2}" if key1 is not None else key2  # as str(category)
+            label = key3
         else:
             # As the assignee field has always shown them: full name, else username.
             label = f"{key1} {key2}".strip() or key3
@@ -263,7 +294,7 @@ def assignable_agents(tenant):
 
     return (
         get_user_model()
-        .objects.filter(memberships__tenant=tenant, is_active=True)
+        .objects.filter(memberships__tenant=tenant, memberships__is_active=True, is_active=True)
         .order_by("first_name", "last_name", "username")
     )
 
@@ -273,13 +304,25 @@ def group_choices():
 
 
 def category_choices():
+    """Every category, archived ones too: a ticket keeps an archived category
+    when it is saved. (The lists offer only the others: `tenant_choices`.)"""
     return Category.objects.select_related("parent").order_by("parent__name", "name")
 
 
 def category_choices_in_tree_order():
-    """Categories with each top category just before its own sub-categories."""
-    return Category.objects.select_related("parent").order_by(
-        Coalesce("parent__name", "name"), F("parent").asc(nulls_first=True), "name"
+    """Categories in use, each top category just before its own
+    sub-categories, each level by position, then name."""
+    return (
+        Category.objects.filter(archived_at__isnull=True)
+        .filter(Q(parent__isnull=True) | Q(parent__archived_at__isnull=True))
+        .select_related("parent")
+        .order_by(
+            Coalesce("parent__position", "position"),
+            Coalesce("parent__name", "name"),
+            F("parent").asc(nulls_first=True),
+            "position",
+            "name",
+        )
     )
 
 

@@ -4,7 +4,19 @@ from helpdesk.tenancy import tenant_pages
 
 from .automations import views as automations
 from .portal.settings_views import portal_settings_edit
-from .views import board, canned, failed_work, intake, queues, search, ticket, web_form
+from .views import (
+    board,
+    canned,
+    failed_work,
+    intake,
+    queues,
+    search,
+    settings_categories,
+    settings_email,
+    settings_tags,
+    ticket,
+    web_form,
+)
 from .webhooks import views as webhooks
 
 app_name = "tickets"
@@ -46,6 +58,15 @@ tenant_urlpatterns = [
     ),
     path("settings/canned/", canned.canned_response_list, name="canned_list"),
     path("settings/portal/", portal_settings_edit, name="portal_settings"),
+    path("settings/categories/", settings_categories.category_list, name="categories"),
+    path("settings/email/", settings_email.email_setup, name="email_setup"),
+    path("settings/tags/", settings_tags.tag_list, name="tags"),
+    path("settings/tags/rename/", settings_tags.tag_rename, name="tag_rename"),
+    path(
+        "settings/categories/<int:category_id>/",
+        settings_categories.category_change,
+        name="category_change",
+    ),
     path("settings/mailboxes/", intake.mailbox_list, name="mailboxes"),
     path("settings/mailboxes/<int:mailbox_id>/", intake.mailbox_edit, name="mailbox_edit"),
     path(

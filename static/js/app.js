@@ -654,3 +654,23 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   const url = event.detail.xhr && event.detail.xhr.responseURL;
   if (!url || !new URL(url).pathname.endsWith("/notifications/bell/")) event.detail.shouldSwap = false;
 });
+// ---- settings: a filter box narrows a long select (the time zones) ----
+(function () {
+  "use strict";
+  document.addEventListener("input", (event) => {
+    const box = event.target.closest("input[data-filters]");
+    if (!box) return;
+    const select = document.getElementById(box.dataset.filters);
+    if (!select) return;
+    const words = box.value.trim().toLowerCase().replace(/[\s_]+/g, " ");
+    let firstShown = null;
+    for (const option of select.options) {
+      const shown = !words || option.selected || option.text.toLowerCase().includes(words);
+      option.hidden = !shown;
+      if (shown && !option.selected && firstShown === null) firstShown = option;
+    }
+    // One match left: choose it, so Enter saves what was found.
+    const visible = Array.from(select.options).filter((option) => !option.hidden);
+    if (words && visible.length === 2 && firstShown) firstShown.selected = true;
+  });
+})();

@@ -82,9 +82,9 @@ GROUPS = ["Billing", "Support"]
 # By first name, last name, username (so a person without a name comes
 # first), shown by full name, or by username when they have no name.
 AGENTS = ["zz-nameless", "Ari Ben-David", "Dana Zimmer", "נועה"]
-# By parent name, then name, as the categories have always been listed:
-# sub-categories (under their parent's name) before top categories.
-CATEGORIES = ["Hardware › Printers", "Access", "Hardware"]
+# In tree order: each top category (by position, then name) followed by its
+# sub-categories (Settings, Categories orders them; all are at 0 here).
+CATEGORIES = ["Access", "Hardware", "Hardware › Printers"]
 
 
 def test_every_form_of_the_queue_page_offers_the_tenants_choices_in_order(

@@ -220,10 +220,16 @@ def test_the_settings_home_lists_every_registered_section_in_order(
 ):
     page = login(admin_user).get(reverse("tenant_settings", args=[tenant.slug]))
     html = page.content.decode()
-    titles = re.findall(r'<li><a href="[^"]+"[^>]*>([^<]+) →</a>', html)
+    # The home's cards: the help desk's own settings (under its name) first.
+    titles = re.findall(r'<li><a href="[^"]+"><strong>([^<]+)</strong>', html)
     assert titles == [
-        "Help desk settings",
+        "Acme Support",
+        "People",
+        "Groups",
+        "Categories",
+        "Tags",
         "Canned responses",
+        "Email set-up",
         "Mailboxes",
         "Customer portal",
         "Quarantined mail",
@@ -233,7 +239,11 @@ def test_the_settings_home_lists_every_registered_section_in_order(
         "Webhooks",
         "Automations",
         "API keys",
+        "Audit log",
     ]
+    # The same list, from the same registry, in every settings page's navigation.
+    nav = re.findall(r'<li><a href="[^"]+"(?: aria-current="page")?>([^<]+)</a></li>', html)
+    assert nav == ["Overview", "Help desk", *titles[1:]]
     assert f'href="{reverse("tickets:mailboxes", args=[tenant.slug])}"' in html
     assert "Who gets which ticket." in html
     assert f'href="{reverse("tenant_settings", args=[tenant.slug])}" aria-current="page"' in html

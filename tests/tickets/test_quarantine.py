@@ -261,7 +261,7 @@ def test_process_again_without_a_fix_says_why_and_is_recorded(
     assert response.redirect_chain[-1][0] == reverse("tickets:quarantine", args=[tenant.slug])
     assert "Still quarantined: Larger than the limit" in response.content.decode()
     with tenant_context(tenant):
-        entry = AuditEntry.objects.get(target_id=str(inbound.pk))
+        entry = AuditEntry.objects.get(target_type="inbound_email", target_id=str(inbound.pk))
     assert entry.action == "inbound.reprocess" and entry.detail["status"] == "quarantined"
 
 
@@ -278,7 +278,7 @@ def test_file_anyway_sets_the_size_limit_aside_and_sends_no_acknowledgement(
         ticket = Ticket.objects.get()
         assert ticket.subject == "Scanned contract"
         assert ticket.events.get(kind="created").new_value["acknowledge"] is False
-        entry = AuditEntry.objects.get(target_id=str(inbound.pk))
+        entry = AuditEntry.objects.get(target_type="inbound_email", target_id=str(inbound.pk))
     assert (entry.action, entry.actor, entry.summary) == (
         "inbound.file_anyway",
         admin_user,
@@ -305,7 +305,7 @@ def test_file_anyway_still_needs_a_sender(tenant, mailbox, admin_user, login):
     assert f"Still quarantined: {NO_SENDER}" in response.content.decode()
     with tenant_context(tenant):
         assert Ticket.objects.count() == 0
-        entry = AuditEntry.objects.get(target_id=str(inbound.pk))
+        entry = AuditEntry.objects.get(target_type="inbound_email", target_id=str(inbound.pk))
     assert entry.summary.startswith("Filed anyway: still quarantined")
 
 
@@ -317,7 +317,7 @@ def test_two_admins_clicking_at_once_file_it_once(tenant, mailbox, admin_user, s
         with pytest.raises(ValidationError, match="no longer in quarantine"):
             quarantine_actions.quarantine_file_anyway(inbound=inbound, actor=admin_user)
         assert Ticket.objects.count() == 1
-        assert AuditEntry.objects.count() == 1
+        assert AuditEntry.objects.filter(target_type="inbound_email").count() == 1
 
 
 def test_services_refuse_agents_and_record_nothing(tenant, mailbox, agent, settings):
@@ -333,7 +333,7 @@ def test_services_refuse_agents_and_record_nothing(tenant, mailbox, agent, setti
                 action(inbound=inbound, actor=agent)
         inbound.refresh_from_db()
         assert inbound.status == "quarantined" and Ticket.objects.count() == 0
-        assert AuditEntry.objects.count() == 0
+        assert AuditEntry.objects.filter(target_type="inbound_email").count() == 0
 
 
 def test_an_action_that_cannot_be_recorded_is_undone(tenant, mailbox, admin_user, settings):

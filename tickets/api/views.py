@@ -83,6 +83,7 @@ def _agent(username: str, field: str):
             username=username,
             is_active=True,
             memberships__tenant=current_tenant(),
+            memberships__is_active=True,
         )
         .first()
     )

@@ -5,6 +5,8 @@ from helpdesk.extensions import DemoSeeder, SettingsSection, demo_seeders, setti
 
 from .. import selectors
 from ..models import Event
+from ..services.members import MEMBERS_SYSTEM
+from ..services.tags import TAGS_SYSTEM
 from . import EventKind, SystemActor, TicketPanel, event_kinds, system_actors, ticket_panels
 
 
@@ -41,6 +43,8 @@ def register_tickets_extensions() -> None:
         )
     )
     system_actors.register(SystemActor(name="automations", label="Automation"))
+    system_actors.register(SystemActor(name=MEMBERS_SYSTEM, label="Team settings"))
+    system_actors.register(SystemActor(name=TAGS_SYSTEM, label="Tag settings"))
 
     ticket_panels.register(
         TicketPanel(
@@ -53,11 +57,32 @@ def register_tickets_extensions() -> None:
 
     for section in (
         SettingsSection(
+            name="tickets.categories",
+            title="Categories",
+            description="What tickets are about: two levels, in your order.",
+            url_name="tickets:categories",
+            order=10,
+        ),
+        SettingsSection(
             name="tickets.canned_responses",
             title="Canned responses",
             description="Ready-made replies agents insert into the composer.",
             url_name="tickets:canned_list",
             order=20,
+        ),
+        SettingsSection(
+            name="tickets.tags",
+            title="Tags",
+            description="Rename a tag, or merge two, on every ticket.",
+            url_name="tickets:tags",
+            order=12,
+        ),
+        SettingsSection(
+            name="tickets.email_setup",
+            title="Email set-up",
+            description="Where customers write, how it reaches you, and a test mail.",
+            url_name="tickets:email_setup",
+            order=25,
         ),
         SettingsSection(
             name="tickets.mailboxes",

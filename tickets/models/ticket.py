@@ -24,6 +24,11 @@ class Category(TenantOwned):
         related_name="children",
         db_constraint=False,
     )
+    # Order among its siblings (lower first), set by the settings page.
+    position = models.PositiveIntegerField(default=0)
+    # Archived categories stay on the tickets that have them but leave the
+    # choice lists.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["parent__name", "name"]

@@ -17,6 +17,12 @@ from .canned import (
     canned_response_render,
     canned_response_save,
 )
+from .categories import (
+    category_create,
+    category_move,
+    category_rename,
+    category_set_archived,
+)
 from .contacts import contact_get_or_create, contact_mail_works, contacts_get_or_create
 from .mailboxes import (
     MAILBOX_FIELDS,
@@ -52,6 +58,10 @@ from .tickets import (
 from .web_form import WebFormAlreadySent, WebFormRateLimited, web_form_ticket_create
 
 __all__ = [
+    "category_create",
+    "category_move",
+    "category_rename",
+    "category_set_archived",
     "event_handler_run_again",
     "event_handlers_redrive",
     "MAILBOX_FIELDS",

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from helpdesk.models import Membership
 from helpdesk.permissions import require_role
+from helpdesk.services import audit_record
 from helpdesk.tenancy import current_tenant
 
 from ..models import Ticket
@@ -55,13 +56,33 @@ def canned_response_save(*, actor, title: str, body: str, canned=None):
         errors["title"] = f"There is already a canned response called “{title}”."
     if errors:
         raise ValidationError(errors)
+    before = {"title": canned.title, "body": canned.body} if canned is not None else None
     canned = canned or CannedResponse(tenant=current_tenant())
     canned.title, canned.body = title[:120], body
     canned.save()
+    after = {"title": canned.title, "body": canned.body}
+    if before != after:
+        audit_record(
+            actor=actor,
+            action="canned.save" if before else "canned.create",
+            target_type="canned",
+            target_id=canned.pk,
+            summary=f"{'Changed' if before else 'Created'} the canned response “{canned.title}”",
+            before={k: v for k, v in before.items() if v != after[k]} if before else None,
+            after={k: v for k, v in after.items() if not before or v != before[k]},
+        )
     return canned
 
 
 @transaction.atomic
 def canned_response_delete(*, actor, canned) -> None:
     require_role(actor, Membership.Role.ADMIN, "Only admins manage canned responses.")
+    audit_record(
+        actor=actor,
+        action="canned.delete",
+        target_type="canned",
+        target_id=canned.pk,
+        summary=f"Deleted the canned response “{canned.title}”",
+        before={"title": canned.title, "body": canned.body},
+    )
     canned.delete()

@@ -13,6 +13,7 @@ from django.utils import timezone
 from helpdesk import netguard
 from helpdesk.models import Membership
 from helpdesk.permissions import require_role
+from helpdesk.services import audit_record
 from helpdesk.tenancy import current_tenant
 
 from .. import sweeps
@@ -83,6 +84,14 @@ def mailbox_create(
     _check(mailbox)
     mailbox.save()
     sweeps.mailbox_saved(mailbox)
+    audit_record(
+        actor=actor,
+        action="mailbox.create",
+        target_type="mailbox",
+        target_id=mailbox.pk,
+        summary=f"Added the mailbox {mailbox.address}",
+        after={"name": mailbox.name, "address": mailbox.address},
+    )
     return mailbox, token
 
 
@@ -92,10 +101,13 @@ def mailbox_update(*, mailbox: Mailbox, actor, imap_password: str = "", **change
     _refuse_non_admin(actor)
     mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
     imap_changed = host_changed = False
+    before, after = {}, {}
     for field, value in changes.items():
         if field not in MAILBOX_FIELDS:
             raise ValidationError({field: "This field cannot be changed here."})
         changed = getattr(mailbox, field) != value
+        if changed:
+            before[field], after[field] = getattr(mailbox, field), value
         imap_changed |= field.startswith("imap_") and changed
         host_changed |= field == "imap_host" and changed
         setattr(mailbox, field, value)
@@ -110,6 +122,18 @@ def mailbox_update(*, mailbox: Mailbox, actor, imap_password: str = "", **change
     _check(mailbox, check_host=host_changed)
     mailbox.save()
     sweeps.mailbox_saved(mailbox)
+    if imap_password:
+        before["imap_password"], after["imap_password"] = "(hidden)", "(changed)"
+    if after:
+        audit_record(
+            actor=actor,
+            action="mailbox.update",
+            target_type="mailbox",
+            target_id=mailbox.pk,
+            summary=f"Changed the mailbox {mailbox.address}",
+            before=before,
+            after=after,
+        )
     return mailbox
 
 
@@ -119,6 +143,13 @@ def mailbox_new_token(*, mailbox: Mailbox, actor) -> str:
     _refuse_non_admin(actor)
     token = secrets.token_urlsafe(32)
     Mailbox.objects.filter(pk=mailbox.pk).update(webhook_token_hash=token_hash(token))
+    audit_record(
+        actor=actor,
+        action="mailbox.new_token",
+        target_type="mailbox",
+        target_id=mailbox.pk,
+        summary=f"Made a new webhook token for {mailbox.address} (the old one stopped working)",
+    )
     return token
 
 

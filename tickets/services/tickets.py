@@ -145,7 +145,9 @@ def normalize_emails(emails: Sequence[str] | str, field: str = "cc_emails") -> l
 def _check_assignee(assignee, actor) -> None:
     if assignee is None:
         return
-    if not Membership.objects.filter(tenant=current_tenant(), user=assignee).exists():
+    if not Membership.objects.filter(
+        tenant=current_tenant(), user=assignee, is_active=True
+    ).exists():
         raise ValidationError({"assignee": "The assignee is not an agent of this help desk."})
     if actor is not None and assignee != actor:
         require_role(

@@ -18,12 +18,11 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import notifications, services
-from .extensions import settings_sections_for
-from .forms import ApiKeyForm, TenantSettingsForm
-from .models import ApiKey, Membership, Notification, Tenant
-from .parsing import parse_id
-from .permissions import role_required
+from .. import notifications, services
+from ..forms import ApiKeyForm
+from ..models import ApiKey, Membership, Notification
+from ..parsing import parse_id
+from ..permissions import role_required
 
 
 @require_GET
@@ -31,7 +30,9 @@ def home(request):
     """Send a user to their help desk, or let them choose one."""
     if not request.user.is_authenticated:
         return redirect("login")
-    memberships = list(Membership.objects.filter(user=request.user).select_related("tenant"))
+    memberships = list(
+        Membership.objects.filter(user=request.user, is_active=True).select_related("tenant")
+    )
     if len(memberships) == 1:
         return redirect("tickets:home", memberships[0].tenant.slug)
     return render(request, "helpdesk/choose_tenant.html", {"memberships": memberships})
@@ -68,28 +69,6 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return HttpResponse("ok", content_type="text/plain")
-
-
-@require_http_methods(["GET", "POST"])
-@role_required(Membership.Role.ADMIN)
-def tenant_settings(request, tenant_slug):
-    """The settings home: the tenant's own settings, and every settings
-    section the member may open (`helpdesk.extensions.settings_sections`)."""
-    # Edit a copy: a refused change must not show up half-applied in the header.
-    tenant = Tenant.objects.get(pk=request.tenant.pk)
-    form = TenantSettingsForm(request.POST or None, instance=tenant)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.tenant_update_settings(
-                tenant=Tenant.objects.get(pk=tenant.pk), actor=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_error(None, error.messages)
-        else:
-            messages.success(request, "Settings saved.")
-            return redirect("tenant_settings", tenant_slug)
-    sections = settings_sections_for(request.membership)
-    return render(request, "helpdesk/tenant_settings.html", {"form": form, "sections": sections})
 
 
 @require_POST
@@ -280,3 +259,33 @@ def csp_report(request):
             str(report.get("blocked-uri", ""))[:300],
         )
     return HttpResponse(status=204)
+
+
+@require_http_methods(["GET", "POST"])
+def account_sessions(request):
+    """The user's own signed-in sessions, and "sign out everywhere"."""
+    from django.contrib.auth import logout
+    from django.contrib.auth.views import redirect_to_login
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from ..accounts import sessions_end_all, sessions_of
+
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if request.method == "POST":
+        user = request.user
+        count = sessions_end_all(user)
+        logout(request)
+        messages.success(request, f"Signed out everywhere ({count} session(s)). Log in again.")
+        return redirect("login")
+    return render(
+        request,
+        "helpdesk/accounts/sessions.html",
+        {
+            "sessions": sessions_of(request.user),
+            "current": request.session.session_key,
+            "has_authenticator": TOTPDevice.objects.filter(
+                user=request.user, confirmed=True
+            ).exists(),
+        },
+    )

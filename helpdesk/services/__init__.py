@@ -5,42 +5,48 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .models import ApiKey, AuditEntry, Membership, Tenant
+from ..models import ApiKey, AuditEntry, Membership
 
 # Notifications live in helpdesk.notifications; callers may import them from here.
-from .notifications import notification_create, notifications_mark_read  # noqa: F401
-from .permissions import require_role
-from .tenancy import current_tenant
+from ..notifications import notification_create, notifications_mark_read  # noqa: F401
+from ..permissions import require_role
+from ..tenancy import current_tenant
 
 
-@transaction.atomic
-def tenant_update_settings(*, tenant: Tenant, actor, **fields) -> Tenant:
-    """Change a tenant's name, prefix, time zone or branding (admins only)."""
-    require_role(actor, Membership.Role.ADMIN, "Only admins change the help desk's settings.")
-    allowed = {"name", "ticket_prefix", "time_zone", "brand_color", "support_email"}
-    unknown = set(fields) - allowed
-    if unknown:
-        raise TypeError(f"not a tenant setting: {', '.join(sorted(unknown))}")
-    for name, value in fields.items():
-        setattr(tenant, name, value)
-    tenant.full_clean()
-    tenant.save(update_fields=[*fields])
-    return tenant
+def _display_name(user) -> str:
+    return (user.get_full_name() or user.username)[:150] if getattr(user, "pk", None) else ""
 
 
 def audit_record(
-    *, actor, action: str, target_type: str, target_id, summary: str = "", detail=None
+    *,
+    actor,
+    action: str,
+    target_type: str,
+    target_id,
+    summary: str = "",
+    detail=None,
+    before=None,
+    after=None,
 ) -> AuditEntry:
     """Record in the current tenant's audit log what `actor` (None: the
-    system) did to something that is not a ticket (tickets have events)."""
+    system) did to something that is not a ticket (tickets have events).
+    `before` and `after` are the values that changed (JSON), shown side by
+    side in the audit log; the entry names the actor and the target in
+    words, so it outlives both."""
+    detail = dict(detail or {})
+    if before is not None:
+        detail["before"] = before
+    if after is not None:
+        detail["after"] = after
     return AuditEntry.objects.create(
         tenant=current_tenant(),
         actor=actor if getattr(actor, "pk", None) else None,
+        actor_name=_display_name(actor),
         action=action,
         target_type=target_type,
         target_id=str(target_id),
         summary=summary[:300],
-        detail=detail or {},
+        detail=detail,
     )
 
 
@@ -101,6 +107,14 @@ def api_key_create(*, actor, name: str, scope: str) -> tuple[ApiKey, str]:
         scope=scope,
         created_by=actor,
     )
+    audit_record(
+        actor=actor,
+        action="api_key.create",
+        target_type="api_key",
+        target_id=api_key.pk,
+        summary=f"Made the API key “{api_key.name}” ({api_key.get_scope_display().lower()})",
+        after={"name": api_key.name, "scope": scope, "key": f"hd_{prefix}_…"},
+    )
     return api_key, raw_key
 
 
@@ -111,6 +125,15 @@ def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="api_key.revoke",
+            target_type="api_key",
+            target_id=api_key.pk,
+            summary=f"Revoked the API key “{api_key.name}”",
+            before={"active": True},
+            after={"active": False},
+        )
     return api_key
 
 
@@ -131,3 +154,52 @@ def api_key_touch(api_key: ApiKey) -> None:
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+# The console's services, one module per kind of write (imported last: they
+# use audit_record above).
+from .groups import (  # noqa: E402
+    group_create,
+    group_member_add,
+    group_member_remove,
+    group_set_archived,
+    group_update,
+)
+from .members import (  # noqa: E402
+    InvitationInvalid,
+    invitation_accept,
+    invitation_accept_new_user,
+    invitation_create,
+    invitation_resend,
+    invitation_revoke,
+    member_change_role,
+    member_deactivate,
+    member_reactivate,
+)
+from .tenant import tenant_logo_remove, tenant_logo_set, tenant_update_settings  # noqa: E402
+
+__all__ = [
+    "InvitationInvalid",
+    "api_key_create",
+    "api_key_revoke",
+    "audit_entries_for",
+    "audit_record",
+    "group_create",
+    "group_member_add",
+    "group_member_remove",
+    "group_set_archived",
+    "group_update",
+    "invitation_accept",
+    "invitation_accept_new_user",
+    "invitation_create",
+    "invitation_resend",
+    "invitation_revoke",
+    "member_change_role",
+    "member_deactivate",
+    "member_reactivate",
+    "notification_create",
+    "notifications_mark_read",
+    "tenant_logo_remove",
+    "tenant_logo_set",
+    "tenant_update_settings",
+]
