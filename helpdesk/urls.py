@@ -32,5 +32,6 @@ urlpatterns = [
     path("api/v1/", include("tickets.api.urls")),
     # Tickets' public entry points (/help/, /inbound/) and its tenant pages.
     path("", include("tickets.urls")),
+    path("", include("sla.urls")),
     tenant_pages(tenant_urlpatterns),
 ]

@@ -335,7 +335,8 @@ def business_count(
     end: datetime,
     pauses: Sequence[tuple[datetime, datetime | None]] = (),
 ) -> int:
-    """Business seconds of `spec` in [start, end), less those inside pauses."""
+    """Business seconds of `spec` in [start, end), less those inside pauses
+    (instants are taken to the whole second, fractions dropped)."""
     low, high = _epoch(start), _epoch(end)
     total = _count(spec, low, high)
     for pause_from, pause_to in _merged_pauses(pauses):
