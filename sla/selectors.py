@@ -76,3 +76,76 @@ def sla_panel_for_ticket(ticket: Ticket, request) -> dict | None:
 
 def policies_ordered() -> list[Policy]:
     return list(Policy.objects.select_related("calendar").order_by("position", "id"))
+
+
+def what_if(*, created_at, priority, channel, type, organization, category, group, tags) -> dict:
+    """Which policy a ticket with these fields would get, when each target
+    would be due, and the open windows and holidays from its creation to its
+    last deadline (at most two weeks laid out)."""
+    from datetime import datetime, time, timedelta
+
+    from .clock import ALWAYS_OPEN, business_add, holiday_names, open_intervals
+    from .services.timers import policies_load, policy_for
+
+    ticket = Ticket(
+        priority=priority,
+        channel=channel,
+        type=type,
+        category_id=category,
+        group_id=group,
+        tags=[t.strip().lower() for t in (tags or "").split(",") if t.strip()],
+    )
+    loaded = policies_load()
+    chosen = policy_for(ticket, loaded, organization_id=organization)
+    if chosen is None:
+        return {"policy": None}
+    targets = []
+    for kind in TargetKind.values:
+        target = chosen.targets.get((priority, kind))
+        if target is None:
+            continue
+        spec = chosen.spec if target.business else ALWAYS_OPEN
+        targets.append(
+            {
+                "label": TargetKind(kind).label,
+                "seconds": target.seconds,
+                "business": target.business,
+                # Next response counts from each customer message, not from creation.
+                "due_at": business_add(spec, created_at, target.seconds)
+                if kind != TargetKind.NEXT_RESPONSE
+                else None,
+            }
+        )
+    last = max((t["due_at"] for t in targets if t["due_at"]), default=created_at)
+    end = min(last, created_at + timedelta(days=14)) + timedelta(days=1)
+    spec = chosen.spec
+    zone = timezone.get_current_timezone()
+    days: dict = {}
+    day = timezone.localtime(created_at).date()
+    while day <= timezone.localtime(end).date():
+        days[day] = {"date": day, "windows": [], "holiday": ""}
+        day += timedelta(days=1)
+    first_midnight = timezone.make_aware(
+        datetime.combine(timezone.localtime(created_at).date(), time()), zone
+    )
+    for start, stop in open_intervals(spec, first_midnight, end):
+        local = start.astimezone(zone)
+        if local.date() in days:
+            days[local.date()]["windows"].append((local, stop.astimezone(zone)))
+    if spec.holiday_country:
+        years = {d.year for d in days}
+        for when, name in holiday_names(
+            spec.holiday_country, spec.holiday_subdivision, years
+        ).items():
+            if when in days:
+                days[when]["holiday"] = name
+    for closure in spec.closures:
+        for d, entry in days.items():
+            if closure.first <= d <= closure.last:
+                entry["holiday"] = entry["holiday"] or "Closed (own closure)"
+    return {
+        "policy": chosen.policy,
+        "calendar_always": spec.always_open,
+        "targets": targets,
+        "days": list(days.values()),
+    }

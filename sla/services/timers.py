@@ -59,8 +59,15 @@ def policies_load() -> list[LoadedPolicy]:
     ]
 
 
-def policy_for(ticket: Ticket, loaded: list[LoadedPolicy]) -> LoadedPolicy | None:
-    organization_id = ticket.requester.organization_id if ticket.requester_id else None
+_UNSET = object()
+
+
+def policy_for(
+    ticket: Ticket, loaded: list[LoadedPolicy], organization_id=_UNSET
+) -> LoadedPolicy | None:
+    """The first of the loaded policies that matches the ticket."""
+    if organization_id is _UNSET:
+        organization_id = ticket.requester.organization_id if ticket.requester_id else None
     for item in loaded:
         if item.policy.matches(ticket, organization_id):
             return item
