@@ -276,7 +276,9 @@ class PolicyForm(forms.Form):
         self.fields["organization_ids"].choices = _choices(
             Organization.objects.order_by("name")[:500]
         )
-        self.fields["category_ids"].choices = _choices(Category.objects.order_by("name")[:500])
+        self.fields["category_ids"].choices = _choices(
+            Category.objects.select_related("parent").order_by("parent__name", "name")[:500]
+        )
         groups = _choices(SupportGroup.objects.order_by("name"))
         self.fields["group_ids"].choices = groups
         self.fields["escalate_group"].choices = [("", "— keep the group —"), *groups]
@@ -383,6 +385,8 @@ class WhatIfForm(forms.Form):
         ]
         self.fields["category"].choices = [
             ("", "—"),
-            *_choices(Category.objects.order_by("name")[:500]),
+            *_choices(
+                Category.objects.select_related("parent").order_by("parent__name", "name")[:500]
+            ),
         ]
         self.fields["group"].choices = [("", "—"), *_choices(SupportGroup.objects.order_by("name"))]

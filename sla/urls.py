@@ -24,6 +24,7 @@ tenant_urlpatterns = [
     path("settings/sla/policies/new/", views.sla_policy_edit, name="policy_new"),
     path("settings/sla/policies/<int:policy_id>/", views.sla_policy_edit, name="policy"),
     path("settings/sla/what-if/", views.sla_what_if, name="what_if"),
+    path("tickets/<int:number>/sla/", views.sla_ticket_panel, name="ticket_panel"),
 ]
 
 urlpatterns = [tenant_pages(tenant_urlpatterns)]

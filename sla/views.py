@@ -12,10 +12,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from helpdesk.models import Membership
 from helpdesk.permissions import role_required
+from tickets.selectors import ticket_get
 
 from .forms import CalendarForm, ClosureForm, PolicyForm, WhatIfForm
 from .models import Calendar, CalendarClosure, Policy, Reapply
-from .selectors import policies_ordered, what_if
+from .selectors import policies_ordered, sla_panel_body, what_if
 from .services import settings as sla_settings_services
 
 ADMIN = Membership.Role.ADMIN
@@ -152,3 +153,14 @@ def sla_what_if(request, tenant_slug):
     return render(
         request, "sla/what_if.html", {"form": form, "answer": answer, "day": timedelta(days=1)}
     )
+
+
+@require_GET
+def sla_ticket_panel(request, tenant_slug, number):
+    """The body of the ticket page's SLA panel: each target, its due time in
+    the tenant's time zone and how it was counted. Agents and up."""
+    ticket = ticket_get(number=number)
+    context = {"ticket": ticket, **sla_panel_body(ticket)}
+    if request.htmx:
+        return render(request, "sla/panel_body.html", context)
+    return render(request, "sla/ticket_panel_page.html", context)

@@ -184,6 +184,7 @@ VIEWS = [
     ("sla:policy_new", lambda t, tk: [t.slug], "admin", "GET"),
     ("sla:policy", lambda t, tk: [t.slug, _sla_policy_id(t)], "admin", "GET"),
     ("sla:what_if", lambda t, tk: [t.slug], "admin", "GET"),
+    ("sla:ticket_panel", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
 ]
 IDS = [name for name, *_ in VIEWS]
 
