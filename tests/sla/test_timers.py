@@ -198,3 +198,20 @@ def test_time_zone_of_the_deadline_is_exact(in_tenant, berlin):
     rows = {r.kind: r for r in sla_recompute(ticket=ticket, now=created)}
     # Half an hour on Friday, half an hour on Monday after the clocks went forward.
     assert rows[TargetKind.FIRST_RESPONSE].due_at == datetime(2026, 3, 30, 9, 30, tzinfo=BERLIN)
+
+
+def test_seed_demo_shows_every_sla_state(db, monkeypatch, capsys):
+    from django.core.management import call_command
+
+    from helpdesk.models import Tenant
+    from helpdesk.tenancy import tenant_context
+    from tickets.management.commands import seed_demo
+
+    monkeypatch.setattr(seed_demo, "TICKETS_PER_TENANT", 4)
+    call_command("seed_demo")
+    assert "SLA calendars" in capsys.readouterr().out
+    with tenant_context(Tenant.objects.get(slug="acme")):
+        states = set(TicketTarget.objects.values_list("state", flat=True))
+        assert {State.AT_RISK, State.BREACHED, State.ON_TRACK, State.PAUSED} <= states
+        vip = Ticket.objects.get(subject__startswith="VIP: checkout")
+        assert vip.due_at is not None
