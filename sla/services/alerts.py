@@ -84,7 +84,9 @@ def _notify(row: TicketTarget, ticket: Ticket, level: str, user_ids: set[int]) -
     )
 
 
-def _breach_acts(row: TicketTarget, ticket: Ticket, policy: Policy | None) -> None:
+def _breach_acts(
+    row: TicketTarget, ticket: Ticket, policy: Policy | None, dispatchers: list[int]
+) -> None:
     tenant = current_tenant()
     label = TargetKind(row.kind).label
     event_record(
@@ -101,8 +103,8 @@ def _breach_acts(row: TicketTarget, ticket: Ticket, policy: Policy | None) -> No
         },
     )
     users = {ticket.assignee_id} if ticket.assignee_id else set()
-    users |= set(_dispatchers(tenant))
-    if policy is not None:
+    users |= set(dispatchers)
+    if policy is not None and policy.notify_user_ids:
         members = set(
             Membership.objects.filter(
                 tenant=tenant, user_id__in=policy.notify_user_ids
@@ -126,9 +128,10 @@ def _breach_acts(row: TicketTarget, ticket: Ticket, policy: Policy | None) -> No
         )
 
 
-def sla_check(row: TicketTarget, now: datetime) -> str | None:
+def sla_check(row: TicketTarget, now: datetime, dispatchers: list[int] | None = None) -> str | None:
     """Act on one due row: the alert it has reached (once), and its next
-    check. Returns the level acted on, if any."""
+    check. Returns the level acted on, if any. `dispatchers`: the tenant's
+    dispatchers, managers and admins, when the caller read them already."""
     ticket = row.ticket
     if ticket.status in CLOSED_STATUSES or row.met_at is not None or row.due_at is None:
         row.next_check_at = None
@@ -151,10 +154,12 @@ def sla_check(row: TicketTarget, now: datetime) -> str | None:
     row.save(update_fields=["alerted", "state", "breached_at", "next_check_at"])
     if level is None or not _alert_claim(row, level, now):
         return None
+    if dispatchers is None:
+        dispatchers = _dispatchers(current_tenant())
     if level == Alert.Level.BREACHED:
-        _breach_acts(row, ticket, row.policy)
+        _breach_acts(row, ticket, row.policy, dispatchers)
     else:
-        users = {ticket.assignee_id} if ticket.assignee_id else set(_dispatchers(current_tenant()))
+        users = {ticket.assignee_id} if ticket.assignee_id else set(dispatchers)
         _notify(row, ticket, level, users)
     return level
 
@@ -171,7 +176,8 @@ def sla_sweep(*, now: datetime | None = None) -> dict:
         .select_for_update(skip_locked=True, of=("self",))
         .order_by("next_check_at")[:SWEEP_BATCH]
     )
-    acted = sum(1 for row in rows if sla_check(row, now))
+    dispatchers = _dispatchers(current_tenant()) if rows else []
+    acted = sum(1 for row in rows if sla_check(row, now, dispatchers))
     more = len(rows) == SWEEP_BATCH
     following = (
         TicketTarget.objects.filter(next_check_at__isnull=False)
