@@ -375,6 +375,8 @@ def business_add(
     deadline is not known while the clock stands still."""
     moment = _epoch(start)
     remaining = int(seconds)
+    if remaining <= 0:
+        return _moment(moment)
     for pause_from, pause_to in _merged_pauses(pauses):
         if pause_to <= moment:
             continue

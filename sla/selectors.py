@@ -67,9 +67,9 @@ def sla_panel_body(ticket: Ticket) -> dict:
                 "label": TargetKind(row.kind).label,
                 "words": State(row.state).label,
                 "counted": (
-                    f"business hours of {calendar.name}"
+                    f"in the business hours of {calendar.name} ({calendar.time_zone})"
                     if row.business and calendar and not calendar.always_open
-                    else "every hour (24/7)"
+                    else "around the clock (24/7)"
                 ),
             }
             for row in rows
