@@ -26,14 +26,17 @@ ADMIN = Membership.Role.ADMIN
 @role_required(ADMIN)
 def sla_settings(request, tenant_slug):
     """Calendars and policies of the tenant, in the order policies are tried,
-    and the progress of the last reapply run."""
+    and the progress of the last reapply run (polled by htmx while it runs)."""
+    reapply = Reapply.objects.order_by("-started_at").first()
+    if request.htmx:
+        return render(request, "sla/settings.html#reapply-status", {"reapply": reapply})
     return render(
         request,
         "sla/settings.html",
         {
             "calendars": list(Calendar.objects.all()),
             "policies": policies_ordered(),
-            "reapply": Reapply.objects.order_by("-started_at").first(),
+            "reapply": reapply,
         },
     )
 

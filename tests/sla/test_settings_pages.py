@@ -179,3 +179,18 @@ def test_what_if_lays_out_the_worked_example(tenant, admin_user, login):
     assert "Tue 26 May 2026, 13:30" in page  # first response, over Whit Monday
     assert "Pentecost Monday" in page
     assert "09:00–12:00, 13:00–17:00" in page
+
+
+def test_a_running_reapply_shows_its_progress_and_polls(tenant, admin_user, login):
+    from django.utils import timezone
+
+    with tenant_context(tenant):
+        Reapply.objects.create(
+            tenant=tenant, started_at=timezone.now(), total=40, done=15, reason="Calendar X changed"
+        )
+    client = login(admin_user)
+    url = reverse("sla:settings", args=[tenant.slug])
+    page = client.get(url).content.decode()
+    assert "15 of 40 done" in page and 'hx-trigger="every 3s"' in page
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "15 of 40 done" in fragment and "<html" not in fragment
