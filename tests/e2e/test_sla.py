@@ -80,3 +80,37 @@ def test_the_queue_shows_amber_and_red_with_words_and_a_live_countdown(
     expect(
         page.locator(".card-ticket", has_text="Too late").locator(".sla-breached")
     ).to_be_visible()
+
+
+def test_an_admin_edits_a_policy_and_asks_what_if(page, log_in, live_server, tenant, admin_user):
+    tenant.time_zone = "Europe/Berlin"
+    tenant.save()
+    with tenant_context(tenant):
+        berlin = Calendar.objects.create(
+            tenant=tenant,
+            name="Berlin office",
+            time_zone="Europe/Berlin",
+            hours={str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
+            holiday_country="DE",
+        )
+        policy = make_policy(berlin, name="Office hours", hours=(4, 2, 16))
+    log_in(admin_user)
+    page.goto(f"{live_server.url}/{tenant.slug}/settings/sla/policies/{policy.pk}/")
+    page.get_by_label("First response, normal priority").fill("0m")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator(".error").first).to_contain_text("A target of 0 can never be met")
+    page.screenshot(path=f"{SHOTS}/policy-error-desktop.png", full_page=True)
+    page.get_by_label("First response, normal priority").fill("4h")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_role("heading", name="SLA", exact=True)).to_be_visible()
+
+    page.goto(f"{live_server.url}/{tenant.slug}/settings/sla/what-if/")
+    page.get_by_label("Created at (your help desk's time zone)").fill("2026-05-22T16:30")
+    page.get_by_role("button", name="Show deadlines").click()
+    expect(page.locator(".sla-targets")).to_contain_text("Tue 26 May 2026, 13:30")
+    page.screenshot(path=f"{SHOTS}/what-if-desktop.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/{tenant.slug}/settings/sla/policies/{policy.pk}/")
+    page.screenshot(path=f"{SHOTS}/policy-phone.png", full_page=True)
+    page.locator(".sla-target-table").screenshot(path=f"{SHOTS}/policy-targets-phone.png")
+    expect(page.get_by_text("Resolution, urgent priority")).to_be_visible()
