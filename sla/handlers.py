@@ -1,7 +1,7 @@
 """What SLA does when a ticket changes: recompute its targets."""
 
 from tickets.events import subscribe
-from tickets.models import Event
+from tickets.models import Event, Message
 
 from .services.timers import sla_recompute
 
@@ -10,7 +10,17 @@ POLICY_FIELDS = frozenset({"priority", "type", "category", "tags", "group", "cha
 
 
 def _matters(event: Event) -> bool:
-    return event.kind != Event.Kind.FIELD_CHANGED or event.field in POLICY_FIELDS
+    if event.kind == Event.Kind.FIELD_CHANGED:
+        return event.field in POLICY_FIELDS
+    if event.kind == Event.Kind.MESSAGE_ADDED:
+        kind = (event.new_value or {}).get("kind")
+        # A public reply meets a response target; a customer message starts
+        # a next response only after the team has replied once. Notes and
+        # messages before any reply change nothing.
+        return kind == Message.Kind.REPLY or (
+            kind == Message.Kind.CUSTOMER and event.ticket.first_response_at is not None
+        )
+    return True
 
 
 @subscribe(
