@@ -426,6 +426,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.send_notification_digests",
         "schedule": env_int("NOTIFICATION_MAIL_SWEEP_SECONDS", 60),
     },
+    # SLA at-risk and breach alerts: fanned out to tenants with checks due.
+    "sweep-sla-due": {
+        "task": "sla.tasks.sweep_sla_due",
+        "schedule": env_int("SLA_SWEEP_SECONDS", 30),
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,
@@ -472,6 +477,8 @@ INTAKE_BATCH_TIME_LIMIT_SECONDS = env_int("INTAKE_BATCH_TIME_LIMIT_SECONDS", 240
 MAIL_SEND_TIME_LIMIT_SECONDS = env_int("MAIL_SEND_TIME_LIMIT_SECONDS", 60)
 MAIL_BATCH_TIME_LIMIT_SECONDS = env_int("MAIL_BATCH_TIME_LIMIT_SECONDS", 600)
 SWEEP_TIME_LIMIT_SECONDS = env_int("SWEEP_TIME_LIMIT_SECONDS", 60)
+# Recomputing every open ticket of a tenant after an SLA settings edit.
+SLA_REAPPLY_TIME_LIMIT_SECONDS = env_int("SLA_REAPPLY_TIME_LIMIT_SECONDS", 3600)
 for _name in (
     "EVENT_HANDLER_MAX_ATTEMPTS",
     "EVENT_TASK_TIME_LIMIT_SECONDS",

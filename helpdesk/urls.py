@@ -95,5 +95,6 @@ urlpatterns = [
     # Tickets' public entry points (/help/, /inbound/) and its tenant pages.
     path("", include("tickets.urls")),
     path("", include("reports.urls")),
+    path("", include("sla.urls")),
     tenant_pages(tenant_urlpatterns),
 ]

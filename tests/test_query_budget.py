@@ -44,6 +44,8 @@ from django.utils import timezone
 from helpdesk import services as helpdesk_services
 from helpdesk.models import Membership, SupportGroupMember
 from helpdesk.tenancy import tenant_context
+from sla.models import Calendar, Policy, PolicyTarget
+from sla.services.timers import sla_recompute
 from tests.factories import (
     PASSWORD,
     CategoryFactory,
@@ -119,6 +121,26 @@ class Desk:
         for i in self._more("categories", n):
             parent = self.categories[i - 1] if i % 2 else None
             self.categories.append(CategoryFactory(name=f"Topic {i:02}", parent=parent))
+        if not self.counts.get("sla"):
+            # SLA's badge and panel draw from these (one query a page each).
+            self.counts["sla"] = 1
+            calendar = Calendar.objects.create(
+                tenant=tenant, name="Office", hours={"0": [["09:00", "17:00"]]}
+            )
+            policy = Policy.objects.create(tenant=tenant, name="Standard", calendar=calendar)
+            for priority in range(1, 5):
+                PolicyTarget.objects.create(
+                    tenant=tenant, policy=policy, priority=priority, kind="resolution", seconds=3600
+                )
+                PolicyTarget.objects.create(
+                    tenant=tenant,
+                    policy=policy,
+                    priority=priority,
+                    kind="first_response",
+                    seconds=600,
+                    business=False,
+                )
+            sla_recompute(ticket=self.ticket)
         for i in self._more("tickets", n):
             organization = Organization.objects.create(tenant=tenant, name=f"Customer {i} Ltd")
             ticket = TicketFactory(
@@ -135,6 +157,7 @@ class Desk:
                 services.ticket_change_status(
                     ticket=ticket, actor=admin, status=status, expected_version=None
                 )
+            sla_recompute(ticket=ticket)
             self.tickets.append(ticket)
         for i in self._more("messages", n):
             author = self.agents[i % len(self.agents)]

@@ -162,6 +162,41 @@ def _with_logo(tenant):
     if not tenant.logo:
         tenant.logo.save("cast.png", ContentFile(b"\x89PNG\r\n\x1a\n" + b"0" * 32))
     return [tenant.slug]
+def _sla_calendar_id(tenant):
+    from sla.models import Calendar
+
+    with tenant_context(tenant):
+        calendar, _ = Calendar.objects.get_or_create(
+            tenant=tenant, name="Office", defaults={"hours": {"0": [["09:00", "17:00"]]}}
+        )
+        return calendar.pk
+
+
+def _sla_closure_id(tenant):
+    from datetime import date
+
+    from sla.models import CalendarClosure
+
+    calendar_id = _sla_calendar_id(tenant)
+    with tenant_context(tenant):
+        closure, _ = CalendarClosure.objects.get_or_create(
+            tenant=tenant,
+            calendar_id=calendar_id,
+            name="Party",
+            defaults={"first_date": date(2026, 12, 24), "last_date": date(2026, 12, 24)},
+        )
+        return closure.pk
+
+
+def _sla_policy_id(tenant):
+    from sla.models import Policy
+
+    calendar_id = _sla_calendar_id(tenant)
+    with tenant_context(tenant):
+        policy, _ = Policy.objects.get_or_create(
+            tenant=tenant, name="Standard", defaults={"calendar_id": calendar_id}
+        )
+        return policy.pk
 
 
 # (url name, args builder, minimum role, methods allowed)
@@ -258,6 +293,20 @@ VIEWS = [
     ("notification_preferences", lambda t, tk: [t.slug], "agent", "GET"),
     ("member_mentions", lambda t, tk: [t.slug], "agent", "GET"),
     ("keyboard_shortcuts", lambda t, tk: [t.slug], "agent", "POST"),
+    ("sla:settings", lambda t, tk: [t.slug], "admin", "GET"),
+    ("sla:calendar_new", lambda t, tk: [t.slug], "admin", "GET"),
+    ("sla:calendar", lambda t, tk: [t.slug, _sla_calendar_id(t)], "admin", "GET"),
+    ("sla:closure_add", lambda t, tk: [t.slug, _sla_calendar_id(t)], "admin", "POST"),
+    (
+        "sla:closure_remove",
+        lambda t, tk: [t.slug, _sla_calendar_id(t), _sla_closure_id(t)],
+        "admin",
+        "POST",
+    ),
+    ("sla:policy_new", lambda t, tk: [t.slug], "admin", "GET"),
+    ("sla:policy", lambda t, tk: [t.slug, _sla_policy_id(t)], "admin", "GET"),
+    ("sla:what_if", lambda t, tk: [t.slug], "admin", "GET"),
+    ("sla:ticket_panel", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
 ]
 IDS = [name for name, *_ in VIEWS]
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from helpdesk.models import Membership, Tenant
 from helpdesk.tenancy import tenant_context
+from sla.demo import TICKETS as SLA_DEMO_TICKETS
 from tickets.management.commands import seed_demo
 from tickets.models import Event, Ticket
 
@@ -26,7 +27,11 @@ def test_seed_demo_is_idempotent(db, monkeypatch, capsys):
     first = _tickets_per_tenant()
     call_command("seed_demo")
     assert _tickets_per_tenant() == first
-    assert {slug: tickets for slug, (tickets, _) in first.items()} == {"acme": 6, "globex": 6}
+    # Acme also gets SLA's demo tickets, one per SLA state (sla/demo.py).
+    assert {slug: tickets for slug, (tickets, _) in first.items()} == {
+        "acme": 6 + len(SLA_DEMO_TICKETS),
+        "globex": 6,
+    }
     roles = set(Membership.objects.filter(tenant__slug="acme").values_list("role", flat=True))
     assert roles == {"admin", "manager", "dispatcher", "agent"}
 

@@ -1,0 +1,1 @@
+"""SLA writes: timers (recompute), alerts (the sweep), settings (calendars, policies)."""
