@@ -380,6 +380,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.sweep_stored_mail",
         "schedule": env_int("INTAKE_SWEEP_SECONDS", 60),
     },
+    "sweep-waiting-tickets": {
+        "task": "dispatch.tasks.sweep_waiting_tickets",
+        "schedule": env_int("DISPATCH_SWEEP_SECONDS", 60),
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,
@@ -426,6 +430,9 @@ INTAKE_BATCH_TIME_LIMIT_SECONDS = env_int("INTAKE_BATCH_TIME_LIMIT_SECONDS", 240
 MAIL_SEND_TIME_LIMIT_SECONDS = env_int("MAIL_SEND_TIME_LIMIT_SECONDS", 60)
 MAIL_BATCH_TIME_LIMIT_SECONDS = env_int("MAIL_BATCH_TIME_LIMIT_SECONDS", 600)
 SWEEP_TIME_LIMIT_SECONDS = env_int("SWEEP_TIME_LIMIT_SECONDS", 60)
+# Tickets waiting for room in a group are handed out again this often by
+# the beat sweep, in case the event that freed the room was lost.
+DISPATCH_SWEEP_SECONDS = env_int("DISPATCH_SWEEP_SECONDS", 60)
 for _name in (
     "EVENT_HANDLER_MAX_ATTEMPTS",
     "EVENT_TASK_TIME_LIMIT_SECONDS",

@@ -32,5 +32,7 @@ urlpatterns = [
     path("api/v1/", include("tickets.api.urls")),
     # Tickets' public entry points (/help/, /inbound/) and its tenant pages.
     path("", include("tickets.urls")),
+    # Dispatch's tenant pages (routing settings, review queue, Get next).
+    path("", include("dispatch.urls")),
     tenant_pages(tenant_urlpatterns),
 ]

@@ -86,7 +86,6 @@ PORTAL_BLOCKS = [
 ]
 SYSTEM_ACTORS = [
     extensions.SystemActor(name="sla", label="SLA"),
-    extensions.SystemActor(name="dispatch", label="Routing"),
 ]
 SETTINGS_SECTIONS = [
     SettingsSection(

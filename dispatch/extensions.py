@@ -1,0 +1,70 @@
+"""Dispatch's parts of other apps' pages, through their extension points:
+the "Why this agent" ticket panel, the escalation event kind, the system
+actor "Routing", the routing settings section and the demo data."""
+
+from helpdesk.extensions import DemoSeeder, SettingsSection, demo_seeders, settings_sections
+from tickets.extensions import (
+    EventKind,
+    SystemActor,
+    TicketPanel,
+    event_kinds,
+    system_actors,
+    ticket_panels,
+)
+
+from . import selectors
+from .models import GroupDispatch
+from .services import ESCALATED_KIND, SOURCE
+
+
+def why_this_agent_panel(ticket, request) -> dict | None:
+    """The latest routing decision, and whether the ticket can go to a next tier."""
+    decision = selectors.latest_decision(ticket)
+    next_tier = None
+    if ticket.group_id and ticket.is_open:
+        cfg = (
+            GroupDispatch.objects.filter(group_id=ticket.group_id)
+            .select_related("escalation_group")
+            .first()
+        )
+        next_tier = cfg.escalation_group if cfg else None
+    if decision is None and next_tier is None:
+        return None
+    return {"decision": decision, "next_tier": next_tier}
+
+
+def _seed(tenant, stdout) -> None:
+    from .demo import seed_dispatch_demo
+
+    seed_dispatch_demo(tenant, stdout)
+
+
+def register_dispatch_extensions() -> None:
+    system_actors.register(SystemActor(name=SOURCE, label="Routing"))
+    event_kinds.register(
+        EventKind(
+            name=ESCALATED_KIND,
+            label="Escalated",
+            template="dispatch/events/escalated.html",
+            is_public=False,
+        )
+    )
+    ticket_panels.register(
+        TicketPanel(
+            name="dispatch.why_this_agent",
+            template="dispatch/panels/why_this_agent.html",
+            loader=why_this_agent_panel,
+            order=60,
+        )
+    )
+    settings_sections.register(
+        SettingsSection(
+            name="dispatch.routing",
+            title="Routing",
+            description="Rules that route new tickets; each group's mode and strategy; "
+            "agents' capacity.",
+            url_name="dispatch:rules",
+            order=10,
+        )
+    )
+    demo_seeders.register(DemoSeeder(name="dispatch", seed=_seed, order=50))
