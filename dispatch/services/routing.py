@@ -164,7 +164,6 @@ def _place(ticket, group_id, cfg, statuses, candidates, *, trigger, rules, ctx, 
     status = next(s for s in statuses if s.user_id == winner.user_id)
     text = f"{winner.name}: {why}."
     ticket = _assign(ticket, winner, status, f"{cfg.get_strategy_display()}: {why}", ctx)
-    common["candidates"] = [c.as_record() for c in candidates]
     return _record(
         ticket, trigger=trigger, outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text,
         ctx=ctx, winner=status.user, event_id=_assigned_event_id(ticket), **common,
