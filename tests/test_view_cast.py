@@ -69,6 +69,37 @@ def _saved_view_id(tenant):
         ).pk
 
 
+def _rule_id(tenant):
+    from dispatch.models import RoutingRule
+
+    with tenant_context(tenant):
+        rule, _ = RoutingRule.objects.get_or_create(
+            tenant=tenant,
+            name="Printers",
+            defaults={"conditions": [{"field": "text", "value": ["printer"]}], "actions": {}},
+        )
+        return rule.pk
+
+
+def _group_id(tenant):
+    from helpdesk.models import SupportGroup
+
+    with tenant_context(tenant):
+        return SupportGroup.objects.get_or_create(tenant=tenant, name="Tier 1")[0].pk
+
+
+def _decision_id(tenant, ticket):
+    from django.utils import timezone
+
+    from dispatch.models import RoutingDecision
+
+    with tenant_context(tenant):
+        return RoutingDecision.objects.create(
+            tenant=tenant, ticket=ticket, trigger="created", outcome="review",
+            explanation="Recommended", needs_review=True, created_at=timezone.now(),
+        ).pk  # fmt: skip
+
+
 def _api_key_id(tenant):
     from helpdesk.services import api_key_create
 
@@ -134,13 +165,35 @@ VIEWS = [
     ("api_key_revoke", lambda t, tk: [t.slug, _api_key_id(t)], "admin", "POST"),
     ("notifications", lambda t, tk: [t.slug], "agent", "GET"),
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
+    ("dispatch:rules", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:rule_new", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:rule_tester", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:rule_edit", lambda t, tk: [t.slug, _rule_id(t)], "admin", "GET"),
+    ("dispatch:rule_move", lambda t, tk: [t.slug, _rule_id(t)], "admin", "POST"),
+    ("dispatch:rule_toggle", lambda t, tk: [t.slug, _rule_id(t)], "admin", "POST"),
+    ("dispatch:rule_delete", lambda t, tk: [t.slug, _rule_id(t)], "admin", "POST"),
+    ("dispatch:group_edit", lambda t, tk: [t.slug, _group_id(t)], "admin", "GET"),
+    ("dispatch:home", lambda t, tk: [t.slug], "agent", "GET"),
+    ("dispatch:availability", lambda t, tk: [t.slug], "agent", "POST"),
+    ("dispatch:get_next", lambda t, tk: [t.slug], "agent", "POST"),
+    ("dispatch:review", lambda t, tk: [t.slug], "dispatcher", "GET"),
+    (
+        "dispatch:review_assign",
+        lambda t, tk: [t.slug, _decision_id(t, tk)],
+        "dispatcher",
+        "POST",
+    ),
+    ("dispatch:escalate", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("dispatch:reroute", lambda t, tk: [t.slug, tk.number], "dispatcher", "POST"),
 ]
+# The fixture of a member with each minimum role.
+ROLE_FIXTURES = {"admin": "admin_user", "dispatcher": "dispatcher", "agent": "agent"}
 IDS = [name for name, *_ in VIEWS]
 
 
 @pytest.mark.parametrize(("name", "args", "role", "method"), VIEWS, ids=IDS)
 def test_member_with_the_role_is_served(name, args, role, method, tenant, ticket, login, request):
-    user = request.getfixturevalue("admin_user" if role == "admin" else "agent")
+    user = request.getfixturevalue(ROLE_FIXTURES[role])
     client = login(user)
     url = reverse(name, args=args(tenant, ticket))
     if method.startswith("GET"):
