@@ -12,25 +12,14 @@ from tickets.extensions import (
     ticket_panels,
 )
 
-from . import selectors
-from .models import GroupDispatch
 from .services import ESCALATED_KIND, SOURCE
 
 
-def why_this_agent_panel(ticket, request) -> dict | None:
-    """The latest routing decision, and whether the ticket can go to a next tier."""
-    decision = selectors.latest_decision(ticket)
-    next_tier = None
-    if ticket.group_id and ticket.is_open:
-        cfg = (
-            GroupDispatch.objects.filter(group_id=ticket.group_id)
-            .select_related("escalation_group")
-            .first()
-        )
-        next_tier = cfg.escalation_group if cfg else None
-    if decision is None and next_tier is None:
-        return None
-    return {"decision": decision, "next_tier": next_tier}
+def why_this_agent_panel(ticket, request) -> dict:
+    """No query here: the panel loads its content from dispatch's own view
+    (`dispatch:why`) once the page is shown, so the ticket page keeps to its
+    query budget whatever dispatch has to say."""
+    return {}
 
 
 def _seed(tenant, stdout) -> None:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, Subquery
 from django.utils import timezone
 
 from helpdesk.models import SupportGroupMember
@@ -120,9 +120,16 @@ def agent_loads(user_ids: Iterable[int], config: DispatchSettings) -> dict[int, 
 
 
 def latest_decision(ticket: Ticket) -> RoutingDecision | None:
+    """The ticket's latest decision, with its group's next tier (`next_tier_id`,
+    `next_tier_name`) read in the same query: the ticket page's panel."""
+    tier = GroupDispatch.objects.filter(group_id=ticket.group_id, escalation_group__isnull=False)
     return (
         RoutingDecision.objects.filter(ticket=ticket)
-        .select_related("group", "winner")
+        .select_related("group")
+        .annotate(
+            next_tier_id=Subquery(tier.values("escalation_group_id")[:1]),
+            next_tier_name=Subquery(tier.values("escalation_group__name")[:1]),
+        )
         .order_by("-created_at", "-pk")
         .first()
     )

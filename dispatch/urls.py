@@ -21,6 +21,7 @@ tenant_urlpatterns = [
     path("dispatch/next/", views.get_next, name="get_next"),
     path("dispatch/review/", views.review_queue, name="review"),
     path("dispatch/review/<int:decision_id>/", views.review_assign, name="review_assign"),
+    path("dispatch/tickets/<int:number>/why/", views.why_this_agent, name="why"),
     path("dispatch/tickets/<int:number>/escalate/", views.escalate, name="escalate"),
     path("dispatch/tickets/<int:number>/reroute/", views.reroute, name="reroute"),
 ]

@@ -317,6 +317,23 @@ def review_assign(request, tenant_slug, decision_id):
     return redirect("dispatch:review", tenant_slug)
 
 
+@require_GET
+def why_this_agent(request, tenant_slug, number):
+    """The ticket page's "Why this agent" panel: the latest routing decision
+    and the Escalate form when the group names a next tier."""
+    ticket = ticket_get(number=number)
+    decision = selectors.latest_decision(ticket)
+    next_tier = None
+    if decision is not None and decision.next_tier_id and ticket.is_open:
+        next_tier = {"pk": decision.next_tier_id, "name": decision.next_tier_name}
+    template = (
+        "dispatch/panels/why_this_agent.html#why-body" if request.htmx else "dispatch/why.html"
+    )
+    return render(
+        request, template, {"ticket": ticket, "decision": decision, "next_tier": next_tier}
+    )
+
+
 @require_POST
 def escalate(request, tenant_slug, number):
     """Send a ticket to its group's next tier, with a handover note."""

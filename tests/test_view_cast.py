@@ -183,6 +183,7 @@ VIEWS = [
         "dispatcher",
         "POST",
     ),
+    ("dispatch:why", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
     ("dispatch:escalate", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     ("dispatch:reroute", lambda t, tk: [t.slug, tk.number], "dispatcher", "POST"),
 ]
