@@ -88,6 +88,12 @@ class RuleForm(forms.Form):
         help_text="Later rules are skipped when this one matches.",
     )
 
+    simulate_days = forms.IntegerField(
+        label="Simulate over the last … days", required=False, min_value=1, max_value=365,
+        initial=30, help_text="“Simulate” replays those days' tickets through the rules with "
+        "this one as drafted, and saves nothing.",
+    )  # fmt: skip
+
     CONDITION_PREFIX = "cond_"
     ACTION_PREFIX = "act_"
 

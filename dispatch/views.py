@@ -29,7 +29,8 @@ from .forms import (
     rule_form_choices,
 )
 from .models import AgentStatus, GroupDispatch, RoutingDecision, RoutingRule
-from .rules import describe_condition, evaluate
+from .rules import describe_condition, evaluate, rule_problems
+from .simulator import simulate
 
 ADMIN = Membership.Role.ADMIN
 DISPATCHER = Membership.Role.DISPATCHER
@@ -98,10 +99,13 @@ def rule_edit(request, tenant_slug, rule_id=None):
     choices = rule_form_choices()
     initial = RuleForm.initial_from(rule, by_id) if rule else None
     form = RuleForm(request.POST or None, initial=initial, organizations=by_name, **choices)
+    simulation = None
     if request.method == "POST":
-        unknown = sorted(set(request.POST) - set(form.fields) - {CSRF})
+        unknown = sorted(set(request.POST) - set(form.fields) - {CSRF, "simulate"})
         if unknown:
             form.add_error(None, f"Unknown fields: {', '.join(u[:40] for u in unknown[:5])}.")
+        elif "simulate" in request.POST and form.is_valid():
+            simulation = _simulate_draft(form, rule)
         elif form.is_valid():
             conditions, actions = form.rule_parts()
             try:
@@ -116,7 +120,49 @@ def rule_edit(request, tenant_slug, rule_id=None):
             else:
                 messages.success(request, f"Saved the rule “{saved.name}”.")
                 return redirect("dispatch:rules", tenant_slug)
-    return render(request, "dispatch/rule_edit.html", {"form": form, "rule": rule})
+    return render(
+        request,
+        "dispatch/rule_edit.html",
+        {"form": form, "rule": rule, "simulation": simulation},
+    )
+
+
+def _simulate_draft(form, rule):
+    """The rule set with this rule as drafted, replayed (nothing is saved)."""
+    conditions, actions = form.rule_parts()
+    problems = rule_problems(
+        match=form.cleaned_data["match"], conditions=conditions, actions=actions,
+        known=services.known_values(),
+    )  # fmt: skip
+    if problems:
+        for text in problems:
+            form.add_error(None, text)
+        return None
+    draft = RoutingRule(
+        pk=rule.pk if rule else None, name=form.cleaned_data["name"] or "This rule",
+        match=form.cleaned_data["match"], conditions=conditions, actions=actions,
+        stop=form.cleaned_data["stop"], is_enabled=True,
+    )  # fmt: skip
+    rules = [
+        draft if rule and r.pk == rule.pk else r
+        for r in RoutingRule.objects.order_by("position", "pk")
+    ]  # noqa: E501
+    if rule is None:
+        rules.append(draft)
+    result = simulate(rules=rules, days=form.cleaned_data.get("simulate_days") or 30)
+    names = {g.pk: g.name for g in SupportGroup.objects.all()}
+    agents = {u.pk: u.get_full_name() or u.username for u in agents_of_tenant()}
+    result.group_rows = sorted(
+        (
+            (names.get(gid, "No group") if gid else "No group", result.would_group.get(gid, 0),
+             result.actual_group.get(gid, 0))
+            for gid in set(result.would_group) | set(result.actual_group)
+        ),
+        key=lambda row: -row[1],
+    )  # fmt: skip
+    result.rule_rows = result.rule_matches.most_common()
+    result.agent_rows = [(agents.get(uid, uid), n) for uid, n in result.would_agent.most_common()]
+    return result
 
 
 @require_POST
