@@ -191,6 +191,23 @@ def _rule_changes(ticket: Ticket, actions: dict) -> dict:
     return changes
 
 
+def _count_matches_after_commit(rule_ids: list[int], now) -> None:
+    """Count the matches in a short transaction of their own once the
+    routing commits: a rule's row locked until every router's commit would
+    make all tickets that match a popular rule wait for one another."""
+    tenant = current_tenant()
+
+    def count() -> None:
+        from helpdesk.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            RoutingRule.objects.filter(pk__in=sorted(rule_ids)).update(
+                match_count=F("match_count") + 1, last_matched_at=now
+            )
+
+    transaction.on_commit(count, robust=True)
+
+
 def _named_agent(user_id) -> object | None:
     membership = (
         Membership.objects.filter(tenant=current_tenant(), user_id=user_id)
@@ -233,9 +250,7 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
             ticket=ticket, source=SOURCE, reason=f"Routing rule {names}", **changes
         )
     if matched:
-        RoutingRule.objects.filter(pk__in=[m["rule_id"] for m in matched]).update(
-            match_count=F("match_count") + 1, last_matched_at=ctx.now
-        )
+        _count_matches_after_commit([m["rule_id"] for m in matched], ctx.now)
     if ticket.assignee_id:
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.KEPT, ctx=ctx,

@@ -37,7 +37,9 @@ def new_ticket(**kw):
     return ticket
 
 
-def test_a_new_ticket_is_routed_by_the_rules_and_assigned_by_the_strategy(team):
+def test_a_new_ticket_is_routed_by_the_rules_and_assigned_by_the_strategy(
+    team, django_capture_on_commit_callbacks
+):
     group, agents = team
     category = CategoryFactory(name="Invoices")
     billing = rule(
@@ -46,7 +48,8 @@ def test_a_new_ticket_is_routed_by_the_rules_and_assigned_by_the_strategy(team):
         {"group": group.pk, "category": category.pk, "priority": 3, "type": "problem",
          "add_tags": ["billing"]},
     )  # fmt: skip
-    ticket = new_ticket(subject="Need a REFUND", body="please", tags=["web"])
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = new_ticket(subject="Need a REFUND", body="please", tags=["web"])
     assert ticket.group == group and ticket.category == category
     assert (ticket.priority, ticket.type, ticket.tags) == (3, "problem", ["web", "billing"])
     assert ticket.assignee in agents and ticket.status == "open"
