@@ -220,6 +220,20 @@ class AvailabilityForm(forms.Form):
 
 class CapacityForm(forms.Form):
     capacity = forms.IntegerField(min_value=0, max_value=500)
+    skills = forms.CharField(required=False, max_length=1000)
+
+    def clean_skills(self):
+        skills = {}
+        for part in _split(self.cleaned_data.get("skills")):
+            name, _, level = part.partition("=")
+            name = name.strip().lower()
+            if not re.fullmatch(r"[a-z0-9][a-z0-9:_\-]{0,39}", name):
+                raise forms.ValidationError(f"“{part}”: a skill is a name such as language:de.")
+            try:
+                skills[name] = max(1, min(5, int(level or 1)))
+            except ValueError:
+                raise forms.ValidationError(f"“{part}”: the level is 1 to 5.") from None
+        return skills
 
 
 class ReviewForm(forms.Form):

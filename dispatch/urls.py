@@ -15,6 +15,7 @@ tenant_urlpatterns = [
     path("settings/routing/<int:rule_id>/move/", views.rule_move, name="rule_move"),
     path("settings/routing/<int:rule_id>/toggle/", views.rule_toggle, name="rule_toggle"),
     path("settings/routing/<int:rule_id>/delete/", views.rule_delete, name="rule_delete"),
+    path("settings/routing/agents/", views.agent_list, name="agents"),
     path("settings/routing/groups/<int:group_id>/", views.group_edit, name="group_edit"),
     path("dispatch/", views.dispatch_home, name="home"),
     path("dispatch/availability/", views.availability_set, name="availability"),

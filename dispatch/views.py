@@ -19,6 +19,7 @@ from tickets.services import TicketConflict
 from . import selectors, services
 from .forms import (
     AvailabilityForm,
+    CapacityForm,
     EscalateForm,
     GroupDispatchForm,
     ReviewForm,
@@ -255,6 +256,49 @@ def group_edit(request, tenant_slug, group_id):
             messages.success(request, f"Saved how {group.name} is dispatched.")
             return redirect("dispatch:rules", tenant_slug)
     return render(request, "dispatch/group_edit.html", {"form": form, "group": group})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def agent_list(request, tenant_slug):
+    """Each agent's capacity, skills, availability and load; admins set
+    capacity and skills ("language:de=3, product:billing=2")."""
+    agents = agents_of_tenant()
+    if request.method == "POST":
+        form = CapacityForm(request.POST)
+        user = next((u for u in agents if str(u.pk) == request.POST.get("user")), None)
+        if user is None:
+            messages.error(request, "Choose an agent of this help desk.")
+        elif not form.is_valid():
+            messages.error(request, "Capacity is a whole number from 0 to 500.")
+        else:
+            try:
+                services.agent_capacity_set(
+                    actor=request.user, user=user, capacity=form.cleaned_data["capacity"],
+                    skills=form.cleaned_data["skills"],
+                )  # fmt: skip
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, f"Saved {user.get_full_name() or user.username}.")
+                return redirect("dispatch:agents", tenant_slug)
+    statuses = {s.user_id: s for s in AgentStatus.objects.all()}
+    loads = selectors.agent_loads([u.pk for u in agents], selectors.dispatch_settings())
+    default = AgentStatus._meta.get_field("capacity").default
+    rows = [
+        {
+            "user": user,
+            "status": statuses.get(user.pk),
+            "capacity": statuses[user.pk].capacity if user.pk in statuses else default,
+            "skills": ", ".join(
+                f"{k}={v}"
+                for k, v in (statuses[user.pk].skills if user.pk in statuses else {}).items()
+            ),
+            "load": loads.get(user.pk, 0),
+        }
+        for user in agents
+    ]
+    return render(request, "dispatch/agents.html", {"rows": rows})
 
 
 @require_GET

@@ -173,6 +173,7 @@ VIEWS = [
     ("dispatch:rule_toggle", lambda t, tk: [t.slug, _rule_id(t)], "admin", "POST"),
     ("dispatch:rule_delete", lambda t, tk: [t.slug, _rule_id(t)], "admin", "POST"),
     ("dispatch:group_edit", lambda t, tk: [t.slug, _group_id(t)], "admin", "GET"),
+    ("dispatch:agents", lambda t, tk: [t.slug], "admin", "GET"),
     ("dispatch:home", lambda t, tk: [t.slug], "agent", "GET"),
     ("dispatch:availability", lambda t, tk: [t.slug], "agent", "POST"),
     ("dispatch:get_next", lambda t, tk: [t.slug], "agent", "POST"),

@@ -233,3 +233,20 @@ def test_the_ticket_page_says_why_this_agent_and_escalates(tenant, agent, login)
         ticket.refresh_from_db()
         assert ticket.group == l2 and ticket.assignee is None
     assert "escalated it to" in client.get(detail).text
+
+
+def test_an_admin_sets_an_agents_capacity_and_skills(tenant, admin_user, agent, login):
+    client = login(admin_user)
+    page = url("agents", tenant)
+    response = client.post(
+        page, {"user": agent.pk, "capacity": "7", "skills": "language:de=3, tier2"}
+    )
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        status = AgentStatus.objects.get(user=agent)
+        assert (status.capacity, status.skills) == (7, {"language:de": 3, "tier2": 1})
+    assert 'value="language:de=3, tier2=1"' in client.get(page).text
+    response = client.post(page, {"user": agent.pk, "capacity": "-1"}, follow=True)
+    assert "Capacity is a whole number from 0 to 500." in response.text
+    with tenant_context(tenant):
+        assert AgentStatus.objects.get(user=agent).capacity == 7
