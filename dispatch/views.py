@@ -292,7 +292,9 @@ def agent_list(request, tenant_slug):
             "capacity": statuses[user.pk].capacity if user.pk in statuses else default,
             "skills": ", ".join(
                 f"{k}={v}"
-                for k, v in (statuses[user.pk].skills if user.pk in statuses else {}).items()
+                for k, v in sorted(
+                    (statuses[user.pk].skills if user.pk in statuses else {}).items()
+                )
             ),
             "load": loads.get(user.pk, 0),
         }
