@@ -148,6 +148,7 @@ class RoutingDecision(TenantOwned):
         SWEEP = "sweep", "Waiting-ticket sweep"
         ESCALATION = "escalation", "Escalated"
         REVIEW = "review", "Dispatcher review"
+        GET_NEXT = "get_next", "Get next"
 
     class Outcome(models.TextChoices):
         ASSIGNED = "assigned", "Assigned"

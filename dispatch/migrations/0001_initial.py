@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
             name='RoutingDecision',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trigger', models.CharField(choices=[('created', 'Ticket created'), ('follow_up', 'Follow-up opened'), ('reroute', 'Re-route requested'), ('room', 'Room freed up'), ('sweep', 'Waiting-ticket sweep'), ('escalation', 'Escalated'), ('review', 'Dispatcher review')], max_length=12)),
+                ('trigger', models.CharField(choices=[('created', 'Ticket created'), ('follow_up', 'Follow-up opened'), ('reroute', 'Re-route requested'), ('room', 'Room freed up'), ('sweep', 'Waiting-ticket sweep'), ('escalation', 'Escalated'), ('review', 'Dispatcher review'), ('get_next', 'Get next')], max_length=12)),
                 ('outcome', models.CharField(choices=[('assigned', 'Assigned'), ('waiting', 'Waiting for room'), ('review', 'Waiting for a dispatcher'), ('claim', 'Left for the group to claim'), ('no_group', 'No group'), ('kept', 'Already assigned by hand')], max_length=10)),
                 ('rules', models.JSONField(blank=True, default=list)),
                 ('candidates', models.JSONField(blank=True, default=list)),

@@ -370,7 +370,14 @@ def ticket_get_next(*, agent) -> Ticket | None:
     )
     if ticket is None:
         return None
-    return ticket_update(ticket=ticket, actor=agent, expected_version=None, assignee=agent)
+    ticket = ticket_update(ticket=ticket, actor=agent, expected_version=None, assignee=agent)
+    _record(
+        ticket, trigger=RoutingDecision.Trigger.GET_NEXT, outcome=RoutingDecision.Outcome.ASSIGNED,
+        ctx=_Context(), group_id=ticket.group_id, winner=agent, event_id=_assigned_event_id(ticket),
+        explanation=f"{_display(agent)} took it with Get next: the most urgent unassigned "
+        "ticket of their groups.",
+    )  # fmt: skip
+    return ticket
 
 
 @transaction.atomic

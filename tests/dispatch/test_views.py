@@ -233,6 +233,7 @@ def test_the_ticket_page_says_why_this_agent_and_escalates(tenant, agent, login)
         ticket.refresh_from_db()
         assert ticket.group == l2 and ticket.assignee is None
     assert "escalated it to" in client.get(detail).text
+    assert "Re-route" not in client.get(why, HTTP_HX_REQUEST="true").text  # dispatchers only
 
 
 def test_an_admin_sets_an_agents_capacity_and_skills(tenant, admin_user, agent, login):

@@ -83,5 +83,5 @@ def test_get_next_and_why_this_agent(page, log_in, live_server, tenant, agent):
     page.get_by_role("button", name="Get next ticket").click()
     expect(page.get_by_text(f"ACME-{ticket.number} is yours.")).to_be_visible()
     panel = page.locator("section.why-this-agent")
-    expect(panel).to_contain_text("Left for the group to claim")
+    expect(panel).to_contain_text("took it with Get next")
     page.screenshot(path=f"{SHOTS}/ticket-desktop.png", full_page=True)
