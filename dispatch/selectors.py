@@ -149,3 +149,23 @@ def memberships_of(user_ids):
     return Membership.objects.filter(
         tenant=current_tenant(), user_id__in=list(user_ids)
     ).select_related("user")
+
+
+def pending_recommendations(user_ids, table: dict[str, Decimal]) -> dict[int, Decimal]:
+    """The weight of tickets recommended to each agent and still waiting for
+    a dispatcher, in one query."""
+    found: dict[int, Decimal] = defaultdict(Decimal)
+    rows = (
+        RoutingDecision.objects.filter(
+            needs_review=True,
+            winner_id__in=list(user_ids),
+            ticket__assignee__isnull=True,
+            ticket__status__in=("new", "open"),
+        )
+        .values_list("winner_id", "ticket__priority")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for user_id, priority, n in rows:
+        found[user_id] += table.get(str(priority), Decimal(1)) * n
+    return found

@@ -128,6 +128,13 @@ def _place(ticket, group_id, cfg, statuses, candidates, *, trigger, rules, ctx, 
     """Give `ticket` (locked, unassigned) to the best member of its group by
     the group's mode and strategy, or record why nobody got it."""
     weight = selectors.ticket_weight(ticket, ctx.weights)
+    reviewing = review or cfg.mode == GroupDispatch.Mode.SEMI_AUTOMATIC
+    if reviewing:
+        # Recommendations still waiting count as load: a dispatcher's queue
+        # should not recommend the same agent for every ticket.
+        pending = selectors.pending_recommendations([c.user_id for c in candidates], ctx.weights)
+        for candidate in candidates:
+            candidate.load += pending.get(candidate.user_id, 0)
     for candidate in candidates:
         if candidate.filtered.startswith("at capacity"):
             candidate.filtered = ""  # loads moved since: judged again below
@@ -136,7 +143,7 @@ def _place(ticket, group_id, cfg, statuses, candidates, *, trigger, rules, ctx, 
     winner, why = choose(cfg.strategy, eligible)
     records = [c.as_record() for c in candidates]
     common = {"group_id": group_id, "rules": rules, "candidates": records, "strategy": cfg.strategy}
-    if review or cfg.mode == GroupDispatch.Mode.SEMI_AUTOMATIC:
+    if reviewing:
         status = next((s for s in statuses if winner and s.user_id == winner.user_id), None)
         text = (
             f"Recommended {winner.name}: {why}. A dispatcher confirms."

@@ -247,6 +247,10 @@ def test_semi_automatic_recommends_and_a_dispatcher_confirms_or_picks_another(
     decision = RoutingDecision.objects.get(ticket=ticket)
     assert decision.needs_review and decision.winner in (a, b)
     assert list(services.reviews_pending()) == [decision]
+    # A waiting recommendation counts: the next one goes to the other agent.
+    meanwhile = new_ticket(subject="and this", group=group)
+    assert RoutingDecision.objects.get(ticket=meanwhile).winner not in (None, decision.winner)
+    Ticket.objects.filter(pk=meanwhile.pk).update(status="closed")
     ticket, note = services.recommendation_review(
         decision=decision, actor=dispatcher_user, assignee=decision.winner
     )
