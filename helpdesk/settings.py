@@ -431,6 +431,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sla.tasks.sweep_sla_due",
         "schedule": env_int("SLA_SWEEP_SECONDS", 30),
     },
+    "sweep-waiting-tickets": {
+        "task": "dispatch.tasks.sweep_waiting_tickets",
+        "schedule": env_int("DISPATCH_SWEEP_SECONDS", 60),
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,
@@ -479,6 +483,9 @@ MAIL_BATCH_TIME_LIMIT_SECONDS = env_int("MAIL_BATCH_TIME_LIMIT_SECONDS", 600)
 SWEEP_TIME_LIMIT_SECONDS = env_int("SWEEP_TIME_LIMIT_SECONDS", 60)
 # Recomputing every open ticket of a tenant after an SLA settings edit.
 SLA_REAPPLY_TIME_LIMIT_SECONDS = env_int("SLA_REAPPLY_TIME_LIMIT_SECONDS", 3600)
+# Tickets waiting for room in a group are handed out again this often by
+# the beat sweep, in case the event that freed the room was lost.
+DISPATCH_SWEEP_SECONDS = env_int("DISPATCH_SWEEP_SECONDS", 60)
 for _name in (
     "EVENT_HANDLER_MAX_ATTEMPTS",
     "EVENT_TASK_TIME_LIMIT_SECONDS",

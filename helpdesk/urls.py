@@ -96,5 +96,7 @@ urlpatterns = [
     path("", include("tickets.urls")),
     path("", include("reports.urls")),
     path("", include("sla.urls")),
+    # Dispatch's tenant pages (routing settings, review queue, Get next).
+    path("", include("dispatch.urls")),
     tenant_pages(tenant_urlpatterns),
 ]

@@ -89,9 +89,7 @@ PORTAL_BLOCKS = [
         name="testext.greeting", template="testext/portal.html", loader=portal_greeting
     ),
 ]
-SYSTEM_ACTORS = [
-    extensions.SystemActor(name="dispatch", label="Routing"),
-]
+SYSTEM_ACTORS = []
 SETTINGS_SECTIONS = [
     SettingsSection(
         name="testext.rules",

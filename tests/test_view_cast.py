@@ -72,6 +72,37 @@ def _saved_view_id(tenant):
         ).pk
 
 
+def _rule_id(tenant):
+    from dispatch.models import RoutingRule
+
+    with tenant_context(tenant):
+        rule, _ = RoutingRule.objects.get_or_create(
+            tenant=tenant,
+            name="Printers",
+            defaults={"conditions": [{"field": "text", "value": ["printer"]}], "actions": {}},
+        )
+        return rule.pk
+
+
+def _group_id(tenant):
+    from helpdesk.models import SupportGroup
+
+    with tenant_context(tenant):
+        return SupportGroup.objects.get_or_create(tenant=tenant, name="Tier 1")[0].pk
+
+
+def _decision_id(tenant, ticket):
+    from django.utils import timezone
+
+    from dispatch.models import RoutingDecision
+
+    with tenant_context(tenant):
+        return RoutingDecision.objects.create(
+            tenant=tenant, ticket=ticket, trigger="created", outcome="review",
+            explanation="Recommended", needs_review=True, created_at=timezone.now(),
+        ).pk  # fmt: skip
+
+
 def _api_key_id(tenant):
     from helpdesk.services import api_key_create
 
@@ -162,6 +193,8 @@ def _with_logo(tenant):
     if not tenant.logo:
         tenant.logo.save("cast.png", ContentFile(b"\x89PNG\r\n\x1a\n" + b"0" * 32))
     return [tenant.slug]
+
+
 def _sla_calendar_id(tenant):
     from sla.models import Calendar
 
@@ -307,13 +340,38 @@ VIEWS = [
     ("sla:policy", lambda t, tk: [t.slug, _sla_policy_id(t)], "admin", "GET"),
     ("sla:what_if", lambda t, tk: [t.slug], "admin", "GET"),
     ("sla:ticket_panel", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
+    ("dispatch:rules", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:rule_new", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:rule_tester", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:rule_edit", lambda t, tk: [t.slug, _rule_id(t)], "admin", "GET"),
+    ("dispatch:rule_move", lambda t, tk: [t.slug, _rule_id(t)], "admin", "POST"),
+    ("dispatch:rule_toggle", lambda t, tk: [t.slug, _rule_id(t)], "admin", "POST"),
+    ("dispatch:rule_delete", lambda t, tk: [t.slug, _rule_id(t)], "admin", "POST"),
+    ("dispatch:group_edit", lambda t, tk: [t.slug, _group_id(t)], "admin", "GET"),
+    ("dispatch:agents", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:home", lambda t, tk: [t.slug], "agent", "GET"),
+    ("dispatch:availability", lambda t, tk: [t.slug], "agent", "POST"),
+    ("dispatch:get_next", lambda t, tk: [t.slug], "agent", "POST"),
+    ("dispatch:review", lambda t, tk: [t.slug], "dispatcher", "GET"),
+    (
+        "dispatch:review_assign",
+        lambda t, tk: [t.slug, _decision_id(t, tk)],
+        "dispatcher",
+        "POST",
+    ),
+    ("dispatch:why", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
+    ("dispatch:escalate", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("dispatch:reroute", lambda t, tk: [t.slug, tk.number], "dispatcher", "POST"),
 ]
+# The fixture of a member with each minimum role.
+ROLE_FIXTURES = {"admin": "admin_user", "dispatcher": "dispatcher", "agent": "agent"}
 IDS = [name for name, *_ in VIEWS]
 
 
 @pytest.mark.parametrize(("name", "args", "role", "method"), VIEWS, ids=IDS)
 def test_member_with_the_role_is_served(name, args, role, method, tenant, ticket, login, request):
     user = request.getfixturevalue("agent" if role == "agent" else "admin_user")
+    user = request.getfixturevalue(ROLE_FIXTURES[role])
     client = login(user)
     url = reverse(name, args=args(tenant, ticket))
     if method.startswith("GET"):

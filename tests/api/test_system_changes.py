@@ -11,7 +11,9 @@ from tests.api.conftest import make_tickets, tickets_url
 from tickets import services
 from tickets.models import Ticket
 
-pytestmark = pytest.mark.usefixtures("dummy_extensions")  # registers "sla" and "dispatch"
+pytestmark = pytest.mark.usefixtures(
+    "dummy_extensions"
+)  # registers "sla" ("dispatch" is the real app)
 
 
 def test_a_patch_on_a_read_from_before_an_sla_deadline_change_goes_through(tenant, write_key, api):

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 
+from dispatch.demo import DEMO_TICKETS
 from helpdesk.models import Membership, Tenant
 from helpdesk.tenancy import tenant_context
 from sla.demo import TICKETS as SLA_DEMO_TICKETS
@@ -27,9 +28,11 @@ def test_seed_demo_is_idempotent(db, monkeypatch, capsys):
     first = _tickets_per_tenant()
     call_command("seed_demo")
     assert _tickets_per_tenant() == first
-    # Acme also gets SLA's demo tickets, one per SLA state (sla/demo.py).
+    # Acme also gets SLA's demo tickets, one per SLA state (sla/demo.py), and
+    # dispatch's demo data opens and routes a few of its own (dispatch/demo.py).
+    routed = len(DEMO_TICKETS)
     assert {slug: tickets for slug, (tickets, _) in first.items()} == {
-        "acme": 6 + len(SLA_DEMO_TICKETS),
+        "acme": 6 + len(SLA_DEMO_TICKETS) + routed,
         "globex": 6,
     }
     roles = set(Membership.objects.filter(tenant__slug="acme").values_list("role", flat=True))

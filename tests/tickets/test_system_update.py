@@ -16,7 +16,9 @@ from tests.tickets.test_views import _form_values
 from tickets import events, handlers, services
 from tickets.models import Event, Ticket
 
-pytestmark = pytest.mark.usefixtures("dummy_extensions")  # registers "sla" and "dispatch"
+pytestmark = pytest.mark.usefixtures(
+    "dummy_extensions"
+)  # registers "sla" ("dispatch" is the real app)
 
 
 def _text(response) -> str:

@@ -35,7 +35,9 @@ def tickets_bulk_update(*, numbers: Sequence[int], actor, **changes) -> tuple[in
                 # writes them in: a tag someone added since the list was
                 # read is kept, not overwritten from a stale copy.
                 ticket = (
-                    Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
+                    Ticket.objects.select_for_update(of=("self",))
+                    .select_related("tenant")
+                    .get(pk=ticket.pk)
                 )
                 before = ticket.version
                 ticket_changes = dict(changes)

@@ -451,7 +451,11 @@ def _last_change(ticket: Ticket) -> tuple[str, object]:
 
 def _lock_current(ticket: Ticket, expected_version: int | None) -> Ticket:
     """Lock the ticket row; refuse if someone changed it since `expected_version`."""
-    fresh = Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
+    # Only the ticket's row: a plain FOR UPDATE would lock the joined tenant row
+    # too and make every ticket write of the tenant wait on every other.
+    fresh = (
+        Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=ticket.pk)
+    )
     if expected_version is not None and fresh.version != expected_version:
         raise TicketConflict(fresh, *_last_change(fresh))
     return fresh

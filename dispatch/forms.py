@@ -1,0 +1,267 @@
+"""Parsing dispatch's forms: the rule editor turns its flat fields into a
+rule's conditions and actions; nothing here writes."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+
+from helpdesk.models import Membership, SupportGroup
+from helpdesk.tenancy import current_tenant
+from tickets.models import Category, Mailbox, Organization, Ticket
+
+from .models import AgentStatus, GroupDispatch, RoutingRule
+from .rules import CONDITION_FIELDS
+
+ANY = [("", "—")]
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"[,\n;]+", text or "") if part.strip()]
+
+
+def _words(
+    label: str,
+    help_text: str = "Comma-separated words or phrases; whole words, case and accents ignored.",
+) -> forms.CharField:  # noqa: E501
+    return forms.CharField(label=label, required=False, max_length=2000, help_text=help_text)
+
+
+class RuleForm(forms.Form):
+    """One rule, as the editor shows it: each filled condition field is a
+    condition, each filled action field an action."""
+
+    name = forms.CharField(max_length=120)
+    match = forms.ChoiceField(choices=RoutingRule.Match.choices, initial="all", label="Match")
+    is_enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+    cond_text = _words("Subject or message contains")
+    cond_subject = _words("Subject contains")
+    cond_body = _words("Message contains")
+    cond_channel = forms.MultipleChoiceField(
+        label="Channel is", required=False, choices=Ticket.Channel.choices
+    )
+    cond_requester_email = forms.CharField(
+        label="Requester's email is", required=False, max_length=2000,
+        help_text="Comma-separated addresses.",
+    )  # fmt: skip
+    cond_requester_domain = forms.CharField(
+        label="Requester's domain is", required=False, max_length=2000,
+        help_text="Comma-separated domains, such as example.com.",
+    )  # fmt: skip
+    cond_organization = forms.CharField(
+        label="Organisation is", required=False, max_length=2000,
+        help_text="Comma-separated organisation names, as in the contacts.",
+    )  # fmt: skip
+    cond_category = forms.MultipleChoiceField(label="Category is", required=False)
+    cond_tag = forms.CharField(
+        label="Has tag", required=False, max_length=500, help_text="Comma-separated tags."
+    )
+    cond_priority = forms.MultipleChoiceField(
+        label="Priority is", required=False, choices=Ticket.Priority.choices
+    )
+    cond_type = forms.MultipleChoiceField(
+        label="Type is", required=False, choices=Ticket.Type.choices
+    )
+    cond_mailbox = forms.MultipleChoiceField(label="Arrived in mailbox", required=False)
+    cond_business_hours = forms.ChoiceField(
+        label="Arrived", required=False,
+        choices=[("", "any time"), ("inside", "inside business hours"),
+                 ("outside", "outside business hours")],
+    )  # fmt: skip
+    act_group = forms.ChoiceField(label="Set group", required=False)
+    act_category = forms.ChoiceField(label="Set category", required=False)
+    act_priority = forms.ChoiceField(
+        label="Set priority", required=False, choices=ANY + list(Ticket.Priority.choices)
+    )
+    act_type = forms.ChoiceField(
+        label="Set type", required=False, choices=ANY + list(Ticket.Type.choices)
+    )
+    act_add_tags = forms.CharField(
+        label="Add tags", required=False, max_length=500, help_text="Comma-separated tags."
+    )
+    act_assignee = forms.ChoiceField(label="Assign to agent", required=False)
+    act_review = forms.BooleanField(label="Send to dispatcher review", required=False)
+    stop = forms.BooleanField(
+        label="Stop here",
+        required=False,
+        help_text="Later rules are skipped when this one matches.",
+    )
+
+    simulate_days = forms.IntegerField(
+        label="Simulate over the last … days", required=False, min_value=1, max_value=365,
+        initial=30, help_text="“Simulate” replays those days' tickets through the rules with "
+        "this one as drafted, and saves nothing.",
+    )  # fmt: skip
+
+    CONDITION_PREFIX = "cond_"
+    ACTION_PREFIX = "act_"
+
+    def __init__(self, *args, groups, categories, mailboxes, agents, organizations=None, **kw):
+        super().__init__(*args, **kw)
+        self.organizations = organizations or {}
+        category_choices = [(str(c.pk), str(c)) for c in categories]
+        group_choices = [(str(g.pk), g.name) for g in groups]
+        self.fields["cond_category"].choices = category_choices
+        self.fields["cond_mailbox"].choices = [(str(m.pk), m.address) for m in mailboxes]
+        self.fields["act_group"].choices = ANY + group_choices
+        self.fields["act_category"].choices = ANY + category_choices
+        self.fields["act_assignee"].choices = ANY + [
+            (str(u.pk), u.get_full_name() or u.username) for u in agents
+        ]
+
+    @classmethod
+    def initial_from(cls, rule: RoutingRule, organization_names: dict[str, str]) -> dict:
+        initial = {
+            "name": rule.name, "match": rule.match, "is_enabled": rule.is_enabled,
+            "stop": rule.stop,
+        }  # fmt: skip
+        for condition in rule.conditions:
+            name, value = condition["field"], condition.get("value")
+            key = f"cond_{name}"
+            if name == "business_hours":
+                initial[key] = "inside" if value else "outside"
+            elif name == "organization":
+                initial[key] = ", ".join(organization_names.get(str(v), str(v)) for v in value)
+            elif isinstance(cls.base_fields[key], forms.MultipleChoiceField):
+                initial[key] = [str(v) for v in value]
+            else:
+                initial[key] = ", ".join(map(str, value))
+        for key, value in rule.actions.items():
+            if key == "add_tags":
+                initial["act_add_tags"] = ", ".join(value)
+            else:
+                initial[f"act_{key}"] = value if key == "review" else str(value)
+        return initial
+
+    def clean_cond_organization(self):
+        names = _split(self.cleaned_data.get("cond_organization"))
+        unknown = [n for n in names if n.casefold() not in self.organizations]
+        if unknown:
+            raise forms.ValidationError(f"No organisation called {', '.join(unknown)}.")
+        return [self.organizations[n.casefold()] for n in names]
+
+    def rule_parts(self) -> tuple[list, dict]:
+        """(conditions, actions) from the cleaned fields."""
+        data = self.cleaned_data
+        conditions = []
+        for name in CONDITION_FIELDS:
+            value = data.get(f"cond_{name}")
+            if name == "business_hours":
+                if value:
+                    conditions.append({"field": name, "value": value == "inside"})
+                continue
+            if isinstance(value, str):
+                value = _split(value)
+            if name in ("priority", "category", "mailbox", "organization"):
+                value = [int(v) for v in value or ()]
+            if value:
+                conditions.append({"field": name, "value": value})
+        actions: dict = {}
+        for key in ("group", "category", "assignee", "priority"):
+            if data.get(f"act_{key}"):
+                actions[key] = int(data[f"act_{key}"])
+        if data.get("act_type"):
+            actions["type"] = data["act_type"]
+        tags = [t.lower() for t in _split(data.get("act_add_tags"))]
+        if tags:
+            actions["add_tags"] = tags
+        if data.get("act_review"):
+            actions["review"] = True
+        return conditions, actions
+
+
+class TesterForm(forms.Form):
+    ticket = forms.IntegerField(
+        label="Ticket number", required=False, min_value=1,
+        help_text="Test an existing ticket, or paste a subject and message instead.",
+    )  # fmt: skip
+    subject = forms.CharField(label="Subject", required=False, max_length=200)
+    body = forms.CharField(
+        label="Message", required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("ticket") and not (data.get("subject") or data.get("body")):
+            raise forms.ValidationError("Give a ticket number, or a subject and a message.")
+        return data
+
+
+class GroupDispatchForm(forms.Form):
+    """A group's dispatch settings; the chosen rows come back as ids."""
+
+    FIELDS = ("mode", "strategy", "leader", "overflow_group", "escalation_group")
+
+    mode = forms.ChoiceField(choices=GroupDispatch.Mode.choices)
+    strategy = forms.ChoiceField(choices=GroupDispatch.Strategy.choices)
+    leader = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    overflow_group = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Overflow group",
+        help_text="Not used yet: tickets wait in this group when nobody has room.",
+    )  # fmt: skip
+    escalation_group = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Next tier (escalation)",
+        help_text="Where the ticket page's Escalate button sends a ticket.",
+    )  # fmt: skip
+
+    def __init__(self, *args, groups, agents, **kwargs):
+        super().__init__(*args, **kwargs)
+        for key in ("overflow_group", "escalation_group"):
+            self.fields[key].choices = ANY + [(g.pk, g.name) for g in groups]
+        self.fields["leader"].choices = ANY + [
+            (u.pk, u.get_full_name() or u.username) for u in agents
+        ]
+
+
+class AvailabilityForm(forms.Form):
+    availability = forms.ChoiceField(choices=AgentStatus.Availability.choices)
+
+
+class CapacityForm(forms.Form):
+    capacity = forms.IntegerField(min_value=0, max_value=500)
+    skills = forms.CharField(required=False, max_length=1000)
+
+    def clean_skills(self):
+        skills = {}
+        for part in _split(self.cleaned_data.get("skills")):
+            name, _, level = part.partition("=")
+            name = name.strip().lower()
+            if not re.fullmatch(r"[a-z0-9][a-z0-9:_\-]{0,39}", name):
+                raise forms.ValidationError(f"“{part}”: a skill is a name such as language:de.")
+            try:
+                skills[name] = max(1, min(5, int(level or 1)))
+            except ValueError:
+                raise forms.ValidationError(f"“{part}”: the level is 1 to 5.") from None
+        return skills
+
+
+class ReviewForm(forms.Form):
+    assignee = forms.IntegerField()
+
+
+class EscalateForm(forms.Form):
+    reason = forms.CharField(max_length=1000, label="Why it needs the next tier")
+
+
+def agents_of_tenant():
+    return [
+        m.user
+        for m in Membership.objects.filter(tenant=current_tenant())
+        .select_related("user")
+        .order_by("user__first_name", "user__username")
+    ]
+
+
+def organization_lookup() -> tuple[dict[str, int], dict[str, str]]:
+    rows = list(Organization.objects.values_list("pk", "name"))
+    return {name.casefold(): pk for pk, name in rows}, {str(pk): name for pk, name in rows}
+
+
+def rule_form_choices() -> dict:
+    return {
+        "groups": list(SupportGroup.objects.all()),
+        "categories": list(Category.objects.select_related("parent")),
+        "mailboxes": list(Mailbox.objects.all()),
+        "agents": agents_of_tenant(),
+    }

@@ -1,0 +1,93 @@
+"""Choosing an agent among a group's members: pure functions over
+`Candidate`s whose load was read under the members' row locks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+# A ticket's weight by priority when the tenant set none: urgent 3, high 2,
+# normal 1, low 1.
+DEFAULT_WEIGHTS = {"4": Decimal(3), "3": Decimal(2), "2": Decimal(1), "1": Decimal(1)}
+_EPOCH = datetime.min
+
+
+@dataclass
+class Candidate:
+    user_id: int
+    name: str
+    availability: str
+    capacity: int
+    load: Decimal
+    last_assigned_at: datetime | None
+    skill_score: int = 0
+    filtered: str = ""  # why this agent may not take it ("" = may)
+    score: float | None = None
+
+    def as_record(self) -> dict:
+        return {
+            "user_id": self.user_id,
+            "name": self.name,
+            "availability": self.availability,
+            "load": float(self.load),
+            "capacity": self.capacity,
+            "skill_score": self.skill_score,
+            "score": self.score,
+            "filtered": self.filtered,
+        }
+
+
+def skill_score(agent_skills: dict, required: dict) -> tuple[int, list[str]]:
+    """The agent's summed levels of the required skills, and those missing
+    or below the required level."""
+    missing = [
+        name for name, level in required.items() if int(agent_skills.get(name, 0)) < int(level)
+    ]
+    return sum(int(agent_skills.get(name, 0)) for name in required), missing
+
+
+def filter_candidates(candidates: list[Candidate], weight: Decimal) -> list[Candidate]:
+    """Mark who may not take a ticket of `weight` and why; the others, in order."""
+    eligible = []
+    for candidate in candidates:
+        if candidate.filtered:
+            continue
+        if candidate.availability != "online":
+            candidate.filtered = candidate.availability
+        elif candidate.load + weight > candidate.capacity:
+            candidate.filtered = f"at capacity ({candidate.load:g} of {candidate.capacity})"
+        else:
+            eligible.append(candidate)
+    return eligible
+
+
+def _since(candidate: Candidate) -> datetime:
+    value = candidate.last_assigned_at
+    return value.replace(tzinfo=None) if value else _EPOCH
+
+
+def choose(strategy: str, eligible: list[Candidate]) -> tuple[Candidate | None, str]:
+    """The winner among `eligible` by `strategy`, and why it won, in words."""
+    if not eligible:
+        return None, ""
+    if strategy == "round_robin":
+        for candidate in eligible:
+            candidate.score = None
+        winner = min(eligible, key=lambda c: (_since(c), c.user_id))
+        return winner, "next in turn: the longest since their last assignment"
+    if strategy == "skill":
+        for candidate in eligible:
+            candidate.score = float(candidate.skill_score)
+        winner = min(
+            eligible,
+            key=lambda c: (-c.skill_score, c.load / c.capacity, _since(c), c.user_id),
+        )
+        return winner, f"best skill match (score {winner.skill_score}), then least loaded"
+    for candidate in eligible:
+        candidate.score = round(float(candidate.load / candidate.capacity), 3)
+    winner = min(eligible, key=lambda c: (c.load / c.capacity, _since(c), c.user_id))
+    return winner, (
+        f"least loaded ({winner.load:g} of {winner.capacity}), "
+        "then the longest since their last assignment"
+    )

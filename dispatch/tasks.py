@@ -1,0 +1,74 @@
+"""Dispatch's Celery tasks: thin, idempotent, arguments are ids. The beat
+sweep reads the control plane only and fans out to tenants with tickets
+waiting for room (helpdesk.tenant_work)."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from helpdesk.tenancy import TenantTask
+from helpdesk.tenant_work import tenants_due, work_sweep_claim, work_sweep_next
+from tickets.models import Ticket
+
+from . import services
+
+logger = logging.getLogger(__name__)
+FAN_OUT_LIMIT = 1000
+
+
+def _limits(soft_seconds: int) -> dict:
+    return {"soft_time_limit": soft_seconds, "time_limit": soft_seconds + 30}
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(60))
+def route_ticket(self, *, tenant_id: int, ticket_id: int, trigger: str) -> str:
+    """Route one ticket (an escalation's new tier); a routed ticket stays as it is."""
+    ticket = Ticket.objects.filter(pk=ticket_id).first()
+    if ticket is None:
+        return "gone"
+    decision = services.ticket_route(
+        ticket=ticket, trigger=trigger, use_rules=trigger != "escalation"
+    )
+    return decision.outcome if decision else "closed"
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(60))
+def drain_agent_groups(self, *, tenant_id: int, user_id: int) -> int:
+    """An agent has room (came online, capacity raised): hand out waiting tickets."""
+    return services.agent_groups_drain(user_id=user_id)
+
+
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_waiting_tickets() -> int:
+    """Fan out: one drain per tenant with tickets waiting for room."""
+    now = timezone.now()
+    tenant_ids = tenants_due(
+        kind=services.WAITING_WORK,
+        before=now,
+        lease_until=now + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS),
+        limit=FAN_OUT_LIMIT,
+    )
+    for position, tenant_id in enumerate(tenant_ids):
+        try:
+            sweep_tenant_waiting.apply_async(kwargs={"tenant_id": tenant_id}, expires=60)
+        except Exception:
+            logger.exception("waiting sweep: %s tenants not swept", len(tenant_ids) - position)
+            return position
+    return len(tenant_ids)
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_tenant_waiting(self, *, tenant_id: int) -> int:
+    """Drain the tenant's groups; look again later while tickets still wait."""
+    if not work_sweep_claim(kind=services.WAITING_WORK):
+        return 0
+    placed = services.waiting_sweep()
+    still = Ticket.objects.filter(
+        assignee__isnull=True, status__in=services.routing.ROUTABLE_STATUSES, group__isnull=False
+    ).exists()
+    later = timezone.now() + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS)
+    work_sweep_next(kind=services.WAITING_WORK, at=later if still else None)
+    return placed

@@ -1,0 +1,51 @@
+import pytest
+
+from dispatch.models import AgentStatus, GroupDispatch
+from helpdesk.models import Membership, SupportGroupMember
+from tests.factories import MembershipFactory, SupportGroupFactory
+from tickets import events
+from tickets.models import Event
+
+
+def make_agents(tenant, n, *, availability="online", capacity=20, role="agent"):
+    users = []
+    for i in range(n):
+        user = MembershipFactory(tenant=tenant, role=role, user__first_name=f"Agent{i}").user
+        AgentStatus.objects.create(
+            tenant=tenant, user=user, availability=availability, capacity=capacity
+        )
+        users.append(user)
+    return users
+
+
+def make_group(tenant, members, name=None, **dispatch):
+    group = SupportGroupFactory(**({"name": name} if name else {}))
+    for user in members:
+        SupportGroupMember.objects.create(tenant=tenant, group=group, user=user)
+    if dispatch:
+        GroupDispatch.objects.create(tenant=tenant, group=group, **dispatch)
+    return group
+
+
+def handle(*tickets):
+    """Run the committed-event handlers of these tickets' new events, as the
+    worker would after the commit."""
+    ids = list(
+        Event.objects.filter(ticket__in=tickets, processed_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    events.events_run(event_ids=ids)
+
+
+@pytest.fixture
+def team(in_tenant):
+    """Three online agents (capacity 20) in one automatic, least-loaded group."""
+    agents = make_agents(in_tenant, 3)
+    group = make_group(in_tenant, agents, name="Support")
+    return group, agents
+
+
+@pytest.fixture
+def dispatcher_user(tenant):
+    return MembershipFactory(tenant=tenant, role=Membership.Role.DISPATCHER).user
