@@ -47,7 +47,7 @@ def sla_calendar_edit(request, tenant_slug, calendar_id=None):
     """Make or change a calendar; its own holidays and closures below."""
     calendar = get_object_or_404(Calendar, pk=calendar_id) if calendar_id else None
     form = CalendarForm(request.POST or None, calendar=calendar)
-    closure_form = ClosureForm()
+    closure_form = ClosureForm(auto_id="closure_%s")
     if request.method == "POST" and form.is_valid():
         try:
             saved = sla_settings_services.sla_calendar_save(
@@ -91,7 +91,7 @@ def _calendar_page(request, form, closure_form, calendar):
 def sla_closure_add(request, tenant_slug, calendar_id):
     """Add a date, range or partial-day closure to a calendar."""
     calendar = get_object_or_404(Calendar, pk=calendar_id)
-    closure_form = ClosureForm(request.POST)
+    closure_form = ClosureForm(request.POST, auto_id="closure_%s")
     if closure_form.is_valid():
         sla_settings_services.sla_closure_add(
             actor=request.user, calendar=calendar, **closure_form.cleaned_data

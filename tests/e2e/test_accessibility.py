@@ -27,7 +27,7 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": [
 AXE = Axe()
 
 # GET pages that answer with a file, not a page.
-DOWNLOADS = {"tickets:attachment", "tickets:quarantine_download"}
+DOWNLOADS = {"tickets:attachment", "tickets:quarantine_download", "tenant_logo"}
 TENANT_PAGES = [
     (name, args, role)
     for name, args, role, method in VIEWS

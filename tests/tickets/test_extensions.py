@@ -225,6 +225,7 @@ def test_the_settings_home_lists_every_registered_section_in_order(
         "Acme Support",
         "People",
         "Groups",
+        "Routing",
         "Categories",
         "Tags",
         "Canned responses",
