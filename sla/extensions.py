@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from helpdesk.extensions import DemoSeeder, SettingsSection, demo_seeders, settings_sections
+from helpdesk.extensions import (
+    DemoSeeder,
+    NotificationKind,
+    SettingsSection,
+    demo_seeders,
+    notification_kinds,
+    settings_sections,
+)
 from tickets.extensions import (
     EventKind,
     QueueBadge,
@@ -27,6 +34,25 @@ def _demo(tenant, stdout) -> None:
 def register_sla_extensions() -> None:
     """Called once, from SlaConfig.ready()."""
     system_actors.register(SystemActor(name="sla", label="SLA", order=10))
+    # Members choose how they hear of SLA alerts, like every other kind.
+    notification_kinds.register(
+        NotificationKind(
+            name="sla_at_risk",
+            label="A ticket's SLA target is at risk",
+            description="Mine, or unassigned ones I dispatch.",
+            default_mail=False,
+            order=50,
+        )
+    )
+    notification_kinds.register(
+        NotificationKind(
+            name="sla_breached",
+            label="A ticket's SLA target was breached",
+            description="Mine, or ones I dispatch or am named for.",
+            default_mail=True,
+            order=51,
+        )
+    )
     event_kinds.register(
         EventKind(
             name=BREACH_EVENT,

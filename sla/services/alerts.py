@@ -21,7 +21,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from helpdesk.models import Membership, Notification
+from helpdesk.models import Membership
+from helpdesk.notifications import notification_create
 from helpdesk.tenancy import current_tenant
 from helpdesk.tenant_work import work_sweep_claim, work_sweep_next
 from tickets.events import event_record
@@ -59,6 +60,10 @@ def _dispatchers(tenant) -> list[int]:
     )
 
 
+# The notification kind of each alert level (registered in sla/extensions.py).
+NOTIFICATION_KINDS = {Alert.Level.AT_RISK: "sla_at_risk", Alert.Level.BREACHED: "sla_breached"}
+
+
 def _notify(row: TicketTarget, ticket: Ticket, level: str, user_ids: set[int]) -> None:
     tenant = current_tenant()
     kind = TargetKind(row.kind).label.lower()
@@ -69,19 +74,15 @@ def _notify(row: TicketTarget, ticket: Ticket, level: str, user_ids: set[int]) -
         else f"#{ticket.number} {ticket.subject[:120]}: {kind} at risk, due {due}"
     )
     url = reverse("tickets:detail", args=[tenant.slug, ticket.number])
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                tenant=tenant,
-                user_id=user_id,
-                text=text[:300],
-                url=url,
-                source_key=f"sla:{row.ticket_id}:{row.kind}:{row.cycle}:{level}",
-            )
-            for user_id in sorted(user_ids)
-        ],
-        ignore_conflicts=True,
-    )
+    for user_id in sorted(user_ids):
+        # As each member chose for SLA alerts (in the app, by mail, or not).
+        notification_create(
+            user_id=user_id,
+            text=text[:300],
+            url=url,
+            source_key=f"sla:{row.ticket_id}:{row.kind}:{row.cycle}:{level}",
+            kind=NOTIFICATION_KINDS[level],
+        )
 
 
 def _breach_acts(
