@@ -31,6 +31,7 @@ PUBLIC_TENANT_ENTRY_POINTS = {
     "portal:home",
     "portal:signin",
     "portal:signout",
+    "portal:logo",
     "portal:my_tickets",
     "portal:new_ticket",
     "portal:ticket",

@@ -442,6 +442,7 @@ OPEN_URLS = {
     "portal:home",
     "portal:signin",
     "portal:signout",
+    "portal:logo",
     "portal:my_tickets",
     "portal:new_ticket",
 }
@@ -615,3 +616,22 @@ def test_admins_set_the_portal_and_the_change_is_audited(client, tenant, admin_u
     with tenant_context(tenant):
         assert PortalSettings.objects.get().language == "de"
     assert login(agent).get(url).status_code == 403
+
+
+def test_the_portal_shows_the_help_desks_logo_served_safely(client, tenant, other_tenant):
+    from django.core.files.base import ContentFile
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 32
+    tenant.logo.save("brand.png", ContentFile(png))
+    logo_url = reverse("portal:logo", args=[tenant.slug])
+    page = client.get(reverse("portal:home", args=[tenant.slug])).content.decode()
+    assert f'<img class="brand-logo" src="{logo_url}" alt="">' in page
+    response = client.get(logo_url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == png
+    assert response["Content-Type"] == "image/png"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
+    # A help desk without a logo shows its mark, and has no logo to fetch.
+    other_home = client.get(reverse("portal:home", args=[other_tenant.slug])).content.decode()
+    assert "brand-logo" not in other_home and "brand-mark" in other_home
+    assert client.get(reverse("portal:logo", args=[other_tenant.slug])).status_code == 404

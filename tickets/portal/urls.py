@@ -26,6 +26,7 @@ urlpatterns = [
     path("<slug:portal_tenant>/", views.portal_home, name="home"),
     path("<slug:portal_tenant>/signin/<str:token>/", views.portal_signin, name="signin"),
     path("<slug:portal_tenant>/signout/", views.portal_signout, name="signout"),
+    path("<slug:portal_tenant>/logo/", views.portal_logo, name="logo"),
     path("<slug:portal_tenant>/tickets/", views.my_tickets, name="my_tickets"),
     path("<slug:portal_tenant>/tickets/new/", views.new_ticket, name="new_ticket"),
     path("<slug:portal_tenant>/t/<int:number>/<str:token>/", views.ticket_page, name="ticket"),

@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from helpdesk.proxies import client_ip
+from helpdesk.services.tenant import LOGO_CONTENT_TYPES
 from helpdesk.tenancy import public_tenant_view
 
 from ..forms import add_service_errors
@@ -296,6 +297,30 @@ def _ticket_attachment(request, access, attachment_id):
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# ---------------------------------------------------------------- branding
+
+
+@require_GET
+@public_tenant_view("portal_tenant")
+def portal_logo(request, portal_tenant):
+    """The help desk's logo on its portal pages, where customers have no
+    login: only the image kinds the upload allowed, never sniffed by the
+    browser, never run as a document. It is public, like the name above it."""
+    logo = request.tenant.logo
+    kind = logo.name.rsplit(".", 1)[-1] if logo.name else ""
+    if kind not in LOGO_CONTENT_TYPES:
+        raise Http404("No logo.")
+    try:
+        handle = logo.open("rb")
+    except FileNotFoundError as error:
+        raise Http404("No logo.") from error
+    response = FileResponse(handle, content_type=LOGO_CONTENT_TYPES[kind])
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "public, max-age=3600"
     return response
 
 
