@@ -2,7 +2,14 @@
 the "Why this agent" ticket panel, the escalation event kind, the system
 actor "Routing", the routing settings section and the demo data."""
 
-from helpdesk.extensions import DemoSeeder, SettingsSection, demo_seeders, settings_sections
+from helpdesk.extensions import (
+    DemoSeeder,
+    NotificationKind,
+    SettingsSection,
+    demo_seeders,
+    notification_kinds,
+    settings_sections,
+)
 from tickets.extensions import (
     EventKind,
     SystemActor,
@@ -29,6 +36,14 @@ def _seed(tenant, stdout) -> None:
 
 
 def register_dispatch_extensions() -> None:
+    notification_kinds.register(
+        NotificationKind(
+            name="dispatch.group_leader",
+            label="A bad rating or a breached SLA target in a group I lead",
+            default_mail=True,
+            order=60,
+        )
+    )
     system_actors.register(SystemActor(name=SOURCE, label="Routing"))
     event_kinds.register(
         EventKind(

@@ -1,10 +1,14 @@
 """Dispatch learns about tickets from their events (subscribed on import,
 from `DispatchConfig.ready()`)."""
 
+from django.urls import reverse
+
+from helpdesk.notifications import notification_create
+from sla.services.alerts import BREACH_EVENT
 from tickets.events import subscribe
 from tickets.models import Event
 
-from .models import RoutingDecision
+from .models import GroupDispatch, RoutingDecision
 from .services import agent_groups_drain, ticket_route
 
 # Statuses that take a ticket off its assignee's active load.
@@ -41,3 +45,38 @@ def hand_out_freed_room(event: Event) -> None:
         user_id = (event.old_value or {}).get("value")
     if user_id:
         agent_groups_drain(user_id=user_id)
+
+
+# A customer's rating event (tickets/portal) and its "bad" mark.
+RATED = "rated"
+LEADER_KIND = "dispatch.group_leader"
+
+
+def _leader_hears(event: Event) -> bool:
+    if event.kind == RATED:
+        return (event.new_value or {}).get("is_good") is False
+    return event.kind == BREACH_EVENT
+
+
+@subscribe("dispatch.tell_group_leader", kinds=[RATED, BREACH_EVENT], when=_leader_hears)
+def tell_group_leader(event: Event) -> None:
+    """A bad rating or a breached SLA target: the leader of the ticket's group hears of it."""
+    ticket = event.ticket
+    if not ticket.group_id:
+        return
+    leader_id = (
+        GroupDispatch.objects.filter(group_id=ticket.group_id)
+        .values_list("leader_id", flat=True)
+        .first()
+    )
+    # The assignee hears of it on their own (the portal's and SLA's notices).
+    if not leader_id or leader_id == ticket.assignee_id:
+        return
+    what = "Bad rating" if event.kind == RATED else "SLA target breached"
+    notification_create(
+        user_id=leader_id,
+        text=f"{what} in your group on {ticket.reference}: {ticket.subject}"[:300],
+        url=reverse("tickets:detail", args=[ticket.tenant.slug, ticket.number]),
+        source_key=f"leader:event:{event.pk}",
+        kind=LEADER_KIND,
+    )
