@@ -7,6 +7,7 @@ peer's results/{latency,queries}_<label>.json (django-helpdesk, same page names)
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -33,12 +34,15 @@ def lat(rec):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--peer", default=str(HERE.parent.parent / "shared/bench/peer-django-helpdesk"))
+    ap.add_argument(
+        "--peer",
+        default=os.environ.get(
+            "PEER", str(HERE.parent.parent / "shared/bench/peer-django-helpdesk")
+        ),
+    )
     ap.add_argument("--labels", default="100k,1M")
     args = ap.parse_args()
     peer = Path(args.peer)
-    if not peer.exists():
-        peer = Path("/work/shared/bench/peer-django-helpdesk")
     print(
         "| scale | page | ours p50 / p95 ms (n) | peer p50 / p95 ms (n) | peer/ours p50 "
         "| ours SQL queries | peer SQL queries |"

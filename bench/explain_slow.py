@@ -30,7 +30,11 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment  # n
 from helpdesk.models import Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
 
-PEER = Path(os.environ.get("PEER", "/work/shared/bench/peer-django-helpdesk"))
+PEER = Path(
+    os.environ.get(
+        "PEER", str(Path(__file__).resolve().parents[2] / "shared/bench/peer-django-helpdesk")
+    )
+)
 sys.path.append(str(PEER))
 import target_ourdesk as tgt  # noqa: E402
 from bench_lib import DjangoClient  # noqa: E402

@@ -15,9 +15,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PEER=${PEER:-$REPO/../shared/bench/peer-django-helpdesk}
-[ -d "$PEER" ] || PEER=/work/shared/bench/peer-django-helpdesk
 PY=${PY:-$REPO/.venv/bin/python}
-[ -x "$PY" ] || PY=/work/main/.venv/bin/python
 GUNICORN=$(dirname "$PY")/gunicorn
 PORT=${PORT:-8042}
 N=${BENCH_N:-30}

@@ -38,6 +38,7 @@ import re
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 TENANT = os.environ.get("BENCH_TENANT", "bench")
 STAFF_USER = os.environ.get("BENCH_AGENT", f"{TENANT}-agent0")
@@ -56,10 +57,11 @@ _SKIPPED = []
 
 
 def _dsn():
-    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get(
-        "DATABASE_URL", "postgresql://helpdesk@/helpdesk?host=/work/main/.data/postgres"
+    # The checkout's own Postgres (scripts/devstack.py services) when no URL is given.
+    socket = Path(__file__).resolve().parent.parent / ".data" / "postgres"
+    return os.environ.get("BENCH_DATABASE_URL") or os.environ.get(
+        "DATABASE_URL", f"postgresql://helpdesk@/helpdesk?host={socket}"
     )
-    return url
 
 
 def _search_exists():
