@@ -34,7 +34,8 @@ from helpdesk.tenant_work import work_due
 from tickets.models import Event, Message, Ticket
 from tickets.services import tickets_system_due_update
 
-from ..models import TicketTarget
+from ..models import Reminder, TicketTarget
+from .reminders import reminder_values
 from .timers import (
     RESPONSE_KINDS,
     WORK_KIND,
@@ -83,8 +84,10 @@ _TICKET_FIELDS = (
     "first_response_at",
     "resolved_at",
     "due_at",
+    "updated_at",
     "requester_id",
 )
+_REMINDER_FIELDS = ("cycle", "activity_at", "after_seconds", "reminded_at", "remind_at")
 
 
 def _upsert(rows: list[dict]) -> None:
@@ -132,8 +135,10 @@ def sla_recompute_batch(
     existing: dict[int, dict[str, TicketTarget]] = defaultdict(dict)
     for row in TicketTarget.objects.filter(ticket_id__in=ids):
         existing[row.ticket_id][row.kind] = row
+    reminders = {row.ticket_id: row for row in Reminder.objects.filter(ticket_id__in=ids)}
+    chosen = {t.pk: policy_for(t, loaded, t.organization_id) for t in tickets}
     # History only of tickets a policy applies to (what sla_recompute reads).
-    with_policy = [t.pk for t in tickets if policy_for(t, loaded, t.organization_id) is not None]
+    with_policy = [pk for pk, policy in chosen.items() if policy is not None]
     changes = _grouped(
         Event.objects.filter(ticket_id__in=with_policy, kind=Event.Kind.STATUS_CHANGED)
         .order_by("ticket_id", "created_at", "id")
@@ -149,6 +154,8 @@ def sla_recompute_batch(
     unchecked: list[int] = []
     due: dict[int, datetime | None] = {}
     checks: list[datetime] = []
+    reminded: list[Reminder] = []
+    forgotten: list[int] = []
     for ticket in tickets:
         before = existing.get(ticket.pk, {})
         plan = targets_plan(
@@ -183,11 +190,29 @@ def sla_recompute_batch(
             rows.append(row)
         checks.extend(row.next_check_at for row in rows if row.next_check_at is not None)
         due[ticket.pk] = nearest_due(ticket, rows)
+        reminder = reminders.get(ticket.pk)
+        wanted = reminder_values(ticket, chosen[ticket.pk], reminder)
+        if wanted is None:
+            if reminder is not None:
+                forgotten.append(reminder.pk)
+        elif reminder is None or any(getattr(reminder, f) != v for f, v in wanted.items()):
+            reminded.append(Reminder(tenant_id=tenant_id, ticket_id=ticket.pk, **wanted))
+        if wanted is not None and wanted["remind_at"] is not None:
+            checks.append(wanted["remind_at"])
     _upsert(upserts)
     if gone:
         TicketTarget.objects.filter(pk__in=gone).delete()
     if unchecked:
         TicketTarget.objects.filter(pk__in=unchecked).update(next_check_at=None)
+    if reminded:
+        Reminder.objects.bulk_create(
+            reminded,
+            update_conflicts=True,
+            unique_fields=["tenant", "ticket"],
+            update_fields=list(_REMINDER_FIELDS),
+        )
+    if forgotten:
+        Reminder.objects.filter(pk__in=forgotten).delete()
     if checks:
         work_due(kind=WORK_KIND, at=min(checks))
     # Only the due times that move go to the tickets app (it checks again).

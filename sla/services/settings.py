@@ -76,6 +76,7 @@ POLICY_FIELDS = (
     "tags",
     "pause_statuses",
     "at_risk_percent",
+    "remind_after_hours",
     "escalate_priority",
 )
 

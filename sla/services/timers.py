@@ -23,9 +23,9 @@ from tickets.services.tickets import ticket_system_update
 
 from ..clock import ALWAYS_OPEN, CalendarSpec, business_add, business_count
 from ..models import Calendar, CalendarClosure, Policy, PolicyTarget, TargetKind, TicketTarget
+from .reminders import CLOSED_STATUSES, reminder_keep
 
 WORK_KIND = "sla"
-CLOSED_STATUSES = (Ticket.Status.RESOLVED.value, Ticket.Status.CLOSED.value)
 State = TicketTarget.State
 
 
@@ -332,6 +332,9 @@ def sla_recompute(
         keep[kind] = row
     rows = list(keep.values())
     checks = [row.next_check_at for row in rows if row.next_check_at is not None]
+    remind_at = reminder_keep(ticket, chosen)
+    if remind_at is not None:
+        checks.append(remind_at)
     if checks:
         work_due(kind=WORK_KIND, at=min(checks))
     _write_due(ticket, rows)
