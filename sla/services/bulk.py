@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from types import SimpleNamespace
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -167,7 +168,7 @@ def sla_recompute_batch(
             loaded=loaded,
             now=now,
         )
-        rows: list[TicketTarget] = []
+        rows: list = []
         for kind, values in plan.values.items():
             row = before.get(kind)
             if row is None or any(getattr(row, f) != v for f, v in values.items()):
@@ -180,7 +181,8 @@ def sla_recompute_batch(
                         **values,
                     }
                 )
-            rows.append(TicketTarget(kind=kind, **values))
+            # What nearest_due reads; lighter than a model instance.
+            rows.append(SimpleNamespace(**values))
         gone.extend(before[kind].pk for kind in plan.gone)
         for kind in plan.kept_breached:
             row = before[kind]

@@ -70,9 +70,10 @@ portal_blocks: `PortalBlock`
     see belongs here: the SLA app's "next promise" goes here.
 
 system_actors: `SystemActor`
-    The systems that change tickets through `ticket_system_update`
-    ("sla", "dispatch"), with the name people read on the timeline, in a
-    conflict message and in a notification ("Routing").
+    The systems that change tickets through `ticket_system_update` (or
+    `tickets_system_due_update`, many deadlines at once) ("sla",
+    "dispatch"), with the name people read on the timeline, in a conflict
+    message and in a notification ("Routing").
 
 Settings pages are a registry of the core app: `helpdesk.extensions`.
 """
