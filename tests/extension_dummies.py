@@ -6,7 +6,7 @@ from collections import Counter
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from helpdesk.extensions import (
     NotificationKind,
@@ -84,6 +84,17 @@ EVENT_KINDS = [
         is_public=False,
     ),
 ]
+FILTERS = [
+    extensions.QueueFilter(
+        name="testext_vip",
+        label="Customer rank",
+        choices=(("vip", "Important"), ("plain", "Everyone else")),
+        narrow=lambda value: (
+            Q(tags__contains=["vip"]) if value == "vip" else ~Q(tags__contains=["vip"])
+        ),
+        any_label="Any rank",
+    ),
+]
 PORTAL_BLOCKS = [
     extensions.PortalBlock(
         name="testext.greeting", template="testext/portal.html", loader=portal_greeting
@@ -129,6 +140,7 @@ def registered():
             (extensions.ticket_panels, PANELS),
             (extensions.queue_columns, COLUMNS),
             (extensions.queue_badges, BADGES),
+            (extensions.queue_filters, FILTERS),
             (extensions.event_kinds, EVENT_KINDS),
             (extensions.portal_blocks, PORTAL_BLOCKS),
             (extensions.system_actors, SYSTEM_ACTORS),

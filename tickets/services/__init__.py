@@ -10,7 +10,12 @@ from .attachments import (
     attachments_stage,
     attachments_sweep_orphans,
 )
-from .bulk import saved_view_create, saved_view_delete, tickets_bulk_update
+from .bulk import (
+    saved_view_create,
+    saved_view_delete,
+    tickets_bulk_update,
+    tickets_system_due_update,
+)
 from .canned import (
     CANNED_PLACEHOLDERS,
     canned_response_delete,
@@ -106,6 +111,7 @@ __all__ = [
     "ticket_system_update",
     "ticket_update",
     "tickets_bulk_update",
+    "tickets_system_due_update",
     "tickets_create",
     "WebFormAlreadySent",
     "WebFormRateLimited",

@@ -369,6 +369,15 @@ def _user_value(user) -> dict | None:
     return {"value": user.pk, "label": user.get_full_name() or user.get_username()}
 
 
+def due_display(value, time_zone: str) -> dict | None:
+    """A due time as events store it; the label is read later on the
+    timeline, so it is in the help desk's own time zone."""
+    if value is None:
+        return None
+    local = timezone.localtime(value, zoneinfo.ZoneInfo(time_zone))
+    return {"value": value.isoformat(), "label": dateformat.format(local, "j M Y, H:i")}
+
+
 def _display_value(ticket: Ticket, field: str):
     """A field's value as stored in an event: the raw value and what a person reads."""
     value = getattr(ticket, field)
@@ -379,11 +388,7 @@ def _display_value(ticket: Ticket, field: str):
     if field in ("status", "priority", "type"):
         return {"value": value, "label": getattr(ticket, f"get_{field}_display")()}
     if field == "due_at":
-        if value is None:
-            return None
-        # The label is read later on the timeline: in the help desk's own time zone.
-        local = timezone.localtime(value, zoneinfo.ZoneInfo(ticket.tenant.time_zone))
-        return {"value": value.isoformat(), "label": dateformat.format(local, "j M Y, H:i")}
+        return due_display(value, ticket.tenant.time_zone)
     return {"value": value, "label": ", ".join(value) if isinstance(value, list) else value}
 
 
