@@ -10,6 +10,8 @@ from tickets.models import Event
 
 from .models import GroupDispatch, RoutingDecision
 from .services import agent_groups_drain, ticket_route
+from .services.acceptance import acceptance_open
+from .services.breach import ticket_escalate_on_breach
 
 # Statuses that take a ticket off its assignee's active load.
 ROOM_FREEING = {"pending", "on_hold", "resolved", "closed"}
@@ -80,3 +82,16 @@ def tell_group_leader(event: Event) -> None:
         source_key=f"leader:event:{event.pk}",
         kind=LEADER_KIND,
     )
+
+
+@subscribe("dispatch.ask_acceptance", kinds=[Event.Kind.ASSIGNED])
+def ask_acceptance(event: Event) -> None:
+    """An automatic assignment in a group that asks for acceptance: the
+    assignee's minutes start (and an older wait that no longer fits ends)."""
+    acceptance_open(event=event)
+
+
+@subscribe("dispatch.escalate_on_breach", kinds=[BREACH_EVENT])
+def escalate_on_breach(event: Event) -> None:
+    """A breached SLA target moves the ticket to the next tier, when its group says so."""
+    ticket_escalate_on_breach(event=event)
