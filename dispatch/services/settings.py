@@ -115,6 +115,14 @@ def group_dispatch_save(*, actor, group: SupportGroup, **values) -> GroupDispatc
     for key in ("overflow_group", "escalation_group"):
         if values.get(key) is not None and values[key].pk == group.pk:
             raise ValidationError({key: "A group cannot hand tickets to itself."})
+    leader = values.get("leader")
+    if values.get("mode") == GroupDispatch.Mode.CLAIM and leader is not None:
+        role = Membership.objects.filter(tenant=current_tenant(), user=leader).first()
+        if role is None or not role.has_role(Membership.Role.DISPATCHER):
+            raise ValidationError(
+                {"leader": "A claim group's leader assigns tickets to others: choose a "
+                 "dispatcher, manager or admin."}
+            )  # fmt: skip
     if values.get("escalate_on_breach") and values.get("escalation_group") is None:
         raise ValidationError(
             {"escalate_on_breach": "Choose a next tier for escalation on SLA breach."}
