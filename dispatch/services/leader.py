@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from helpdesk.models import SupportGroup
 from tickets.models import Ticket
 from tickets.models.ticket import URGENT_ORDER
 from tickets.services import ticket_update
@@ -32,19 +31,20 @@ def leader_board(*, leader) -> list[dict]:
     """The claim groups `leader` leads, each with its unassigned tickets
     (most urgent first) and its members' load, capacity and availability.
     A fixed number of queries, whatever the number of groups and tickets."""
-    group_ids = list(
-        GroupDispatch.objects.filter(leader=leader, mode=GroupDispatch.Mode.CLAIM)
-        .order_by("group_id")
-        .values_list("group_id", flat=True)
-    )
+    groups = {
+        cfg.group_id: cfg.group
+        for cfg in GroupDispatch.objects.filter(leader=leader, mode=GroupDispatch.Mode.CLAIM)
+        .select_related("group")
+        .order_by("group__name", "group_id")
+    }
+    group_ids = list(groups)
     if not group_ids:
         return []
-    groups = {g.pk: g for g in SupportGroup.objects.filter(pk__in=group_ids)}
     tickets = (
         Ticket.objects.filter(
             group_id__in=group_ids, assignee__isnull=True, status__in=ROUTABLE_STATUSES
         )
-        .select_related("requester")
+        .select_related("tenant")
         .order_by(*URGENT_ORDER)[:BOARD_LIMIT]
     )
     by_group = defaultdict(list)
@@ -57,8 +57,6 @@ def leader_board(*, leader) -> list[dict]:
     users = {m.user_id: m.user for m in selectors.memberships_of(user_ids)}
     board = []
     for group_id in group_ids:
-        if group_id not in groups:
-            continue
         people = []
         for uid in members.get(group_id, []):
             if uid not in users:
