@@ -2,6 +2,7 @@
 declines with a reason, or lets the time run out; the last two send the
 ticket to the next candidate, never back to them, once."""
 
+import re
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -189,3 +190,29 @@ def test_two_sweeps_at_once_time_an_acceptance_out_once(tenant):
         assert RoutingDecision.objects.filter(ticket=ticket, trigger="timed_out").count() == 1
         assigned = Event.objects.filter(ticket=ticket, kind="assigned").count()
         assert assigned == 3  # to the first, taken from them, to the next: no more
+
+
+def _plan(queryset) -> str:
+    with connection.cursor() as cursor:
+        # An empty table is cheapest to scan whole: ask what plan the index gives.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        sql, params = queryset.query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_badges_and_the_sweep_read_acceptances_by_tenant_first_indexes(in_tenant):
+    badges = Acceptance.objects.filter(ticket_id__in=[1, 2, 3], state="waiting")
+    plan = _plan(badges)
+    # Either tenant-first index serves it (the waiting rows' partial one is the smaller).
+    assert "Seq Scan" not in plan and re.search(
+        rf"Index Cond: \(+tenant_id = {in_tenant.pk}\b", plan
+    )
+    assert "acceptance_ticket_idx" in plan or "acceptance_due_idx" in plan
+    due = Acceptance.objects.filter(state="waiting", due_at__lte=timezone.now()).order_by(
+        "due_at", "pk"
+    )[:200]
+    plan = _plan(due)
+    assert "acceptance_due_idx" in plan
+    assert re.search(rf"Index Cond: \(+tenant_id = {in_tenant.pk}\b", plan)
