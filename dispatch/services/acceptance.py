@@ -41,23 +41,18 @@ def _name(user) -> str:
 
 @transaction.atomic
 def acceptance_open(*, event: Event) -> Acceptance | None:
-    """After an automatic assignment (the event): when the ticket's group asks
-    for acceptance, the assignee has the group's minutes to accept. Earlier
-    acceptances of the ticket that no longer fit its assignee are cancelled.
-    Safe to run twice (one acceptance per assignment event)."""
-    ticket = Ticket.objects.select_related("assignee").get(pk=event.ticket_id)
+    """After an automatic assignment (the event, by routing): when the
+    ticket's group asks for acceptance, the assignee has the group's minutes
+    to accept. Earlier acceptances of the ticket that no longer fit its
+    assignee are cancelled. Safe to run twice (one acceptance per
+    assignment event)."""
+    ticket = Ticket.objects.get(pk=event.ticket_id)
     now = timezone.now()
     Acceptance.objects.filter(ticket=ticket, state=State.WAITING).exclude(
         user_id=ticket.assignee_id or 0
     ).update(state=State.CANCELLED, ended_at=now)
     user_id = (event.new_value or {}).get("value")
-    if (
-        event.actor_system != SOURCE
-        or not user_id
-        or user_id != ticket.assignee_id
-        or not ticket.is_open
-        or not ticket.group_id
-    ):
+    if not user_id or user_id != ticket.assignee_id or not ticket.is_open or not ticket.group_id:
         return None
     minutes = (
         GroupDispatch.objects.filter(group_id=ticket.group_id)
@@ -145,6 +140,10 @@ def _pass_on(acceptance: Acceptance, *, state: str, reason: str, actor):
         )
     )  # fmt: skip
     user = acceptance.user
+    if ticket.assignee_id != user.pk or not ticket.is_open:
+        # Given to someone else by hand, or closed, meanwhile: nothing to pass on.
+        Acceptance.objects.filter(pk=acceptance.pk).update(state=State.CANCELLED)
+        return None
     if state == State.DECLINED:
         event_record(
             ticket=ticket, kind=DECLINED_KIND, actor_user=actor, is_public=False, reason=reason,
@@ -161,8 +160,6 @@ def _pass_on(acceptance: Acceptance, *, state: str, reason: str, actor):
         )  # fmt: skip
         why = f"{_name(user)} did not accept in time"
         trigger = RoutingDecision.Trigger.TIMED_OUT
-    if ticket.assignee_id != user.pk or not ticket.is_open:
-        return None  # given to someone else, or closed, meanwhile: nothing to pass on
     ticket = ticket_system_update(ticket=ticket, source=SOURCE, reason=why, assignee=None)
     return ticket_route(ticket=ticket, trigger=trigger, use_rules=False)
 

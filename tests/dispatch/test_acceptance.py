@@ -112,6 +112,24 @@ def test_declining_with_a_reason_sends_it_to_the_next_candidate_never_back(accep
     assert Event.objects.filter(ticket=ticket, kind="dispatch_declined").count() == 3
 
 
+def test_a_wait_made_stale_by_hand_ends_without_passing_the_ticket_on(accepting, dispatcher):
+    from tickets.services import ticket_update
+
+    group, agents = accepting
+    ticket = routed(subject="Printer jam", group=group)
+    other = next(a for a in agents if a != ticket.assignee)
+    ticket = ticket_update(ticket=ticket, actor=dispatcher, expected_version=None, assignee=other)
+    handle(ticket)
+    assert selectors.waiting_acceptance(ticket) is None
+    assert selectors.acceptance_badges([ticket]) == {}
+    Acceptance.objects.filter(ticket=ticket).update(due_at=timezone.now() - timedelta(seconds=1))
+    acceptances_time_out()
+    ticket.refresh_from_db()
+    assert ticket.assignee == other
+    assert Acceptance.objects.get(ticket=ticket).state == "cancelled"
+    assert not Event.objects.filter(ticket=ticket, kind="dispatch_accept_timeout").exists()
+
+
 def test_time_running_out_passes_it_on_once(accepting):
     group, agents = accepting
     ticket = routed(subject="Printer jam", group=group)
