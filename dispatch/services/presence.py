@@ -12,7 +12,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from helpdesk.tenancy import current_tenant
+from helpdesk.tenancy import current_tenant, tenant_context
 from helpdesk.tenant_work import work_due
 
 from .. import selectors
@@ -34,12 +34,14 @@ def _is_activity(request) -> bool:
 
 def agent_seen(request) -> None:
     """Request hook (helpdesk.extensions.request_hooks): note that the member
-    is active. Costs one Redis command per request; the database is written
-    once a minute at most, and only for agents with a status row."""
+    is active. Costs the request one Redis command; the database is written
+    at most once a minute per agent, after the page's own transaction
+    commits (in a short one of its own), so the page's queries stay its own."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not _is_activity(request):
         return
-    key = f"dispatch:seen:{current_tenant().pk}:{user.pk}"
+    tenant = current_tenant()
+    key = f"dispatch:seen:{tenant.pk}:{user.pk}"
     try:
         if not cache.add(key, 1, timeout=SEEN_EVERY_SECONDS):
             return
@@ -47,11 +49,16 @@ def agent_seen(request) -> None:
         # Redis is down: availability is a convenience, never a failed page.
         logger.warning("last activity of user %s not noted (cache down)", user.pk)
         return
-    try:
-        agent_activity_note(user_id=user.pk)
-    except DatabaseError:
-        # Its savepoint is rolled back: the page itself goes on.
-        logger.exception("last activity of user %s not noted", user.pk)
+    user_id = user.pk
+
+    def note() -> None:
+        try:
+            with tenant_context(tenant):
+                agent_activity_note(user_id=user_id)
+        except DatabaseError:
+            logger.exception("last activity of user %s not noted", user_id)
+
+    transaction.on_commit(note)
 
 
 @transaction.atomic
