@@ -10,6 +10,7 @@ sweeps or a sweep and a click act once), then the ticket.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -25,6 +26,8 @@ from tickets.services import ticket_system_update
 from .. import selectors
 from ..models import Acceptance, GroupDispatch, RoutingDecision
 from .routing import SOURCE, statuses_locked, ticket_route
+
+logger = logging.getLogger(__name__)
 
 ACCEPTANCE_WORK = "dispatch_acceptance"
 ACCEPTED_KIND = "dispatch_accepted"
@@ -176,7 +179,11 @@ def acceptances_time_out() -> tuple[int, object]:
     )
     done = 0
     for acceptance in due:
-        done += acceptance_time_out(acceptance=acceptance) is not False
+        try:
+            done += acceptance_time_out(acceptance=acceptance) is not False
+        except Exception:
+            # Its savepoint is rolled back: one bad row does not hold up the others.
+            logger.exception("acceptance %s not timed out", acceptance.pk)
     upcoming = (
         Acceptance.objects.filter(state=State.WAITING)
         .order_by("due_at")
