@@ -158,6 +158,8 @@ def test_the_assignee_accepts_or_declines_on_the_ticket_page(accepting, login, t
     assert "Waiting for acceptance" in panel and 'id="accept-ticket"' in panel
     queue = client.get(reverse("tickets:queue", args=[tenant.slug, "mine"])).text
     assert "Awaiting acceptance" in queue
+    board = client.get(reverse("tickets:board", args=[tenant.slug])).text
+    assert board.count("Awaiting acceptance") == 1
     decline = reverse("dispatch:decline", args=[tenant.slug, ticket.number])
     response = client.post(decline, {"reason": ""}, follow=True)
     assert "Say why you decline" in response.text
