@@ -13,6 +13,7 @@ from dispatch.models import RoutingDecision, RoutingRule
 from helpdesk.tenancy import tenant_context
 from tests.dispatch.conftest import handle, make_agents, make_group
 from tests.factories import TicketFactory
+from tickets.models import Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # Screenshots for a person to look at (desktop and phone).
@@ -164,3 +165,38 @@ def test_an_assignee_declines_and_the_next_accepts(page, log_in, live_server, te
     with tenant_context(tenant):
         states = sorted(Acceptance.objects.filter(ticket=ticket).values_list("state", flat=True))
         assert states == ["accepted", "declined"]
+
+
+def test_the_review_queue_refreshes_itself_keeping_focus_and_a_choice_in_progress(
+    page, log_in, live_server, tenant, dispatcher, settings
+):
+    settings.QUEUE_REFRESH_SECONDS = 1
+    with tenant_context(tenant):
+        a, b = make_agents(tenant, 2)
+        group = make_group(tenant, [a, b], name="Billing", mode="semi")
+        first = TicketFactory(subject="Refund please", group=group)
+        handle(first)
+    log_in(dispatcher)
+    page.goto(f"{live_server.url}/{tenant.slug}/dispatch/review/")
+    with tenant_context(tenant):
+        decision = RoutingDecision.objects.get(ticket=first)
+    page.locator(f"#confirm-{decision.pk}").focus()
+    with tenant_context(tenant):
+        second = TicketFactory(subject="Invoice wrong", group=group)
+        handle(second)
+    expect(page.get_by_role("row").filter(has_text="Invoice wrong")).to_be_visible()
+    expect(page.locator("#announcer")).to_have_text("1 new recommendation")
+    expect(page.locator(f"#confirm-{decision.pk}")).to_be_focused()
+    # A dispatcher choosing another agent is not interrupted by a refresh.
+    row = page.get_by_role("row").filter(has_text="Refund please")
+    picker = row.get_by_label(f"Agent for ACME-{first.number}")
+    other = b if decision.winner == a else a
+    picker.select_option(str(other.pk))
+    with tenant_context(tenant):
+        TicketFactory(subject="Third one", group=group)
+        handle(*Ticket.objects.filter(subject="Third one"))
+    page.wait_for_timeout(2500)
+    expect(page.get_by_role("row").filter(has_text="Third one")).to_have_count(0)
+    expect(picker).to_have_value(str(other.pk))
+    row.get_by_role("button", name="Assign").click()
+    expect(page.get_by_role("row").filter(has_text="Third one")).to_be_visible()
