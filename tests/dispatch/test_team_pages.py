@@ -189,3 +189,35 @@ def test_the_leader_page_costs_as_many_queries_for_many_tickets_as_for_one(tenan
     # Outside production's transaction: a savepoint pair and the tenant's
     # reset are three more statements than the page sends (test_query_budget).
     assert count() == few <= 12 + 3
+
+
+def test_a_group_asks_for_acceptance_and_escalates_on_breach_from_its_page(
+    tenant, admin_user, login
+):
+    from dispatch.models import GroupDispatch
+
+    with tenant_context(tenant):
+        l1 = make_group(tenant, [], name="L1")
+        l2 = make_group(tenant, [], name="L2")
+    client = login(admin_user)
+    edit = reverse("dispatch:group_edit", args=[tenant.slug, l1.pk])
+    page = client.get(edit).text
+    assert "Accept within (minutes)" in page and "Escalate on SLA breach" in page
+    response = client.post(
+        edit, {"mode": "automatic", "strategy": "least_loaded", "escalate_on_breach": "on"}
+    )
+    assert "Choose a next tier for escalation on SLA breach." in response.text
+    response = client.post(
+        edit, {"mode": "automatic", "strategy": "least_loaded", "accept_minutes": "0"}
+    )
+    assert "Ensure this value is greater than or equal to 1." in response.text
+    response = client.post(
+        edit,
+        {"mode": "automatic", "strategy": "least_loaded", "accept_minutes": "10",
+         "escalate_on_breach": "on", "escalation_group": str(l2.pk)},
+    )  # fmt: skip
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        cfg = GroupDispatch.objects.get(group=l1)
+        assert (cfg.accept_minutes, cfg.escalate_on_breach, cfg.escalation_group) == (10, True, l2)
+    assert 'value="10"' in client.get(edit).text
