@@ -5,21 +5,31 @@ actor "Routing", the routing settings section and the demo data."""
 from helpdesk.extensions import (
     DemoSeeder,
     NotificationKind,
+    RequestHook,
     SettingsSection,
+    TopbarWidget,
     demo_seeders,
     notification_kinds,
+    request_hooks,
     settings_sections,
+    topbar_widgets,
 )
 from tickets.extensions import (
     EventKind,
+    QueueBadge,
     SystemActor,
     TicketPanel,
     event_kinds,
+    queue_badges,
     system_actors,
     ticket_panels,
 )
 
+from . import selectors
 from .services import ESCALATED_KIND, SOURCE
+from .services.acceptance import ACCEPTED_KIND, DECLINED_KIND, TIMED_OUT_KIND
+from .services.breach import HANDOVER_KIND
+from .services.presence import agent_seen
 
 
 def why_this_agent_panel(ticket, request) -> dict:
@@ -53,6 +63,39 @@ def register_dispatch_extensions() -> None:
             is_public=False,
         )
     )
+    for name, label, template in (
+        (ACCEPTED_KIND, "Accepted", "accepted"),
+        (DECLINED_KIND, "Declined", "declined"),
+        (TIMED_OUT_KIND, "Not accepted in time", "accept_timeout"),
+        (HANDOVER_KIND, "Handover note", "handover"),
+    ):
+        event_kinds.register(
+            EventKind(
+                name=name,
+                label=label,
+                template=f"dispatch/events/{template}.html",
+                is_public=False,
+            )
+        )
+    queue_badges.register(
+        QueueBadge(
+            name="dispatch.acceptance",
+            label="Acceptance",
+            loader=selectors.acceptance_badges,
+            template="dispatch/acceptance_badge.html",
+            order=20,
+        )
+    )
+    topbar_widgets.register(
+        TopbarWidget(
+            name="dispatch.availability",
+            label="Availability",
+            url_name="dispatch:availability_widget",
+            link_url_name="dispatch:home",
+            order=10,
+        )
+    )
+    request_hooks.register(RequestHook(name="dispatch.agent_seen", call=agent_seen))
     ticket_panels.register(
         TicketPanel(
             name="dispatch.why_this_agent",

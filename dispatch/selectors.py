@@ -16,7 +16,14 @@ from helpdesk.tenancy import current_tenant
 from tickets.models import InboundEmail, Message, Ticket
 from tickets.models.ticket import OPEN_STATUS_VALUES, WAITING_STATUS_VALUES
 
-from .models import DispatchSettings, GroupDispatch, RoutingDecision, RoutingRule
+from .models import (
+    Acceptance,
+    AgentStatus,
+    DispatchSettings,
+    GroupDispatch,
+    RoutingDecision,
+    RoutingRule,
+)
 from .rules import BusinessHours, TicketFacts
 from .strategies import DEFAULT_WEIGHTS
 
@@ -37,13 +44,22 @@ def business_hours(config: DispatchSettings) -> BusinessHours:
 
 
 def weights(config: DispatchSettings) -> dict[str, Decimal]:
+    """The weight table: "4" (urgent, any channel) and "4:email" where the
+    tenant set a channel's own weight."""
     table = dict(DEFAULT_WEIGHTS)
     table.update({str(k): Decimal(str(v)) for k, v in (config.priority_weights or {}).items()})
+    for channel, row in (config.channel_weights or {}).items():
+        table.update({f"{k}:{channel}": Decimal(str(v)) for k, v in row.items()})
     return table
 
 
+def weight_of(priority, channel, table: dict[str, Decimal]) -> Decimal:
+    found = table.get(f"{priority}:{channel}")
+    return found if found is not None else table.get(str(priority), Decimal(1))
+
+
 def ticket_weight(ticket: Ticket, table: dict[str, Decimal]) -> Decimal:
-    return table.get(str(ticket.priority), Decimal(1))
+    return weight_of(ticket.priority, ticket.channel, table)
 
 
 def ticket_facts(ticket: Ticket) -> TicketFacts:
@@ -107,12 +123,12 @@ def agent_loads(user_ids: Iterable[int], config: DispatchSettings) -> dict[int, 
     loads: dict[int, Decimal] = defaultdict(Decimal)
     rows = (
         Ticket.objects.filter(assignee_id__in=list(user_ids), status__in=OPEN_STATUS_VALUES)
-        .values_list("assignee_id", "priority", "status")
+        .values_list("assignee_id", "priority", "channel", "status")
         .annotate(n=Count("id"))
         .order_by()
     )
-    for user_id, priority, status, n in rows:
-        weight = table.get(str(priority), Decimal(1))
+    for user_id, priority, channel, status, n in rows:
+        weight = weight_of(priority, channel, table)
         if status in WAITING_STATUS_VALUES:
             weight *= fraction
         loads[user_id] += weight * n
@@ -169,3 +185,65 @@ def pending_recommendations(user_ids, table: dict[str, Decimal]) -> dict[int, De
     for user_id, priority, n in rows:
         found[user_id] += table.get(str(priority), Decimal(1)) * n
     return found
+
+
+def waiting_acceptance(ticket: Ticket) -> Acceptance | None:
+    """The acceptance the ticket's assignee still owes, if any (one query)."""
+    if not ticket.assignee_id:
+        return None
+    return (
+        Acceptance.objects.filter(
+            ticket=ticket, state=Acceptance.State.WAITING, user_id=ticket.assignee_id
+        )
+        .select_related("user")
+        .order_by("-pk")
+        .first()
+    )
+
+
+def declined_by(ticket_id: int) -> set[int]:
+    """Who declined the ticket or let its acceptance lapse: routing passes them over."""
+    return set(
+        Acceptance.objects.filter(
+            ticket_id=ticket_id,
+            state__in=(Acceptance.State.DECLINED, Acceptance.State.TIMED_OUT),
+        ).values_list("user_id", flat=True)
+    )
+
+
+def acceptance_badges(rows) -> dict[int, Acceptance]:
+    """Queue rows and board cards: the tickets whose assignee has not
+    accepted yet, in one query for the whole page."""
+    assigned = {t.pk: t.assignee_id for t in rows if t.assignee_id}
+    if not assigned:
+        return {}
+    found = Acceptance.objects.filter(ticket_id__in=list(assigned), state=Acceptance.State.WAITING)
+    return {
+        a.ticket_id: a
+        for a in found.only("ticket_id", "user_id", "due_at")
+        if assigned.get(a.ticket_id) == a.user_id
+    }
+
+
+def acceptances_owed(user) -> list[Acceptance]:
+    """The tickets waiting for `user` to accept them, the soonest due first."""
+    return list(
+        Acceptance.objects.filter(
+            user=user, state=Acceptance.State.WAITING, ticket__assignee_id=user.pk
+        )
+        .select_related("ticket")
+        .order_by("due_at")[:50]
+    )
+
+
+def team_presence():
+    """Every agent with a status row: availability and last activity, for
+    dispatchers (one query; members who left the help desk are not shown)."""
+    from helpdesk.models import Membership
+
+    active = Membership.objects.filter(tenant=current_tenant(), is_active=True).values("user_id")
+    return list(
+        AgentStatus.objects.filter(user_id__in=active)
+        .select_related("user")
+        .order_by("availability", "user__first_name", "user__username")
+    )

@@ -435,6 +435,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dispatch.tasks.sweep_waiting_tickets",
         "schedule": env_int("DISPATCH_SWEEP_SECONDS", 60),
     },
+    "sweep-dispatch-acceptances": {
+        "task": "dispatch.tasks.sweep_acceptances",
+        "schedule": 30,
+    },
+    "sweep-idle-agents": {
+        "task": "dispatch.tasks.sweep_idle_agents",
+        "schedule": 60,
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,

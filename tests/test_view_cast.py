@@ -362,6 +362,12 @@ VIEWS = [
     ("dispatch:why", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
     ("dispatch:escalate", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     ("dispatch:reroute", lambda t, tk: [t.slug, tk.number], "dispatcher", "POST"),
+    ("dispatch:weights", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:availability_widget", lambda t, tk: [t.slug], "agent", "GET"),
+    ("dispatch:leader", lambda t, tk: [t.slug], "agent", "GET"),
+    ("dispatch:leader_assign", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("dispatch:accept", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("dispatch:decline", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
 ]
 # The fixture of a member with each minimum role.
 # A manager's pages are served to an admin (a higher role) as well.

@@ -139,6 +139,7 @@ def _place(ticket, group_id, cfg, statuses, candidates, *, trigger, rules, ctx, 
         if candidate.filtered.startswith("at capacity"):
             candidate.filtered = ""  # loads moved since: judged again below
         candidate.score = None
+    _pass_over_decliners(ticket, cfg, candidates)
     eligible = filter_candidates(candidates, weight)
     winner, why = choose(cfg.strategy, eligible)
     records = [c.as_record() for c in candidates]
@@ -175,6 +176,27 @@ def _place(ticket, group_id, cfg, statuses, candidates, *, trigger, rules, ctx, 
         ticket, trigger=trigger, outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text,
         ctx=ctx, winner=status.user, event_id=_assigned_event_id(ticket), **common,
     )  # fmt: skip
+
+
+# -- acceptance: who declined a ticket (or let it lapse) is passed over -------
+
+
+def _pass_over_decliners(ticket, cfg, candidates) -> None:
+    """Mark the members who declined this ticket "declined" (a query only in
+    groups that ask for acceptance; a drain reuses candidates, so the mark
+    of the previous ticket is cleared first)."""
+    for candidate in candidates:
+        if candidate.filtered == "declined":
+            candidate.filtered = ""
+    if not cfg.accept_minutes:
+        return
+    declined = selectors.declined_by(ticket.pk)
+    for candidate in candidates:
+        if candidate.user_id in declined and not candidate.filtered:
+            candidate.filtered = "declined"
+
+
+# ---------------------------------------------------------------------------
 
 
 def _rule_changes(ticket: Ticket, actions: dict) -> dict:
@@ -329,7 +351,8 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
 
 def _fresh(candidate: Candidate) -> Candidate:
     """A copy to judge again: capacity is re-checked, skills and presence stay."""
-    kept = "" if candidate.filtered.startswith("at capacity") else candidate.filtered
+    judged_again = candidate.filtered.startswith("at capacity") or candidate.filtered == "declined"
+    kept = "" if judged_again else candidate.filtered
     return Candidate(**{**candidate.__dict__, "filtered": kept})
 
 
