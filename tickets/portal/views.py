@@ -220,7 +220,7 @@ def _ticket_reply(request, access):
             if ticket.pk == access.ticket.pk:
                 return redirect(access.url + "#latest")
             if access.link is not None:
-                token = services.portal_link_issue(ticket=ticket, email=access.email)
+                token = services.portal_link_token(ticket=ticket, email=access.email)
                 return redirect("portal:ticket", request.tenant.slug, ticket.number, token)
             return redirect("portal:my_ticket", request.tenant.slug, ticket.number)
     return _page(request, access, reply_form=form, status=400)
