@@ -70,7 +70,11 @@ class PortalLink(TenantOwned):
                 name="portallink_one_live",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "ticket"], name="portallink_ticket_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "ticket"], name="portallink_ticket_idx"),
+            # The tickets a signed-in customer was mailed about as a CC.
+            models.Index(fields=["tenant", "email"], name="portallink_email_idx"),
+        ]
 
 
 class PortalSignIn(TenantOwned):

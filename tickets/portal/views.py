@@ -386,14 +386,26 @@ def _signed_in(view):
 @require_GET
 @_signed_in
 def my_tickets(request, contact):
-    """A signed-in customer's tickets (and their organisation's, where shared)."""
-    tickets = selectors.contact_tickets(contact=contact)
-    for ticket in tickets:
+    """A signed-in customer's tickets (and their organisation's, where
+    shared), a page at a time: `?before=<number>` older, `?after=` newer."""
+    cursors = {}
+    for name in ("before", "after"):
+        value = request.GET.get(name, "")
+        if value.isdigit() and len(value) < 12:
+            cursors[name] = int(value)
+    page = selectors.contact_tickets(contact=contact, **cursors)
+    for ticket in page.tickets:
         ticket.status_words = _(CUSTOMER_STATUS[ticket.status])
     return render(
         request,
         "portal/my_tickets.html",
-        {"tenant": request.tenant, "contact": contact, "tickets": tickets, "signed_in": True},
+        {
+            "tenant": request.tenant,
+            "contact": contact,
+            "tickets": page.tickets,
+            "page": page,
+            "signed_in": True,
+        },
     )
 
 
