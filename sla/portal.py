@@ -34,11 +34,12 @@ def _viewer_zone(contact: Contact, ticket: Ticket) -> zoneinfo.ZoneInfo:
 
 
 def _when(due, zone, now) -> str:
-    """ "Tue 11:30" within the coming week, "Tue 15 Dec, 11:30" beyond it."""
+    """The time and its zone ("Tue 11:30 CET": the customer may be
+    elsewhere), and the date too when more than a few days away."""
     local = timezone.localtime(due, zone)
     if local - timezone.localtime(now, zone) < timedelta(days=6):
-        return dateformat.format(local, "D H:i")
-    return dateformat.format(local, "D j M, H:i")
+        return dateformat.format(local, "D H:i T")
+    return dateformat.format(local, "D j M, H:i T")
 
 
 def sla_portal_promise(ticket: Ticket, contact: Contact) -> dict | None:

@@ -10,7 +10,7 @@ from django.utils import dateformat, timezone
 from helpdesk.tenancy import tenant_context
 from sla.models import Calendar, TargetKind, TicketTarget
 from tests.factories import ContactFactory, TicketFactory, add_reply
-from tickets.models import Ticket
+from tickets.models import PortalSettings, Ticket
 from tickets.portal.services import portal_link_token
 from tickets.services import tickets as ticket_services
 
@@ -46,7 +46,7 @@ def test_the_customer_reads_the_next_promise_in_plain_words(client, tenant, agen
         first = TicketTarget.objects.get(ticket=ticket, kind=TargetKind.FIRST_RESPONSE)
     path = reverse("portal:ticket", args=[tenant.slug, ticket.number, token])
     local = timezone.localtime(first.due_at, ZoneInfo("America/New_York"))
-    assert _promise(client, path) == f"We aim to reply by {dateformat.format(local, 'D H:i')}."
+    assert _promise(client, path) == f"We aim to reply by {dateformat.format(local, 'D H:i T')}."
     head = _head(client, path)
     assert not any(word in head for word in INTERNAL)
 
@@ -58,7 +58,7 @@ def test_the_customer_reads_the_next_promise_in_plain_words(client, tenant, agen
     local = timezone.localtime(resolution.due_at, ZoneInfo("America/New_York"))
     # More than a week away: the date is named too.
     assert _promise(client, path) == (
-        f"We aim to solve this by {dateformat.format(local, 'D j M, H:i')}."
+        f"We aim to solve this by {dateformat.format(local, 'D j M, H:i T')}."
     )
 
     # Waiting for the customer: the clock is paused, and the page says so.
@@ -69,6 +69,12 @@ def test_the_customer_reads_the_next_promise_in_plain_words(client, tenant, agen
         )
         run_handlers()
     assert _promise(client, path) == "Paused while we wait for your reply."
+    # In the tenant's language.
+    with tenant_context(tenant):
+        german = PortalSettings.objects.create(tenant=tenant, language="de")
+    assert _promise(client, path) == "Pausiert, solange wir auf Ihre Antwort warten."
+    with tenant_context(tenant):
+        german.delete()
 
     # Back in progress and late: no time in the past, no word of a breach.
     with tenant_context(tenant):
