@@ -18,6 +18,7 @@ from tickets.models import Message
 from tickets.portal import selectors as portal_selectors
 
 from .conftest import DESKTOP
+from .test_accessibility import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -151,6 +152,7 @@ def test_sign_in_page_and_list_on_a_phone(page, live_server, tenant, mailed, sho
     page.get_by_role("link", name="Older →").click()
     expect(page.locator(".portal-list")).to_contain_text("Printer jams")
     page.screenshot(path=shots / "list-older-phone.png", full_page=True)
+    assert_accessible(page, "portal list, older page")
     page.get_by_role("link", name="← Newer").click()
     page.get_by_role("link", name="VPN drops").click()
     expect(page.locator(".portal-status")).to_have_text("Received")
@@ -173,6 +175,7 @@ def test_the_next_promise_on_a_phone_and_a_desktop(page, live_server, tenant, ag
     page.goto(link)
     expect(page.locator(".portal-promise")).to_contain_text("We aim to reply by")
     page.screenshot(path=shots / "promise-phone.png", full_page=True)
+    assert_accessible(page, "portal ticket with its promise")
     page.set_viewport_size(DESKTOP)
     page.goto(link)
     expect(page.locator(".portal-promise")).to_be_visible()
