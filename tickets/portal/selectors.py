@@ -106,6 +106,8 @@ def contact_may_see(contact: Contact, ticket: Ticket) -> bool:
 
 # Tickets on one page of a signed-in customer's list.
 MY_TICKETS_PAGE_SIZE = 20
+# The most tickets a customer's copies are looked for in (their links).
+MAILED_TICKETS_MAX = 5000
 
 
 @dataclass
@@ -125,22 +127,28 @@ def contact_tickets(
     those they are copied on and were mailed about, and their
     organisation's where it shares them. The page below ticket number
     `before` ("Older"), above `after` ("Newer"), else the newest. Cut by
-    keyset on the per-tenant number (never OFFSET), in two queries whatever
-    the page size: the numbers, each part from a tenant-first index
-    (ticket_requester_number_idx; the CC's links by portallink_email_idx,
-    as an array match cannot use an index under row-level security), then
-    the rows."""
+    keyset on the per-tenant number (never OFFSET), in three queries
+    whatever the page size: the tickets the contact was mailed links to
+    (portallink_email_idx: an array match cannot use an index under
+    row-level security, so a CC's tickets are found through their links),
+    the page's numbers, each part from a tenant-first index
+    (ticket_requester_number_idx, the ticket ids), then the rows."""
     size = size or MY_TICKETS_PAGE_SIZE
     ascending = after is not None
     if ascending:
         keyset, order = Q(number__gt=after), "number"
     else:
         keyset, order = (Q(number__lt=before) if before is not None else Q()), "-number"
-    mailed = PortalLink.objects.filter(email=contact.email).values("ticket_id")
-    parts = [
-        Q(requester=contact),
-        Q(pk__in=mailed, cc_emails__contains=[contact.email]),
-    ]
+    # Read first, so Postgres looks the few tickets up by id rather than
+    # walk the tenant's tickets by number until enough of them match.
+    mailed = set(
+        PortalLink.objects.filter(email=contact.email).values_list("ticket_id", flat=True)[
+            :MAILED_TICKETS_MAX
+        ]
+    )
+    parts = [Q(requester=contact)]
+    if mailed:
+        parts.append(Q(pk__in=mailed, cc_emails__contains=[contact.email]))
     organization = contact.organization
     if organization and organization.portal_shares_tickets:
         parts.append(Q(requester__organization=organization))
@@ -150,8 +158,10 @@ def contact_tickets(
         .values_list("number", flat=True)[: size + 1]
         for part in parts
     ]
-    union = numbers[0].union(*numbers[1:]).order_by(order)[: size + 1]
-    found = list(union)
+    if len(numbers) > 1:
+        found = list(numbers[0].union(*numbers[1:]).order_by(order)[: size + 1])
+    else:
+        found = list(numbers[0])
     more = len(found) > size
     found = found[:size]
     rows = (
