@@ -196,7 +196,7 @@ def test_the_agent_revokes_and_reissues_links(tenant, agent, login, emailed_tick
     assert event.actor_user == agent and not event.is_public
     # Agents see the panel; the portal page never shows the event.
     page = agent_client.get(reverse("tickets:detail", args=[tenant.slug, emailed_ticket.number]))
-    assert "Revoke links and mail new ones" in page.content.decode()
+    assert "Revoke all links and mail new ones" in page.content.decode()
     assert "reset the customer links" in page.content.decode()
 
 

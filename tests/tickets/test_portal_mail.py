@@ -184,3 +184,25 @@ def test_a_member_who_chose_none_hears_nothing_of_a_bad_rating(tenant, agent, em
         assert Ticket.objects.get(pk=emailed_ticket.pk).status == Ticket.Status.RESOLVED
         assert Event.objects.filter(kind="rated").exists()
         assert not Notification.objects.filter(user=agent, text__startswith="Bad rating").exists()
+
+
+def test_one_recipients_link_is_revoked_alone(tenant, agent, login, emailed_ticket):
+    customer = Client()
+    pat, boss = pat_link(), links_in(mail_to("boss@example.com")[-1])[0]
+    boss_mails = len(mail_to("boss@example.com"))
+    agent_client = login(agent)
+    url = reverse("tickets:portal_links_reset", args=[tenant.slug, emailed_ticket.number])
+    page = agent_client.get(reverse("tickets:detail", args=[tenant.slug, emailed_ticket.number]))
+    assert "Revoke the link of boss@example.com" in page.content.decode()
+    response = agent_client.post(url, {"email": "Boss@Example.com"}, follow=True)
+    assert "boss@example.com gets a new one by mail" in response.content.decode()
+    assert customer.get(boss).status_code == 404
+    assert customer.get(pat).status_code == 200  # the requester keeps theirs
+    assert len(mail_to("boss@example.com")) == boss_mails + 1
+    new_boss = links_in(mail_to("boss@example.com")[-1])[0]
+    assert new_boss != boss and customer.get(new_boss).status_code == 200
+    assert pat_link() == pat  # no mail to pat
+    # Someone the ticket does not mail: refused, nothing revoked.
+    response = agent_client.post(url, {"email": "eve@example.com"}, follow=True)
+    assert "eve@example.com gets no mail about this ticket" in response.content.decode()
+    assert customer.get(new_boss).status_code == 200

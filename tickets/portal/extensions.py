@@ -20,12 +20,13 @@ from ..extensions import (
 )
 from .demo import portal_demo_seed
 from .selectors import csat_for_agent
-from .services import BAD_RATING_KIND, LINKS_RESET, RATED
+from .services import BAD_RATING_KIND, LINKS_RESET, RATED, portal_link_recipients
 
 
 def _links_panel(ticket, request) -> dict:
-    # No query: the ticket page's budget is spent on what agents read.
-    return {}
+    # No query (the requester comes with the ticket): the ticket page's
+    # budget is spent on what agents read.
+    return {"portal_link_holders": portal_link_recipients(ticket)}
 
 
 def _csat_figure(queue, request) -> dict | None:

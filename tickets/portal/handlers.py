@@ -26,9 +26,11 @@ def solved_mail(event: Event) -> None:
 
 @subscribe("portal.links_mail", kinds=[LINKS_RESET])
 def links_mail(event: Event) -> None:
-    """After an agent reset a ticket's links, mail each recipient their new one."""
+    """After an agent reset a ticket's links (or one recipient's), mail each
+    recipient concerned their new one."""
     ticket = Ticket.objects.select_related("tenant", "requester").get(pk=event.ticket_id)
-    portal_mail_record(ticket=ticket, event=event, kind=OutboundEmail.Kind.LINKS)
+    only = (event.new_value or {}).get("email", "")
+    portal_mail_record(ticket=ticket, event=event, kind=OutboundEmail.Kind.LINKS, only=only)
 
 
 def _bad_rating(event: Event) -> bool:

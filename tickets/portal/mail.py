@@ -23,15 +23,18 @@ from ..mail import PersonalCopy, _from_address, message_id_for, outbound_hand_ov
 from ..models import Contact, Event, OutboundEmail, Ticket
 from ..sweeps import outbound_recorded
 from .selectors import portal_settings
-from .services import portal_link_token, portal_ticket_url, rating_scores, signin_link_issue
+from .services import (
+    portal_link_recipients,
+    portal_link_token,
+    portal_ticket_url,
+    rating_scores,
+    signin_link_issue,
+)
 
 
 def _recipients(ticket: Ticket) -> list[str]:
     """The requester and the CCs, less addresses that bounced."""
-    addresses = [ticket.requester.email.lower()]
-    for email in ticket.cc_emails[: settings.TICKET_MAX_CC]:
-        if email.lower() not in addresses:
-            addresses.append(email.lower())
+    addresses = portal_link_recipients(ticket)
     bounced = set(
         Contact.objects.filter(email__in=addresses, email_bounced_at__isnull=False).values_list(
             "email", flat=True
@@ -48,16 +51,18 @@ PORTAL_MAIL_SUBJECTS = {
 
 
 @transaction.atomic
-def portal_mail_record(*, ticket: Ticket, event: Event, kind: str) -> int:
+def portal_mail_record(*, ticket: Ticket, event: Event, kind: str, only: str = "") -> int:
     """Record mail `kind` ("solved" or "links") about `event` for the
-    ticket's requester and each CC, one outbox row per recipient, and send
-    them after commit. Once per event, kind and recipient
-    (outboundemail_event_once): a handler run again records nothing new.
-    Returns how many rows were recorded now."""
+    ticket's requester and each CC (or `only` that one of them), one outbox
+    row per recipient, and send them after commit. Once per event, kind and
+    recipient (outboundemail_event_once): a handler run again records
+    nothing new. Returns how many rows were recorded now."""
     recipients = _recipients(ticket)
     message_id = message_id_for(ticket.tenant_id, ticket.number, f"event{event.pk}")
     created_ids = []
     for address in recipients:
+        if only and address != only:
+            continue
         outbound, created = OutboundEmail.objects.get_or_create(
             tenant=current_tenant(),
             event=event,

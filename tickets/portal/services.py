@@ -100,21 +100,36 @@ def portal_ticket_url(*, ticket: Ticket, token: str) -> str:
     return settings.PUBLIC_BASE_URL + path
 
 
+def portal_link_recipients(ticket: Ticket) -> list[str]:
+    """Who holds a link to a ticket from its mail: the requester and the
+    CCs mail goes to (no query: the requester is loaded with the ticket)."""
+    addresses = [ticket.requester.email.lower()]
+    for email in ticket.cc_emails[: settings.TICKET_MAX_CC]:
+        if email.lower() not in addresses:
+            addresses.append(email.lower())
+    return addresses
+
+
 @transaction.atomic
-def portal_links_reset(*, ticket: Ticket, actor) -> int:
-    """Revoke every link to a ticket; the event's handler mails each
-    recipient a new one (made when that mail is sent). Returns how many
-    links were revoked."""
+def portal_links_reset(*, ticket: Ticket, actor, email: str = "") -> int:
+    """Revoke every link to a ticket, or only `email`'s (the others keep
+    theirs); the event's handler mails each recipient whose link was
+    reset a new one (made when that mail is sent). Returns how many links
+    were revoked."""
+    email = (email or "").strip().lower()
+    if email and email not in portal_link_recipients(ticket):
+        raise ValidationError(_("%(email)s gets no mail about this ticket.") % {"email": email})
     now = timezone.now()
-    revoked = PortalLink.objects.filter(ticket=ticket, revoked_at__isnull=True).update(
-        revoked_at=now
-    )
+    links = PortalLink.objects.filter(ticket=ticket, revoked_at__isnull=True)
+    if email:
+        links = links.filter(email=email)
+    revoked = links.update(revoked_at=now)
     event_record(
         ticket=ticket,
         kind=LINKS_RESET,
         actor_user=actor,
         is_public=False,
-        new_value={"revoked": revoked},
+        new_value={"revoked": revoked, "email": email} if email else {"revoked": revoked},
         created_at=now,
     )
     return revoked
