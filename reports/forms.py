@@ -1,7 +1,7 @@
 from django import forms
 
 from tickets.forms import TenantChoicesMixin
-from tickets.models import Ticket
+from tickets.models import Organization, Ticket
 
 PERIODS = {"today": ("Today", 0), "7": ("Last 7 days", 7), "30": ("Last 30 days", 30)}
 PERIODS["90"] = ("Last 90 days", 90)
@@ -28,6 +28,11 @@ class ReportFilterForm(TenantChoicesMixin, forms.Form):
         required=False,
     )
 
+    organization = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Any organisation", label="Organisation"
+    )
+
     def __init__(self, *args, tenant, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fill_tenant_choices(tenant, choices)
+        self.fields["organization"].queryset = Organization.objects.order_by("name")

@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 
 from helpdesk.tenancy import current_tenant
+from sla.models import TicketTarget
 from tickets.models import Event, Ticket
 
-from .facts import EVENT_COLUMNS, EventRow, fold
-from .models import DailyVolume, TicketFact
+from . import rollup
+from .facts import EVENT_COLUMNS, SLA_KINDS, EventRow, TargetRow, fold, take_targets
+from .models import DailyDuration, DailyVolume, TicketFact
 
 TICKET_COLUMNS = (
     "id",
@@ -55,10 +57,47 @@ def _event_rows(ticket_id: int, after: int) -> list[EventRow]:
     return [EventRow(*row) for row in rows]
 
 
+def _target_rows(ticket_ids: list[int]) -> dict[int, list[TargetRow]]:
+    """The SLA targets of these tickets that facts take (one query)."""
+    rows: dict[int, list[TargetRow]] = {}
+    for ticket_id, *values in TicketTarget.objects.filter(
+        ticket_id__in=ticket_ids, kind__in=list(SLA_KINDS)
+    ).values_list("ticket_id", "kind", "business", "met_at", "breached_at", "seconds_used"):
+        rows.setdefault(ticket_id, []).append(TargetRow(*values))
+    return rows
+
+
+# The days a fact counts on, one per kind of moment.
+DAY_FIELDS = (
+    "created_day",
+    "resolved_day",
+    "first_reply_day",
+    "sla_first_response_day",
+    "sla_resolution_day",
+    "rated_day",
+)
+# What the daily rollups read of a fact besides its events' fields.
+ROLLED_FIELDS = (
+    "status",
+    "priority",
+    "channel",
+    "category_id",
+    "group_id",
+    "assignee_id",
+    "organization_id",
+    "first_reply_business_seconds",
+    "resolution_business_seconds",
+    "sla_first_response",
+    "sla_first_response_at",
+    "sla_resolution",
+    "sla_resolution_at",
+)
+
+
 def _days(fact: TicketFact | None) -> set[date]:
     if fact is None:
         return set()
-    return {day for day in (fact.created_day, fact.resolved_day) if day is not None}
+    return {getattr(fact, name) for name in DAY_FIELDS} - {None}
 
 
 @transaction.atomic
@@ -74,35 +113,29 @@ def fact_refresh(*, ticket_id: int) -> TicketFact | None:
     # Two handlers of one ticket's events queue here rather than fold twice.
     fact = TicketFact.objects.select_for_update().filter(ticket_id=ticket_id).first()
     before = _days(fact)
-    before_dims = _dims(fact)
+    before_rolled = _rolled(fact)
     if fact is None:
         fact = _new_fact(ticket, zone)
     folded = fold(fact, _event_rows(ticket_id, fact.last_event_id), zone)
     _take_dimensions(fact, ticket)
-    if not folded and fact.pk is not None and before_dims == _dims(fact):
+    take_targets(fact, _target_rows([ticket_id]).get(ticket_id, []), zone)
+    if not folded and fact.pk is not None and before_rolled == _rolled(fact):
         return fact
     fact.save()
     volumes_recount(before | _days(fact))
     return fact
 
 
-def _dims(fact: TicketFact | None):
+def _rolled(fact: TicketFact | None):
     if fact is None:
         return None
-    return (
-        fact.status,
-        fact.priority,
-        fact.channel,
-        fact.category_id,
-        fact.group_id,
-        fact.assignee_id,
-        fact.organization_id,
-    )
+    return tuple(getattr(fact, name) for name in ROLLED_FIELDS)
 
 
 def volumes_recount(days: Iterable[date]) -> None:
-    """Recount `DailyVolume` for `days` from the facts (one statement per
-    day, under a lock on that day so two recounts do not interleave)."""
+    """Recount the daily volumes and duration histograms of `days` from the
+    facts (two statements per day, under a lock on that day so two recounts
+    do not interleave)."""
     tenant_id = current_tenant().pk
     with connection.cursor() as cursor:
         for day in sorted(set(days)):
@@ -111,36 +144,15 @@ def volumes_recount(days: Iterable[date]) -> None:
                 [f"reports.dailyvolume:{tenant_id}:{day.isoformat()}"],
             )
             DailyVolume.objects.filter(day=day).delete()
-            cursor.execute(
-                """
-                INSERT INTO reports_dailyvolume
-                    (tenant_id, day, group_id, channel, priority, category_id, created, solved)
-                SELECT %(tenant)s, %(day)s, group_id, channel, priority, category_id,
-                       count(*) FILTER (WHERE created_day = %(day)s),
-                       count(*) FILTER (WHERE resolved_day = %(day)s)
-                FROM (
-                    SELECT group_id, channel, priority, category_id, created_day, resolved_day
-                    FROM reports_ticketfact
-                    WHERE tenant_id = %(tenant)s AND created_at >= %(from)s
-                      AND created_at < %(to)s AND created_day = %(day)s
-                    UNION ALL
-                    SELECT group_id, channel, priority, category_id, NULL, resolved_day
-                    FROM reports_ticketfact
-                    WHERE tenant_id = %(tenant)s AND resolved_at >= %(from)s
-                      AND resolved_at < %(to)s AND resolved_day = %(day)s
-                      AND created_day <> %(day)s
-                ) AS touched
-                GROUP BY group_id, channel, priority, category_id
-                """,
-                # The day in any time zone lies within these bounds, which let
-                # both branches use their (tenant, time) index.
-                {
-                    "tenant": tenant_id,
-                    "day": day,
-                    "from": datetime.combine(day - timedelta(days=1), time(), UTC),
-                    "to": datetime.combine(day + timedelta(days=2), time(), UTC),
-                },
-            )
+            DailyDuration.objects.filter(day=day).delete()
+            params = {
+                "tenant": tenant_id,
+                "day": day,
+                "from": datetime.combine(day - timedelta(days=1), time(), UTC),
+                "to": datetime.combine(day + timedelta(days=2), time(), UTC),
+            }
+            cursor.execute(rollup.insert_counts(rollup.one_day), params)
+            cursor.execute(rollup.insert_durations(rollup.one_day), params)
 
 
 def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: int = 2000) -> int:
@@ -155,6 +167,7 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
     with transaction.atomic():
         TicketFact.objects.all().delete()
         DailyVolume.objects.all().delete()
+        DailyDuration.objects.all().delete()
     while True:
         tickets = list(
             Ticket.objects.filter(pk__gt=last_id).order_by("pk").values(*TICKET_COLUMNS)[:chunk]
@@ -170,11 +183,13 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
         )
         for ticket_id, *row in rows:
             events.setdefault(ticket_id, []).append(EventRow(*row))
+        targets = _target_rows([t["id"] for t in tickets])
         facts = []
         for ticket in tickets:
             fact = _new_fact(ticket, zone)
             fold(fact, events.get(ticket["id"], []), zone)
             _take_dimensions(fact, ticket)
+            take_targets(fact, targets.get(ticket["id"], []), zone)
             facts.append(fact)
         with transaction.atomic():
             TicketFact.objects.bulk_create(facts)
@@ -183,23 +198,7 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
             progress(done, total)
     with transaction.atomic(), connection.cursor() as cursor:
         DailyVolume.objects.all().delete()
-        cursor.execute(
-            """
-            INSERT INTO reports_dailyvolume
-                (tenant_id, day, group_id, channel, priority, category_id, created, solved)
-            SELECT %(tenant)s, day, group_id, channel, priority, category_id,
-                   sum(created), sum(solved)
-            FROM (
-                SELECT created_day AS day, group_id, channel, priority, category_id,
-                       1 AS created, 0 AS solved
-                FROM reports_ticketfact WHERE tenant_id = %(tenant)s
-                UNION ALL
-                SELECT resolved_day, group_id, channel, priority, category_id, 0, 1
-                FROM reports_ticketfact
-                WHERE tenant_id = %(tenant)s AND resolved_day IS NOT NULL
-            ) AS days
-            GROUP BY day, group_id, channel, priority, category_id
-            """,
-            {"tenant": tenant.pk},
-        )
+        DailyDuration.objects.all().delete()
+        cursor.execute(rollup.insert_counts(rollup.every_day), {"tenant": tenant.pk})
+        cursor.execute(rollup.insert_durations(rollup.every_day), {"tenant": tenant.pk})
     return done
