@@ -7,6 +7,7 @@ row and recounts the `DailyVolume` rows of the days that row touched. The
 arrives at the same rows.
 """
 
+from django.conf import settings
 from django.db import models
 
 from helpdesk.models import TenantOwned
@@ -171,3 +172,21 @@ class DailyDuration(TenantOwned):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "day"], name="dailyduration_day_idx")]
+
+
+class WeeklySummarySent(TenantOwned):
+    """That a member was mailed the summary of the week starting `week_start`
+    (a Monday in the help desk's time zone). Inserted in the transaction
+    that records the mail: a second sweep of the same week finds the row
+    and mails nothing, so each member gets one summary a week."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week_start = models.DateField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "week_start"], name="weeklysummary_once_a_week"
+            )
+        ]
