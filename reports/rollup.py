@@ -110,12 +110,13 @@ def in_period(where: str) -> Condition:
     return condition
 
 
-def counts_select(condition: Condition, *, by_day: bool) -> str:
-    """The `COUNTS` (summed), per day and dimensions when `by_day`, else in total."""
-    keys = ("day", *DIMENSIONS) if by_day else ()
+def counts_select(condition: Condition, *, by_day: bool, dimensions: bool = True) -> str:
+    """The `COUNTS` (summed) per day (and dimensions, unless not
+    `dimensions`) when `by_day`, else in total."""
+    keys = ("day", *(DIMENSIONS if dimensions else ())) if by_day else ()
     branches = []
     for moment, day, values in COUNT_BRANCHES:
-        columns = [f"{day} AS day", *DIMENSIONS] if by_day else []
+        columns = [f"{day} AS day", *keys[1:]] if by_day else []
         columns += [f"{values.get(name, '0')} AS {name}" for name in COUNTS]
         branches.append(
             f"SELECT {', '.join(columns)} FROM reports_ticketfact WHERE {condition(moment, day)}"

@@ -75,6 +75,13 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class TrendDay:
+    day: date
+    created: int
+    solved: int
+
+
+@dataclass(frozen=True)
 class Times:
     """Median and 90th percentile of one measure, and how many it covers."""
 
@@ -132,6 +139,8 @@ class Dashboard:
     backlog_by_age: list[tuple[str, int]] = field(default_factory=list)
     backlog: int = 0
     unassigned: int = 0
+    # Created and solved per day, when asked for.
+    trend: list[TrendDay] | None = None
 
     # The old names of the first reply's figures, for the pages that read them.
     @property
@@ -167,32 +176,55 @@ def _all(sql: str, params: dict) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _period_figures(filters: Filters) -> tuple[dict[str, int], dict[str, dict[int, int]]]:
+def _period_figures(
+    filters: Filters, trend_first: date | None = None
+) -> tuple[dict[str, int], dict[str, dict[int, int]], list[TrendDay] | None]:
     """The period's counts ({name: n}) and duration histograms ({measure:
-    {bucket: n}}): from the daily rollups (a row per day and dimensions,
-    so the cost grows with days, not tickets) when the filters are ones they
-    are kept by, else added up from the facts by the same SQL."""
+    {bucket: n}}), and the created and solved per day from `trend_first`
+    when asked: from the daily rollups (a row per day and dimensions, so the
+    cost grows with days, not tickets) when the filters are ones they are
+    kept by, else added up from the facts by the same SQL."""
+    first = min(filters.first_day, trend_first or filters.first_day)
+    sums = ", ".join(f"coalesce(sum({name}), 0)" for name in rollup.COUNTS)
+    where, params = filters.conditions()
+    # One statement for the period's counts and the trend: the days' sums.
     if filters.only_volume_filters:
-        where, params = filters.conditions()
-        params.update(first=filters.first_day, last=filters.last_day)
-        period = f"{where} AND day >= %(first)s AND day <= %(last)s"
-        sums = ", ".join(f"coalesce(sum({name}), 0)" for name in rollup.COUNTS)
-        counts = _one(f"SELECT {sums} FROM reports_dailyvolume WHERE {period}", params)
+        params.update(first=first, last=filters.last_day)
+        rows = _all(
+            f"""SELECT day, {sums} FROM reports_dailyvolume
+                WHERE {where} AND day >= %(first)s AND day <= %(last)s GROUP BY day""",
+            params,
+        )
+        params.update(first=filters.first_day)
         buckets = _all(
             f"""SELECT measure, bucket, sum(count) FROM reports_dailyduration
-                WHERE {period} GROUP BY measure, bucket""",
+                WHERE {where} AND day >= %(first)s AND day <= %(last)s
+                GROUP BY measure, bucket""",
             params,
         )
     else:
-        where, params = filters.conditions()
-        params.update(start=filters.start, end=filters.end)
-        condition = rollup.in_period(where)
-        counts = _one(rollup.counts_select(condition, by_day=False), params)
-        buckets = _all(rollup.durations_select(condition, by_day=False), params)
+        zone = ZoneInfo(current_tenant().time_zone)
+        params.update(start=datetime.combine(first, time(), zone), end=filters.end)
+        rows = _all(
+            rollup.counts_select(rollup.in_period(where), by_day=True, dimensions=False), params
+        )
+        params.update(start=filters.start)
+        buckets = _all(rollup.durations_select(rollup.in_period(where), by_day=False), params)
+    by_day = {day: [int(n) for n in counts] for day, *counts in rows}
+    counts = [0] * len(rollup.COUNTS)
+    for day, values in by_day.items():
+        if day >= filters.first_day:
+            counts = [a + b for a, b in zip(counts, values, strict=True)]
+    trend_days = None
+    if trend_first is not None:
+        created, solved = rollup.COUNTS.index("created"), rollup.COUNTS.index("solved")
+        found = {day: (v[created], v[solved]) for day, v in by_day.items()}
+        trend_days = _every_day(found, trend_first, filters.last_day)
     histograms: dict[str, dict[int, int]] = {}
     for measure, bucket, count in buckets:
         histograms.setdefault(measure, {})[bucket] = int(count)
-    return dict(zip(rollup.COUNTS, (int(n) for n in counts), strict=True)), histograms
+    totals = dict(zip(rollup.COUNTS, counts, strict=True))
+    return totals, histograms, trend_days
 
 
 def _times(histogram: dict[int, int] | None) -> Times:
@@ -209,13 +241,17 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def dashboard(filters: Filters, *, now: datetime | None = None) -> Dashboard:
+def dashboard(
+    filters: Filters, *, now: datetime | None = None, trend_first: date | None = None
+) -> Dashboard:
     """The dashboard's figures for `filters`: the period's counts and
-    histograms (two statements on the daily rollups), and the open backlog
-    (one statement on the facts' partial index of open tickets)."""
+    histograms (two statements on the daily rollups, which also give the
+    trend from `trend_first` when asked), and the open backlog (one
+    statement on the facts' partial index of open tickets)."""
     now = now or timezone.now()
-    counts, histograms = _period_figures(filters)
+    counts, histograms, trend_days = _period_figures(filters, trend_first)
     result = Dashboard(
+        trend=trend_days,
         new=counts["created"],
         solved=counts["solved"],
         assigned=counts["assigned"],
@@ -270,13 +306,6 @@ def dashboard(filters: Filters, *, now: datetime | None = None) -> Dashboard:
     return result
 
 
-@dataclass(frozen=True)
-class TrendDay:
-    day: date
-    created: int
-    solved: int
-
-
 def trend(filters: Filters, *, first_day: date, last_day: date) -> list[TrendDay]:
     """Tickets created and solved per day from `first_day` to `last_day`
     (every day listed, quiet ones as 0): from the daily volumes when the
@@ -310,6 +339,11 @@ def trend(filters: Filters, *, first_day: date, last_day: date) -> list[TrendDay
             },
         )
     found = {day: (int(created), int(solved)) for day, created, solved in rows}
+    return _every_day(found, first_day, last_day)
+
+
+def _every_day(found: dict, first_day: date, last_day: date) -> list[TrendDay]:
+    """Every day from `first_day` to `last_day`, quiet ones as 0."""
     days = []
     day = first_day
     while day <= last_day:

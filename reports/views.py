@@ -73,14 +73,15 @@ METRICS = {
 }
 
 
-def _filters(request) -> tuple[ReportFilterForm, selectors.Filters, str]:
+def _filters(request, *, form_shown: bool) -> tuple[ReportFilterForm, selectors.Filters, str]:
     query = request.GET.copy()
     if not query.get("period"):
         query["period"] = "30"
     form = ReportFilterForm(
         query,
         tenant=request.tenant,
-        choices=None if request.htmx else tenant_choices(request),
+        # Lists to choose from only where the form is drawn.
+        choices=tenant_choices(request) if form_shown else None,
     )
     data = form.cleaned_data if form.is_valid() else {}
     period = data.get("period") or "30"
@@ -88,16 +89,14 @@ def _filters(request) -> tuple[ReportFilterForm, selectors.Filters, str]:
     # are kept by day, and the tickets behind a number are the same days'.
     today = timezone.localtime(timezone.now(), ZoneInfo(request.tenant.time_zone)).date()
     days = PERIODS[period][1]
-    group, assignee, category = data.get("group"), data.get("assignee"), data.get("category")
-    organization = data.get("organization")
     filters = selectors.Filters(
         first_day=today - timedelta(days=max(days, 1) - 1),
         last_day=today,
-        organization_id=organization.pk if organization else None,
-        group_id=group.pk if group else None,
-        assignee_id=assignee.pk if assignee else None,
+        organization_id=data.get("organization"),
+        group_id=data.get("group"),
+        assignee_id=data.get("assignee"),
         channel=data.get("channel") or None,
-        category_id=category.pk if category else None,
+        category_id=data.get("category"),
         priority=data.get("priority"),
     )
     return form, filters, period
@@ -117,11 +116,10 @@ _KEPT = ("period", "group", "assignee", "channel", "category", "priority", "orga
 def dashboard(request, tenant_slug):
     """The state of support: the period's figures, the open backlog and the
     trend; the figures alone when htmx refreshes them."""
-    form, filters, period = _filters(request)
-    figures = selectors.dashboard(filters)
-    today = filters.last_day
+    form, filters, period = _filters(request, form_shown=not request.htmx)
     span = 90 if period == "90" else 30
-    days = selectors.trend(filters, first_day=today - timedelta(days=span - 1), last_day=today)
+    figures = selectors.dashboard(filters, trend_first=filters.last_day - timedelta(days=span - 1))
+    days = figures.trend
     context = {
         "form": form,
         "figures": figures,
@@ -146,7 +144,7 @@ def ticket_list(request, tenant_slug, metric):
 
     if metric not in METRICS:
         raise Http404("No such figure.")
-    _, filters, period = _filters(request)
+    _, filters, period = _filters(request, form_shown=False)
     title, period_column, condition = METRICS[metric]
     if request.GET.get("format") == "csv":
         return _csv(request, filters, metric, period_column, condition)

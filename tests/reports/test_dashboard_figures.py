@@ -491,3 +491,22 @@ def test_the_tickets_behind_a_number_export_as_csv_in_pages(
         [f"{tenant.ticket_prefix}-4", "'=HYPERLINK(1)", "new"],
         [f"{tenant.ticket_prefix}-3", "Three", "open"],
     ]
+
+
+@pytest.mark.parametrize("narrowed", ["", "period=90", "organization", "assignee"])
+def test_the_dashboard_answers_in_at_most_12_queries(
+    tenant, agent, sla_history, admin_user, login, django_assert_max_num_queries, narrowed
+):
+    from tickets.models import Organization
+
+    with tenant_context(tenant):
+        org = Organization.objects.create(tenant=tenant, name="Initech")
+    # The organisation and the agent are read from the facts, not the rollups.
+    query = {"organization": f"organization={org.pk}", "assignee": f"assignee={agent.pk}"}
+    client = login(admin_user)
+    url = reverse("reports:dashboard", args=[tenant.slug]) + "?" + query.get(narrowed, narrowed)
+    client.get(url)  # the session and the first read of the menus
+    with django_assert_max_num_queries(12):
+        assert client.get(url).status_code == 200
+    with django_assert_max_num_queries(12):
+        assert client.get(url, headers={"HX-Request": "true"}).status_code == 200
