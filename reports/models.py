@@ -107,10 +107,20 @@ class TicketFact(TenantOwned):
                 name="ticketfact_rated_idx",
                 condition=models.Q(rated_at__isnull=False),
             ),
+            # The open backlog by status, age and assignee, read from the
+            # index alone (with the filters' columns, so a filter does too).
             models.Index(
                 fields=["tenant", "status", "created_at"],
                 name="ticketfact_open_idx",
                 condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
+                include=[
+                    "assignee_id",
+                    "group_id",
+                    "channel",
+                    "priority",
+                    "category_id",
+                    "organization_id",
+                ],
             ),
         ]
 
@@ -171,7 +181,22 @@ class DailyDuration(TenantOwned):
     count = models.PositiveIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "day"], name="dailyduration_day_idx")]
+        # The period's histograms read from the index alone.
+        indexes = [
+            models.Index(
+                fields=["tenant", "day"],
+                name="dailyduration_day_idx",
+                include=[
+                    "group_id",
+                    "channel",
+                    "priority",
+                    "category_id",
+                    "measure",
+                    "bucket",
+                    "count",
+                ],
+            )
+        ]
 
 
 class WeeklySummarySent(TenantOwned):
