@@ -5,6 +5,7 @@ incremental handler and the rebuild cannot disagree on what an event means.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,23 +35,32 @@ EVENT_COLUMNS = (
 # under a minute).
 BUCKETS_PER_DOUBLING = 8
 BUCKET_FLOOR_SECONDS = 60
+# The buckets' lower edges in whole seconds, up to about two years (bucket
+# k covers [EDGES[k-1], EDGES[k])): integers, so that Python and SQL put a
+# time in the same bucket to the second.
+BUCKET_EDGES = tuple(
+    math.ceil(BUCKET_FLOOR_SECONDS * 2 ** (k / BUCKETS_PER_DOUBLING))
+    for k in range(20 * BUCKETS_PER_DOUBLING + 1)
+)
+
+
+def duration_bucket(seconds: int) -> int:
+    """The bucket of a time in seconds: how many lower edges it reaches."""
+    return bisect.bisect_right(BUCKET_EDGES, seconds)
 
 
 def duration_bucket_sql(column: str) -> str:
-    """The bucket of `column` (seconds) in SQL: the one formula the rollups
-    and the facts' own reading share, so both put a time in one bucket."""
-    return (
-        f"(CASE WHEN {column} < {BUCKET_FLOOR_SECONDS} THEN 0 ELSE "
-        f"floor({BUCKETS_PER_DOUBLING} * log(2.0, {column} / {BUCKET_FLOOR_SECONDS}.0))::int + 1"
-        " END)"
-    )
+    """`duration_bucket` in SQL (width_bucket over the same edges)."""
+    return f"width_bucket({column}, ARRAY[{','.join(map(str, BUCKET_EDGES))}]::int[])"
 
 
 def bucket_value(bucket: int) -> float:
     """The time a bucket stands for: its geometric middle (30 s under a minute)."""
     if bucket == 0:
         return BUCKET_FLOOR_SECONDS / 2
-    return BUCKET_FLOOR_SECONDS * 2 ** ((bucket - 0.5) / BUCKETS_PER_DOUBLING)
+    if bucket >= len(BUCKET_EDGES):
+        return float(BUCKET_EDGES[-1])
+    return math.sqrt(BUCKET_EDGES[bucket - 1] * BUCKET_EDGES[bucket])
 
 
 def histogram_percentile(counts: dict[int, int], share: float) -> float | None:
@@ -176,3 +186,105 @@ def fold(fact, events: list[EventRow], zone: ZoneInfo) -> bool:
             if before is not None and after is not None and before != after:
                 fact.group_moves += 1
     return changed
+
+
+# What a fact adds to the daily rollups, mirroring `reports.rollup` (the
+# SQL the rebuild counts with; the property test holds the two together):
+# {(day, *dimensions): [count per rollup.COUNTS]} and
+# {(day, *dimensions, measure, bucket): 1}.
+COUNT_NAMES = (
+    "created",
+    "assigned",
+    "routed",
+    "solved",
+    "reopened",
+    "first_replies",
+    "sla_first_response_met",
+    "sla_first_response_breached",
+    "sla_resolution_met",
+    "sla_resolution_breached",
+    "ratings",
+    "ratings_good",
+    "ratings_five",
+    "score_five_sum",
+)
+
+
+def contributions(fact) -> tuple[dict[tuple, list[int]], dict[tuple, int]]:
+    """The rows of the daily rollups this fact counts in, and by how much."""
+    if fact is None:
+        return {}, {}
+    dims = (fact.group_id, fact.channel, fact.priority, fact.category_id)
+    counts: dict[tuple, list[int]] = {}
+
+    def add(day, **values):
+        row = counts.setdefault((day, *dims), [0] * len(COUNT_NAMES))
+        for name, value in values.items():
+            row[COUNT_NAMES.index(name)] += int(value)
+
+    add(
+        fact.created_day,
+        created=1,
+        assigned=fact.first_assigned_at is not None,
+        routed=fact.assigned_by_system,
+    )
+    if fact.resolved_at is not None:
+        add(fact.resolved_day, solved=1, reopened=fact.reopens > 0)
+    if fact.first_reply_at is not None:
+        add(fact.first_reply_day, first_replies=1)
+    if fact.sla_first_response_at is not None:
+        add(
+            fact.sla_first_response_day,
+            sla_first_response_met=fact.sla_first_response == "met",
+            sla_first_response_breached=fact.sla_first_response == "breached",
+        )
+    if fact.sla_resolution_at is not None:
+        add(
+            fact.sla_resolution_day,
+            sla_resolution_met=fact.sla_resolution == "met",
+            sla_resolution_breached=fact.sla_resolution == "breached",
+        )
+    if fact.rated_at is not None:
+        five = fact.rating_scale == "five"
+        add(
+            fact.rated_day,
+            ratings=1,
+            ratings_good=bool(fact.rating_good),
+            ratings_five=five,
+            score_five_sum=(fact.rating_score or 0) if five else 0,
+        )
+    durations: dict[tuple, int] = {}
+    for measure, moment, day, seconds in (
+        ("first_reply", "first_reply_at", "first_reply_day", "first_reply_seconds"),
+        ("resolution", "resolved_at", "resolved_day", "resolution_seconds"),
+        (
+            "first_reply_business",
+            "first_reply_at",
+            "first_reply_day",
+            "first_reply_business_seconds",
+        ),
+        ("resolution_business", "resolved_at", "resolved_day", "resolution_business_seconds"),
+    ):
+        value = getattr(fact, seconds)
+        if getattr(fact, moment) is not None and value is not None:
+            key = (getattr(fact, day), *dims, measure, duration_bucket(value))
+            durations[key] = durations.get(key, 0) + 1
+    return counts, durations
+
+
+def contributions_delta(before, after) -> tuple[dict[tuple, list[int]], dict[tuple, int]]:
+    """What changing a fact from `before` to `after` (contributions) adds
+    to each rollup row; rows it leaves as they were are not listed."""
+    counts: dict[tuple, list[int]] = {}
+    for key in set(before[0]) | set(after[0]):
+        old = before[0].get(key, [0] * len(COUNT_NAMES))
+        new = after[0].get(key, [0] * len(COUNT_NAMES))
+        delta = [b - a for a, b in zip(old, new, strict=True)]
+        if any(delta):
+            counts[key] = delta
+    durations = {
+        key: after[1].get(key, 0) - before[1].get(key, 0)
+        for key in set(before[1]) | set(after[1])
+        if after[1].get(key, 0) != before[1].get(key, 0)
+    }
+    return counts, durations

@@ -128,7 +128,8 @@ class TicketFact(TenantOwned):
 class DailyVolume(TenantOwned):
     """What happened on one day (the help desk's time zone), per group,
     channel, priority and category: the dashboard's and the trends' source.
-    Recounted from `TicketFact` for every day a fact moved in or out of.
+    The handler adds what a fact's change adds or takes away (a row may fall
+    to 0 and stay); the rebuild counts them from `TicketFact`.
     Each count is taken on the day of its own moment: created, assigned and
     routed on the creation day; solved and reopened on the day of the
     resolution that stands; SLA outcomes on the day they were decided;
@@ -157,13 +158,23 @@ class DailyVolume(TenantOwned):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "day"], name="dailyvolume_day_idx")]
+        # One row per day and dimensions (no group is a value too): the
+        # handler adds to it in place.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", "group_id", "channel", "priority", "category_id"],
+                name="dailyvolume_one_row",
+                nulls_distinct=False,
+            )
+        ]
 
 
 class DailyDuration(TenantOwned):
     """How many first replies and resolutions of one day (per group,
     channel, priority and category) took a time within one bucket: the
     histograms medians and 90th percentiles are read from, so a period's
-    percentiles add up days, not tickets (`facts.duration_bucket`)."""
+    percentiles add up days, not tickets (`facts.duration_bucket`). A row
+    may fall to 0 and stay."""
 
     class Measure(models.TextChoices):
         FIRST_REPLY = "first_reply", "First reply"
@@ -181,6 +192,22 @@ class DailyDuration(TenantOwned):
     count = models.PositiveIntegerField()
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "tenant",
+                    "day",
+                    "group_id",
+                    "channel",
+                    "priority",
+                    "category_id",
+                    "measure",
+                    "bucket",
+                ],
+                name="dailyduration_one_row",
+                nulls_distinct=False,
+            )
+        ]
         # The period's histograms read from the index alone.
         indexes = [
             models.Index(

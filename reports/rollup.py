@@ -1,7 +1,8 @@
-"""The SQL that adds facts up: one text for the daily rollups' recount of a
-day, their rebuild over every day, and the dashboard's reading of the facts
-themselves (for the filters the rollups are not kept by), so the three
-cannot count differently.
+"""The SQL that adds facts up: one text for the daily rollups' rebuild and
+the dashboard's reading of the facts themselves (for the filters the
+rollups are not kept by), so the two cannot count differently. The
+handler's own additions (`facts.contributions`) mirror it, and the
+property test holds them together.
 
 Every count is taken on the day (or within the period) of its own moment:
 each branch below reads the facts whose moment of that kind falls there,
@@ -12,27 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .facts import duration_bucket_sql
+from .facts import COUNT_NAMES, duration_bucket_sql
 
 DIMENSIONS = ("group_id", "channel", "priority", "category_id")
 
 # The counts of `DailyVolume`, in column order.
-COUNTS = (
-    "created",
-    "assigned",
-    "routed",
-    "solved",
-    "reopened",
-    "first_replies",
-    "sla_first_response_met",
-    "sla_first_response_breached",
-    "sla_resolution_met",
-    "sla_resolution_breached",
-    "ratings",
-    "ratings_good",
-    "ratings_five",
-    "score_five_sum",
-)
+COUNTS = COUNT_NAMES
 
 # (moment column, day column, {count: SQL value}) per kind of moment.
 COUNT_BRANCHES = (
@@ -90,14 +76,6 @@ Condition = Callable[[str, str], str]
 def every_day(moment: str, day: str) -> str:
     """Every fact that has the moment (the rebuild)."""
     return f"tenant_id = %(tenant)s AND {moment} IS NOT NULL"
-
-
-def one_day(moment: str, day: str) -> str:
-    """Facts whose moment falls on %(day)s. The day in any time zone lies
-    between %(from)s and %(to)s, which let the moment's index narrow first."""
-    return (
-        f"tenant_id = %(tenant)s AND {moment} >= %(from)s AND {moment} < %(to)s AND {day} = %(day)s"
-    )
 
 
 def in_period(where: str) -> Condition:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -13,7 +12,16 @@ from sla.models import TicketTarget
 from tickets.models import Event, Ticket
 
 from . import rollup
-from .facts import EVENT_COLUMNS, SLA_KINDS, EventRow, TargetRow, fold, take_targets
+from .facts import (
+    EVENT_COLUMNS,
+    SLA_KINDS,
+    EventRow,
+    TargetRow,
+    contributions,
+    contributions_delta,
+    fold,
+    take_targets,
+)
 from .models import DailyDuration, DailyVolume, TicketFact
 
 TICKET_COLUMNS = (
@@ -67,15 +75,6 @@ def _target_rows(ticket_ids: list[int]) -> dict[int, list[TargetRow]]:
     return rows
 
 
-# The days a fact counts on, one per kind of moment.
-DAY_FIELDS = (
-    "created_day",
-    "resolved_day",
-    "first_reply_day",
-    "sla_first_response_day",
-    "sla_resolution_day",
-    "rated_day",
-)
 # What the daily rollups read of a fact besides its events' fields.
 ROLLED_FIELDS = (
     "status",
@@ -94,12 +93,6 @@ ROLLED_FIELDS = (
 )
 
 
-def _days(fact: TicketFact | None) -> set[date]:
-    if fact is None:
-        return set()
-    return {getattr(fact, name) for name in DAY_FIELDS} - {None}
-
-
 @transaction.atomic
 def fact_refresh(*, ticket_id: int) -> TicketFact | None:
     """Bring one ticket's fact up to date with its events and its current
@@ -112,7 +105,7 @@ def fact_refresh(*, ticket_id: int) -> TicketFact | None:
         return None
     # Two handlers of one ticket's events queue here rather than fold twice.
     fact = TicketFact.objects.select_for_update().filter(ticket_id=ticket_id).first()
-    before = _days(fact)
+    before = contributions(fact)
     before_rolled = _rolled(fact)
     if fact is None:
         fact = _new_fact(ticket, zone)
@@ -122,7 +115,7 @@ def fact_refresh(*, ticket_id: int) -> TicketFact | None:
     if not folded and fact.pk is not None and before_rolled == _rolled(fact):
         return fact
     fact.save()
-    volumes_recount(before | _days(fact))
+    rollups_add(*contributions_delta(before, contributions(fact)))
     return fact
 
 
@@ -132,27 +125,42 @@ def _rolled(fact: TicketFact | None):
     return tuple(getattr(fact, name) for name in ROLLED_FIELDS)
 
 
-def volumes_recount(days: Iterable[date]) -> None:
-    """Recount the daily volumes and duration histograms of `days` from the
-    facts (two statements per day, under a lock on that day so two recounts
-    do not interleave)."""
+def rollups_add(counts: dict[tuple, list[int]], durations: dict[tuple, int]) -> None:
+    """Add a fact's change to the daily rollups (`facts.contributions_delta`),
+    in place: a statement per row it changes, whatever the day's volume.
+    Rows are taken in one order, so two handlers cannot deadlock on them; a
+    row a negative change finds missing means the rollups are out of step
+    with the facts (a rebuild puts them right), and the handler fails."""
     tenant_id = current_tenant().pk
+    keys = ("tenant_id", "day", *rollup.DIMENSIONS)
     with connection.cursor() as cursor:
-        for day in sorted(set(days)):
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"reports.dailyvolume:{tenant_id}:{day.isoformat()}"],
-            )
-            DailyVolume.objects.filter(day=day).delete()
-            DailyDuration.objects.filter(day=day).delete()
-            params = {
-                "tenant": tenant_id,
-                "day": day,
-                "from": datetime.combine(day - timedelta(days=1), time(), UTC),
-                "to": datetime.combine(day + timedelta(days=2), time(), UTC),
-            }
-            cursor.execute(rollup.insert_counts(rollup.one_day), params)
-            cursor.execute(rollup.insert_durations(rollup.one_day), params)
+        for table, columns, changes in (
+            ("reports_dailyvolume", rollup.COUNTS, counts),
+            ("reports_dailyduration", ("count",), {k: [v] for k, v in durations.items()}),
+        ):
+            key_columns = keys if table == "reports_dailyvolume" else (*keys, "measure", "bucket")
+            for key in sorted(changes, key=repr):
+                delta = changes[key]
+                if min(delta) >= 0:
+                    names = ", ".join((*key_columns, *columns))
+                    marks = ", ".join(["%s"] * (len(key_columns) + len(columns)))
+                    adds = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
+                    cursor.execute(
+                        f"INSERT INTO {table} ({names}) VALUES ({marks})"
+                        f" ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {adds}",
+                        [tenant_id, *key, *delta],
+                    )
+                    continue
+                adds = ", ".join(f"{c} = {c} + %s" for c in columns)
+                match = " AND ".join(f"{c} IS NOT DISTINCT FROM %s" for c in key_columns[2:])
+                cursor.execute(
+                    f"UPDATE {table} SET {adds} WHERE tenant_id = %s AND day = %s AND {match}",
+                    [*delta, tenant_id, *key],
+                )
+                if cursor.rowcount != 1:
+                    raise RuntimeError(
+                        f"{table} is out of step with the facts: rebuild_report_facts puts it right"
+                    )
 
 
 def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: int = 2000) -> int:
