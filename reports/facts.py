@@ -190,8 +190,8 @@ def fold(fact, events: list[EventRow], zone: ZoneInfo) -> bool:
 
 # What a fact adds to the daily rollups, mirroring `reports.rollup` (the
 # SQL the rebuild counts with; the property test holds the two together):
-# {(day, *dimensions): [count per rollup.COUNTS]} and
-# {(day, *dimensions, measure, bucket): 1}.
+# {(day, *key): [count per rollup.COUNTS]} and
+# {(day, *key, measure, bucket): 1}, the key as rollup.KEY_COLUMNS.
 COUNT_NAMES = (
     "created",
     "assigned",
@@ -214,13 +214,19 @@ def contributions(fact) -> tuple[dict[tuple, list[int]], dict[tuple, int]]:
     """The rows of the daily rollups this fact counts in, and by how much."""
     if fact is None:
         return {}, {}
-    dims = (fact.group_id, fact.channel, fact.priority, fact.category_id)
+    # The key after the day of the fact's row in each slice (rollup.SLICES).
+    slices = (
+        ("", fact.group_id, fact.channel, fact.priority, fact.category_id, None, None),
+        ("assignee", None, "", 0, None, fact.assignee_id, None),
+        ("organization", None, "", 0, None, None, fact.organization_id),
+    )
     counts: dict[tuple, list[int]] = {}
 
     def add(day, **values):
-        row = counts.setdefault((day, *dims), [0] * len(COUNT_NAMES))
-        for name, value in values.items():
-            row[COUNT_NAMES.index(name)] += int(value)
+        for key in slices:
+            row = counts.setdefault((day, *key), [0] * len(COUNT_NAMES))
+            for name, value in values.items():
+                row[COUNT_NAMES.index(name)] += int(value)
 
     add(
         fact.created_day,
@@ -267,8 +273,9 @@ def contributions(fact) -> tuple[dict[tuple, list[int]], dict[tuple, int]]:
     ):
         value = getattr(fact, seconds)
         if getattr(fact, moment) is not None and value is not None:
-            key = (getattr(fact, day), *dims, measure, duration_bucket(value))
-            durations[key] = durations.get(key, 0) + 1
+            for key in slices:
+                row = (getattr(fact, day), *key, measure, duration_bucket(value))
+                durations[row] = durations.get(row, 0) + 1
     return counts, durations
 
 

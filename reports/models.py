@@ -136,10 +136,16 @@ class DailyVolume(TenantOwned):
     ratings on the day of the latest rating."""
 
     day = models.DateField()
+    # Which slice of the day the row is in (reports.rollup.SLICES): "" by
+    # group, channel, priority and category together; "assignee" by agent;
+    # "organization" by organisation. A fact counts once in each.
+    slice = models.CharField(max_length=12, default="", blank=True)
     group_id = models.BigIntegerField(null=True)
     channel = models.CharField(max_length=10)
     priority = models.PositiveSmallIntegerField()
     category_id = models.BigIntegerField(null=True)
+    assignee_id = models.BigIntegerField(null=True)
+    organization_id = models.BigIntegerField(null=True)
     created = models.PositiveIntegerField(default=0)
     solved = models.PositiveIntegerField(default=0)
     assigned = models.PositiveIntegerField(default=0)
@@ -162,7 +168,17 @@ class DailyVolume(TenantOwned):
         # handler adds to it in place.
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "day", "group_id", "channel", "priority", "category_id"],
+                fields=[
+                    "tenant",
+                    "day",
+                    "slice",
+                    "group_id",
+                    "channel",
+                    "priority",
+                    "category_id",
+                    "assignee_id",
+                    "organization_id",
+                ],
                 name="dailyvolume_one_row",
                 nulls_distinct=False,
             )
@@ -183,10 +199,13 @@ class DailyDuration(TenantOwned):
         RESOLUTION_BUSINESS = "resolution_business", "Resolution, business time"
 
     day = models.DateField()
+    slice = models.CharField(max_length=12, default="", blank=True)
     group_id = models.BigIntegerField(null=True)
     channel = models.CharField(max_length=10)
     priority = models.PositiveSmallIntegerField()
     category_id = models.BigIntegerField(null=True)
+    assignee_id = models.BigIntegerField(null=True)
+    organization_id = models.BigIntegerField(null=True)
     measure = models.CharField(max_length=24, choices=Measure.choices)
     bucket = models.PositiveSmallIntegerField()
     count = models.PositiveIntegerField()
@@ -197,10 +216,13 @@ class DailyDuration(TenantOwned):
                 fields=[
                     "tenant",
                     "day",
+                    "slice",
                     "group_id",
                     "channel",
                     "priority",
                     "category_id",
+                    "assignee_id",
+                    "organization_id",
                     "measure",
                     "bucket",
                 ],
@@ -214,10 +236,13 @@ class DailyDuration(TenantOwned):
                 fields=["tenant", "day"],
                 name="dailyduration_day_idx",
                 include=[
+                    "slice",
                     "group_id",
                     "channel",
                     "priority",
                     "category_id",
+                    "assignee_id",
+                    "organization_id",
                     "measure",
                     "bucket",
                     "count",

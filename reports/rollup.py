@@ -16,6 +16,38 @@ from collections.abc import Callable
 from .facts import COUNT_NAMES, duration_bucket_sql
 
 DIMENSIONS = ("group_id", "channel", "priority", "category_id")
+# A rollup row's key after its day: the slice it belongs to, then every
+# dimension (those the slice is not kept by hold NULL, "" or 0).
+KEY_COLUMNS = ("slice", *DIMENSIONS, "assignee_id", "organization_id")
+# The rollups keep three slices of each day: by the four dimensions above
+# together (""), by the ticket's agent, and by its organisation. Each fact
+# counts once in each. {slice: {key column: SQL value}}.
+SLICES = {
+    "": {
+        "group_id": "group_id",
+        "channel": "channel",
+        "priority": "priority",
+        "category_id": "category_id",
+        "assignee_id": "NULL::bigint",
+        "organization_id": "NULL::bigint",
+    },
+    "assignee": {
+        "group_id": "NULL::bigint",
+        "channel": "''",
+        "priority": "0",
+        "category_id": "NULL::bigint",
+        "assignee_id": "assignee_id",
+        "organization_id": "NULL::bigint",
+    },
+    "organization": {
+        "group_id": "NULL::bigint",
+        "channel": "''",
+        "priority": "0",
+        "category_id": "NULL::bigint",
+        "assignee_id": "NULL::bigint",
+        "organization_id": "organization_id",
+    },
+}
 
 # The counts of `DailyVolume`, in column order.
 COUNTS = COUNT_NAMES
@@ -88,13 +120,21 @@ def in_period(where: str) -> Condition:
     return condition
 
 
-def counts_select(condition: Condition, *, by_day: bool, dimensions: bool = True) -> str:
-    """The `COUNTS` (summed) per day (and dimensions, unless not
-    `dimensions`) when `by_day`, else in total."""
-    keys = ("day", *(DIMENSIONS if dimensions else ())) if by_day else ()
+def _key_columns(slice_name: str) -> list[str]:
+    return [f"'{slice_name}' AS slice"] + [
+        f"{SLICES[slice_name][name]} AS {name}" for name in KEY_COLUMNS[1:]
+    ]
+
+
+def counts_select(condition: Condition, *, by_day: bool, slice_name: str | None = None) -> str:
+    """The `COUNTS` (summed) per day (and the key of `slice_name`'s rows,
+    when given) when `by_day`, else in total."""
+    keyed = by_day and slice_name is not None
+    keys = (("day", *(KEY_COLUMNS if keyed else ()))) if by_day else ()
     branches = []
     for moment, day, values in COUNT_BRANCHES:
-        columns = [f"{day} AS day", *keys[1:]] if by_day else []
+        columns = [f"{day} AS day"] if by_day else []
+        columns += _key_columns(slice_name) if keyed else []
         columns += [f"{values.get(name, '0')} AS {name}" for name in COUNTS]
         branches.append(
             f"SELECT {', '.join(columns)} FROM reports_ticketfact WHERE {condition(moment, day)}"
@@ -104,13 +144,15 @@ def counts_select(condition: Condition, *, by_day: bool, dimensions: bool = True
     return select + (f" GROUP BY {', '.join(keys)}" if keys else "")
 
 
-def durations_select(condition: Condition, *, by_day: bool) -> str:
-    """How many of each measure fell in each bucket, per day and dimensions
-    when `by_day`: (day, dimensions..., measure, bucket, count)."""
-    keys = ("day", *DIMENSIONS, "measure", "bucket") if by_day else ("measure", "bucket")
+def durations_select(condition: Condition, *, slice_name: str | None = None) -> str:
+    """How many of each measure fell in each bucket: per day and the key of
+    `slice_name`'s rows when given ((day, key..., measure, bucket, count)),
+    else in total ((measure, bucket, count))."""
+    keyed = slice_name is not None
+    keys = ("day", *KEY_COLUMNS, "measure", "bucket") if keyed else ("measure", "bucket")
     branches = []
     for measure, moment, day, seconds in DURATION_BRANCHES:
-        columns = [f"{day} AS day", *DIMENSIONS] if by_day else []
+        columns = [f"{day} AS day", *_key_columns(slice_name)] if keyed else []
         columns += [f"'{measure}' AS measure", f"{duration_bucket_sql(seconds)} AS bucket"]
         branches.append(
             f"SELECT {', '.join(columns)} FROM reports_ticketfact"
@@ -122,20 +164,20 @@ def durations_select(condition: Condition, *, by_day: bool) -> str:
     )
 
 
-def insert_counts(condition: Condition) -> str:
-    """INSERT the daily volumes of the facts `condition` takes."""
-    columns = ", ".join(("tenant_id", "day", *DIMENSIONS, *COUNTS))
+def insert_counts(condition: Condition, slice_name: str) -> str:
+    """INSERT the daily volumes of one slice of the facts `condition` takes."""
+    columns = ", ".join(("tenant_id", "day", *KEY_COLUMNS, *COUNTS))
     # In day order: a period's rows then lie together on disk.
     return (
         f"INSERT INTO reports_dailyvolume ({columns}) SELECT %(tenant)s, * FROM"
-        f" ({counts_select(condition, by_day=True)}) AS c ORDER BY day"
+        f" ({counts_select(condition, by_day=True, slice_name=slice_name)}) AS c ORDER BY day"
     )
 
 
-def insert_durations(condition: Condition) -> str:
-    """INSERT the daily duration histograms of the facts `condition` takes."""
-    columns = ", ".join(("tenant_id", "day", *DIMENSIONS, "measure", "bucket", "count"))
+def insert_durations(condition: Condition, slice_name: str) -> str:
+    """INSERT the duration histograms of one slice of the facts `condition` takes."""
+    columns = ", ".join(("tenant_id", "day", *KEY_COLUMNS, "measure", "bucket", "count"))
     return (
         f"INSERT INTO reports_dailyduration ({columns}) SELECT %(tenant)s, * FROM"
-        f" ({durations_select(condition, by_day=True)}) AS d ORDER BY day"
+        f" ({durations_select(condition, slice_name=slice_name)}) AS d ORDER BY day"
     )

@@ -24,7 +24,8 @@ AGE_BANDS = (
     ("1 to 4 weeks", 168, 672),
     ("Over 4 weeks", 672, None),
 )
-# Filters the daily rollups are kept by; the others are read from the facts.
+# Filters the daily rollups' main slice is kept by (together); the agent and
+# the organisation have a slice each (alone).
 VOLUME_FILTERS = ("group_id", "channel", "priority", "category_id")
 FILTER_NAMES = (*VOLUME_FILTERS, "assignee_id", "organization_id")
 
@@ -69,9 +70,18 @@ class Filters:
                 params[name] = value
         return " AND ".join(parts), params
 
-    @property
-    def only_volume_filters(self) -> bool:
-        return self.assignee_id is None and self.organization_id is None
+    def rollup_conditions(self) -> tuple[str, dict] | None:
+        """SQL conditions on the daily rollups: the slice that is kept by
+        these filters (the four dimensions together, the agent alone or the
+        organisation alone) and the filters' values; None when no slice is,
+        and the facts must be read."""
+        dimensions = any(getattr(self, name) is not None for name in VOLUME_FILTERS)
+        by_agent, by_organization = self.assignee_id is not None, self.organization_id is not None
+        if by_agent + by_organization + dimensions > 1:
+            return None
+        where, params = self.conditions()
+        params["slice"] = "assignee" if by_agent else "organization" if by_organization else ""
+        return f"{where} AND slice = %(slice)s", params
 
 
 @dataclass(frozen=True)
@@ -186,9 +196,10 @@ def _period_figures(
     kept by, else added up from the facts by the same SQL."""
     first = min(filters.first_day, trend_first or filters.first_day)
     sums = ", ".join(f"coalesce(sum({name}), 0)" for name in rollup.COUNTS)
-    where, params = filters.conditions()
+    kept = filters.rollup_conditions()
     # One statement for the period's counts and the trend: the days' sums.
-    if filters.only_volume_filters:
+    if kept is not None:
+        where, params = kept
         params.update(first=first, last=filters.last_day)
         rows = _all(
             f"""SELECT day, {sums} FROM reports_dailyvolume
@@ -203,13 +214,12 @@ def _period_figures(
             params,
         )
     else:
+        where, params = filters.conditions()
         zone = ZoneInfo(current_tenant().time_zone)
         params.update(start=datetime.combine(first, time(), zone), end=filters.end)
-        rows = _all(
-            rollup.counts_select(rollup.in_period(where), by_day=True, dimensions=False), params
-        )
+        rows = _all(rollup.counts_select(rollup.in_period(where), by_day=True), params)
         params.update(start=filters.start)
-        buckets = _all(rollup.durations_select(rollup.in_period(where), by_day=False), params)
+        buckets = _all(rollup.durations_select(rollup.in_period(where)), params)
     by_day = {day: [int(n) for n in counts] for day, *counts in rows}
     counts = [0] * len(rollup.COUNTS)
     for day, values in by_day.items():
@@ -310,8 +320,9 @@ def trend(filters: Filters, *, first_day: date, last_day: date) -> list[TrendDay
     """Tickets created and solved per day from `first_day` to `last_day`
     (every day listed, quiet ones as 0): from the daily volumes when the
     filters are ones they are kept by, else from the facts."""
-    if filters.only_volume_filters:
-        where, params = filters.conditions()
+    kept = filters.rollup_conditions()
+    if kept is not None:
+        where, params = kept
         rows = _all(
             f"""SELECT day, sum(created), sum(solved) FROM reports_dailyvolume
                 WHERE {where} AND day >= %(first)s AND day <= %(last)s

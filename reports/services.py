@@ -132,7 +132,7 @@ def rollups_add(counts: dict[tuple, list[int]], durations: dict[tuple, int]) -> 
     row a negative change finds missing means the rollups are out of step
     with the facts (a rebuild puts them right), and the handler fails."""
     tenant_id = current_tenant().pk
-    keys = ("tenant_id", "day", *rollup.DIMENSIONS)
+    keys = ("tenant_id", "day", *rollup.KEY_COLUMNS)
     with connection.cursor() as cursor:
         for table, columns, changes in (
             ("reports_dailyvolume", rollup.COUNTS, counts),
@@ -207,6 +207,11 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
     with transaction.atomic(), connection.cursor() as cursor:
         DailyVolume.objects.all().delete()
         DailyDuration.objects.all().delete()
-        cursor.execute(rollup.insert_counts(rollup.every_day), {"tenant": tenant.pk})
-        cursor.execute(rollup.insert_durations(rollup.every_day), {"tenant": tenant.pk})
+        for slice_name in rollup.SLICES:
+            cursor.execute(
+                rollup.insert_counts(rollup.every_day, slice_name), {"tenant": tenant.pk}
+            )
+            cursor.execute(
+                rollup.insert_durations(rollup.every_day, slice_name), {"tenant": tenant.pk}
+            )
     return done

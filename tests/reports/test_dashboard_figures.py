@@ -192,8 +192,14 @@ def test_sla_business_time_and_satisfaction_match_the_hand_worked_values(
 ):
     with tenant_context(tenant):
         figures = selectors.dashboard(_period(), now=D + timedelta(days=3))
-        # The same figures read from the facts (an agent filter; both are theirs).
-        from_facts = selectors.dashboard(_period(assignee_id=agent.pk), now=D + timedelta(days=3))
+        # The same figures from the agent's slice of the rollups, and read
+        # from the facts (agent and priority together: no slice is kept by
+        # both). Both tickets are the agent's, at the same priority.
+        by_agent = selectors.dashboard(_period(assignee_id=agent.pk), now=D + timedelta(days=3))
+        priority = sla_history["s1"].priority
+        from_facts = selectors.dashboard(
+            _period(assignee_id=agent.pk, priority=priority), now=D + timedelta(days=3)
+        )
     # Calendar time: first replies after 90 minutes and 23 hours; solved after
     # 5 hours and 24 hours.
     assert figures.first_reply.count == 2
@@ -217,6 +223,7 @@ def test_sla_business_time_and_satisfaction_match_the_hand_worked_values(
     # Ratings: 5 (good) and 2 (not good) of five.
     assert (figures.ratings, figures.ratings_good, figures.good_share) == (2, 1, 0.5)
     assert figures.mean_score == 3.5
+    assert by_agent == figures
     assert from_facts == figures
     with tenant_context(tenant):
         fact = TicketFact.objects.get(ticket=sla_history["s2"])
@@ -331,7 +338,7 @@ def _snapshot(*, folded_to=True):
             "rated_day",
         )
     )
-    dims = ("day", "group_id", "channel", "priority", "category_id")
+    dims = ("day", *rollup.KEY_COLUMNS)
     volumes = sorted(
         (v for v in DailyVolume.objects.values_list(*dims, *rollup.COUNTS) if any(v[len(dims) :])),
         key=repr,
