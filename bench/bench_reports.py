@@ -109,7 +109,7 @@ def main() -> None:
         ("dashboard, 90 days", f"{base}?period=90"),
         ("dashboard, today", f"{base}?period=today"),
         ("dashboard, one group", f"{base}?group={group.pk}"),
-        ("dashboard, one agent (trend from facts)", f"{base}?assignee={_an_agent(tenant)}"),
+        ("dashboard, one agent", f"{base}?assignee={_an_agent(tenant)}"),
         ("dashboard, 90 days, one agent", f"{base}?period=90&assignee={_an_agent(tenant)}"),
         ("tickets behind 'solved'", f"{base}tickets/solved/"),
         ("tickets behind 'open'", f"{base}tickets/backlog/"),
