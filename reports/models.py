@@ -1,10 +1,11 @@
 """Facts that reports read, kept as tickets change (DESIGN.md, "Scale").
 
 Pages never add up tickets, messages and events at request time: a handler
-of every ticket event folds the ticket's new events into its `TicketFact`
-row and recounts the `DailyVolume` rows of the days that row touched. The
-`rebuild_report_facts` command folds every ticket's events from scratch and
-arrives at the same rows.
+of every ticket event folds the ticket's new events (and the SLA app's
+targets of the ticket) into its `TicketFact` row, and adds what the row's
+change adds or takes away to the daily rollups (`DailyVolume`,
+`DailyDuration`). The `rebuild_report_facts` command folds every ticket's
+events from scratch and arrives at the same rows.
 """
 
 from django.conf import settings

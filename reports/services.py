@@ -95,9 +95,10 @@ ROLLED_FIELDS = (
 
 @transaction.atomic
 def fact_refresh(*, ticket_id: int) -> TicketFact | None:
-    """Bring one ticket's fact up to date with its events and its current
-    fields, and recount the days it moved in or out of. Idempotent: running
-    it twice, or for an event already folded in, changes nothing."""
+    """Bring one ticket's fact up to date with its events, its current
+    fields and its SLA targets, and add its change to the daily rollups.
+    Idempotent: running it twice, or for an event already folded in,
+    changes nothing (the fact and the rollups commit together)."""
     tenant = current_tenant()
     zone = ZoneInfo(tenant.time_zone)
     ticket = Ticket.objects.filter(pk=ticket_id).values(*TICKET_COLUMNS).first()
@@ -164,8 +165,9 @@ def rollups_add(counts: dict[tuple, list[int]], durations: dict[tuple, int]) -> 
 
 
 def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: int = 2000) -> int:
-    """Fold every ticket's events from scratch into fresh facts, then recount
-    every day. Gives the rows the incremental path keeps (a test says so).
+    """Fold every ticket's events from scratch into fresh facts, then count
+    every day's rollups from them. Gives the rows the incremental path keeps
+    (a property test says so).
     Streams tickets in id order, `chunk` at a time; returns how many."""
     tenant = current_tenant()
     zone = ZoneInfo(tenant.time_zone)
