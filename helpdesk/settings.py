@@ -443,6 +443,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dispatch.tasks.sweep_idle_agents",
         "schedule": 60,
     },
+    # Managers' weekly summary mail: fanned out to tenants whose Monday has come.
+    "sweep-weekly-summaries": {
+        "task": "reports.tasks.sweep_weekly_summaries",
+        "schedule": env_int("WEEKLY_SUMMARY_SWEEP_SECONDS", 3600),
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,

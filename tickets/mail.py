@@ -155,6 +155,27 @@ def outbound_for_digest(*, user, notifications) -> OutboundEmail | None:
     return outbound
 
 
+@transaction.atomic
+def outbound_to_member(*, user, subject: str, body_text: str, body_html: str):
+    """Record one mail to a member of the help desk about no one ticket (a
+    summary another app writes), its text written now, and send it after
+    commit, as a digest is sent. None when the member has no address."""
+    if not user.email:
+        return None
+    outbound = OutboundEmail.objects.create(
+        tenant=current_tenant(),
+        kind=OutboundEmail.Kind.DIGEST,
+        to=[user.email],
+        subject=subject[:250],
+        body_text=body_text,
+        body_html=body_html,
+        rfc_message_id=make_msgid("summary", domain=settings.EMAIL_MESSAGE_ID_DOMAIN),
+    )
+    outbound_recorded()  # the sweep's mark, should the hand-over be lost
+    _hand_over_send.after_commit([(outbound.tenant_id, outbound.pk)])
+    return outbound
+
+
 def _send_one(tenant_id: int, outbound_id: int) -> None:
     from .tasks import send_outbound_email
 
