@@ -4,11 +4,13 @@ actor "Routing", the routing settings section and the demo data."""
 
 from helpdesk.extensions import (
     DemoSeeder,
+    NavItem,
     NotificationKind,
     RequestHook,
     SettingsSection,
     TopbarWidget,
     demo_seeders,
+    nav_items,
     notification_kinds,
     request_hooks,
     settings_sections,
@@ -17,10 +19,12 @@ from helpdesk.extensions import (
 from tickets.extensions import (
     EventKind,
     QueueBadge,
+    QueueFigure,
     SystemActor,
     TicketPanel,
     event_kinds,
     queue_badges,
+    queue_figures,
     system_actors,
     ticket_panels,
 )
@@ -36,6 +40,14 @@ def why_this_agent_panel(ticket, request) -> dict:
     """No query here: the panel loads its content from dispatch's own view
     (`dispatch:why`) once the page is shown, so the ticket page keeps to its
     query budget whatever dispatch has to say."""
+    return {}
+
+
+def get_next_figure(queue, request) -> dict | None:
+    """ "Get next ticket" at the head of an agent's own queue (no query: the
+    button posts to `dispatch:get_next`, which says when nothing waits)."""
+    if queue.slug != "mine" or request is None:
+        return None
     return {}
 
 
@@ -96,6 +108,23 @@ def register_dispatch_extensions() -> None:
         )
     )
     request_hooks.register(RequestHook(name="dispatch.agent_seen", call=agent_seen))
+    queue_figures.register(
+        QueueFigure(
+            name="dispatch.get_next",
+            template="dispatch/queue_get_next.html",
+            loader=get_next_figure,
+            order=10,
+        )
+    )
+    nav_items.register(
+        NavItem(
+            name="dispatch.home",
+            label="Dispatch",
+            url_name="dispatch:home",
+            order=40,
+            current_for=("dispatch:home", "dispatch:review", "dispatch:leader"),
+        )
+    )
     ticket_panels.register(
         TicketPanel(
             name="dispatch.why_this_agent",

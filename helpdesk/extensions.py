@@ -94,7 +94,8 @@ class NavItem:
     url_name: str
     min_role: str = "agent"
     order: int = 100
-    # url names (without namespace) of the pages it is "current" on.
+    # url names of the pages it is "current" on: plain ("dashboard") or, to
+    # tell apart names other apps use too ("home"), namespaced ("dispatch:home").
     current_for: tuple[str, ...] = ()
     # Roles whose home in the help desk this page is.
     home_for: tuple[str, ...] = ()

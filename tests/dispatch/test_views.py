@@ -252,3 +252,27 @@ def test_an_admin_sets_an_agents_capacity_and_skills(tenant, admin_user, agent, 
     assert "Capacity is a whole number from 0 to 500." in response.text
     with tenant_context(tenant):
         assert AgentStatus.objects.get(user=agent).capacity == 7
+
+
+def test_get_next_is_one_button_on_the_agents_own_queue_and_dispatch_is_in_the_top_bar(
+    tenant, agent, login, billing
+):
+    from helpdesk.models import SupportGroupMember
+
+    with tenant_context(tenant):
+        SupportGroupMember.objects.create(tenant=tenant, group=billing, user=agent)
+        GroupDispatch.objects.create(tenant=tenant, group=billing, mode="claim")
+        ticket = TicketFactory(subject="Take me from the queue", group=billing)
+    client = login(agent)
+    mine = client.get(reverse("tickets:queue", args=[tenant.slug, "mine"])).text
+    assert 'id="queue-get-next"' in mine
+    assert f'action="{url("get_next", tenant)}"' in mine
+    # Only on the agent's own queue, not on the others.
+    other = client.get(reverse("tickets:queue", args=[tenant.slug, "unassigned"])).text
+    assert 'id="queue-get-next"' not in other
+    # The top bar names Dispatch, current on its own pages only.
+    assert f'<a href="{url("home", tenant)}" >Dispatch</a>' in mine
+    home = client.get(url("home", tenant)).text
+    assert f'<a href="{url("home", tenant)}" aria-current="page">Dispatch</a>' in home
+    response = client.post(url("get_next", tenant))
+    assert response["Location"] == reverse("tickets:detail", args=[tenant.slug, ticket.number])
