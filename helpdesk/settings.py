@@ -435,6 +435,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dispatch.tasks.sweep_waiting_tickets",
         "schedule": env_int("DISPATCH_SWEEP_SECONDS", 60),
     },
+    # Each agent's load against capacity, kept per day for the Load report.
+    "snapshot-agent-loads": {
+        "task": "reports.pages.tasks.snapshot_agent_loads",
+        "schedule": env_int("LOAD_SNAPSHOT_SECONDS", 3600),
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,

@@ -9,6 +9,7 @@ class ReportsConfig(AppConfig):
 
         # Subscribes the handler that keeps report facts current.
         from . import handlers  # noqa: F401
+        from .pages import handlers as page_handlers  # noqa: F401  (and the pages' models)
 
         nav_items.register(
             NavItem(
