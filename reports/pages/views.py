@@ -83,7 +83,6 @@ class _Page:
         context.update(
             form=self.form,
             page_name=self.name,
-            pages=PAGES,
             period_label=PERIODS[self.period][0],
             query=self.query(),
             csv_query=self.query(format="csv"),
@@ -402,14 +401,25 @@ def channels(request, tenant_slug):
         )
         for day, hours in enumerate(report.heatmap)
     ]
-    peak = max(
+    # The busiest hours first (earlier in the week first among equals).
+    ranked = sorted(
         (
             (n, day, hour)
             for day, hours in enumerate(report.heatmap)
             for hour, n in enumerate(hours)
         ),
-        default=(0, 0, 0),
+        key=lambda cell: (-cell[0], cell[1], cell[2]),
     )
+    busiest_hours = [
+        {
+            "day": WEEKDAYS[day],
+            "hour": f"{hour:02}:00",
+            "until": f"{(hour + 1) % 24:02}:00",
+            "count": n,
+        }
+        for n, day, hour in ranked[:5]
+        if n
+    ]
     return page.render(
         "reports/pages/channels.html",
         title="Channels and hours",
@@ -417,7 +427,7 @@ def channels(request, tenant_slug):
         total=total,
         heatmap=heatmap,
         hours=[f"{hour:02}" for hour in range(24)],
-        peak={"count": peak[0], "day": WEEKDAYS[peak[1]], "hour": f"{peak[2]:02}:00"},
+        busiest_hours=busiest_hours,
     )
 
 

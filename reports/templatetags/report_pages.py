@@ -24,3 +24,11 @@ def hours(seconds) -> str:
         return "0 h"
     value = seconds / 3600
     return f"{value:.1f} h" if value < 100 else f"{round(value)} h"
+
+
+@register.simple_tag
+def report_page_list():
+    """The report pages as (url name, label), for the sub-navigation."""
+    from reports.pages.views import PAGES
+
+    return PAGES
