@@ -646,14 +646,18 @@ def stalls(filters: Filters, *, now: datetime | None = None, top: int = 50) -> S
         Bouncer(*row)
         for row in _all(
             f"""SELECT t.number, t.subject, b.handoffs, t.group_id FROM (
-                    SELECT s.tenant_id, s.ticket_id, count(*) AS handoffs FROM {SPELLS} s
-                    WHERE s.tenant_id = %(tenant)s AND s.kind = 'group' AND s.handoff
-                      AND s.ticket_id IN (
-                          SELECT s.ticket_id FROM {SPELLS} s {join}
-                          WHERE s.tenant_id = %(tenant)s AND {where} AND s.handoff
-                            AND s.started_at >= %(start)s AND s.started_at < %(end)s)
-                    GROUP BY 1, 2 HAVING count(*) > %(bounces)s
-                    ORDER BY 3 DESC, 2 DESC LIMIT %(top)s
+                    SELECT p.tenant_id, p.ticket_id, c.handoffs FROM (
+                        SELECT DISTINCT s.tenant_id, s.ticket_id FROM {SPELLS} s {join}
+                        WHERE s.tenant_id = %(tenant)s AND {where} AND s.handoff
+                          AND s.started_at >= %(start)s AND s.started_at < %(end)s
+                    ) p
+                    CROSS JOIN LATERAL (
+                        SELECT count(*) AS handoffs FROM {SPELLS} x
+                        WHERE x.tenant_id = p.tenant_id AND x.ticket_id = p.ticket_id
+                          AND x.kind = 'group' AND x.handoff
+                    ) c
+                    WHERE c.handoffs > %(bounces)s
+                    ORDER BY c.handoffs DESC, p.ticket_id DESC LIMIT %(top)s
                 ) b JOIN tickets_ticket t ON t.tenant_id = b.tenant_id AND t.id = b.ticket_id
                 ORDER BY b.handoffs DESC, t.number DESC""",
             params,

@@ -18,6 +18,7 @@ from reports.pages.services import load_snapshot_take, page_facts_rebuild
 from reports.services import facts_rebuild
 from tests.factories import CategoryFactory, TicketFactory, UserFactory, add_reply
 from tickets import services
+from tickets.models import Rating
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -86,6 +87,33 @@ def _history(tenant, agents):
                     services.ticket_update(
                         ticket=ticket, actor=agent, expected_version=None, status="resolved"
                     )
+        if i % 3 != 0 and i % 2 == 0:
+            # Customers rate one solved ticket in three, now and then with words.
+            good = i % 8 != 2
+            comment = (
+                (
+                    "Sorted in minutes, thank you!"
+                    if good
+                    else "Took three tries to reach the right team."
+                )
+                if i % 4 == 2
+                else ""
+            )
+            moment = created + timedelta(hours=7 + i % 7)
+            Rating.objects.create(
+                tenant=tenant,
+                ticket=ticket,
+                solved_at=moment - timedelta(hours=1),
+                scale="five",
+                score=5 if good else 2,
+                is_good=good,
+                comment=comment,
+                assignee=agent,
+                group=ticket.group,
+                category=ticket.category,
+                created_at=moment,
+                updated_at=moment,
+            )
     for agent, capacity in zip(agents, (4, 6, 8), strict=False):
         AgentStatus.objects.create(
             tenant=tenant, user=agent, capacity=capacity, availability="online"

@@ -376,3 +376,31 @@ def test_any_history_rebuilds_to_the_page_facts_the_handler_kept(tenant, agent, 
                 mine = [s for s in spells if s[0] == ticket.pk and s[1] == kind]
                 assert mine[-1][7] is None
                 assert all(x[7] == y[6] for x, y in zip(mine, mine[1:], strict=False))
+
+
+def test_the_handler_takes_the_events_that_change_page_facts_only(tenant, agent):
+    from tickets.events import handlers_for
+    from tickets.models import Event
+
+    with tenant_context(tenant):
+        group = SupportGroup.objects.create(tenant=tenant, name="Alpha")
+        ticket = TicketFactory(subject="Watched")
+        add_reply(ticket, agent, kind=Message.Kind.NOTE)
+        add_reply(ticket, agent)
+        ticket.refresh_from_db()
+        services.ticket_update(
+            ticket=ticket, actor=agent, expected_version=None, group=group, tags=["x"],
+            subject="Watched closely",
+        )  # fmt: skip
+        taken = {
+            (event.kind, event.field, (event.new_value or {}).get("kind"))
+            for event in Event.objects.filter(ticket=ticket)
+            if "reports.page_facts" in {h.name for h in handlers_for(event)}
+        }
+    assert taken == {
+        ("created", "", None),
+        ("message_added", "", "reply"),
+        ("status_changed", "status", None),  # the reply opened it
+        ("field_changed", "group", None),
+        ("field_changed", "tags", None),
+    }
