@@ -48,26 +48,26 @@ class _Page:
         if query.get("period") not in PERIODS:
             query["period"] = DEFAULT_PERIOD
         choices = tenant_choices(request)
-        self.form = PageFilterForm(query, tenant=request.tenant, choices=choices, only=only)
-        data = self.form.cleaned_data if self.form.is_valid() else {}
+        self.form = PageFilterForm(query, choices=choices, only=only)
+        # A filter that is not valid (a group since archived) is left out
+        # and named by the form; the valid ones still narrow the page.
+        self.form.is_valid()
+        data = self.form.cleaned_data
         self.period = data.get("period") or DEFAULT_PERIOD
         now = timezone.now()
-        group, assignee, category = data.get("group"), data.get("assignee"), data.get("category")
         self.filters = selectors.Filters(
             start=now - timedelta(days=PERIODS[self.period][1]),
             end=now,
-            group_id=group.pk if group else None,
-            assignee_id=assignee.pk if assignee else None,
+            group_id=data.get("group"),
+            assignee_id=data.get("assignee"),
             channel=data.get("channel") or None,
-            category_id=category.pk if category else None,
+            category_id=data.get("category"),
         )
         # The valid filters only, as the query string every link carries.
         self.kept = {"period": self.period}
-        for name in ("group", "assignee", "category"):
+        for name in ("group", "assignee", "channel", "category"):
             if data.get(name):
-                self.kept[name] = data[name].pk
-        if data.get("channel"):
-            self.kept["channel"] = data["channel"]
+                self.kept[name] = data[name]
         self.labels = Labels(choices)
 
     def query(self, **changes) -> str:

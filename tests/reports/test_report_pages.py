@@ -404,3 +404,34 @@ def test_the_handler_takes_the_events_that_change_page_facts_only(tenant, agent)
         ("field_changed", "group", None),
         ("field_changed", "tags", None),
     }
+
+
+def test_a_page_narrowed_by_every_filter_keeps_to_the_query_budget(
+    tenant, desk, admin_user, login, django_assert_max_num_queries
+):
+    a, _ = desk["groups"]
+    agent, _ = desk["agents"]
+    printers, _ = desk["categories"]
+    client = login(admin_user)
+    query = f"?period=90&group={a.pk}&assignee={agent.pk}&channel=email&category={printers.pk}"
+    for name in ("efficiency", "quality", "causes", "load", "stalls", "channels"):
+        url = reverse(f"reports:{name}", args=[tenant.slug]) + query
+        with at(D + timedelta(days=1)):
+            client.get(url)
+            with django_assert_max_num_queries(12):
+                assert client.get(url).status_code == 200
+
+
+def test_a_filter_that_is_not_valid_is_named_and_the_others_still_apply(
+    tenant, desk, admin_user, login
+):
+    client = login(admin_user)
+    url = reverse("reports:efficiency", args=[tenant.slug]) + "?period=7&group=999999&channel="
+    with at(D + timedelta(days=1)):
+        on_the_web = client.get(url + "web").content.decode()
+        by_mail = client.get(url + "email").content.decode()
+    assert "Select a valid choice" in on_the_web and "Select a valid choice" in by_mail
+    # Only Three came in on the web form, and nothing of it is solved or
+    # answered; One and Two came by mail.
+    assert "Nothing solved or answered in the period." in on_the_web
+    assert "Nothing solved or answered in the period." not in by_mail
