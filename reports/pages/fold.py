@@ -4,7 +4,7 @@ handler and the rebuild cannot disagree on what the events mean."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 # The Event columns the fold reads, in `PageEvent`'s order.
@@ -19,6 +19,7 @@ EVENT_COLUMNS = (
     "message__kind",
 )
 SPELL_FIELDS = ("status", "group")
+OPEN_STATUSES = ("new", "open", "pending", "on_hold")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Spell:
     started_at: datetime
     ended_at: datetime | None
     seconds: int | None
+    # A current spell of a ticket still open: what "stalled now" counts.
+    ticket_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,9 @@ def fold_ticket(
                     created_at=event.created_at,
                 )
             )
+    is_open = status in OPEN_STATUSES
     spells = [
-        spell
+        replace(spell, ticket_open=is_open) if spell.ended_at is None else spell
         for field in SPELL_FIELDS
         for spell in _spells(field, created_at, first[field], changes[field])
     ]

@@ -38,6 +38,9 @@ class TicketSpell(TenantOwned):
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True)
     seconds = models.PositiveIntegerField(null=True)
+    # The current spell of a ticket that is still open (refolded whenever
+    # the ticket's status changes): the stays "there now" that count.
+    ticket_open = models.BooleanField(default=False)
 
     class Meta:
         app_label = "reports"
@@ -55,7 +58,7 @@ class TicketSpell(TenantOwned):
             models.Index(
                 fields=["tenant", "kind", "value"],
                 name="ticketspell_current_idx",
-                condition=models.Q(ended_at__isnull=True),
+                condition=models.Q(ended_at__isnull=True, ticket_open=True),
             ),
             models.Index(
                 fields=["tenant", "started_at"],

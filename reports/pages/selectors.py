@@ -564,7 +564,7 @@ class Dwell:
     median: float | None
     p90: float | None
     total: int
-    now: int = 0  # spells still open now
+    now: int = 0  # open tickets there now
     now_median_age: float | None = None
 
 
@@ -594,7 +594,7 @@ class StallsReport:
 
 def stalls(filters: Filters, *, now: datetime | None = None, top: int = 50) -> StallsReport:
     """Time spent in each status and each group (spells that ended in the
-    period, and the ones still running now), hand-offs between groups in
+    period, and the open tickets' current ones), hand-offs between groups in
     the period, and the tickets handed off more than `BOUNCES` times with
     one of them in the period. Four statements."""
     now = now or timezone.now()
@@ -621,6 +621,7 @@ def stalls(filters: Filters, *, now: datetime | None = None, top: int = 50) -> S
                            ORDER BY extract(epoch FROM %(now)s - s.started_at))
                 FROM {SPELLS} s {join}
                 WHERE s.tenant_id = %(tenant)s AND {where} AND s.ended_at IS NULL
+                  AND s.ticket_open
                 GROUP BY 1, 2""",
             params,
         )

@@ -33,6 +33,7 @@ def _rows(ticket: dict, pages: TicketPages) -> tuple[list, list, list]:
             started_at=s.started_at,
             ended_at=s.ended_at,
             seconds=s.seconds,
+            ticket_open=s.ticket_open,
         )
         for s in pages.spells
     ]

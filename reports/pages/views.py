@@ -335,7 +335,7 @@ def stalls(request, tenant_slug):
     if request.GET.get("format") == "csv":
         return page.csv(
             "stalls",
-            ["Kind", "Name", "Spells ended", "Median (s)", "p90 (s)", "Total (s)", "There now",
+            ["Kind", "Name", "Spells ended", "Median (s)", "p90 (s)", "Total (s)", "Open tickets there now",
              "Median time there now (s)"],
             ([d.kind, name, d.spells, _seconds(d.median), _seconds(d.p90), d.total, d.now,
               _seconds(d.now_median_age)] for name, d in statuses + groups),

@@ -234,18 +234,18 @@ def test_stalls_time_in_status_and_group_and_the_ticket_that_bounced(tenant, des
     # A ticket given to someone is open: One and Three from the start, Two
     # when it was assigned (new for 10 minutes). Open: One 2 h, Two 3 h 50
     # (until solved) and 3 h (reopened until solved again). Solved: Two 1 h,
-    # before it was reopened. Now: Five new, Three open, Four pending, One
-    # and Two solved.
+    # before it was reopened. Open tickets now: Five new, Three open, Four
+    # pending (One and Two are solved).
     assert statuses == {
         "new": (1, 600, 600, 1),
         "open": (3, 10800, 7200 + 13800 + 10800, 1),
-        "resolved": (1, 3600, 3600, 2),
+        "resolved": (1, 3600, 3600, 0),  # solved tickets are not stalled
         "pending": (0, None, 0, 1),
     }
     groups = {d.value: (d.spells, d.total, d.now) for d in report.groups}
     assert groups == {
-        str(a.pk): (2, 7200, 1),  # Two's two hours in Alpha; One is still there
-        str(b.pk): (1, 3600, 2),  # Two's hour in Beta; Three and Two are there now
+        str(a.pk): (2, 7200, 0),  # Two's two hours in Alpha; One there, but solved
+        str(b.pk): (1, 3600, 1),  # Two's hour in Beta; Three is open there now
         "": (0, 0, 2),  # Four and Five never had a group
     }
     assert [(h.from_group, h.to_group, h.count) for h in report.handoffs] == [
@@ -310,7 +310,7 @@ def _page_snapshot():
     spells = sorted(
         TicketSpell.objects.values_list(
             "ticket_id", "kind", "seq", "value", "previous", "handoff", "started_at",
-            "ended_at", "seconds",
+            "ended_at", "seconds", "ticket_open",
         )
     )  # fmt: skip
     replies = sorted(
