@@ -5,7 +5,6 @@ facts to a read replica or a columnar store changes this module alone."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -368,25 +367,24 @@ def quality(filters: Filters, *, step: str = "week", comments: int = 20) -> Qual
     )
 
 
-def ratings_export(filters: Filters, *, page: int = 2000) -> Iterator[RatingComment]:
-    """Every rating in the period, newest first, read `page` at a time
-    (keyset on the rating's id): for the CSV export."""
+def ratings_page(
+    filters: Filters, *, before: int | None = None, limit: int = 2000
+) -> tuple[list[RatingComment], int | None]:
+    """One page of the ratings in the period, newest first (keyset on the
+    rating's id), and the id to page on from (None on the last page): for
+    the CSV export."""
     join, where, params = _on_ratings(filters)
-    before = None
-    while True:
-        keyset = "" if before is None else "AND r.id < %(before)s"
-        rows = _all(
-            f"""SELECT r.id, t.number, t.subject, r.is_good, r.score, r.scale, r.comment,
-                       r.created_at
-                FROM {RATINGS} r {join}
-                JOIN tickets_ticket t ON t.tenant_id = r.tenant_id AND t.id = r.ticket_id
-                WHERE {where} {keyset} ORDER BY r.id DESC LIMIT {int(page)}""",
-            {**params, "before": before},
-        )
-        yield from (RatingComment(*row) for row in rows)
-        if len(rows) < page:
-            return
-        before = rows[-1][0]
+    keyset = "" if before is None else "AND r.id < %(before)s"
+    rows = _all(
+        f"""SELECT r.id, t.number, t.subject, r.is_good, r.score, r.scale, r.comment,
+                   r.created_at
+            FROM {RATINGS} r {join}
+            JOIN tickets_ticket t ON t.tenant_id = r.tenant_id AND t.id = r.ticket_id
+            WHERE {where} {keyset} ORDER BY r.id DESC LIMIT {int(limit) + 1}""",
+        {**params, "before": before},
+    )
+    page = [RatingComment(*row) for row in rows[:limit]]
+    return page, (page[-1].id if len(rows) > limit else None)
 
 
 # Root causes ----------------------------------------------------------------

@@ -34,6 +34,8 @@ PAGES = (
     ("stalls", "Where tickets stall"),
     ("channels", "Channels and hours"),
 )
+# Rows read per statement while a long CSV export streams.
+CSV_PAGE = 2000
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -110,20 +112,32 @@ def csv_cell(value) -> str:
 def _stream(
     tenant, filename: str, header: list[str], rows: Iterable[list]
 ) -> StreamingHttpResponse:
-    """`rows` as CSV, one row at a time; a lazy `rows` reads the database
-    in pages as the response streams, inside the tenant's context again
-    (the view has returned by then)."""
+    """`rows` as CSV, one row at a time. The response streams after the
+    view has returned (and left the tenant's context): rows that read the
+    database as they go (`_paged`) enter it again for each page."""
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
         yield writer.writerow(header)
-        with tenant_context(tenant):
-            for row in rows:
-                yield writer.writerow([csv_cell(cell) for cell in row])
+        for row in rows:
+            yield writer.writerow([csv_cell(cell) for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
     return response
+
+
+def _paged(tenant, read_page) -> Iterator:
+    """Every row of `read_page(before=...)` (a page and the key to go on
+    from), each page read in the tenant's context and transaction of its
+    own, so a long download holds neither a transaction nor all rows."""
+    before = None
+    while True:
+        with tenant_context(tenant):
+            page, before = read_page(before=before)
+        yield from page
+        if before is None:
+            return
 
 
 def _seconds(value) -> str:
@@ -199,7 +213,12 @@ def quality(request, tenant_slug):
             (
                 [f"{request.tenant.ticket_prefix}-{r.number}", r.subject,
                  r.created_at.isoformat(), "yes" if r.is_good else "no", r.score, r.scale, r.comment]
-                for r in selectors.ratings_export(page.filters)
+                for r in _paged(
+                    request.tenant,
+                    lambda before: selectors.ratings_page(
+                        page.filters, before=before, limit=CSV_PAGE
+                    ),
+                )
             ),
         )  # fmt: skip
     step = "day" if page.period == "7" else "week"

@@ -286,7 +286,10 @@ def test_the_pages_show_names_and_link_numbers_to_their_tickets(tenant, desk, ad
     assert "Quick and kind" in quality and "Took ages" in quality
 
 
-def test_csv_exports_stream_rows_with_formulas_quoted(tenant, desk, admin_user, login):
+def test_csv_exports_stream_rows_with_formulas_quoted(tenant, desk, admin_user, login, monkeypatch):
+    from reports.pages import views
+
+    monkeypatch.setattr(views, "CSV_PAGE", 1)  # every rating its own statement
     client = login(admin_user)
     with at(D + timedelta(days=1)):
         response = client.get(reverse("reports:quality", args=[tenant.slug]) + "?format=csv")
@@ -297,6 +300,8 @@ def test_csv_exports_stream_rows_with_formulas_quoted(tenant, desk, admin_user, 
     assert ratings[0] == "Ticket,Subject,Rated,Good,Score,Scale,Comment"
     assert ratings[1].startswith(f"{tenant.ticket_prefix}-2,Two bounces,")
     assert ratings[1].endswith(",no,0,good_bad,'=Took ages")
+    assert ratings[2].startswith(f"{tenant.ticket_prefix}-1,One,")
+    assert len(ratings) == 3
     assert "Tag,printer,2,0,2" in causes  # Three and Four, both within 30 days
 
 
