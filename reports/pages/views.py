@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.http import StreamingHttpResponse
@@ -104,7 +105,9 @@ class _Echo:
 
 def csv_cell(value) -> str:
     """A value as a spreadsheet takes it as text: a leading =, +, - or @
-    would make it a formula."""
+    would make it a formula. Numbers stay numbers (a fall of -3)."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 

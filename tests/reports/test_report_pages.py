@@ -303,6 +303,8 @@ def test_csv_exports_stream_rows_with_formulas_quoted(tenant, desk, admin_user, 
     assert ratings[2].startswith(f"{tenant.ticket_prefix}-1,One,")
     assert len(ratings) == 3
     assert "Tag,printer,2,0,2" in causes  # Three and Four, both within 30 days
+    # A fall is a number, not text: only text that could be a formula is quoted.
+    assert views.csv_cell(-3) == "-3" and views.csv_cell("-3") == "'-3"
 
 
 def test_an_agent_is_refused_the_report_pages(tenant, agent, login):
