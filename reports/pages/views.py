@@ -77,8 +77,12 @@ class _Page:
         params = {**self.kept, **changes}
         return urlencode({k: v for k, v in params.items() if v not in ("", None)})
 
-    def tickets(self, metric: str, **changes) -> str:
-        """The dashboard's list of the tickets behind a number."""
+    def tickets(self, metric: str, **changes) -> str | None:
+        """The dashboard's list of the tickets behind a number; None for a
+        row of tickets without a group, agent or category (that list cannot
+        narrow to "none")."""
+        if any(value is None for value in changes.values()):
+            return None
         slug = self.request.tenant.slug
         return f"{reverse('reports:tickets', args=[slug, metric])}?{self.query(**changes)}"
 
@@ -147,10 +151,6 @@ def _seconds(value) -> str:
     return "" if value is None else str(round(value))
 
 
-def _percent(share) -> str:
-    return "" if share is None else f"{share * 100:.1f}"
-
-
 # Efficiency -----------------------------------------------------------------
 
 
@@ -162,8 +162,8 @@ def efficiency(request, tenant_slug):
     page = _Page(request, "efficiency")
     report = selectors.efficiency(page.filters)
     page.labels.fill(agents=[r.key for r in report.agents], groups=[r.key for r in report.groups])
-    agents = [(page.labels.agent(r.key), r, {"assignee": r.key or ""}) for r in report.agents]
-    groups = [(page.labels.group(r.key), r, {"group": r.key or ""}) for r in report.groups]
+    agents = [(page.labels.agent(r.key), r, {"assignee": r.key}) for r in report.agents]
+    groups = [(page.labels.group(r.key), r, {"group": r.key}) for r in report.groups]
     if request.GET.get("format") == "csv":
         rows = [("Agent", *row) for row in agents] + [("Group", *row) for row in groups]
         return page.csv(
@@ -243,7 +243,7 @@ def quality(request, tenant_slug):
                 "solved": solved,
                 "reopened": reopened,
                 "share": reopened / solved if solved else None,
-                "url": page.tickets("reopened", group=group or ""),
+                "url": page.tickets("reopened", group=group),
             }
             for group, solved, reopened in report.reopened_by_group
         ],
@@ -267,7 +267,7 @@ def causes(request, tenant_slug):
         return {
             "name": page.labels.category(c.key),
             "change": c,
-            "url": page.tickets("new", category=c.key or ""),
+            "url": page.tickets("new", category=c.key),
         }
 
     def tag(c):
