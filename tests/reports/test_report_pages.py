@@ -221,6 +221,12 @@ def test_load_weighs_open_tickets_against_capacity(tenant, desk):
     assert (mine.open_tickets, mine.waiting, mine.load, mine.capacity) == (2, 1, Decimal("3.5"), 2)
     assert mine.load_share == 1.75
     assert (loads[other.pk].open_tickets, loads[other.pk].load) == (0, 0)
+    # Narrowed to Beta (no members): whoever holds its open tickets, Three's agent.
+    with tenant_context(tenant):
+        in_beta = selectors.agent_loads(_period(group_id=desk["groups"][1].pk))
+    assert [(a.user_id, a.open_tickets, a.load, a.capacity) for a in in_beta] == [
+        (agent.pk, 1, Decimal(3), 2)
+    ]
     assert [(d.day.isoformat(), d.open_tickets, d.load, d.capacity, d.agents_over)
             for d in history] == [("2026-03-03", 2, Decimal("3.5"), 7, 1)]  # fmt: skip
 

@@ -6,10 +6,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db.models import Q
 from django.utils import timezone
 
 from dispatch.models import AgentStatus
 from dispatch.selectors import dispatch_settings, weights
+from helpdesk.models import SupportGroupMember
 from helpdesk.tenancy import current_tenant
 from tickets.models.ticket import OPEN_STATUS_VALUES, WAITING_STATUS_VALUES
 
@@ -33,7 +35,8 @@ class AgentLoad:
 def agent_loads(filters: Filters | None = None) -> list[AgentLoad]:
     """Each agent's open tickets and weighted load now (dispatch's weights:
     by priority, waiting tickets at its fraction), against the capacity
-    dispatch keeps for them: agents with a capacity or an open ticket.
+    dispatch keeps for them: agents with a capacity (in the group filtered
+    to) or an open ticket (of the filtered ones).
     Three statements."""
     config = dispatch_settings()
     table = weights(config)
@@ -59,6 +62,13 @@ def agent_loads(filters: Filters | None = None) -> list[AgentLoad]:
     statuses = AgentStatus.objects.values_list("user_id", "capacity", "availability")
     if filters is not None and filters.assignee_id is not None:
         statuses = statuses.filter(user_id=filters.assignee_id)
+    if filters is not None and filters.group_id is not None:
+        # The group's members (in the same statement), and below whoever
+        # holds its open tickets.
+        members = SupportGroupMember.objects.filter(group_id=filters.group_id)
+        statuses = statuses.filter(
+            Q(user_id__in=members.values("user_id")) | Q(user_id__in=list(counts))
+        )
     known = {user_id: (capacity, availability) for user_id, capacity, availability in statuses}
     default_capacity = AgentStatus._meta.get_field("capacity").default
     result = []
