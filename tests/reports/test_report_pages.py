@@ -448,3 +448,18 @@ def test_a_filter_that_is_not_valid_is_named_and_the_others_still_apply(
     # answered; One and Two came by mail.
     assert "Nothing solved or answered in the period." in on_the_web
     assert "Nothing solved or answered in the period." not in by_mail
+
+
+def test_the_rebuild_command_rebuilds_the_page_facts_too(tenant, desk):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    with tenant_context(tenant):
+        kept = _page_snapshot()
+        TicketSpell.objects.all().delete()
+    out = StringIO()
+    call_command("rebuild_report_facts", tenant.slug, stdout=out)
+    assert "5 tickets folded into the report pages" in out.getvalue()
+    with tenant_context(tenant):
+        assert _page_snapshot() == kept
