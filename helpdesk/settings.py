@@ -448,6 +448,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.sweep_weekly_summaries",
         "schedule": env_int("WEEKLY_SUMMARY_SWEEP_SECONDS", 3600),
     },
+    # Each agent's load against capacity, kept per day for the Load report.
+    "snapshot-agent-loads": {
+        "task": "reports.pages.tasks.snapshot_agent_loads",
+        "schedule": env_int("LOAD_SNAPSHOT_SECONDS", 3600),
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,
