@@ -86,6 +86,12 @@ class GroupDispatch(TenantOwned):
     )
     # Skills every assignee of this group's tickets needs ({"language:de": 1}).
     required_skills = models.JSONField(default=dict, blank=True)
+    # Minutes nobody here has room before a ticket is offered to the overflow
+    # group's members (0: at once).
+    overflow_after_minutes = models.PositiveIntegerField(default=0)
+    # Minutes a ticket waits for a member with the required skills before any
+    # member may take it (empty: it waits for one).
+    skill_fallback_minutes = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -94,9 +100,12 @@ class GroupDispatch(TenantOwned):
 
 
 class AgentStatus(TenantOwned):
-    """An agent's availability, capacity and skills. Routing locks these rows
-    (in user id order) while it decides, so two workers never give the same
-    agent more than their capacity."""
+    """An agent's availability, capacity and skills.
+
+    Routing reads these rows and the agents' loads without locks, then
+    claims the winner's row with one conditional UPDATE that bumps
+    `routing_version`: the claim only succeeds if no other router gave them
+    a ticket since the read, so two workers never push an agent past capacity."""
 
     class Availability(models.TextChoices):
         ONLINE = "online", "Online"
@@ -112,6 +121,8 @@ class AgentStatus(TenantOwned):
     skills = models.JSONField(default=dict, blank=True)
     last_assigned_at = models.DateTimeField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every routing assignment, in its transaction (see the docstring).
+    routing_version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -124,6 +135,8 @@ class DispatchSettings(TenantOwned):
 
     # Weight of a ticket by priority value ("4": urgent ...), as strings for JSON.
     priority_weights = models.JSONField(default=dict, blank=True)
+    # Factor on that weight by channel ({"phone": 1.5}); a channel not named counts 1.
+    channel_weights = models.JSONField(default=dict, blank=True)
     # Pending and on-hold tickets count at this fraction of their weight.
     waiting_fraction = models.DecimalField(max_digits=3, decimal_places=2, default=0)
     # Business hours until SLA calendars exist: ISO weekdays 1-7, from-to local time.

@@ -1,13 +1,10 @@
-"""Routing a ticket: rules, then the group's mode and strategy, under row
-locks that keep every agent within capacity.
+"""Routing a ticket: rules, then the group's mode and strategy.
 
 Locks, always in this order, so that two routers never deadlock:
-1. the group members' `AgentStatus` rows, in user id order (every router
-   of any group takes them in that one global order);
-2. the ticket row (`ticket_system_update` locks it; the drain takes waiting
-   tickets with SKIP LOCKED, so it never waits on one an agent holds).
-Loads are read after the agents' rows are locked, so no other router can
-add to them meanwhile; an agent's own edits only ever lower them.
+1. the ticket row (`ticket_route` locks it first and re-checks that nobody
+   assigned it meanwhile; the drain takes waiting tickets with SKIP LOCKED);
+2. one agent's `AgentStatus` row at a time, claimed for the ticket
+   (`claims.claim`, which explains why the loads can be read without locks).
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember
@@ -31,7 +28,8 @@ from tickets.services import message_add, ticket_system_update, ticket_update
 from .. import selectors
 from ..models import AgentStatus, GroupDispatch, RoutingDecision, RoutingRule
 from ..rules import evaluate
-from ..strategies import Candidate, choose, filter_candidates, skill_score
+from ..strategies import Candidate, filter_candidates, rank, skill_score, why
+from .claims import claim, version_bump
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +39,31 @@ WAITING_WORK = "dispatch_waiting"
 ROUTABLE_STATUSES = (Ticket.Status.NEW, Ticket.Status.OPEN)
 # Waiting tickets one drain hands out at most (the rest at the next room or sweep).
 DRAIN_BATCH = 200
+# Reads of a group a router makes while other routers keep taking the agents
+# it chose, before the ticket waits for the sweep instead.
+CLAIM_ROUNDS = 25
 
 
 def _display(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def statuses_ensure(user_ids: list[int]) -> None:
+    """Make the status rows these agents lack (offline, default capacity)."""
+    if user_ids:
+        tenant = current_tenant()
+        AgentStatus.objects.bulk_create(
+            [AgentStatus(tenant=tenant, user_id=user_id) for user_id in user_ids],
+            ignore_conflicts=True,
+        )
+
+
 def statuses_locked(user_ids: list[int]) -> list[AgentStatus]:
-    """The agents' status rows, made if missing, locked in user id order."""
+    """The agents' status rows, made if missing, locked in user id order
+    (an agent's own changes: availability, capacity)."""
     if not user_ids:
         return []
-    tenant = current_tenant()
-    AgentStatus.objects.bulk_create(
-        [AgentStatus(tenant=tenant, user_id=user_id) for user_id in user_ids],
-        ignore_conflicts=True,
-    )
+    statuses_ensure(user_ids)
     return list(
         AgentStatus.objects.select_for_update(of=("self",))
         .filter(user_id__in=user_ids)
@@ -64,20 +72,40 @@ def statuses_locked(user_ids: list[int]) -> list[AgentStatus]:
     )
 
 
-def _candidates(statuses, loads, required: dict) -> list[Candidate]:
+def group_statuses(group_id: int, ctx) -> list[AgentStatus]:
+    """The members' status rows with their loads (`load`), read without locks."""
+    rows, members = selectors.group_statuses(group_id, ctx.weights)
+    if len(rows) < members:
+        statuses_ensure(selectors.group_member_ids(group_id))
+        rows, _ = selectors.group_statuses(group_id, ctx.weights)
+    return rows
+
+
+def candidates_for(ticket, statuses, cfg, *, skills: bool = True, via: str = "") -> list[Candidate]:
+    """The agents of `statuses` as candidates for `ticket`, each marked with
+    why they may not take it whatever their room (a missing skill, unless
+    `skills` is off: the fallback to the whole group). Presence and room are
+    judged after, in `strategies.filter_candidates`. Every per-ticket
+    exclusion belongs here."""
+    required = (cfg.required_skills or {}) if skills else {}
     candidates = []
     for status in statuses:
-        score, missing = skill_score(status.skills or {}, required or {})
+        score, missing = skill_score(status.skills or {}, cfg.required_skills or {})
+        missing = [name for name in missing if name in required]
         candidates.append(
             Candidate(
                 user_id=status.user_id,
                 name=_display(status.user),
                 availability=status.availability,
                 capacity=status.capacity,
-                load=loads.get(status.user_id, 0) + 0,
+                load=status.load + 0,
                 last_assigned_at=status.last_assigned_at,
                 skill_score=score,
                 filtered=f"missing skill {', '.join(missing)}" if missing else "",
+                user=status.user,
+                status_id=status.pk,
+                version=status.routing_version,
+                via=via,
             )
         )
     return candidates
@@ -93,7 +121,15 @@ class _Context:
 
 
 def _record(ticket, *, trigger, outcome, explanation, ctx, group_id=None, rules=(), **fields):
-    return RoutingDecision.objects.create(
+    assigned = fields.pop("assigned", False)
+    if assigned:
+        # The assignment's event, found by the INSERT itself.
+        fields["event_id"] = Subquery(
+            Event.objects.filter(ticket_id=ticket.pk, kind=Event.Kind.ASSIGNED)
+            .order_by("-pk")
+            .values("pk")[:1]
+        )
+    decision = RoutingDecision.objects.create(
         tenant_id=ticket.tenant_id,
         ticket=ticket,
         trigger=trigger,
@@ -104,77 +140,191 @@ def _record(ticket, *, trigger, outcome, explanation, ctx, group_id=None, rules=
         created_at=ctx.now,
         **fields,
     )
+    if assigned:
+        del decision.__dict__["event_id"]  # read from the row when asked for
+    return decision
 
 
-def _assigned_event_id(ticket) -> int | None:
-    return (
-        Event.objects.filter(ticket=ticket, kind=Event.Kind.ASSIGNED)
-        .order_by("-pk")
-        .values_list("pk", flat=True)
-        .first()
-    )
+class _Pick:
+    """Who may take a ticket: the ranked candidates, everyone considered, and
+    what widened the choice (the skill fallback, the overflow group)."""
+
+    def __init__(self, candidates, ranked, reason, notes):
+        self.candidates, self.ranked, self.reason, self.notes = candidates, ranked, reason, notes
 
 
-def _assign(ticket, candidate: Candidate, status: AgentStatus, reason: str, ctx) -> Ticket:
-    ticket = ticket_system_update(ticket=ticket, source=SOURCE, reason=reason, assignee=status.user)
-    status.last_assigned_at = ctx.now
-    AgentStatus.objects.filter(pk=status.pk).update(last_assigned_at=ctx.now)
-    candidate.load += ctx.weights.get(str(ticket.priority), 1)
-    candidate.last_assigned_at = ctx.now
+def _waited(ticket, group_id, ctx) -> timedelta:
+    since = selectors.waiting_since(ticket.pk, group_id) or ctx.now
+    return ctx.now - since
+
+
+def _pick(ticket, group_id, cfg, statuses, ctx, weight, *, overflow=None) -> _Pick:
+    """Rank who may take `ticket` by the group's strategy. Nobody with the
+    required skills free for the group's fallback wait: the whole group.
+    Nobody with room (for the overflow wait): the overflow group's members."""
+    candidates = candidates_for(ticket, statuses, cfg)
+    eligible = filter_candidates(candidates, weight)
+    notes, waited = [], None
+    skilled = any(not c.filtered.startswith("missing skill") for c in candidates)
+    if not eligible and cfg.required_skills and cfg.skill_fallback_minutes is not None:
+        waited = _waited(ticket, group_id, ctx)
+        if waited >= timedelta(minutes=cfg.skill_fallback_minutes):
+            whole = candidates_for(ticket, statuses, cfg, skills=False)
+            eligible = filter_candidates(whole, weight)
+            if eligible:
+                candidates = whole
+                notes.append(
+                    f"no agent with the required skills was free for "
+                    f"{cfg.skill_fallback_minutes} min, so the whole group may take it"
+                    if skilled
+                    else "no member has the required skills, so the whole group may take it"
+                )
+    if not eligible and cfg.overflow_group_id and overflow is not None:
+        waited = waited if waited is not None else _waited(ticket, group_id, ctx)
+        if waited >= timedelta(minutes=cfg.overflow_after_minutes):
+            other_cfg, other_statuses, other_name = overflow()
+            own = {c.user_id for c in candidates}
+            extra = candidates_for(
+                ticket, [s for s in other_statuses if s.user_id not in own], other_cfg,
+                via="overflow",
+            )  # fmt: skip
+            eligible = filter_candidates(extra, weight)
+            candidates = candidates + extra
+            if eligible:
+                after = (
+                    f" for {cfg.overflow_after_minutes} min" if cfg.overflow_after_minutes else ""
+                )
+                notes.append(
+                    f"nobody in the group had room{after}, so it was offered to the "
+                    f"overflow group {other_name}"
+                )
+    ranked, reason = rank(cfg.strategy, eligible)
+    return _Pick(candidates, ranked, reason, notes)
+
+
+def _claim_best(ticket, group_id, cfg, ctx, weight, statuses, overflow, *, wait: bool):
+    """Claim the best agent of a fresh pick (None: nobody could be claimed)
+    and the pick, whose candidates say why."""
+    pick = _pick(ticket, group_id, cfg, statuses, ctx, weight, overflow=overflow)
+    for position, candidate in enumerate(pick.ranked):
+        if claim(candidate, ctx.now, wait=wait and position == 0):
+            return candidate, pick
+    return None, pick
+
+
+def _overflow_reader(cfg, ctx):
+    """Reads the overflow group's settings and members once, when first needed."""
+    found = {}
+
+    def read():
+        if "rows" not in found:
+            found["cfg"] = selectors.group_dispatch(cfg.overflow_group_id)
+            found["rows"] = group_statuses(cfg.overflow_group_id, ctx)
+            found["name"] = (
+                SupportGroup.objects.filter(pk=cfg.overflow_group_id)
+                .values_list("name", flat=True)
+                .first()
+            )
+        return found["cfg"], found["rows"], found["name"]
+
+    return read if cfg.overflow_group_id else None
+
+
+def _assign(ticket, winner: Candidate, cfg, weight) -> Ticket:
+    reason = why(cfg.strategy, winner)
+    if winner.via:
+        reason = f"overflow: {reason}"
+    ticket = ticket_system_update(
+        ticket=ticket, source=SOURCE, reason=f"{cfg.get_strategy_display()}: {reason}",
+        assignee=winner.user,
+    )  # fmt: skip
+    winner.load += weight
     return ticket
 
 
-def _place(ticket, group_id, cfg, statuses, candidates, *, trigger, rules, ctx, review=False):
+def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None):
     """Give `ticket` (locked, unassigned) to the best member of its group by
-    the group's mode and strategy, or record why nobody got it."""
+    the group's mode and strategy, or record why nobody got it. In a drain
+    (`drain`: the group's rows, kept current by it) a ticket nobody can take
+    is skipped without a record (None)."""
     weight = selectors.ticket_weight(ticket, ctx.weights)
     reviewing = review or cfg.mode == GroupDispatch.Mode.SEMI_AUTOMATIC
+    if drain is None:
+        statuses = group_statuses(group_id, ctx)
+        overflow = _overflow_reader(cfg, ctx)
+    else:
+        statuses, overflow = drain
+    common = {"group_id": group_id, "rules": rules, "strategy": cfg.strategy}
     if reviewing:
         # Recommendations still waiting count as load: a dispatcher's queue
         # should not recommend the same agent for every ticket.
-        pending = selectors.pending_recommendations([c.user_id for c in candidates], ctx.weights)
-        for candidate in candidates:
-            candidate.load += pending.get(candidate.user_id, 0)
-    for candidate in candidates:
-        if candidate.filtered.startswith("at capacity"):
-            candidate.filtered = ""  # loads moved since: judged again below
-        candidate.score = None
-    eligible = filter_candidates(candidates, weight)
-    winner, why = choose(cfg.strategy, eligible)
-    records = [c.as_record() for c in candidates]
-    common = {"group_id": group_id, "rules": rules, "candidates": records, "strategy": cfg.strategy}
-    if reviewing:
-        status = next((s for s in statuses if winner and s.user_id == winner.user_id), None)
+        pending = selectors.pending_recommendations([s.user_id for s in statuses], ctx.weights)
+        for status in statuses:
+            status.load += pending.get(status.user_id, 0)
+        pick = _pick(ticket, group_id, cfg, statuses, ctx, weight)
+        winner = pick.ranked[0] if pick.ranked else None
         text = (
-            f"Recommended {winner.name}: {why}. A dispatcher confirms."
+            f"Recommended {winner.name}: {pick.reason}. A dispatcher confirms."
             if winner
             else "Nobody in the group is online with room; a dispatcher chooses."
         )
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.REVIEW, explanation=text,
-            ctx=ctx, winner=status.user if status else None, needs_review=True, **common,
+            ctx=ctx, winner_id=winner.user_id if winner else None, needs_review=True,
+            candidates=[c.as_record() for c in pick.candidates], **common,
         )  # fmt: skip
     if cfg.mode == GroupDispatch.Mode.CLAIM:
+        pick = _pick(ticket, group_id, cfg, statuses, ctx, weight)
         text = "Claim group: members take tickets from the group queue, or the leader assigns."
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.CLAIM, explanation=text,
-            ctx=ctx, **common,
+            ctx=ctx, candidates=[c.as_record() for c in pick.candidates], **common,
         )  # fmt: skip
+    winner, pick = _claim_best(ticket, group_id, cfg, ctx, weight, statuses, overflow, wait=False)
+    rounds = 1
+    while winner is None and pick.ranked and drain is None and rounds < CLAIM_ROUNDS:
+        # Others took (or hold) every agent we chose: read again and wait
+        # for the best one's holder if need be (no other row is held now).
+        statuses = group_statuses(group_id, ctx)
+        overflow = _overflow_reader(cfg, ctx)
+        winner, pick = _claim_best(
+            ticket, group_id, cfg, ctx, weight, statuses, overflow, wait=True
+        )
+        rounds += 1
+    records = [c.as_record() for c in pick.candidates]
     if winner is None:
-        reasons = sorted({c.filtered for c in candidates if c.filtered}) or ["no members"]
+        if drain is not None:
+            if pick.ranked:  # someone has room but another router holds them
+                work_due(kind=WAITING_WORK, at=ctx.now)
+            return None
+        reasons = sorted({c.filtered for c in pick.candidates if c.filtered}) or ["no members"]
+        if pick.ranked:
+            reasons = ["every agent with room was being given other tickets"]
         text = f"Nobody could take it ({'; '.join(reasons)}): it waits in the group queue."
         work_due(kind=WAITING_WORK, at=ctx.now + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS))
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.WAITING, explanation=text,
-            ctx=ctx, **common,
+            ctx=ctx, candidates=records, **common,
         )  # fmt: skip
-    status = next(s for s in statuses if s.user_id == winner.user_id)
-    text = f"{winner.name}: {why}."
-    ticket = _assign(ticket, winner, status, f"{cfg.get_strategy_display()}: {why}", ctx)
+    notes = "".join(f" ({note})" for note in pick.notes)
+    text = f"{winner.name}: {why(cfg.strategy, winner)}{notes}."
+    ticket = _assign(ticket, winner, cfg, weight)
+    if drain is not None:
+        _keep_current(statuses, overflow, winner, weight)
     return _record(
         ticket, trigger=trigger, outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text,
-        ctx=ctx, winner=status.user, event_id=_assigned_event_id(ticket), **common,
+        ctx=ctx, winner_id=winner.user_id, assigned=True, candidates=records, **common,
     )  # fmt: skip
+
+
+def _keep_current(statuses, overflow, winner: Candidate, weight) -> None:
+    """A drain goes on with the rows it read: the winner's row as now claimed."""
+    rows = list(statuses) + (list(overflow()[1]) if overflow and winner.via else [])
+    for status in rows:
+        if status.pk == winner.status_id:
+            status.load += weight
+            status.routing_version = winner.version
+            status.last_assigned_at = winner.last_assigned_at
 
 
 def _rule_changes(ticket: Ticket, actions: dict) -> dict:
@@ -231,26 +381,26 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
     the rules: they would send it back to the first tier). Safe to run
     again: a ticket with an assignee keeps it, and changes already made
     change nothing."""
-    ticket = Ticket.objects.select_related("tenant", "requester").get(pk=ticket.pk)
+    # 1. the ticket (see the module's docstring): nobody assigns it meanwhile.
+    ticket = (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("tenant", "requester")
+        .get(pk=ticket.pk)
+    )
     if not ticket.is_open:
         return None
     ctx = _Context()
     rule_set = selectors.enabled_rules() if use_rules else []
-    hours = selectors.business_hours(ctx.config)
-    evaluation = evaluate(rule_set, selectors.ticket_facts(ticket), hours)
-    actions = evaluation.actions
-    matched = [
-        {"rule_id": s.rule_id, "name": s.name, "actions": s.actions} for s in evaluation.matched
-    ]
+    actions, matched = {}, []
+    if rule_set:
+        hours = selectors.business_hours(ctx.config)
+        evaluation = evaluate(rule_set, selectors.ticket_facts(ticket), hours)
+        actions = evaluation.actions
+        matched = [
+            {"rule_id": s.rule_id, "name": s.name, "actions": s.actions} for s in evaluation.matched
+        ]
     changes = _rule_changes(ticket, actions)
     group_id = changes["group"].pk if "group" in changes else ticket.group_id
-    cfg = selectors.group_dispatch(group_id) if group_id else None
-    # 1. the agents' rows, 2. the ticket (see the module's docstring).
-    member_ids = selectors.group_member_ids(group_id) if group_id else []
-    statuses = statuses_locked(member_ids)
-    ticket = (
-        Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=ticket.pk)
-    )
     if changes:
         names = ", ".join(f"“{m['name']}”" for m in matched)
         ticket = ticket_system_update(
@@ -262,7 +412,7 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.KEPT, ctx=ctx,
             group_id=group_id, rules=matched,
-            explanation="Already assigned by hand: routing leaves the assignee alone.",
+            explanation="Already assigned: routing leaves the assignee alone.",
         )  # fmt: skip
     if actions.get("assignee"):
         agent = _named_agent(actions["assignee"])
@@ -271,10 +421,10 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
                 ticket=ticket, source=SOURCE, reason=f"Routing rule {matched[-1]['name']}",
                 assignee=agent,
             )  # fmt: skip
+            version_bump(agent.pk, ctx.now)
             return _record(
                 ticket, trigger=trigger, outcome=RoutingDecision.Outcome.ASSIGNED, ctx=ctx,
-                group_id=group_id, rules=matched, winner=agent,
-                event_id=_assigned_event_id(ticket),
+                group_id=group_id, rules=matched, winner=agent, assigned=True,
                 explanation=f"The rule “{matched[-1]['name']}” names {_display(agent)}.",
             )  # fmt: skip
     if not group_id:
@@ -282,55 +432,55 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.NO_GROUP, ctx=ctx,
             rules=matched, explanation="No rule chose a group: it waits in Unassigned.",
         )  # fmt: skip
-    candidates = _candidates(
-        statuses, selectors.agent_loads(member_ids, ctx.config), cfg.required_skills
-    )
+    cfg = selectors.group_dispatch(group_id)
     return _place(
-        ticket, group_id, cfg, statuses, candidates, trigger=trigger, rules=matched, ctx=ctx,
+        ticket, group_id, cfg, ctx, trigger=trigger, rules=matched,
         review=bool(actions.get("review")),
     )  # fmt: skip
 
 
+def _room_left(statuses, overflow, weight) -> bool:
+    """Whether anyone online in the group (or its overflow group) has room
+    for a ticket of `weight`, skills aside: a drain stops when nobody has."""
+
+    def any_room(rows) -> bool:
+        return any(
+            s.availability == AgentStatus.Availability.ONLINE and s.load + weight <= s.capacity
+            for s in rows
+        )
+
+    return any_room(statuses) or (overflow is not None and any_room(overflow()[1]))
+
+
 def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -> int:
     """Hand the group's waiting tickets (most urgent first, then the oldest)
-    to members with room, as long as someone has room. Returns how many."""
+    to members with room, as long as someone has room, in one pass: the
+    members are read once and kept current as tickets go out. Returns how many."""
     with transaction.atomic():
         cfg = selectors.group_dispatch(group_id)
         if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
             return 0
-        member_ids = selectors.group_member_ids(group_id)
-        statuses = statuses_locked(member_ids)
-        if not any(s.availability == AgentStatus.Availability.ONLINE for s in statuses):
-            return 0
         ctx = _Context()
-        candidates = _candidates(
-            statuses, selectors.agent_loads(member_ids, ctx.config), cfg.required_skills
-        )
         waiting = list(
             Ticket.objects.select_for_update(of=("self",), skip_locked=True)
             .filter(group_id=group_id, assignee__isnull=True, status__in=ROUTABLE_STATUSES)
             .select_related("tenant")
             .order_by(*URGENT_ORDER)[:DRAIN_BATCH]
         )
-        lightest = min(ctx.weights.values())
+        if not waiting:
+            return 0
+        statuses = group_statuses(group_id, ctx)
+        overflow = _overflow_reader(cfg, ctx)
+        lightest = ctx.weights.lightest
         placed = 0
         for ticket in waiting:
-            weight = selectors.ticket_weight(ticket, ctx.weights)
-            if not filter_candidates([_fresh(c) for c in candidates], weight):
-                if not filter_candidates([_fresh(c) for c in candidates], lightest):
-                    break  # nobody has room for any ticket now
-                continue  # a lighter ticket may still fit
+            if not _room_left(statuses, overflow, lightest):
+                break  # nobody has room for any ticket now
             decision = _place(
-                ticket, group_id, cfg, statuses, candidates, trigger=trigger, rules=[], ctx=ctx
+                ticket, group_id, cfg, ctx, trigger=trigger, rules=[], drain=(statuses, overflow)
             )
-            placed += decision.outcome == RoutingDecision.Outcome.ASSIGNED
+            placed += decision is not None
         return placed
-
-
-def _fresh(candidate: Candidate) -> Candidate:
-    """A copy to judge again: capacity is re-checked, skills and presence stay."""
-    kept = "" if candidate.filtered.startswith("at capacity") else candidate.filtered
-    return Candidate(**{**candidate.__dict__, "filtered": kept})
 
 
 def groups_of(user_id: int) -> list[int]:
@@ -342,8 +492,14 @@ def groups_of(user_id: int) -> list[int]:
 
 
 def agent_groups_drain(*, user_id: int) -> int:
-    """Room freed for an agent: drain each of their groups."""
-    return sum(group_drain(group_id=group_id) for group_id in groups_of(user_id))
+    """Room freed for an agent: drain each of their groups, and the groups
+    that overflow into one of them."""
+    own = groups_of(user_id)
+    overflowing = GroupDispatch.objects.filter(overflow_group_id__in=own).values_list(
+        "group_id", flat=True
+    )
+    group_ids = sorted(set(own) | set(overflowing))
+    return sum(group_drain(group_id=group_id) for group_id in group_ids)
 
 
 def waiting_sweep() -> int:
@@ -378,9 +534,10 @@ def ticket_get_next(*, agent) -> Ticket | None:
     if ticket is None:
         return None
     ticket = ticket_update(ticket=ticket, actor=agent, expected_version=None, assignee=agent)
+    version_bump(agent.pk)
     _record(
         ticket, trigger=RoutingDecision.Trigger.GET_NEXT, outcome=RoutingDecision.Outcome.ASSIGNED,
-        ctx=_Context(), group_id=ticket.group_id, winner=agent, event_id=_assigned_event_id(ticket),
+        ctx=_Context(), group_id=ticket.group_id, winner=agent, assigned=True,
         explanation=f"{_display(agent)} took it with Get next: the most urgent unassigned "
         "ticket of their groups.",
     )  # fmt: skip
@@ -395,7 +552,12 @@ def recommendation_review(*, decision: RoutingDecision, actor, assignee) -> tupl
     decision = RoutingDecision.objects.select_for_update().get(pk=decision.pk)
     if not decision.needs_review:
         raise ValidationError("This recommendation was already reviewed.")
-    ticket = Ticket.objects.get(pk=decision.ticket_id)
+    # The ticket, then the agent's row: the order routers lock them in.
+    ticket = (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .get(pk=decision.ticket_id)
+    )
     if ticket.assignee_id:
         raise ValidationError(f"{ticket.reference} was assigned meanwhile; nothing changed.")
     status = statuses_locked([assignee.pk])[0]
@@ -403,7 +565,7 @@ def recommendation_review(*, decision: RoutingDecision, actor, assignee) -> tupl
     load = selectors.agent_loads([assignee.pk], ctx.config).get(assignee.pk, 0)
     weight = selectors.ticket_weight(ticket, ctx.weights)
     ticket = ticket_update(ticket=ticket, actor=actor, expected_version=None, assignee=assignee)
-    AgentStatus.objects.filter(pk=status.pk).update(last_assigned_at=ctx.now)
+    version_bump(assignee.pk, ctx.now)
     decision.needs_review = False
     decision.reviewed_by, decision.reviewed_at = actor, ctx.now
     decision.save(update_fields=["needs_review", "reviewed_by", "reviewed_at"])
@@ -415,8 +577,7 @@ def recommendation_review(*, decision: RoutingDecision, actor, assignee) -> tupl
     )
     _record(
         ticket, trigger=RoutingDecision.Trigger.REVIEW, outcome=RoutingDecision.Outcome.ASSIGNED,
-        ctx=ctx, group_id=decision.group_id, winner=assignee,
-        event_id=_assigned_event_id(ticket),
+        ctx=ctx, group_id=decision.group_id, winner=assignee, assigned=True,
         explanation=(
             f"{_display(actor)} "
             + ("confirmed the recommendation" if assignee.pk == decision.winner_id
