@@ -122,7 +122,7 @@ class AgentStatus(TenantOwned):
     last_assigned_at = models.DateTimeField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
     # Bumped by every routing assignment, in its transaction (see the docstring).
-    routing_version = models.PositiveBigIntegerField(default=0)
+    routing_version = models.PositiveBigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
