@@ -1,16 +1,19 @@
-"""Dispatch's writes: routing (`routing`) and admins' settings (`settings`)."""
+"""Dispatch's writes: routing (`routing`, `claims`), assignments people ask
+for (`manual`) and admins' settings (`settings`)."""
 
-from .routing import (
+from .manual import (
     ESCALATED_KIND,
+    recommendation_review,
+    reviews_pending,
+    ticket_escalate,
+    ticket_get_next,
+)
+from .routing import (
     SOURCE,
     WAITING_WORK,
     agent_groups_drain,
     group_drain,
-    recommendation_review,
-    reviews_pending,
     statuses_locked,
-    ticket_escalate,
-    ticket_get_next,
     ticket_route,
     waiting_sweep,
 )
