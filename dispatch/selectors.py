@@ -94,6 +94,42 @@ def facts_from_text(subject: str, body: str) -> TicketFacts:
     return TicketFacts(subject=subject, body=body, arrived_local=timezone.localtime(None, zone))
 
 
+def _from_row(model, data: dict):
+    """A model instance from its row as JSON (`to_jsonb`), as if read by the ORM."""
+    fields = model._meta.concrete_fields
+    obj = model(**{f.attname: f.to_python(data[f.column]) for f in fields if f.column in data})
+    obj._state.adding, obj._state.db = False, "default"
+    return obj
+
+
+def routing_setup(group_id: int | None, *, rules: bool):
+    """What routing a ticket reads first, in one round trip: the tenant's
+    settings, its enabled rules in order (when `rules`), and the settings of
+    the group `group_id` (unsaved defaults for what has no row)."""
+    tenant = current_tenant()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT to_jsonb(d) FROM {DispatchSettings._meta.db_table} d"
+            f"         WHERE d.tenant_id = %(t)s LIMIT 1),"
+            f" (SELECT jsonb_agg(to_jsonb(r) ORDER BY r.position, r.id)"
+            f"  FROM {RoutingRule._meta.db_table} r"
+            f"  WHERE r.tenant_id = %(t)s AND r.is_enabled AND %(rules)s),"
+            f" (SELECT to_jsonb(g) FROM {GroupDispatch._meta.db_table} g"
+            f"  WHERE g.tenant_id = %(t)s AND g.group_id = %(g)s LIMIT 1)",
+            {"t": tenant.pk, "rules": rules, "g": group_id},
+        )
+        config, rule_rows, group = (
+            json.loads(v) if isinstance(v, str) else v for v in cursor.fetchone()
+        )
+    config = _from_row(DispatchSettings, config) if config else DispatchSettings(tenant=tenant)
+    rule_set = [_from_row(RoutingRule, row) for row in rule_rows or []]
+    if group:
+        cfg = _from_row(GroupDispatch, group)
+    else:
+        cfg = GroupDispatch(tenant=tenant, group_id=group_id) if group_id else None
+    return config, rule_set, cfg
+
+
 def enabled_rules() -> list[RoutingRule]:
     return list(RoutingRule.objects.filter(is_enabled=True).order_by("position", "pk"))
 

@@ -113,8 +113,8 @@ def candidates_for(ticket, statuses, cfg, *, skills: bool = True, via: str = "")
 class _Context:
     """What one routing pass reads once: the tenant's settings and weights."""
 
-    def __init__(self):
-        self.config = selectors.dispatch_settings()
+    def __init__(self, config=None):
+        self.config = config or selectors.dispatch_settings()
         self.weights = selectors.weights(self.config)
         self.now = timezone.now()
 
@@ -201,12 +201,18 @@ def _pick(ticket, group_id, cfg, statuses, ctx, weight, *, overflow=None) -> _Pi
     return _Pick(candidates, ranked, reason, notes)
 
 
-def _claim_best(ticket, group_id, cfg, ctx, weight, statuses, overflow, *, wait: bool):
+def _claim_best(ticket, group_id, cfg, ctx, weight, statuses, overflow, *, wait, held=None):
     """Claim the best agent of a fresh pick (None: nobody could be claimed)
-    and the pick, whose candidates say why."""
+    and the pick, whose candidates say why. `held`: the rows this drain has
+    claimed already; it holds their locks, so they need no claim again."""
     pick = _pick(ticket, group_id, cfg, statuses, ctx, weight, overflow=overflow)
     for position, candidate in enumerate(pick.ranked):
+        if held is not None and candidate.status_id in held:
+            candidate.last_assigned_at = ctx.now
+            return candidate, pick
         if claim(candidate, ctx.now, wait=wait and position == 0):
+            if held is not None:
+                held.add(candidate.status_id)
             return candidate, pick
     return None, pick
 
@@ -250,9 +256,9 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
     reviewing = review or cfg.mode == GroupDispatch.Mode.SEMI_AUTOMATIC
     if drain is None:
         statuses = group_statuses(group_id, ctx)
-        overflow = _overflow_reader(cfg, ctx)
+        overflow, held = _overflow_reader(cfg, ctx), None
     else:
-        statuses, overflow = drain
+        statuses, overflow, held = drain
     common = {"group_id": group_id, "rules": rules, "strategy": cfg.strategy}
     if reviewing:
         # Recommendations still waiting count as load: a dispatcher's queue
@@ -279,7 +285,10 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.CLAIM, explanation=text,
             ctx=ctx, candidates=[c.as_record() for c in pick.candidates], **common,
         )  # fmt: skip
-    winner, pick = _claim_best(ticket, group_id, cfg, ctx, weight, statuses, overflow, wait=False)
+    winner, pick = _claim_best(
+        ticket, group_id, cfg, ctx, weight, statuses, overflow, wait=False,
+        held=held,
+    )  # fmt: skip
     rounds = 1
     while winner is None and pick.ranked and drain is None and rounds < CLAIM_ROUNDS:
         # Others took (or hold) every agent we chose: read again and wait
@@ -388,8 +397,9 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
     )
     if not ticket.is_open:
         return None
-    ctx = _Context()
-    rule_set = selectors.enabled_rules() if use_rules else []
+    # The settings, rules and group settings in one read (the group's may change).
+    config, rule_set, cfg = selectors.routing_setup(ticket.group_id, rules=use_rules)
+    ctx = _Context(config)
     actions, matched = {}, []
     if rule_set:
         hours = selectors.business_hours(ctx.config)
@@ -431,7 +441,8 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.NO_GROUP, ctx=ctx,
             rules=matched, explanation="No rule chose a group: it waits in Unassigned.",
         )  # fmt: skip
-    cfg = selectors.group_dispatch(group_id)
+    if cfg is None or cfg.group_id != group_id:
+        cfg = selectors.group_dispatch(group_id)
     return _place(
         ticket, group_id, cfg, ctx, trigger=trigger, rules=matched,
         review=bool(actions.get("review")),
@@ -471,12 +482,18 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
         statuses = group_statuses(group_id, ctx)
         overflow = _overflow_reader(cfg, ctx)
         lightest = ctx.weights.lightest
-        placed = 0
+        placed, held = 0, set()
         for ticket in waiting:
             if not _room_left(statuses, overflow, lightest):
                 break  # nobody has room for any ticket now
             decision = _place(
-                ticket, group_id, cfg, ctx, trigger=trigger, rules=[], drain=(statuses, overflow)
+                ticket,
+                group_id,
+                cfg,
+                ctx,
+                trigger=trigger,
+                rules=[],
+                drain=(statuses, overflow, held),
             )
             placed += decision is not None
         return placed
