@@ -22,7 +22,7 @@ from helpdesk.tenancy import current_tenant
 from helpdesk.tenant_work import work_due
 from tickets.models import Event, Ticket
 from tickets.models.ticket import URGENT_ORDER
-from tickets.services import ticket_system_update
+from tickets.services import ticket_system_update, tickets_system_assign
 
 from .. import selectors
 from ..models import AgentStatus, GroupDispatch, RoutingDecision, RoutingRule
@@ -235,14 +235,17 @@ def _overflow_reader(cfg, ctx):
     return read if cfg.overflow_group_id else None
 
 
-def _assign(ticket, winner: Candidate, cfg, weight) -> Ticket:
+def _event_reason(cfg, winner: Candidate) -> str:
     reason = why(cfg.strategy, winner)
     if winner.via:
         reason = f"overflow: {reason}"
+    return f"{cfg.get_strategy_display()}: {reason}"
+
+
+def _assign(ticket, winner: Candidate, cfg, weight) -> Ticket:
     ticket = ticket_system_update(
-        ticket=ticket, source=SOURCE, reason=f"{cfg.get_strategy_display()}: {reason}",
-        assignee=winner.user,
-    )  # fmt: skip
+        ticket=ticket, source=SOURCE, reason=_event_reason(cfg, winner), assignee=winner.user
+    )
     winner.load += weight
     return ticket
 
@@ -251,7 +254,8 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
     """Give `ticket` (locked, unassigned) to the best member of its group by
     the group's mode and strategy, or record why nobody got it. In a drain
     (`drain`: the group's rows, kept current by it) a ticket nobody can take
-    is skipped without a record (None)."""
+    is skipped without a record (None), and one that can is returned unwritten:
+    (its decision, its assignment) for the drain's batch."""
     weight = selectors.ticket_weight(ticket, ctx.weights)
     reviewing = review or cfg.mode == GroupDispatch.Mode.SEMI_AUTOMATIC
     if drain is None:
@@ -316,9 +320,16 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         )  # fmt: skip
     notes = "".join(f" ({note})" for note in pick.notes)
     text = f"{winner.name}: {why(cfg.strategy, winner)}{notes}."
-    ticket = _assign(ticket, winner, cfg, weight)
     if drain is not None:
+        # Written for the whole batch at once by `group_drain`.
+        winner.load += weight
         _keep_current(statuses, overflow, winner, weight)
+        return RoutingDecision(
+            tenant_id=ticket.tenant_id, ticket=ticket, trigger=trigger,
+            outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text[:500], created_at=ctx.now,
+            winner_id=winner.user_id, candidates=records, **common,
+        ), (ticket, winner.user, _event_reason(cfg, winner))  # fmt: skip
+    ticket = _assign(ticket, winner, cfg, weight)
     return _record(
         ticket, trigger=trigger, outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text,
         ctx=ctx, winner_id=winner.user_id, assigned=True, candidates=records, **common,
@@ -482,21 +493,24 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
         statuses = group_statuses(group_id, ctx)
         overflow = _overflow_reader(cfg, ctx)
         lightest = ctx.weights.lightest
-        placed, held = 0, set()
+        held, decisions, assignments = set(), [], []
         for ticket in waiting:
             if not _room_left(statuses, overflow, lightest):
                 break  # nobody has room for any ticket now
-            decision = _place(
-                ticket,
-                group_id,
-                cfg,
-                ctx,
-                trigger=trigger,
-                rules=[],
+            handout = _place(
+                ticket, group_id, cfg, ctx, trigger=trigger, rules=[],
                 drain=(statuses, overflow, held),
-            )
-            placed += decision is not None
-        return placed
+            )  # fmt: skip
+            if handout is not None:
+                decisions.append(handout[0])
+                assignments.append(handout[1])
+        # The batch in a few statements: one UPDATE of the tickets, one INSERT
+        # of their events, one of the decisions.
+        events = tickets_system_assign(assignments=assignments, source=SOURCE)
+        for decision in decisions:
+            decision.event_id = events[decision.ticket_id].pk
+        RoutingDecision.objects.bulk_create(decisions)
+        return len(decisions)
 
 
 def groups_of(user_id: int) -> list[int]:
