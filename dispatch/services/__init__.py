@@ -1,6 +1,7 @@
-"""Dispatch's writes: routing (`routing`, `claims`), assignments people ask
-for (`manual`) and admins' settings (`settings`)."""
+"""Dispatch's writes: routing (`routing`, `claims`, `drain`), assignments
+people ask for (`manual`) and admins' settings (`settings`)."""
 
+from .drain import agent_groups_drain, group_drain, waiting_sweep
 from .manual import (
     ESCALATED_KIND,
     recommendation_review,
@@ -8,15 +9,7 @@ from .manual import (
     ticket_escalate,
     ticket_get_next,
 )
-from .routing import (
-    SOURCE,
-    WAITING_WORK,
-    agent_groups_drain,
-    group_drain,
-    statuses_locked,
-    ticket_route,
-    waiting_sweep,
-)
+from .routing import SOURCE, WAITING_WORK, statuses_locked, ticket_route
 from .settings import (
     agent_capacity_set,
     availability_set,

@@ -17,7 +17,8 @@ from tickets.services import message_add, ticket_update
 from .. import selectors
 from ..models import RoutingDecision
 from .claims import version_bump
-from .routing import ROUTABLE_STATUSES, _Context, _display, _record, groups_of, statuses_locked
+from .drain import groups_of
+from .routing import ROUTABLE_STATUSES, _Context, _display, _record, statuses_locked
 
 logger = logging.getLogger(__name__)
 
