@@ -21,7 +21,7 @@ from helpdesk.models import Membership, SupportGroup
 from helpdesk.tenancy import current_tenant
 from helpdesk.tenant_work import work_due
 from tickets.models import Event, Ticket
-from tickets.services import ticket_system_update
+from tickets.services import ticket_system_update, tickets_system_assign
 
 from .. import selectors
 from ..models import AgentStatus, GroupDispatch, RoutingDecision, RoutingRule
@@ -241,12 +241,13 @@ def _event_reason(cfg, winner: Candidate) -> str:
     return f"{cfg.get_strategy_display()}: {reason}"
 
 
-def _assign(ticket, winner: Candidate, cfg, weight) -> Ticket:
-    ticket = ticket_system_update(
-        ticket=ticket, source=SOURCE, reason=_event_reason(cfg, winner), assignee=winner.user
+def _assign(ticket, winner: Candidate, cfg, weight) -> int:
+    """Assign the (locked, unassigned) ticket to the winner; its event's id."""
+    events = tickets_system_assign(
+        assignments=[(ticket, winner.user, _event_reason(cfg, winner))], source=SOURCE
     )
     winner.load += weight
-    return ticket
+    return events[ticket.pk].pk
 
 
 def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None):
@@ -328,10 +329,10 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
             outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text[:500], created_at=ctx.now,
             winner_id=winner.user_id, candidates=records, **common,
         ), (ticket, winner.user, _event_reason(cfg, winner))  # fmt: skip
-    ticket = _assign(ticket, winner, cfg, weight)
+    event_id = _assign(ticket, winner, cfg, weight)
     return _record(
         ticket, trigger=trigger, outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text,
-        ctx=ctx, winner_id=winner.user_id, assigned=True, candidates=records, **common,
+        ctx=ctx, winner_id=winner.user_id, event_id=event_id, candidates=records, **common,
     )  # fmt: skip
 
 
