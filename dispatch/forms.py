@@ -192,8 +192,8 @@ class GroupDispatchForm(forms.Form):
     """A group's dispatch settings; the chosen rows come back as ids."""
 
     FIELDS = (
-        "mode", "strategy", "leader", "overflow_group", "escalation_group", "escalate_on_breach",
-        "accept_minutes",
+        "mode", "strategy", "leader", "overflow_group", "overflow_after_minutes",
+        "skill_fallback_minutes", "escalation_group", "escalate_on_breach", "accept_minutes",
     )  # fmt: skip
 
     mode = forms.ChoiceField(choices=GroupDispatch.Mode.choices)
@@ -201,7 +201,18 @@ class GroupDispatchForm(forms.Form):
     leader = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     overflow_group = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Overflow group",
-        help_text="Not used yet: tickets wait in this group when nobody has room.",
+        help_text="When nobody in this group has room, its members may take the ticket "
+        "(it stays in this group).",
+    )  # fmt: skip
+    overflow_after_minutes = forms.IntegerField(
+        required=False, min_value=0, max_value=10080, initial=0, label="Overflow after (minutes)",
+        help_text="How long nobody here has room before the overflow group is offered the "
+        "ticket; 0 offers it at once.",
+    )  # fmt: skip
+    skill_fallback_minutes = forms.IntegerField(
+        required=False, min_value=0, max_value=10080, label="Skill fallback after (minutes)",
+        help_text="How long a ticket waits for a member with the required skills before any "
+        "member may take it; leave empty to always wait.",
     )  # fmt: skip
     escalation_group = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Next tier (escalation)",

@@ -91,6 +91,12 @@ class GroupDispatch(TenantOwned):
     accept_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
     # A breached SLA target moves the ticket to the next tier by itself.
     escalate_on_breach = models.BooleanField(default=False)
+    # Minutes nobody here has room before a ticket is offered to the overflow
+    # group's members (0: at once).
+    overflow_after_minutes = models.PositiveIntegerField(default=0)
+    # Minutes a ticket waits for a member with the required skills before any
+    # member may take it (empty: it waits for one).
+    skill_fallback_minutes = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -99,9 +105,12 @@ class GroupDispatch(TenantOwned):
 
 
 class AgentStatus(TenantOwned):
-    """An agent's availability, capacity and skills. Routing locks these rows
-    (in user id order) while it decides, so two workers never give the same
-    agent more than their capacity."""
+    """An agent's availability, capacity and skills.
+
+    Routing reads these rows and the agents' loads without locks, then
+    claims the winner's row with one conditional UPDATE that bumps
+    `routing_version`: the claim only succeeds if no other router gave them
+    a ticket since the read, so two workers never push an agent past capacity."""
 
     class Availability(models.TextChoices):
         ONLINE = "online", "Online"
@@ -121,6 +130,8 @@ class AgentStatus(TenantOwned):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     # Set away by the idle sweep, not by the agent: activity brings them back.
     idle_away = models.BooleanField(default=False)
+    # Bumped by every routing assignment, in its transaction (see the docstring).
+    routing_version = models.PositiveBigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
@@ -139,7 +150,8 @@ class DispatchSettings(TenantOwned):
     business_days = models.JSONField(default=list, blank=True)
     business_start = models.TimeField(null=True, blank=True)
     business_end = models.TimeField(null=True, blank=True)
-    # A ticket's weight by channel, over the priority row: {"email": {"4": 3}}.
+    # A ticket's weight by channel, over the priority row: {"email": {"4": 3}}
+    # (a plain number for a channel multiplies every priority: {"phone": 2}).
     channel_weights = models.JSONField(default=dict, blank=True)
     # Online agents with no activity for this many minutes become away (None: never).
     away_after_minutes = models.PositiveSmallIntegerField(null=True, blank=True, default=15)

@@ -248,6 +248,8 @@ def group_edit(request, tenant_slug, group_id):
             "strategy": data["strategy"],
             "leader": users.get(data["leader"]),
             "overflow_group": by_id.get(data["overflow_group"]),
+            "overflow_after_minutes": data["overflow_after_minutes"] or 0,
+            "skill_fallback_minutes": data["skill_fallback_minutes"],
             "escalation_group": by_id.get(data["escalation_group"]),
             "escalate_on_breach": data["escalate_on_breach"],
             "accept_minutes": data["accept_minutes"],

@@ -14,7 +14,8 @@ from tickets.services import ticket_system_update
 
 from .. import selectors
 from ..models import BreachEscalation, RoutingDecision
-from .routing import ESCALATED_KIND, SOURCE, _route_later
+from .manual import ESCALATED_KIND, _route_later
+from .routing import SOURCE
 
 # The handover note's kind: an internal note on the timeline, by Routing.
 HANDOVER_KIND = "dispatch_handover"

@@ -152,15 +152,25 @@ def test_the_tester_shows_each_rule_step_by_step(tenant, admin_user, login, bill
 def test_a_groups_dispatch_settings_are_saved(tenant, admin_user, login, billing):
     with tenant_context(tenant):
         tier2 = make_group(tenant, [], name="Tier 2")
+        spare = make_group(tenant, [], name="Spare hands")
     client = login(admin_user)
     response = client.post(
         url("group_edit", tenant, billing.pk),
-        {"mode": "semi", "strategy": "round_robin", "escalation_group": str(tier2.pk)},
-    )
+        {"mode": "semi", "strategy": "round_robin", "escalation_group": str(tier2.pk),
+         "overflow_group": str(spare.pk), "overflow_after_minutes": "30",
+         "skill_fallback_minutes": "20"},
+    )  # fmt: skip
     assert response.status_code == 302
     with tenant_context(tenant):
         cfg = GroupDispatch.objects.get(group=billing)
         assert (cfg.mode, cfg.strategy, cfg.escalation_group) == ("semi", "round_robin", tier2)
+        assert (cfg.overflow_group, cfg.overflow_after_minutes) == (spare, 30)
+        assert cfg.skill_fallback_minutes == 20
+    response = client.post(
+        url("group_edit", tenant, billing.pk),
+        {"mode": "automatic", "strategy": "skill", "overflow_after_minutes": "-5"},
+    )
+    assert response.status_code == 200 and "greater than or equal to 0" in response.text
     response = client.post(
         url("group_edit", tenant, billing.pk), {"mode": "bogus", "strategy": "x"}
     )  # noqa: E501

@@ -59,6 +59,7 @@ from .tickets import (
     ticket_system_update,
     ticket_update,
     tickets_create,
+    tickets_system_assign,
 )
 from .web_form import WebFormAlreadySent, WebFormRateLimited, web_form_ticket_create
 
@@ -109,6 +110,7 @@ __all__ = [
     "ticket_create",
     "ticket_system_reply",
     "ticket_system_update",
+    "tickets_system_assign",
     "ticket_update",
     "tickets_bulk_update",
     "tickets_system_due_update",

@@ -667,6 +667,55 @@ def ticket_system_update(*, ticket: Ticket, source: str, reason: str, **changes)
     return ticket
 
 
+@transaction.atomic
+def tickets_system_assign(*, assignments: Sequence[tuple], source: str) -> dict[int, Event]:
+    """Many assignments a system makes at once (dispatch hands a group's
+    waiting tickets out in one pass): for each (ticket, assignee, reason) the
+    same change and events as `ticket_system_update(assignee=...)`, written
+    with one UPDATE and one INSERT. The caller has locked the tickets and
+    checked that they are open and unassigned. Returns each ticket's
+    assignment event by ticket id."""
+    if source not in system_actors:
+        raise ValueError(f"{source!r} is not registered in tickets.extensions.system_actors")
+    if not assignments:
+        return {}
+    members = set(
+        Membership.objects.filter(
+            tenant=current_tenant(),
+            user_id__in={assignee.pk for _, assignee, _ in assignments},
+            is_active=True,
+        ).values_list("user_id", flat=True)
+    )
+    now = timezone.now()
+    events = []
+    for ticket, assignee, reason in assignments:
+        if ticket.assignee_id is not None or ticket.status == Ticket.Status.CLOSED:
+            raise ValueError(f"{ticket.reference} is not an open, unassigned ticket")
+        if assignee.pk not in members:
+            raise ValidationError({"assignee": "The assignee is not an agent of this help desk."})
+        changed = _apply_changes(ticket, {"assignee": assignee}, SYSTEM_FIELDS, now)
+        ticket.version += 1
+        ticket.updated_at = now
+        events += [
+            event_build(
+                ticket=ticket,
+                kind=_change_kind(field),
+                actor_system=source,
+                reason=reason.strip(),
+                field=field,
+                old_value=before,
+                new_value=after,
+                created_at=now,
+            )  # fmt: skip
+            for field, before, after in changed
+        ]
+    Ticket.objects.bulk_update(
+        [ticket for ticket, _, _ in assignments], ["assignee", "status", "version", "updated_at"]
+    )
+    events_record(events)
+    return {event.ticket_id: event for event in events if event.kind == Event.Kind.ASSIGNED}
+
+
 def _merge_or_refuse(ticket: Ticket, base: dict, changes: dict) -> None:
     """An edit on an older version: fine unless someone else changed a field
     this edit changes too (to another value than this edit's). A field the
