@@ -83,7 +83,10 @@ def _filters(request, *, form_shown: bool) -> tuple[ReportFilterForm, selectors.
         # Lists to choose from only where the form is drawn.
         choices=tenant_choices(request) if form_shown else None,
     )
-    data = form.cleaned_data if form.is_valid() else {}
+    # A filter that is not one of the choices is left out (and said, where
+    # the form is drawn); the others still narrow the figures.
+    form.is_valid()
+    data = form.cleaned_data
     period = data.get("period") or "30"
     # Whole days in the help desk's time zone, today the last: the rollups
     # are kept by day, and the tickets behind a number are the same days'.
