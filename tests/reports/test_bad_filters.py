@@ -1,6 +1,7 @@
 """A dashboard filter that is not one of the choices (another help desk's
 organisation or agent, a word, a priority or period not offered) is left
-out and said so; the other filters still narrow the figures and lists."""
+out and said so, and stays out of the page's refresh and links; the other
+filters still narrow the figures and lists."""
 
 import pytest
 from django.urls import reverse
@@ -59,6 +60,9 @@ def test_the_dashboard_says_which_filter_it_left_out_and_keeps_the_others(
     assert "Not one of the" in response.content.decode()
     assert response.context["figures"] == only_group.context["figures"]
     assert response.context["figures"].backlog == 1
+    # The minute's refresh and the links to the tickets carry the filters
+    # the figures were narrowed by, not the one left out.
+    assert response.context["query"] == f"group={group.pk}"
 
 
 @pytest.mark.parametrize(("name", "value"), [(n, v) for n, v in BAD if v != "theirs"])
