@@ -17,6 +17,8 @@ _PAIR = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([dhm])", re.IGNORECASE)
 # The longest target a policy may set (a target is kept in whole seconds).
 MAX_DURATION_DAYS = 365
+# The longest closure one entry may add.
+MAX_CLOSURE_DAYS = 366
 
 
 def parse_windows(text: str, day: str) -> list[list[str]]:
@@ -185,6 +187,14 @@ class ClosureForm(forms.Form):
             data["last_date"] = first
         elif first and last and last < first:
             self.add_error("last_date", "The last day comes before the first.")
+        elif first and last and (last - first).days >= MAX_CLOSURE_DAYS:
+            # Most often a mistyped year; a calendar closed for good would
+            # leave its tickets without deadlines.
+            self.add_error(
+                "last_date",
+                f"A closure lasts at most {MAX_CLOSURE_DAYS} days: check the year, "
+                "or add another closure for the rest.",
+            )
         start, end = data.get("start_time"), data.get("end_time")
         if bool(start) != bool(end):
             self.add_error("end_time", "Give both times of a partial closure, or neither.")
