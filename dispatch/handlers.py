@@ -22,7 +22,7 @@ def route_new_ticket(event: Event) -> None:
     """Route a new ticket: rules, then its group's mode and strategy."""
     follow_up = (event.new_value or {}).get("follow_up_of")
     trigger = RoutingDecision.Trigger.FOLLOW_UP if follow_up else RoutingDecision.Trigger.CREATED
-    ticket_route(ticket=event.ticket, trigger=trigger)
+    ticket_route(ticket=event.ticket, trigger=trigger, first=True)
 
 
 def _frees_room(event: Event) -> bool:

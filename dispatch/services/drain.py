@@ -4,7 +4,12 @@ claimed once, and the batch is written with a few statements."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from helpdesk.models import SupportGroupMember
 from tickets.models import Ticket
@@ -21,7 +26,37 @@ from .routing import (
     _overflow_reader,
     _place,
     group_statuses,
+    rules_apply,
+    rules_evaluate,
+    ticket_route,
 )  # fmt: skip
+
+
+def _decisions():
+    """The ticket's routing decisions (tenant first: `decision_ticket_idx`)."""
+    return RoutingDecision.objects.filter(tenant_id=OuterRef("tenant_id"), ticket_id=OuterRef("pk"))
+
+
+def _drain_rules(ticket, group_id, rule_set, ctx):
+    """A ticket that never had a decision: run the rules before it may go
+    out with the batch. Rules that keep it in this group apply here (its
+    decision records them); rules that move it, send it to review or name
+    an agent leave it untouched for its own routing (the created event's
+    handler, else the sweep). Returns the ticket and the matched rules, or
+    None to skip it."""
+    actions, matched, changes = rules_evaluate(ticket, rule_set, ctx)
+    moved = "group" in changes and changes["group"].pk != group_id
+    if moved or actions.get("review") or actions.get("assignee"):
+        return None
+    return rules_apply(ticket, matched, changes, ctx), matched
+
+
+def unrouted_tickets():
+    """Open unassigned tickets that never had a decision (their created
+    event lost, or its handler still failing)."""
+    return Ticket.objects.filter(assignee__isnull=True, status__in=ROUTABLE_STATUSES).filter(
+        ~Exists(_decisions())
+    )
 
 
 def _room_left(statuses, overflow, weight) -> bool:
@@ -46,10 +81,14 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
         if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
             return 0
         ctx = _Context()
+        # Tickets waiting for a dispatcher are not the drain's; tickets whose
+        # rules never ran get them run first (`_drain_rules`).
         waiting = list(
             Ticket.objects.select_for_update(of=("self",), skip_locked=True)
             .filter(group_id=group_id, assignee__isnull=True, status__in=ROUTABLE_STATUSES)
-            .select_related("tenant")
+            .filter(~Exists(_decisions().filter(needs_review=True)))
+            .annotate(routed=Exists(_decisions()))
+            .select_related("tenant", "requester")
             .order_by(*URGENT_ORDER)[:DRAIN_BATCH]
         )
         if not waiting:
@@ -58,23 +97,43 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
         overflow = _overflow_reader(cfg, ctx)
         lightest = ctx.weights.lightest
         held, decisions, assignments = set(), [], []
+        rule_set = None
         for ticket in waiting:
             if not _room_left(statuses, overflow, lightest):
                 break  # nobody has room for any ticket now
+            rules = []
+            if not ticket.routed:
+                if rule_set is None:
+                    rule_set = selectors.routing_setup(group_id, rules=True)[1]
+                verdict = _drain_rules(ticket, group_id, rule_set, ctx)
+                if verdict is None:
+                    continue
+                ticket, rules = verdict
             handout = _place(
-                ticket, group_id, cfg, ctx, trigger=trigger, rules=[],
+                ticket, group_id, cfg, ctx, trigger=trigger, rules=rules,
                 drain=(statuses, overflow, held),
             )  # fmt: skip
             if handout is not None:
                 decisions.append(handout[0])
                 assignments.append(handout[1])
+            elif not ticket.routed:
+                # Its rules ran: recorded, so that they run once.
+                decisions.append(
+                    RoutingDecision(
+                        tenant_id=ticket.tenant_id, ticket=ticket, trigger=trigger,
+                        outcome=RoutingDecision.Outcome.WAITING, group_id=group_id, rules=rules,
+                        strategy=cfg.strategy, created_at=ctx.now,
+                        explanation="Nobody could take it yet: it waits in the group queue.",
+                    )
+                )  # fmt: skip
         # The batch in a few statements: one UPDATE of the tickets, one INSERT
         # of their events, one of the decisions.
         events = tickets_system_assign(assignments=assignments, source=SOURCE)
         for decision in decisions:
-            decision.event_id = events[decision.ticket_id].pk
+            if decision.ticket_id in events:
+                decision.event_id = events[decision.ticket_id].pk
         RoutingDecision.objects.bulk_create(decisions)
-        return len(decisions)
+        return len(assignments)
 
 
 def groups_of(user_id: int) -> list[int]:
@@ -96,9 +155,33 @@ def agent_groups_drain(*, user_id: int) -> int:
     return sum(group_drain(group_id=group_id) for group_id in group_ids)
 
 
+def unrouted_route() -> int:
+    """Run the rules, then route, for tickets that never had a decision and
+    are older than the sweep's period (a created event's handler gets that
+    long first). Each in its own transaction; `ticket_route(first=True)`
+    does nothing for a ticket the handler routed meanwhile."""
+    before = timezone.now() - timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS)
+    ticket_ids = list(
+        unrouted_tickets()
+        .filter(created_at__lt=before)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:DRAIN_BATCH]
+    )
+    routed = 0
+    for ticket_id in ticket_ids:
+        decision = ticket_route(
+            ticket=Ticket(pk=ticket_id), trigger=RoutingDecision.Trigger.SWEEP, first=True
+        )
+        routed += decision is not None
+    return routed
+
+
 def waiting_sweep() -> int:
-    """Drain every group of the tenant that has tickets waiting (the beat's
-    per-tenant half: a lost event never strands a ticket)."""
+    """Route the tickets whose rules never ran, then drain every group of
+    the tenant that has tickets waiting (the beat's per-tenant half: a lost
+    event never strands a ticket). Returns how many tickets were assigned
+    by the drains."""
+    unrouted_route()
     group_ids = (
         Ticket.objects.filter(
             assignee__isnull=True, status__in=ROUTABLE_STATUSES, group__isnull=False

@@ -402,13 +402,40 @@ def _named_agent(user_id) -> object | None:
     return membership.user if membership else None
 
 
+def rules_evaluate(ticket: Ticket, rule_set, ctx) -> tuple[dict, list[dict], dict]:
+    """The rules' verdict on `ticket`: their merged actions, the rules that
+    matched, and the ticket changes they ask for (nothing written yet)."""
+    if not rule_set:
+        return {}, [], {}
+    hours = selectors.business_hours(ctx.config)
+    evaluation = evaluate(rule_set, selectors.ticket_facts(ticket), hours)
+    matched = [
+        {"rule_id": s.rule_id, "name": s.name, "actions": s.actions} for s in evaluation.matched
+    ]
+    return evaluation.actions, matched, _rule_changes(ticket, evaluation.actions)
+
+
+def rules_apply(ticket: Ticket, matched: list[dict], changes: dict, ctx) -> Ticket:
+    """Write the rules' changes (events by "Routing", the rules as reason)
+    and count their matches once this commits."""
+    if changes:
+        names = ", ".join(f"“{m['name']}”" for m in matched)
+        ticket = ticket_system_update(
+            ticket=ticket, source=SOURCE, reason=f"Routing rule {names}", **changes
+        )
+    if matched:
+        _count_matches_after_commit([m["rule_id"] for m in matched], ctx.now)
+    return ticket
+
+
 @transaction.atomic
-def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
+def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True, first: bool = False):
     """Run the tenant's rules on `ticket`, apply their changes, then let its
     group's mode and strategy find it an agent (an escalated ticket skips
     the rules: they would send it back to the first tier). Safe to run
     again: a ticket with an assignee keeps it, and changes already made
-    change nothing."""
+    change nothing. With `first` (a new ticket, the sweep's unrouted ones),
+    a ticket that has a decision already is left alone (None)."""
     # 1. the ticket (see the module's docstring): nobody assigns it meanwhile.
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
@@ -417,26 +444,14 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
     )
     if not ticket.is_open:
         return None
+    if first and RoutingDecision.objects.filter(ticket_id=ticket.pk).exists():
+        return None  # routed already (read after the lock: the other router committed)
     # The settings, rules and group settings in one read (the group's may change).
     config, rule_set, cfg = selectors.routing_setup(ticket.group_id, rules=use_rules)
     ctx = _Context(config)
-    actions, matched = {}, []
-    if rule_set:
-        hours = selectors.business_hours(ctx.config)
-        evaluation = evaluate(rule_set, selectors.ticket_facts(ticket), hours)
-        actions = evaluation.actions
-        matched = [
-            {"rule_id": s.rule_id, "name": s.name, "actions": s.actions} for s in evaluation.matched
-        ]
-    changes = _rule_changes(ticket, actions)
+    actions, matched, changes = rules_evaluate(ticket, rule_set, ctx)
     group_id = changes["group"].pk if "group" in changes else ticket.group_id
-    if changes:
-        names = ", ".join(f"“{m['name']}”" for m in matched)
-        ticket = ticket_system_update(
-            ticket=ticket, source=SOURCE, reason=f"Routing rule {names}", **changes
-        )
-    if matched:
-        _count_matches_after_commit([m["rule_id"] for m in matched], ctx.now)
+    ticket = rules_apply(ticket, matched, changes, ctx)
     if ticket.assignee_id:
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.KEPT, ctx=ctx,
