@@ -81,6 +81,11 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
         if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
             return 0
         ctx = _Context()
+        statuses = group_statuses(group_id, ctx)
+        overflow = _overflow_reader(cfg, ctx)
+        lightest = ctx.weights.lightest
+        if not _room_left(statuses, overflow, lightest):
+            return 0  # nobody has room: no ticket is locked for nothing
         # Tickets waiting for a dispatcher are not the drain's; tickets whose
         # rules never ran get them run first (`_drain_rules`).
         waiting = list(
@@ -93,9 +98,6 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
         )
         if not waiting:
             return 0
-        statuses = group_statuses(group_id, ctx)
-        overflow = _overflow_reader(cfg, ctx)
-        lightest = ctx.weights.lightest
         held, decisions, assignments = set(), [], []
         rule_set = None
         for ticket in waiting:
@@ -109,23 +111,15 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
                 if verdict is None:
                     continue
                 ticket, rules = verdict
+                ticket.routed = False
             handout = _place(
                 ticket, group_id, cfg, ctx, trigger=trigger, rules=rules,
                 drain=(statuses, overflow, held),
             )  # fmt: skip
             if handout is not None:
                 decisions.append(handout[0])
-                assignments.append(handout[1])
-            elif not ticket.routed:
-                # Its rules ran: recorded, so that they run once.
-                decisions.append(
-                    RoutingDecision(
-                        tenant_id=ticket.tenant_id, ticket=ticket, trigger=trigger,
-                        outcome=RoutingDecision.Outcome.WAITING, group_id=group_id, rules=rules,
-                        strategy=cfg.strategy, created_at=ctx.now,
-                        explanation="Nobody could take it yet: it waits in the group queue.",
-                    )
-                )  # fmt: skip
+                if handout[1] is not None:
+                    assignments.append(handout[1])
         # The batch in a few statements: one UPDATE of the tickets, one INSERT
         # of their events, one of the decisions.
         events = tickets_system_assign(assignments=assignments, source=SOURCE)
@@ -134,6 +128,33 @@ def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -
                 decision.event_id = events[decision.ticket_id].pk
         RoutingDecision.objects.bulk_create(decisions)
         return len(assignments)
+
+
+def new_ticket_route(*, ticket: Ticket, trigger: str):
+    """A new ticket: its group's drain hands it out with every other ticket
+    waiting there (one batch write; the drain runs the rules of tickets that
+    never had a decision, oldest and most urgent first, so a burst of new
+    tickets of one group goes out in a few drains, whichever handler runs
+    first). A ticket the drain did not decide (its rules send it elsewhere,
+    another group, a review, a named agent; a group not automatic; no
+    group) is routed on its own, rules first."""
+    if ticket.group_id and not ticket.assignee_id and _drain_takes(ticket):
+        group_drain(group_id=ticket.group_id, trigger=trigger)
+        # The drain's claimed rows are held until the commit: no waiting on others.
+        return ticket_route(ticket=ticket, trigger=trigger, first=True, wait=False)
+    return ticket_route(ticket=ticket, trigger=trigger, first=True)
+
+
+def _drain_takes(ticket) -> bool:
+    """Whether the ticket's group drains it (automatic, and the rules keep
+    it there without review or a named agent); read only, no locks."""
+    config, rule_set, cfg = selectors.routing_setup(ticket.group_id, rules=True)
+    if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
+        return False
+    ctx = _Context(config)
+    actions, _, changes = rules_evaluate(ticket, rule_set, ctx)
+    moved = "group" in changes and changes["group"].pk != ticket.group_id
+    return not (moved or actions.get("review") or actions.get("assignee"))
 
 
 def groups_of(user_id: int) -> list[int]:

@@ -259,7 +259,7 @@ def _assign(ticket, winner: Candidate, cfg, weight) -> int:
     return events[ticket.pk].pk
 
 
-def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None):
+def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None, wait=True):
     """Give `ticket` (locked, unassigned) to the best member of its group by
     the group's mode and strategy, or record why nobody got it. In a drain
     (`drain`: the group's rows, kept current by it) a ticket nobody can take
@@ -303,7 +303,7 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         held=held,
     )  # fmt: skip
     rounds = 1
-    while winner is None and pick.ranked and drain is None and rounds < CLAIM_ROUNDS:
+    while winner is None and pick.ranked and drain is None and wait and rounds < CLAIM_ROUNDS:
         # Others took (or hold) every agent we chose: read again and wait
         # for the best one's holder if need be (no other row is held now).
         statuses = group_statuses(group_id, ctx)
@@ -314,7 +314,9 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         rounds += 1
     records = [c.as_record() for c in pick.candidates]
     if winner is None:
-        if drain is not None:
+        # A drain records nothing for a ticket that waited already; one whose
+        # rules it just ran gets its "waits" decision in the drain's batch.
+        if drain is not None and getattr(ticket, "routed", True):
             if pick.ranked:  # someone has room but another router holds them
                 work_due(kind=WAITING_WORK, at=ctx.now)
             return None
@@ -323,6 +325,12 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
             reasons = ["every agent with room was being given other tickets"]
         text = f"Nobody could take it ({'; '.join(reasons)}): it waits in the group queue."
         work_due(kind=WAITING_WORK, at=ctx.now + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS))
+        if drain is not None:
+            return RoutingDecision(
+                tenant_id=ticket.tenant_id, ticket=ticket, trigger=trigger,
+                outcome=RoutingDecision.Outcome.WAITING, explanation=text[:500],
+                created_at=ctx.now, candidates=records, **common,
+            ), None  # fmt: skip
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.WAITING, explanation=text,
             ctx=ctx, candidates=records, **common,
@@ -429,13 +437,17 @@ def rules_apply(ticket: Ticket, matched: list[dict], changes: dict, ctx) -> Tick
 
 
 @transaction.atomic
-def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True, first: bool = False):
+def ticket_route(
+    *, ticket: Ticket, trigger: str, use_rules: bool = True, first: bool = False, wait: bool = True
+):
     """Run the tenant's rules on `ticket`, apply their changes, then let its
     group's mode and strategy find it an agent (an escalated ticket skips
     the rules: they would send it back to the first tier). Safe to run
     again: a ticket with an assignee keeps it, and changes already made
     change nothing. With `first` (a new ticket, the sweep's unrouted ones),
-    a ticket that has a decision already is left alone (None)."""
+    a ticket that has a decision already is left alone (None). Without
+    `wait` (the caller holds agents' rows: a drain's), no claim waits for
+    another router: the ticket waits for the next drain instead."""
     # 1. the ticket (see the module's docstring): nobody assigns it meanwhile.
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
@@ -480,5 +492,5 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True, first:
         cfg = selectors.group_dispatch(group_id)
     return _place(
         ticket, group_id, cfg, ctx, trigger=trigger, rules=matched,
-        review=bool(actions.get("review")),
+        review=bool(actions.get("review")), wait=wait,
     )  # fmt: skip

@@ -108,3 +108,27 @@ def test_the_sweep_runs_the_rules_of_a_ticket_whose_created_event_was_lost(in_te
     young.refresh_from_db()
     assert young.group is None
     assert not RoutingDecision.objects.filter(ticket=young).exists()
+
+
+def test_new_tickets_of_a_group_go_out_together_with_the_first_handler(in_tenant, two_groups):
+    first, first_agent, other, other_agent = two_groups
+    second_agent = make_agents(in_tenant, 1)[0]
+    from helpdesk.models import SupportGroupMember
+
+    SupportGroupMember.objects.create(tenant=in_tenant, group=first, user=second_agent)
+    rule(in_tenant, 1, "refund", {"group": other.pk})
+    burst = [TicketFactory(subject=f"printer {n}", group=first) for n in range(4)]
+    refund = TicketFactory(subject="refund please", group=first)
+    handle(burst[0])
+    for ticket in burst:
+        ticket.refresh_from_db()
+    # One drain for the group handed out every new ticket the rules keep there.
+    assert {t.assignee for t in burst} == {first_agent, second_agent}
+    assert all(RoutingDecision.objects.get(ticket=t).trigger == "created" for t in burst)
+    refund.refresh_from_db()
+    assert refund.assignee is None and refund.group == first
+    handle(*burst[1:], refund)
+    # The later handlers find their tickets routed; the refund goes by its rule.
+    assert RoutingDecision.objects.filter(ticket__in=burst).count() == 4
+    refund.refresh_from_db()
+    assert refund.group == other and refund.assignee == other_agent
