@@ -16,8 +16,8 @@ class ReportsConfig(AppConfig):
 
         # Subscribes the handler that keeps report facts current.
         from . import handlers  # noqa: F401
-        from .weekly import WEEKLY_SUMMARY
         from .pages import handlers as page_handlers  # noqa: F401  (and the pages' models)
+        from .weekly import WEEKLY_SUMMARY
 
         nav_items.register(
             NavItem(
