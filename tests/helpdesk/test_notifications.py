@@ -144,6 +144,9 @@ def test_mention_completion_lists_this_tenants_active_members_only(
     ).user
     MembershipFactory(tenant=tenant, user__username="patsy", user__is_active=False)
     MembershipFactory(tenant=other_tenant, user__username="patrick", user__first_name="Patrick")
+    # The agent's generated name could start with "Pa" too: fixed here.
+    agent.first_name, agent.last_name = "Ann", "Other"
+    agent.save()
     url = reverse("member_mentions", args=[tenant.slug])
     client = login(agent)
     members = json.loads(client.get(url, {"q": "pa"}).content)["members"]
