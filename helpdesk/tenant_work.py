@@ -25,9 +25,10 @@ behind it; a sweep that cannot get in leaves the mark due for the next beat.
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
@@ -119,3 +120,24 @@ def tenants_due(*, kind: str, before: datetime, lease_until: datetime, limit: in
             {"kind": kind, "before": before, "lease": lease_until, "limit": limit},
         )
         return [tenant_id for tenant_id, _ in cursor.fetchall()]
+
+
+def tenants_fan_out(
+    *, kind: str, task, now: datetime, lease_seconds: int, limit: int, label: str
+) -> int:
+    """A beat's half of a sweep: one `task(tenant_id=…)` per tenant whose
+    work of `kind` is due, each leased `lease_seconds` (the task expires
+    then). Returns how many were queued; with the broker down, the rest's
+    leased marks simply fall due again after the lease."""
+    tenant_ids = tenants_due(
+        kind=kind, before=now, lease_until=now + timedelta(seconds=lease_seconds), limit=limit
+    )
+    for position, tenant_id in enumerate(tenant_ids):
+        try:
+            task.apply_async(kwargs={"tenant_id": tenant_id}, expires=lease_seconds)
+        except Exception:
+            logging.getLogger(__name__).exception(
+                "%s: %s tenants not swept", label, len(tenant_ids) - position
+            )
+            return position
+    return len(tenant_ids)

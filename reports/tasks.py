@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -12,7 +11,7 @@ from django.utils import timezone
 
 from helpdesk.models import Tenant, TenantWork
 from helpdesk.tenancy import TenantTask
-from helpdesk.tenant_work import tenants_due
+from helpdesk.tenant_work import tenants_fan_out
 
 from .weekly import WORK_KIND, weekly_summaries_send
 
@@ -39,22 +38,14 @@ def sweep_weekly_summaries() -> int:
             f" SELECT id, %s, %s FROM {tenants} ON CONFLICT (tenant_id, kind) DO NOTHING",
             [WORK_KIND, now],
         )
-    tenant_ids = tenants_due(
+    return tenants_fan_out(
         kind=WORK_KIND,
-        before=now,
-        lease_until=now + timedelta(seconds=SWEEP_LEASE_SECONDS),
+        task=weekly_summaries_tenant,
+        now=now,
+        lease_seconds=SWEEP_LEASE_SECONDS,
         limit=FAN_OUT_LIMIT,
+        label="Weekly summaries",
     )
-    for position, tenant_id in enumerate(tenant_ids):
-        try:
-            weekly_summaries_tenant.apply_async(
-                kwargs={"tenant_id": tenant_id}, expires=SWEEP_LEASE_SECONDS
-            )
-        except Exception:
-            # Broker down: the leased marks fall due again after the lease.
-            logger.exception("Weekly summaries: %s tenants not swept", len(tenant_ids) - position)
-            return position
-    return len(tenant_ids)
 
 
 @shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))

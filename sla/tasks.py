@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -11,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from helpdesk.tenancy import TenantTask
-from helpdesk.tenant_work import tenants_due
+from helpdesk.tenant_work import tenants_fan_out
 
 from .services.alerts import sla_sweep
 from .services.timers import WORK_KIND
@@ -32,23 +31,14 @@ def _limits(soft_seconds: int) -> dict:
 def sweep_sla_due() -> int:
     """Beat: one sweep per tenant whose SLA checks are due, learnt from the
     control plane (TenantWork) alone. Returns the tenants."""
-    now = timezone.now()
-    tenant_ids = tenants_due(
+    return tenants_fan_out(
         kind=WORK_KIND,
-        before=now,
-        lease_until=now + timedelta(seconds=SWEEP_LEASE_SECONDS),
+        task=sla_sweep_tenant,
+        now=timezone.now(),
+        lease_seconds=SWEEP_LEASE_SECONDS,
         limit=FAN_OUT_LIMIT,
+        label="SLA sweep",
     )
-    for position, tenant_id in enumerate(tenant_ids):
-        try:
-            sla_sweep_tenant.apply_async(
-                kwargs={"tenant_id": tenant_id}, expires=SWEEP_LEASE_SECONDS
-            )
-        except Exception:
-            # Broker down: the leased marks fall due again after the lease.
-            logger.exception("SLA sweep: %s tenants not swept", len(tenant_ids) - position)
-            return position
-    return len(tenant_ids)
 
 
 @shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
