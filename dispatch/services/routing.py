@@ -30,7 +30,7 @@ from .. import selectors
 from ..models import AgentStatus, GroupDispatch, RoutingDecision, RoutingRule
 from ..rules import evaluate
 from ..strategies import Candidate, filter_candidates, rank, skill_score, why
-from .claims import claim, version_bump
+from .claims import claim, rows_held, version_bump
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +306,10 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         held=held,
     )  # fmt: skip
     rounds = 1
+    if winner is None and pick.ranked and drain is None and wait:
+        # Rows claimed by an earlier handler of this event batch are held
+        # until it commits: waiting now could deadlock with another batch.
+        wait = not rows_held()
     while winner is None and pick.ranked and drain is None and wait and rounds < CLAIM_ROUNDS:
         # Others took (or hold) every agent we chose: read again and wait
         # for the best one's holder if need be (no other row is held now).
