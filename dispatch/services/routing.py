@@ -5,9 +5,9 @@ Locks, always in this order, so that two routers never deadlock:
    assigned it meanwhile; the drain takes waiting tickets with SKIP LOCKED);
 2. one agent's `AgentStatus` row at a time, claimed for the ticket
    (`claims.claim`, which explains why the loads can be read without locks).
-A new ticket's handler drains its group first (`drain.new_ticket_route`):
-holding that drain's tickets and claims, it takes its own ticket only if
-nobody holds it (SKIP LOCKED) and claims without waiting.
+A new ticket's handler locks its own ticket, then drains its group
+(`drain.new_ticket_route`): holding that drain's tickets and claims, it
+routes what the drain left of its ticket and claims without waiting.
 """
 
 from __future__ import annotations
