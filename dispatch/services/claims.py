@@ -11,9 +11,11 @@ judged from a stale read, and several routers of one group work side by
 side, each on another agent.
 
 Each claim runs in a savepoint: a refused claim is rolled back and leaves
-no lock behind. A router therefore blocks on an agent's row only while it
-holds no other agent's row, and the holder of a row never waits for
-another's: no deadlock. Locks, in order: the ticket, then one agent's row.
+no lock behind. A router blocks on an agent's row only while its
+transaction holds no other agent's row (`rows_held`: an event batch runs
+many handlers in one transaction, so an earlier handler's claims are still
+held), and the holder of a row never waits for another's: no deadlock.
+Locks, in order: the ticket, then one agent's row.
 """
 
 from __future__ import annotations
@@ -66,6 +68,20 @@ def claim(candidate: Candidate, now, *, wait: bool) -> bool:
     candidate.version += 1
     candidate.last_assigned_at = now
     return True
+
+
+def rows_held() -> bool:
+    """Whether this transaction holds (or has written) any agent's status
+    row: then a claim must not wait for another's, whoever holds that one
+    may be waiting for ours."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid()"
+            " AND locktype = 'relation' AND relation = %s::regclass"
+            " AND mode IN ('RowShareLock', 'RowExclusiveLock'))",
+            [_TABLE],
+        )
+        return cursor.fetchone()[0]
 
 
 def version_bump(user_id: int, now=None) -> None:

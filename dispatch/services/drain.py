@@ -12,7 +12,6 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from helpdesk.models import SupportGroupMember
-from helpdesk.tenant_work import work_due
 from tickets.models import Ticket
 from tickets.models.ticket import URGENT_ORDER
 from tickets.services import tickets_system_assign
@@ -23,7 +22,6 @@ from .routing import (
     DRAIN_BATCH,
     ROUTABLE_STATUSES,
     SOURCE,
-    WAITING_WORK,
     _Context,
     _overflow_reader,
     _place,
@@ -141,17 +139,14 @@ def new_ticket_route(*, ticket: Ticket, trigger: str):
     another group, a review, a named agent; a group not automatic; no
     group) is routed on its own, rules first."""
     if ticket.group_id and not ticket.assignee_id and _drain_takes(ticket):
+        # Its own ticket first, while nothing else is held: the drain's
+        # tickets (other handlers' tickets) and claimed rows are held until
+        # the commit, and the event's later handlers (SLA, reports) lock this
+        # ticket; taken after the drain, that wait could close a cycle with
+        # another worker's drain holding this ticket and waiting for one of ours.
+        list(Ticket.objects.select_for_update(of=("self",)).filter(pk=ticket.pk).values("pk"))
         group_drain(group_id=ticket.group_id, trigger=trigger)
-        # The drain's tickets and claimed rows are held until the commit, so
-        # no waiting on anyone: a ticket another drain holds is that drain's
-        # (or, if it stopped short, the next drain's or the sweep's).
-        mine = Ticket.objects.select_for_update(of=("self",), skip_locked=True)
-        if not list(mine.filter(pk=ticket.pk).values_list("pk", flat=True)):
-            work_due(
-                kind=WAITING_WORK,
-                at=timezone.now() + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS),
-            )
-            return None
+        # Decided by this drain, or by another that held it: nothing to do.
         return ticket_route(ticket=ticket, trigger=trigger, first=True, wait=False)
     return ticket_route(ticket=ticket, trigger=trigger, first=True)
 

@@ -5,9 +5,9 @@ Locks, always in this order, so that two routers never deadlock:
    assigned it meanwhile; the drain takes waiting tickets with SKIP LOCKED);
 2. one agent's `AgentStatus` row at a time, claimed for the ticket
    (`claims.claim`, which explains why the loads can be read without locks).
-A new ticket's handler drains its group first (`drain.new_ticket_route`):
-holding that drain's tickets and claims, it takes its own ticket only if
-nobody holds it (SKIP LOCKED) and claims without waiting.
+A new ticket's handler locks its own ticket, then drains its group
+(`drain.new_ticket_route`): holding that drain's tickets and claims, it
+routes what the drain left of its ticket and claims without waiting.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .. import selectors
 from ..models import AgentStatus, GroupDispatch, RoutingDecision, RoutingRule
 from ..rules import evaluate
 from ..strategies import Candidate, filter_candidates, rank, skill_score, why
-from .claims import claim, version_bump
+from .claims import claim, rows_held, version_bump
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +306,10 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         held=held,
     )  # fmt: skip
     rounds = 1
+    if winner is None and pick.ranked and drain is None and wait:
+        # Rows claimed by an earlier handler of this event batch are held
+        # until it commits: waiting now could deadlock with another batch.
+        wait = not rows_held()
     while winner is None and pick.ranked and drain is None and wait and rounds < CLAIM_ROUNDS:
         # Others took (or hold) every agent we chose: read again and wait
         # for the best one's holder if need be (no other row is held now).
