@@ -543,9 +543,45 @@ def delay(tenant, deadlines: int, spacing: float, lead: float) -> None:
                                   "acted": acted, "visible": visible})  # fmt: skip
 
 
+# ---------------------------------------------------------------- badges off / on
+
+PARKED = "1970-01-01T00:00:00Z"
+
+
+def badges(tenant, on: bool) -> None:
+    """For an A/B of the queue pages: off hides every open ticket's SLA
+    state from the queues (unmet target rows get a marker met_at, which the
+    badge query skips; due times cleared, as before SLA); on puts both back
+    (due time: the nearest active deadline, as `sla_recompute` sets it)."""
+    with tenant_context(tenant), transaction.atomic(), connection.cursor() as cursor:
+        if not on:
+            cursor.execute("UPDATE sla_tickettarget SET met_at = %s WHERE met_at IS NULL", [PARKED])
+            parked = cursor.rowcount
+            cursor.execute("UPDATE tickets_ticket SET due_at = NULL WHERE due_at IS NOT NULL")
+            log(f"badges off: {parked:,} target rows parked, {cursor.rowcount:,} due times cleared")
+        else:
+            cursor.execute("UPDATE sla_tickettarget SET met_at = NULL WHERE met_at = %s", [PARKED])
+            parked = cursor.rowcount
+            cursor.execute(
+                """
+                UPDATE tickets_ticket t SET due_at = d.due
+                FROM (SELECT ticket_id, min(due_at) AS due FROM sla_tickettarget
+                      WHERE met_at IS NULL AND state <> 'paused' AND due_at IS NOT NULL
+                      GROUP BY ticket_id) d
+                WHERE t.id = d.ticket_id AND t.status IN ('new', 'open')
+                  AND t.due_at IS DISTINCT FROM d.due
+                """
+            )
+            log(f"badges on: {parked:,} target rows back, {cursor.rowcount:,} due times set")
+    analyze("sla_tickettarget", "tickets_ticket")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("step", choices=["setup", "reapply", "reapply-sample", "sweep", "delay"])
+    parser.add_argument(
+        "step",
+        choices=["setup", "reapply", "reapply-sample", "sweep", "delay", "badges-off", "badges-on"],
+    )
     parser.add_argument(
         "--sample", type=int, default=2000, help="open tickets through sla_recompute"
     )
@@ -572,6 +608,8 @@ def main() -> None:
         sweep(tenant, args.due, args.rounds, args.profile)
         if args.unfill_index:
             fill_index(tenant, False)
+    elif args.step in ("badges-off", "badges-on"):
+        badges(tenant, args.step == "badges-on")
     else:
         delay(tenant, args.deadlines, args.spacing, args.lead)
 
