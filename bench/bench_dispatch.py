@@ -5,16 +5,26 @@ two assignees and no agent went past capacity.
 Makes (or reuses) a tenant with --groups groups of --agents-per-group online
 agents, opens --tickets unrouted tickets spread over the groups (their
 events are not handed to Celery), then --workers processes route them side
-by side, each ticket in a transaction of its own as the event handler does
-(`dispatch.services.ticket_route`). The simulator is timed over the same
-tenant's tickets.
+by side:
+- `--mode route` (default): each ticket in a transaction of its own, as the
+  event handler does for a new ticket (`dispatch.services.ticket_route`);
+- `--mode drain`: every worker drains every group, in its own order, as
+  freed room and the sweep do (`group_drain`: one pass per group and batch).
+The CPU seconds of the workers and of their Postgres backends are counted
+too (bench/cpu_clock.py): on a shared box the wall clock measures the other
+jobs as much as this one. The simulator is timed over the same tickets.
 
-    .venv/bin/python bench/bench_dispatch.py --tickets 2000 --workers 4
+    .venv/bin/python bench/bench_dispatch.py --groups 50 --agents-per-group 20 \
+        --tickets 2000 --workers 8
+
+Against the 1M-ticket tenant of bench/generate.py add `--tenant bench`: the
+groups and agents are added to it, the tickets opened beside its own.
 """
 
 import argparse
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import time
@@ -22,6 +32,7 @@ from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production")
 
@@ -29,12 +40,14 @@ import django  # noqa: E402
 
 django.setup()
 
+from cpu_clock import CpuClock  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connections  # noqa: E402
+from django.db import connection, connections  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from dispatch.models import AgentStatus, RoutingRule  # noqa: E402
-from dispatch.services import ticket_route  # noqa: E402
+from dispatch.selectors import agent_loads, dispatch_settings  # noqa: E402
+from dispatch.services import group_drain, ticket_route  # noqa: E402
 from dispatch.simulator import simulate  # noqa: E402
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember, Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
@@ -72,22 +85,53 @@ def setup(slug, groups, per_group, tickets, capacity):
             ]  # fmt: skip
             made += [t.pk for t in tickets_create(drafts)]
         print(f"opened {len(made)} tickets in {time.monotonic() - start:.1f} s")
-    return tenant.pk, made
+    return tenant.pk, made, [g.pk for g in group_rows]
 
 
 def worker(args):
+    """Route the share's tickets one by one; (latencies, decisions, CPU s)."""
     tenant_id, ids = args
     connections.close_all()
     tenant = Tenant.objects.get(pk=tenant_id)
+    clock = CpuClock(connection).start()
     latencies = []
     with mock.patch("helpdesk.handover.publish_quietly"):
         for ticket_id in ids:
             started = time.monotonic()
             with tenant_context(tenant):
-                ticket_route(ticket=Ticket.objects.get(pk=ticket_id), trigger="created")
+                ticket_route(ticket=Ticket(pk=ticket_id), trigger="created")
             latencies.append(time.monotonic() - started)
+    cpu = sum(clock.read())
     connections.close_all()
-    return latencies
+    return latencies, len(ids), cpu
+
+
+def drainer(args):
+    """Drain every group, in this worker's own order, until a pass places
+    nothing; (latency per ticket placed by each drain, decisions, CPU s)."""
+    tenant_id, group_ids, seed = args
+    connections.close_all()
+    tenant = Tenant.objects.get(pk=tenant_id)
+    clock = CpuClock(connection).start()
+    order = list(group_ids)
+    random.Random(seed).shuffle(order)
+    latencies, placed = [], 0
+    with mock.patch("helpdesk.handover.publish_quietly"):
+        while True:
+            this_pass = 0
+            for group_id in order:
+                started = time.monotonic()
+                with tenant_context(tenant):
+                    n = group_drain(group_id=group_id, trigger="sweep")
+                if n:
+                    latencies += [(time.monotonic() - started) / n] * n
+                this_pass += n
+            placed += this_pass
+            if not this_pass:
+                break
+    cpu = sum(clock.read())
+    connections.close_all()
+    return latencies, placed, cpu
 
 
 def main():
@@ -98,22 +142,36 @@ def main():
     parser.add_argument("--tickets", type=int, default=2000)
     parser.add_argument("--capacity", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--mode", choices=["route", "drain"], default="route")
     options = parser.parse_args()
-    tenant_id, ids = setup(
+    tenant_id, ids, group_ids = setup(
         options.tenant, options.groups, options.agents_per_group, options.tickets, options.capacity
     )
     connections.close_all()
-    shares = [(tenant_id, ids[i :: options.workers]) for i in range(options.workers)]
+    if options.mode == "route":
+        target = worker
+        shares = [(tenant_id, ids[i :: options.workers]) for i in range(options.workers)]
+    else:
+        target = drainer
+        shares = [(tenant_id, group_ids, seed) for seed in range(options.workers)]
     start = time.monotonic()
     with multiprocessing.get_context("fork").Pool(options.workers) as pool:
-        results = pool.map(worker, shares)
+        results = pool.map(target, shares)
     elapsed = time.monotonic() - start
-    latencies = sorted(x for share in results for x in share)
-    p50 = statistics.median(latencies) * 1000
-    p95 = latencies[int(len(latencies) * 0.95) - 1] * 1000
+    latencies = sorted(x for share, _, _ in results for x in share)
+    decisions = sum(n for _, n, _ in results)
+    cpu = sum(c for _, _, c in results)
+    p50 = statistics.median(latencies) * 1000 if latencies else 0
+    p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)] * 1000 if latencies else 0
+    per = cpu / max(decisions, 1)
     print(
-        f"{len(latencies)} decisions by {options.workers} workers in {elapsed:.1f} s: "
-        f"{len(latencies) / elapsed:.0f} decisions/s; latency p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+        f"{options.mode}: {decisions} decisions by {options.workers} workers in {elapsed:.1f} s: "
+        f"{decisions / elapsed:.0f} decisions/s; latency p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+    )
+    print(
+        f"CPU (workers + their Postgres backends): {cpu:.1f} s, {per * 1000:.1f} ms a decision, "
+        f"{1 / per:.0f} decisions per CPU second ({os.cpu_count()} cores idle: "
+        f"~{os.cpu_count() / per:.0f}/s at most)"
     )
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_context(tenant):
@@ -121,13 +179,14 @@ def main():
             Event.objects.filter(kind="assigned", ticket_id__in=ids)
             .values("ticket_id").annotate(n=Count("id")).filter(n__gt=1).count()
         )  # fmt: skip
-        per_agent = (
-            Ticket.objects.filter(pk__in=ids, assignee__isnull=False)
-            .values("assignee_id").annotate(n=Count("id"))
-        )  # fmt: skip
-        capacity = dict(AgentStatus.objects.values_list("user_id", "capacity"))
-        over = sum(1 for row in per_agent if row["n"] > capacity.get(row["assignee_id"], 0))
-        assigned = sum(row["n"] for row in per_agent)
+        assigned = Ticket.objects.filter(pk__in=ids, assignee__isnull=False).count()
+        # Every ticket an agent holds counts, this run's and earlier ones'.
+        statuses = AgentStatus.objects.filter(
+            user__username__startswith=f"{options.tenant}-g"
+        ).values_list("user_id", "capacity")
+        capacity = dict(statuses)
+        loads = agent_loads(capacity, dispatch_settings())
+        over = sum(1 for user_id, load in loads.items() if load > capacity[user_id])
         print(f"assigned {assigned}, waiting {len(ids) - assigned}; "
               f"tickets assigned twice: {twice}; agents over capacity: {over}")  # fmt: skip
         rules = [RoutingRule(name="Refunds", match="any", is_enabled=True,

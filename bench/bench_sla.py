@@ -9,6 +9,14 @@ timeline events, notifications, escalation.
 
     .venv/bin/python bench/bench_sla.py --open 20000 --due 200
     .venv/bin/python bench/bench_sla.py --open 1000000 --due 1000   # a big machine only
+
+The bulk recompute after a calendar edit (`sla_recompute_batch`, what the
+settings' background run does), alone: `--bulk-only` edits the bench
+calendar's hours (every ticket's deadlines move) and recomputes N open
+tickets (`--bulk`, default all) in batches of `--batch`:
+
+    .venv/bin/python bench/bench_sla.py --open 20000 --bulk-only
+    .venv/bin/python bench/bench_sla.py --tenant bench --open 0 --bulk-only  # generate.py's tenant
 """
 
 import argparse
@@ -34,6 +42,7 @@ from helpdesk.tenancy import tenant_context  # noqa: E402
 from sla.clock import CalendarSpec, business_add  # noqa: E402
 from sla.models import Calendar, Policy, PolicyTarget, TicketTarget  # noqa: E402
 from sla.services.alerts import sla_sweep  # noqa: E402
+from sla.services.bulk import BATCH, sla_recompute_batch  # noqa: E402
 from sla.services.timers import policies_load, sla_recompute  # noqa: E402
 from tickets.models import Contact, Ticket  # noqa: E402
 
@@ -125,6 +134,35 @@ def setup(tenant, open_tickets: int, due: int) -> None:
     Alert.objects.all().delete()
 
 
+def bench_bulk(tenant, limit: int | None, batch: int) -> None:
+    """A calendar edit, then the bulk recompute of open tickets, a batch
+    per transaction as the settings' background run does it."""
+    with tenant_context(tenant):
+        calendar = Calendar.objects.get(name="Bench office")
+        # Alternate between two closing times, so each run moves every deadline.
+        last = calendar.hours.get("0", [[None, "17:00"]])[-1][1]
+        closing = "18:00" if last == "17:00" else "17:00"
+        calendar.hours = {str(d): [["09:00", "12:00"], ["13:00", closing]] for d in range(5)}
+        calendar.save()
+        open_count = Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES).count()
+    after, done, began = 0, 0, time.perf_counter()
+    while limit is None or done < limit:
+        size = batch if limit is None else min(batch, limit - done)
+        with tenant_context(tenant):
+            count, last_id = sla_recompute_batch(after=after, loaded=policies_load(), limit=size)
+        done += count
+        if count < size:
+            break
+        after = last_id
+    spent = time.perf_counter() - began
+    rate = done / spent if spent else 0
+    print(
+        f"bulk recompute (closing {closing}): {done} of {open_count} open tickets in "
+        f"{spent:.1f} s ({rate:,.0f} tickets/s, batches of {batch}; "
+        f"1M would take {1e6 / max(rate, 1) / 60:.0f} min on one worker)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenant", default="benchsla")
@@ -132,7 +170,18 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=200)
     parser.add_argument("--recompute", type=int, default=200)
     parser.add_argument("--clock", type=int, default=100_000)
+    parser.add_argument("--bulk", type=int, default=None, help="open tickets (default all)")
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--bulk-only", action="store_true")
     args = parser.parse_args()
+    if args.bulk_only:
+        tenant, _ = Tenant.objects.get_or_create(
+            slug=args.tenant, defaults={"name": "SLA bench", "ticket_prefix": "SLB"}
+        )
+        with tenant_context(tenant):
+            setup(tenant, args.open, 0)
+        bench_bulk(tenant, args.bulk, args.batch)
+        return
 
     seconds = bench_clock(args.clock)
     print(f"clock: {args.clock} deadlines in {seconds:.2f} s ({args.clock / seconds:,.0f}/s)")
@@ -157,6 +206,7 @@ def main() -> None:
         began = time.perf_counter()
         sla_sweep()
         print(f"sweep with nothing due: {(time.perf_counter() - began) * 1000:.1f} ms")
+    bench_bulk(tenant, args.bulk, args.batch)
     with tenant_context(tenant):
         loaded = policies_load()
         tickets = list(Ticket.objects.filter(status="open").only("pk")[: args.recompute])

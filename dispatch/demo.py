@@ -34,10 +34,15 @@ def seed_dispatch_demo(tenant, stdout) -> None:
     first_line, billing, technical = groups["First line"], groups["Billing"], groups["Technical"]
     dispatcher = next((m.user for m in memberships if m.role == "dispatcher"), None)
     for group, mode, strategy, extra in (
-        (first_line, "automatic", "least_loaded", {"escalation_group": tier2}),
+        (
+            first_line,
+            "automatic",
+            "least_loaded",
+            {"escalation_group": tier2, "escalate_on_breach": True},
+        ),
         (billing, "semi", "round_robin", {}),
         (technical, "claim", "least_loaded", {"leader": dispatcher}),
-        (tier2, "automatic", "round_robin", {}),
+        (tier2, "automatic", "round_robin", {"accept_minutes": 15}),
     ):
         GroupDispatch.objects.update_or_create(
             tenant=tenant, group=group, defaults={"mode": mode, "strategy": strategy, **extra}
@@ -93,5 +98,6 @@ def seed_dispatch_demo(tenant, stdout) -> None:
         ticket_route(ticket=ticket, trigger=RoutingDecision.Trigger.CREATED)
     stdout.write(
         f"{tenant.name}: routing rules, groups in every dispatch mode (First line automatic, "
-        "Billing semi-automatic, Technical claim, Tier 2 after First line), agents online"
+        "Billing semi-automatic, Technical claim, Tier 2 after First line on escalation or an "
+        "SLA breach, accepting within 15 minutes), agents online"
     )

@@ -191,18 +191,41 @@ class TesterForm(forms.Form):
 class GroupDispatchForm(forms.Form):
     """A group's dispatch settings; the chosen rows come back as ids."""
 
-    FIELDS = ("mode", "strategy", "leader", "overflow_group", "escalation_group")
+    FIELDS = (
+        "mode", "strategy", "leader", "overflow_group", "overflow_after_minutes",
+        "skill_fallback_minutes", "escalation_group", "escalate_on_breach", "accept_minutes",
+    )  # fmt: skip
 
     mode = forms.ChoiceField(choices=GroupDispatch.Mode.choices)
     strategy = forms.ChoiceField(choices=GroupDispatch.Strategy.choices)
     leader = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     overflow_group = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Overflow group",
-        help_text="Not used yet: tickets wait in this group when nobody has room.",
+        help_text="When nobody in this group has room, its members may take the ticket "
+        "(it stays in this group).",
+    )  # fmt: skip
+    overflow_after_minutes = forms.IntegerField(
+        required=False, min_value=0, max_value=10080, initial=0, label="Overflow after (minutes)",
+        help_text="How long nobody here has room before the overflow group is offered the "
+        "ticket; 0 offers it at once.",
+    )  # fmt: skip
+    skill_fallback_minutes = forms.IntegerField(
+        required=False, min_value=0, max_value=10080, label="Skill fallback after (minutes)",
+        help_text="How long a ticket waits for a member with the required skills before any "
+        "member may take it; leave empty to always wait.",
     )  # fmt: skip
     escalation_group = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Next tier (escalation)",
         help_text="Where the ticket page's Escalate button sends a ticket.",
+    )  # fmt: skip
+    escalate_on_breach = forms.BooleanField(
+        required=False, label="Escalate on SLA breach",
+        help_text="A breached SLA target moves the ticket to the next tier by itself.",
+    )  # fmt: skip
+    accept_minutes = forms.IntegerField(
+        required=False, min_value=1, max_value=1440, label="Accept within (minutes)",
+        help_text="Leave empty for no acceptance. Otherwise an automatic assignee accepts "
+        "or declines within this time, or the ticket goes to the next candidate.",
     )  # fmt: skip
 
     def __init__(self, *args, groups, agents, **kwargs):
@@ -238,6 +261,76 @@ class CapacityForm(forms.Form):
 
 class ReviewForm(forms.Form):
     assignee = forms.IntegerField()
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(max_length=500, label="Why you decline")
+
+
+class WeightsForm(forms.Form):
+    """The tenant's weight table (a field per priority, and per channel and
+    priority where a channel differs), the waiting fraction, idle minutes
+    and business hours. Built from the priorities and channels given."""
+
+    waiting_fraction = forms.DecimalField(
+        min_value=0, max_value=1, decimal_places=2, max_digits=3,
+        label="Pending and on-hold tickets count at",
+        help_text="A fraction of their weight, from 0 (not at all) to 1 (fully).",
+    )  # fmt: skip
+    away_after_minutes = forms.IntegerField(
+        required=False, min_value=1, max_value=1440, label="Set idle agents away after (minutes)",
+        help_text="Leave empty to never set agents away by themselves.",
+    )  # fmt: skip
+    business_days = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(1, "Monday"), (2, "Tuesday"), (3, "Wednesday"), (4, "Thursday"),
+                 (5, "Friday"), (6, "Saturday"), (7, "Sunday")],
+        label="Business days",
+    )  # fmt: skip
+    business_start = forms.TimeField(
+        required=False, label="Opens at", widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    business_end = forms.TimeField(
+        required=False, label="Closes at", widget=forms.TimeInput(attrs={"type": "time"})
+    )
+
+    def __init__(self, *args, priorities, channels, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.priorities, self.channels = priorities, channels
+        for value, label in priorities:
+            self.fields[f"w_{value}"] = self._weight(f"{label}", required=True)
+            for channel, channel_label in channels:
+                self.fields[f"w_{value}_{channel}"] = self._weight(
+                    f"{label}, {channel_label}", required=False
+                )
+
+    @staticmethod
+    def _weight(label, *, required):
+        return forms.DecimalField(
+            required=required, min_value=0, max_value=50, decimal_places=2, max_digits=4,
+            label=f"Weight: {label}",
+        )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("business_start"), data.get("business_end")
+        if (start is None) != (end is None):
+            raise forms.ValidationError("Give both the opening and the closing time, or neither.")
+        if start is not None and end is not None and start >= end:
+            raise forms.ValidationError("The closing time comes after the opening time.")
+        return data
+
+    def tables(self) -> tuple[dict, dict]:
+        """(priority weights, channel weights) as stored: strings of numbers."""
+        data = self.cleaned_data
+        base = {str(value): str(data[f"w_{value}"]) for value, _ in self.priorities}
+        by_channel: dict = {}
+        for channel, _ in self.channels:
+            for value, _ in self.priorities:
+                weight = data.get(f"w_{value}_{channel}")
+                if weight is not None:
+                    by_channel.setdefault(channel, {})[str(value)] = str(weight)
+        return base, by_channel
 
 
 class EscalateForm(forms.Form):

@@ -9,7 +9,9 @@ from tickets.events import subscribe
 from tickets.models import Event
 
 from .models import GroupDispatch, RoutingDecision
-from .services import agent_groups_drain, ticket_route
+from .services import SOURCE, agent_groups_drain, ticket_route
+from .services.acceptance import acceptance_open
+from .services.breach import ticket_escalate_on_breach
 
 # Statuses that take a ticket off its assignee's active load.
 ROOM_FREEING = {"pending", "on_hold", "resolved", "closed"}
@@ -80,3 +82,22 @@ def tell_group_leader(event: Event) -> None:
         source_key=f"leader:event:{event.pk}",
         kind=LEADER_KIND,
     )
+
+
+def _assigned_by_routing(event: Event) -> bool:
+    # An agent's or a dispatcher's own assignment needs no acceptance; a
+    # wait it made stale ends when the sweep or a click finds it stale.
+    return event.actor_system == SOURCE and bool((event.new_value or {}).get("value"))
+
+
+@subscribe("dispatch.ask_acceptance", kinds=[Event.Kind.ASSIGNED], when=_assigned_by_routing)
+def ask_acceptance(event: Event) -> None:
+    """An automatic assignment in a group that asks for acceptance: the
+    assignee's minutes start (and an older wait that no longer fits ends)."""
+    acceptance_open(event=event)
+
+
+@subscribe("dispatch.escalate_on_breach", kinds=[BREACH_EVENT])
+def escalate_on_breach(event: Event) -> None:
+    """A breached SLA target moves the ticket to the next tier, when its group says so."""
+    ticket_escalate_on_breach(event=event)

@@ -86,6 +86,17 @@ class GroupDispatch(TenantOwned):
     )
     # Skills every assignee of this group's tickets needs ({"language:de": 1}).
     required_skills = models.JSONField(default=dict, blank=True)
+    # Optional acceptance: an automatic assignee accepts within this many
+    # minutes, or the ticket goes to the next candidate (None: off).
+    accept_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A breached SLA target moves the ticket to the next tier by itself.
+    escalate_on_breach = models.BooleanField(default=False)
+    # Minutes nobody here has room before a ticket is offered to the overflow
+    # group's members (0: at once).
+    overflow_after_minutes = models.PositiveIntegerField(default=0)
+    # Minutes a ticket waits for a member with the required skills before any
+    # member may take it (empty: it waits for one).
+    skill_fallback_minutes = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -94,9 +105,12 @@ class GroupDispatch(TenantOwned):
 
 
 class AgentStatus(TenantOwned):
-    """An agent's availability, capacity and skills. Routing locks these rows
-    (in user id order) while it decides, so two workers never give the same
-    agent more than their capacity."""
+    """An agent's availability, capacity and skills.
+
+    Routing reads these rows and the agents' loads without locks, then
+    claims the winner's row with one conditional UPDATE that bumps
+    `routing_version`: the claim only succeeds if no other router gave them
+    a ticket since the read, so two workers never push an agent past capacity."""
 
     class Availability(models.TextChoices):
         ONLINE = "online", "Online"
@@ -112,6 +126,12 @@ class AgentStatus(TenantOwned):
     skills = models.JSONField(default=dict, blank=True)
     last_assigned_at = models.DateTimeField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
+    # The agent's last page or action here (written at most once a minute).
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Set away by the idle sweep, not by the agent: activity brings them back.
+    idle_away = models.BooleanField(default=False)
+    # Bumped by every routing assignment, in its transaction (see the docstring).
+    routing_version = models.PositiveBigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
@@ -130,6 +150,11 @@ class DispatchSettings(TenantOwned):
     business_days = models.JSONField(default=list, blank=True)
     business_start = models.TimeField(null=True, blank=True)
     business_end = models.TimeField(null=True, blank=True)
+    # A ticket's weight by channel, over the priority row: {"email": {"4": 3}}
+    # (a plain number for a channel multiplies every priority: {"phone": 2}).
+    channel_weights = models.JSONField(default=dict, blank=True)
+    # Online agents with no activity for this many minutes become away (None: never).
+    away_after_minutes = models.PositiveSmallIntegerField(null=True, blank=True, default=15)
 
     class Meta:
         constraints = [
@@ -149,6 +174,9 @@ class RoutingDecision(TenantOwned):
         ESCALATION = "escalation", "Escalated"
         REVIEW = "review", "Dispatcher review"
         GET_NEXT = "get_next", "Get next"
+        DECLINED = "declined", "Declined by the assignee"
+        TIMED_OUT = "timed_out", "Not accepted in time"
+        LEADER = "leader", "Group leader assigned"
 
     class Outcome(models.TextChoices):
         ASSIGNED = "assigned", "Assigned"
@@ -200,5 +228,79 @@ class RoutingDecision(TenantOwned):
                 fields=["tenant", "created_at"],
                 name="decision_review_idx",
                 condition=Q(needs_review=True),
+            ),
+        ]
+
+
+class Acceptance(TenantOwned):
+    """An automatic assignment in a group that asks for acceptance: the
+    assignee accepts, declines (with a reason) or lets the time run out;
+    the last two send the ticket to the next candidate. Past rows say who
+    declined a ticket, so routing passes them over."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting for acceptance"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        TIMED_OUT = "timed_out", "Not accepted in time"
+        CANCELLED = "cancelled", "No longer needed (assigned otherwise)"
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(
+        SupportGroup, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    # The assignment's event: one acceptance per assignment, however often
+    # its handler runs.
+    assigned_event_id = models.BigIntegerField()
+    due_at = models.DateTimeField()
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "assigned_event_id"], name="acceptance_one_per_assignment"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "ticket", "state"], name="acceptance_ticket_idx"),
+            models.Index(
+                fields=["tenant", "due_at"],
+                name="acceptance_due_idx",
+                condition=Q(state="waiting"),
+            ),
+        ]
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.state == self.State.WAITING
+
+
+class BreachEscalation(TenantOwned):
+    """One SLA breach that moved a ticket to the next tier: the unique key
+    makes the move happen once per breach, however often its handler runs."""
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    target = models.CharField(max_length=20)
+    cycle = models.PositiveIntegerField(default=0)
+    from_group = models.ForeignKey(
+        SupportGroup, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    to_group = models.ForeignKey(
+        SupportGroup, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "ticket", "target", "cycle"], name="breachescalation_once"
             ),
         ]

@@ -1,9 +1,9 @@
 """Choosing an agent among a group's members: pure functions over
-`Candidate`s whose load was read under the members' row locks."""
+`Candidate`s (read without locks; the router then claims the best one)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,6 +11,33 @@ from decimal import Decimal
 # normal 1, low 1.
 DEFAULT_WEIGHTS = {"4": Decimal(3), "3": Decimal(2), "2": Decimal(1), "1": Decimal(1)}
 _EPOCH = datetime.min
+
+
+@dataclass(frozen=True)
+class LoadWeights:
+    """A tenant's weight table (`dispatch.selectors.weights`): by priority,
+    and the tenant's own cells by channel and priority."""
+
+    priority: dict[str, Decimal]
+    channel: dict[str, dict[str, Decimal]]
+    waiting_fraction: Decimal = Decimal(0)
+
+    def of(self, priority, channel: str = "") -> Decimal:
+        """An active ticket's weight: its channel's own cell, else by priority."""
+        own = self.channel.get(channel or "", {}).get(str(priority))
+        return own if own is not None else self.priority.get(str(priority), Decimal(1))
+
+    def get(self, key: str, default=None):
+        """The table as the weights page shows it: "4", or "4:email" for a cell."""
+        priority, _, channel = str(key).partition(":")
+        if channel:
+            return self.channel.get(channel, {}).get(priority, default)
+        return self.priority.get(priority, default)
+
+    @property
+    def lightest(self) -> Decimal:
+        cells = [v for row in self.channel.values() for v in row.values()]
+        return min([*self.priority.values(), *cells], default=Decimal(1))
 
 
 @dataclass
@@ -24,6 +51,13 @@ class Candidate:
     skill_score: int = 0
     filtered: str = ""  # why this agent may not take it ("" = may)
     score: float | None = None
+    # The status row's id and `routing_version` as read with `load`: the claim
+    # succeeds only if both still hold.
+    status_id: int | None = None
+    version: int = 0
+    # "overflow": a member of the group's overflow group, not of the group.
+    via: str = ""
+    user: object | None = field(default=None, repr=False, compare=False)
 
     def as_record(self) -> dict:
         return {
@@ -35,6 +69,7 @@ class Candidate:
             "skill_score": self.skill_score,
             "score": self.score,
             "filtered": self.filtered,
+            **({"via": self.via} if self.via else {}),
         }
 
 
@@ -67,27 +102,45 @@ def _since(candidate: Candidate) -> datetime:
     return value.replace(tzinfo=None) if value else _EPOCH
 
 
-def choose(strategy: str, eligible: list[Candidate]) -> tuple[Candidate | None, str]:
-    """The winner among `eligible` by `strategy`, and why it won, in words."""
+def rank(strategy: str, eligible: list[Candidate]) -> tuple[list[Candidate], str]:
+    """`eligible` best first by `strategy` (scores set), and why the first
+    wins, in words; the router claims them in this order until one holds."""
     if not eligible:
-        return None, ""
+        return [], ""
     if strategy == "round_robin":
         for candidate in eligible:
             candidate.score = None
-        winner = min(eligible, key=lambda c: (_since(c), c.user_id))
-        return winner, "next in turn: the longest since their last assignment"
+        ranked = sorted(eligible, key=lambda c: (_since(c), c.user_id))
+        return ranked, "next in turn: the longest since their last assignment"
     if strategy == "skill":
         for candidate in eligible:
             candidate.score = float(candidate.skill_score)
-        winner = min(
-            eligible,
-            key=lambda c: (-c.skill_score, c.load / c.capacity, _since(c), c.user_id),
+        ranked = sorted(
+            eligible, key=lambda c: (-c.skill_score, c.load / c.capacity, _since(c), c.user_id)
         )
-        return winner, f"best skill match (score {winner.skill_score}), then least loaded"
+        return ranked, f"best skill match (score {ranked[0].skill_score}), then least loaded"
     for candidate in eligible:
         candidate.score = round(float(candidate.load / candidate.capacity), 3)
-    winner = min(eligible, key=lambda c: (c.load / c.capacity, _since(c), c.user_id))
-    return winner, (
+    ranked = sorted(eligible, key=lambda c: (c.load / c.capacity, _since(c), c.user_id))
+    return ranked, (
+        f"least loaded ({ranked[0].load:g} of {ranked[0].capacity}), "
+        "then the longest since their last assignment"
+    )
+
+
+def why(strategy: str, winner: Candidate) -> str:
+    """Why `winner` won, in words (after a claim moved past busier candidates)."""
+    if strategy == "round_robin":
+        return "next in turn: the longest since their last assignment"
+    if strategy == "skill":
+        return f"best skill match (score {winner.skill_score}), then least loaded"
+    return (
         f"least loaded ({winner.load:g} of {winner.capacity}), "
         "then the longest since their last assignment"
     )
+
+
+def choose(strategy: str, eligible: list[Candidate]) -> tuple[Candidate | None, str]:
+    """The winner among `eligible` by `strategy`, and why it won, in words."""
+    ranked, reason = rank(strategy, eligible)
+    return (ranked[0] if ranked else None), reason

@@ -14,6 +14,7 @@ from helpdesk.tenant_work import tenants_due, work_sweep_claim, work_sweep_next
 from tickets.models import Ticket
 
 from . import services
+from .services import acceptance, presence
 
 logger = logging.getLogger(__name__)
 FAN_OUT_LIMIT = 1000
@@ -72,3 +73,52 @@ def sweep_tenant_waiting(self, *, tenant_id: int) -> int:
     later = timezone.now() + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS)
     work_sweep_next(kind=services.WAITING_WORK, at=later if still else None)
     return placed
+
+
+def _fan_out(kind: str, task) -> int:
+    now = timezone.now()
+    tenant_ids = tenants_due(
+        kind=kind,
+        before=now,
+        lease_until=now + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS),
+        limit=FAN_OUT_LIMIT,
+    )
+    for position, tenant_id in enumerate(tenant_ids):
+        try:
+            task.apply_async(kwargs={"tenant_id": tenant_id}, expires=60)
+        except Exception:
+            logger.exception("%s sweep: %s tenants not swept", kind, len(tenant_ids) - position)
+            return position
+    return len(tenant_ids)
+
+
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_acceptances() -> int:
+    """Fan out: one sweep per tenant with an acceptance falling due."""
+    return _fan_out(acceptance.ACCEPTANCE_WORK, sweep_tenant_acceptances)
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_tenant_acceptances(self, *, tenant_id: int) -> int:
+    """Send tickets not accepted in time to the next candidate (each once)."""
+    if not work_sweep_claim(kind=acceptance.ACCEPTANCE_WORK):
+        return 0
+    done, upcoming = acceptance.acceptances_time_out()
+    work_sweep_next(kind=acceptance.ACCEPTANCE_WORK, at=upcoming)
+    return done
+
+
+@shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_idle_agents() -> int:
+    """Fan out: one sweep per tenant with online agents who may have gone idle."""
+    return _fan_out(presence.IDLE_WORK, sweep_tenant_idle)
+
+
+@shared_task(base=TenantTask, bind=True, **_limits(settings.SWEEP_TIME_LIMIT_SECONDS))
+def sweep_tenant_idle(self, *, tenant_id: int) -> int:
+    """Set online agents idle past the tenant's minutes to away."""
+    if not work_sweep_claim(kind=presence.IDLE_WORK):
+        return 0
+    flipped, upcoming = presence.idle_agents_away()
+    work_sweep_next(kind=presence.IDLE_WORK, at=upcoming)
+    return flipped

@@ -5,6 +5,9 @@ call a service or selector, render."""
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -245,7 +248,11 @@ def group_edit(request, tenant_slug, group_id):
             "strategy": data["strategy"],
             "leader": users.get(data["leader"]),
             "overflow_group": by_id.get(data["overflow_group"]),
+            "overflow_after_minutes": data["overflow_after_minutes"] or 0,
+            "skill_fallback_minutes": data["skill_fallback_minutes"],
             "escalation_group": by_id.get(data["escalation_group"]),
+            "escalate_on_breach": data["escalate_on_breach"],
+            "accept_minutes": data["accept_minutes"],
         }
         try:
             services.group_dispatch_save(actor=request.user, group=group, **values)
@@ -309,6 +316,7 @@ def dispatch_home(request, tenant_slug):
     status = AgentStatus.objects.filter(user=request.user).first()
     config = selectors.dispatch_settings()
     load = selectors.agent_loads([request.user.pk], config).get(request.user.pk, 0)
+    is_dispatcher = request.membership.has_role(DISPATCHER)
     return render(
         request,
         "dispatch/home.html",
@@ -320,7 +328,12 @@ def dispatch_home(request, tenant_slug):
             else AgentStatus._meta.get_field("capacity").default,
             "load": load,
             "choices": AgentStatus.Availability.choices,
-            "is_dispatcher": request.membership.has_role(DISPATCHER),
+            "is_dispatcher": is_dispatcher,
+            "team": selectors.team_presence() if is_dispatcher else None,
+            "to_accept": selectors.acceptances_owed(request.user),
+            "leads": GroupDispatch.objects.filter(
+                leader=request.user, mode=GroupDispatch.Mode.CLAIM
+            ).exists(),
         },
     )
 
@@ -331,9 +344,23 @@ def availability_set(request, tenant_slug):
     if form.is_valid():
         services.availability_set(user=request.user, availability=form.cleaned_data["availability"])
         label = AgentStatus.Availability(form.cleaned_data["availability"]).label
-        messages.success(request, f"You are {label.lower()}.")
+        text = f"You are {label.lower()}."
     else:
-        messages.error(request, "Choose online, away or offline.")
+        text = "Choose online, away or offline."
+    if request.htmx:
+        # The top bar's switch: its new state, and the words read out.
+        status = AgentStatus.objects.filter(user=request.user).first()
+        response = render(
+            request,
+            "dispatch/availability_widget.html",
+            {
+                "availability": status.availability if status else "offline",
+                "choices": AgentStatus.Availability.choices,
+            },
+        )
+        response["HX-Trigger"] = json.dumps({"announce": text})
+        return response
+    (messages.success if form.is_valid() else messages.error)(request, text)
     return redirect("dispatch:home", tenant_slug)
 
 
@@ -375,7 +402,10 @@ def review_queue(request, tenant_slug):
             for uid in members.get(decision.group_id, [])
             if uid in users
         ]
-    return render(request, "dispatch/review.html", {"pending": pending})
+    context = {"pending": pending, "refresh_seconds": settings.QUEUE_REFRESH_SECONDS}
+    if request.htmx:
+        return render(request, "dispatch/review.html#review-rows", context)
+    return render(request, "dispatch/review.html", context)
 
 
 @require_POST
@@ -421,9 +451,13 @@ def why_this_agent(request, tenant_slug, number):
     template = (
         "dispatch/panels/why_this_agent.html#why-body" if request.htmx else "dispatch/why.html"
     )
-    return render(
-        request, template, {"ticket": ticket, "decision": decision, "next_tier": next_tier}
-    )
+    context = {
+        "ticket": ticket,
+        "decision": decision,
+        "next_tier": next_tier,
+        "acceptance": selectors.waiting_acceptance(ticket),
+    }
+    return render(request, template, context)
 
 
 @require_POST

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from .extensions import nav_items_for
+from .extensions import nav_items_for, topbar_widgets_for
 from .models import Membership
 
 
@@ -19,5 +19,6 @@ def tenancy(request):
         "membership": membership,
         "my_memberships": memberships,
         "nav_extra": nav_items_for(membership) if membership is not None else [],
+        "topbar_extra": topbar_widgets_for(membership) if membership is not None else [],
         "notification_refresh_seconds": settings.NOTIFICATION_REFRESH_SECONDS,
     }

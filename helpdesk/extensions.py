@@ -18,6 +18,22 @@ nav_items
     An item whose `home_for` names a role is where `/<tenant>/` sends
     members of that role (the managers' dashboard).
 
+topbar_widgets
+    Small controls a higher app adds to the top bar's user menu, before the
+    notification bell, in `order`: a `TopbarWidget`. The page draws only a
+    placeholder link (`link_url_name`, for a browser without JavaScript);
+    the widget's own content comes from `url_name` in a small request of
+    its own once the page is shown (as the bell's count does), so a widget
+    costs the page no query. Both names are reversed with the tenant's
+    slug. Shown to members whose role is at least `min_role`.
+
+request_hooks
+    Cheap calls made on every request to a tenant's page, inside its
+    tenant context, before the view: a `RequestHook` whose `call(request)`
+    returns nothing (dispatch notes an agent's last activity). A hook must
+    be cheap (no query on most requests: throttle in the cache) and must
+    not raise; it cannot change the response.
+
 demo_seeders
     What `seed_demo` adds after it made the demo tenants, users and
     tickets: a `DemoSeeder` whose `seed(tenant, stdout)` runs inside the
@@ -78,7 +94,8 @@ class NavItem:
     url_name: str
     min_role: str = "agent"
     order: int = 100
-    # url names (without namespace) of the pages it is "current" on.
+    # url names of the pages it is "current" on: plain ("dashboard") or, to
+    # tell apart names other apps use too ("home"), namespaced ("dispatch:home").
     current_for: tuple[str, ...] = ()
     # Roles whose home in the help desk this page is.
     home_for: tuple[str, ...] = ()
@@ -104,6 +121,47 @@ def home_page_for(membership) -> str | None:
         if membership.role in item.home_for:
             return item.url_name
     return None
+
+
+@dataclass(frozen=True)
+class TopbarWidget:
+    """A control in the top bar, loaded from `url_name` after the page."""
+
+    name: str
+    label: str
+    url_name: str
+    link_url_name: str
+    min_role: str = "agent"
+    order: int = 100
+
+
+topbar_widgets: Registry[TopbarWidget] = Registry("topbar_widgets", TopbarWidget)
+
+
+def topbar_widgets_for(membership) -> list[dict]:
+    """The widgets a member sees, in order: {"item", "url", "link"} each."""
+    slug = membership.tenant.slug
+    return [
+        {
+            "item": item,
+            "url": reverse(item.url_name, args=[slug]),
+            "link": reverse(item.link_url_name, args=[slug]),
+        }
+        for item in topbar_widgets
+        if membership.has_role(item.min_role)
+    ]
+
+
+@dataclass(frozen=True)
+class RequestHook:
+    """`call(request)`, on every request to a tenant's page, before the view."""
+
+    name: str
+    call: Callable[..., None]
+    order: int = 100
+
+
+request_hooks: Registry[RequestHook] = Registry("request_hooks", RequestHook)
 
 
 @dataclass(frozen=True)

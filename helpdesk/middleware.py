@@ -2,6 +2,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.urls import Resolver404, resolve
 
+from .extensions import request_hooks
 from .models import Membership
 from .tenancy import TENANT_URL_KWARG, is_tenant_page, render_now, tenant_context
 from .two_factor import tenant_requires_enrolment
@@ -49,4 +50,6 @@ class TenantMiddleware:
         request.membership = membership
         request.memberships = [m for m in memberships if m.is_active]
         with tenant_context(membership.tenant):
+            for hook in request_hooks:
+                hook.call(request)
             return render_now(self.get_response(request))

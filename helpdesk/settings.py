@@ -435,6 +435,24 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dispatch.tasks.sweep_waiting_tickets",
         "schedule": env_int("DISPATCH_SWEEP_SECONDS", 60),
     },
+    "sweep-dispatch-acceptances": {
+        "task": "dispatch.tasks.sweep_acceptances",
+        "schedule": 30,
+    },
+    "sweep-idle-agents": {
+        "task": "dispatch.tasks.sweep_idle_agents",
+        "schedule": 60,
+    },
+    # Managers' weekly summary mail: fanned out to tenants whose Monday has come.
+    "sweep-weekly-summaries": {
+        "task": "reports.tasks.sweep_weekly_summaries",
+        "schedule": env_int("WEEKLY_SUMMARY_SWEEP_SECONDS", 3600),
+    },
+    # Each agent's load against capacity, kept per day for the Load report.
+    "snapshot-agent-loads": {
+        "task": "reports.pages.tasks.snapshot_agent_loads",
+        "schedule": env_int("LOAD_SNAPSHOT_SECONDS", 3600),
+    },
     "sweep-attachment-orphans": {
         "task": "tickets.tasks.sweep_attachment_orphans",
         "schedule": 3600,

@@ -5,10 +5,19 @@ class ReportsConfig(AppConfig):
     name = "reports"
 
     def ready(self) -> None:
-        from helpdesk.extensions import DemoSeeder, NavItem, demo_seeders, nav_items
+        from helpdesk.extensions import (
+            DemoSeeder,
+            NavItem,
+            NotificationKind,
+            demo_seeders,
+            nav_items,
+            notification_kinds,
+        )
 
         # Subscribes the handler that keeps report facts current.
         from . import handlers  # noqa: F401
+        from .pages import handlers as page_handlers  # noqa: F401  (and the pages' models)
+        from .weekly import WEEKLY_SUMMARY
 
         nav_items.register(
             NavItem(
@@ -22,6 +31,18 @@ class ReportsConfig(AppConfig):
             )
         )
 
+        notification_kinds.register(
+            NotificationKind(
+                name=WEEKLY_SUMMARY,
+                label="Weekly support summary",
+                description=(
+                    "For managers and admins: last week's figures by mail on Monday morning."
+                ),
+                default_in_app=False,
+                default_mail=False,
+                order=90,
+            )
+        )
         demo_seeders.register(DemoSeeder(name="reports.facts", seed=_seed_facts, order=900))
 
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
 from helpdesk.tenancy import current_tenant
+from sla.models import TicketTarget
 from tickets.models import Event, Ticket
 
-from .facts import EVENT_COLUMNS, EventRow, fold
-from .models import DailyVolume, TicketFact
+from . import rollup
+from .facts import (
+    EVENT_COLUMNS,
+    SLA_KINDS,
+    EventRow,
+    TargetRow,
+    contributions,
+    contributions_delta,
+    fold,
+    take_targets,
+)
+from .models import DailyDuration, DailyVolume, TicketFact
 
 TICKET_COLUMNS = (
     "id",
@@ -55,17 +65,40 @@ def _event_rows(ticket_id: int, after: int) -> list[EventRow]:
     return [EventRow(*row) for row in rows]
 
 
-def _days(fact: TicketFact | None) -> set[date]:
-    if fact is None:
-        return set()
-    return {day for day in (fact.created_day, fact.resolved_day) if day is not None}
+def _target_rows(ticket_ids: list[int]) -> dict[int, list[TargetRow]]:
+    """The SLA targets of these tickets that facts take (one query)."""
+    rows: dict[int, list[TargetRow]] = {}
+    for ticket_id, *values in TicketTarget.objects.filter(
+        ticket_id__in=ticket_ids, kind__in=list(SLA_KINDS)
+    ).values_list("ticket_id", "kind", "business", "met_at", "breached_at", "seconds_used"):
+        rows.setdefault(ticket_id, []).append(TargetRow(*values))
+    return rows
+
+
+# What the daily rollups read of a fact besides its events' fields.
+ROLLED_FIELDS = (
+    "status",
+    "priority",
+    "channel",
+    "category_id",
+    "group_id",
+    "assignee_id",
+    "organization_id",
+    "first_reply_business_seconds",
+    "resolution_business_seconds",
+    "sla_first_response",
+    "sla_first_response_at",
+    "sla_resolution",
+    "sla_resolution_at",
+)
 
 
 @transaction.atomic
 def fact_refresh(*, ticket_id: int) -> TicketFact | None:
-    """Bring one ticket's fact up to date with its events and its current
-    fields, and recount the days it moved in or out of. Idempotent: running
-    it twice, or for an event already folded in, changes nothing."""
+    """Bring one ticket's fact up to date with its events, its current
+    fields and its SLA targets, and add its change to the daily rollups.
+    Idempotent: running it twice, or for an event already folded in,
+    changes nothing (the fact and the rollups commit together)."""
     tenant = current_tenant()
     zone = ZoneInfo(tenant.time_zone)
     ticket = Ticket.objects.filter(pk=ticket_id).values(*TICKET_COLUMNS).first()
@@ -73,79 +106,68 @@ def fact_refresh(*, ticket_id: int) -> TicketFact | None:
         return None
     # Two handlers of one ticket's events queue here rather than fold twice.
     fact = TicketFact.objects.select_for_update().filter(ticket_id=ticket_id).first()
-    before = _days(fact)
-    before_dims = _dims(fact)
+    before = contributions(fact)
+    before_rolled = _rolled(fact)
     if fact is None:
         fact = _new_fact(ticket, zone)
     folded = fold(fact, _event_rows(ticket_id, fact.last_event_id), zone)
     _take_dimensions(fact, ticket)
-    if not folded and fact.pk is not None and before_dims == _dims(fact):
+    take_targets(fact, _target_rows([ticket_id]).get(ticket_id, []), zone)
+    if not folded and fact.pk is not None and before_rolled == _rolled(fact):
         return fact
     fact.save()
-    volumes_recount(before | _days(fact))
+    rollups_add(*contributions_delta(before, contributions(fact)))
     return fact
 
 
-def _dims(fact: TicketFact | None):
+def _rolled(fact: TicketFact | None):
     if fact is None:
         return None
-    return (
-        fact.status,
-        fact.priority,
-        fact.channel,
-        fact.category_id,
-        fact.group_id,
-        fact.assignee_id,
-        fact.organization_id,
-    )
+    return tuple(getattr(fact, name) for name in ROLLED_FIELDS)
 
 
-def volumes_recount(days: Iterable[date]) -> None:
-    """Recount `DailyVolume` for `days` from the facts (one statement per
-    day, under a lock on that day so two recounts do not interleave)."""
+def rollups_add(counts: dict[tuple, list[int]], durations: dict[tuple, int]) -> None:
+    """Add a fact's change to the daily rollups (`facts.contributions_delta`),
+    in place: a statement per row it changes, whatever the day's volume.
+    Rows are taken in one order, so two handlers cannot deadlock on them; a
+    row a negative change finds missing means the rollups are out of step
+    with the facts (a rebuild puts them right), and the handler fails."""
     tenant_id = current_tenant().pk
+    keys = ("tenant_id", "day", *rollup.KEY_COLUMNS)
     with connection.cursor() as cursor:
-        for day in sorted(set(days)):
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"reports.dailyvolume:{tenant_id}:{day.isoformat()}"],
-            )
-            DailyVolume.objects.filter(day=day).delete()
-            cursor.execute(
-                """
-                INSERT INTO reports_dailyvolume
-                    (tenant_id, day, group_id, channel, priority, category_id, created, solved)
-                SELECT %(tenant)s, %(day)s, group_id, channel, priority, category_id,
-                       count(*) FILTER (WHERE created_day = %(day)s),
-                       count(*) FILTER (WHERE resolved_day = %(day)s)
-                FROM (
-                    SELECT group_id, channel, priority, category_id, created_day, resolved_day
-                    FROM reports_ticketfact
-                    WHERE tenant_id = %(tenant)s AND created_at >= %(from)s
-                      AND created_at < %(to)s AND created_day = %(day)s
-                    UNION ALL
-                    SELECT group_id, channel, priority, category_id, NULL, resolved_day
-                    FROM reports_ticketfact
-                    WHERE tenant_id = %(tenant)s AND resolved_at >= %(from)s
-                      AND resolved_at < %(to)s AND resolved_day = %(day)s
-                      AND created_day <> %(day)s
-                ) AS touched
-                GROUP BY group_id, channel, priority, category_id
-                """,
-                # The day in any time zone lies within these bounds, which let
-                # both branches use their (tenant, time) index.
-                {
-                    "tenant": tenant_id,
-                    "day": day,
-                    "from": datetime.combine(day - timedelta(days=1), time(), UTC),
-                    "to": datetime.combine(day + timedelta(days=2), time(), UTC),
-                },
-            )
+        for table, columns, changes in (
+            ("reports_dailyvolume", rollup.COUNTS, counts),
+            ("reports_dailyduration", ("count",), {k: [v] for k, v in durations.items()}),
+        ):
+            key_columns = keys if table == "reports_dailyvolume" else (*keys, "measure", "bucket")
+            for key in sorted(changes, key=repr):
+                delta = changes[key]
+                if min(delta) >= 0:
+                    names = ", ".join((*key_columns, *columns))
+                    marks = ", ".join(["%s"] * (len(key_columns) + len(columns)))
+                    adds = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
+                    cursor.execute(
+                        f"INSERT INTO {table} ({names}) VALUES ({marks})"
+                        f" ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {adds}",
+                        [tenant_id, *key, *delta],
+                    )
+                    continue
+                adds = ", ".join(f"{c} = {c} + %s" for c in columns)
+                match = " AND ".join(f"{c} IS NOT DISTINCT FROM %s" for c in key_columns[2:])
+                cursor.execute(
+                    f"UPDATE {table} SET {adds} WHERE tenant_id = %s AND day = %s AND {match}",
+                    [*delta, tenant_id, *key],
+                )
+                if cursor.rowcount != 1:
+                    raise RuntimeError(
+                        f"{table} is out of step with the facts: rebuild_report_facts puts it right"
+                    )
 
 
 def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: int = 2000) -> int:
-    """Fold every ticket's events from scratch into fresh facts, then recount
-    every day. Gives the rows the incremental path keeps (a test says so).
+    """Fold every ticket's events from scratch into fresh facts, then count
+    every day's rollups from them. Gives the rows the incremental path keeps
+    (a property test says so).
     Streams tickets in id order, `chunk` at a time; returns how many."""
     tenant = current_tenant()
     zone = ZoneInfo(tenant.time_zone)
@@ -155,6 +177,7 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
     with transaction.atomic():
         TicketFact.objects.all().delete()
         DailyVolume.objects.all().delete()
+        DailyDuration.objects.all().delete()
     while True:
         tickets = list(
             Ticket.objects.filter(pk__gt=last_id).order_by("pk").values(*TICKET_COLUMNS)[:chunk]
@@ -170,11 +193,13 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
         )
         for ticket_id, *row in rows:
             events.setdefault(ticket_id, []).append(EventRow(*row))
+        targets = _target_rows([t["id"] for t in tickets])
         facts = []
         for ticket in tickets:
             fact = _new_fact(ticket, zone)
             fold(fact, events.get(ticket["id"], []), zone)
             _take_dimensions(fact, ticket)
+            take_targets(fact, targets.get(ticket["id"], []), zone)
             facts.append(fact)
         with transaction.atomic():
             TicketFact.objects.bulk_create(facts)
@@ -183,23 +208,12 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
             progress(done, total)
     with transaction.atomic(), connection.cursor() as cursor:
         DailyVolume.objects.all().delete()
-        cursor.execute(
-            """
-            INSERT INTO reports_dailyvolume
-                (tenant_id, day, group_id, channel, priority, category_id, created, solved)
-            SELECT %(tenant)s, day, group_id, channel, priority, category_id,
-                   sum(created), sum(solved)
-            FROM (
-                SELECT created_day AS day, group_id, channel, priority, category_id,
-                       1 AS created, 0 AS solved
-                FROM reports_ticketfact WHERE tenant_id = %(tenant)s
-                UNION ALL
-                SELECT resolved_day, group_id, channel, priority, category_id, 0, 1
-                FROM reports_ticketfact
-                WHERE tenant_id = %(tenant)s AND resolved_day IS NOT NULL
-            ) AS days
-            GROUP BY day, group_id, channel, priority, category_id
-            """,
-            {"tenant": tenant.pk},
-        )
+        DailyDuration.objects.all().delete()
+        for slice_name in rollup.SLICES:
+            cursor.execute(
+                rollup.insert_counts(rollup.every_day, slice_name), {"tenant": tenant.pk}
+            )
+            cursor.execute(
+                rollup.insert_durations(rollup.every_day, slice_name), {"tenant": tenant.pk}
+            )
     return done

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
@@ -26,9 +27,43 @@ CSV_PAGE = 2000
 # The facts' conditions behind each number of the dashboard.
 METRICS = {
     "new": ("Tickets created", "created_at", ""),
+    "assigned": ("Tickets created and assigned", "created_at", "first_assigned_at IS NOT NULL"),
+    "routed": ("Tickets assigned by routing", "created_at", "assigned_by_system"),
     "solved": ("Tickets solved", "resolved_at", ""),
+    "solved-business": (
+        "Tickets solved under a business-hours SLA",
+        "resolved_at",
+        "resolution_business_seconds IS NOT NULL",
+    ),
     "reopened": ("Solved tickets that had been reopened", "resolved_at", "reopens > 0"),
     "replied": ("Tickets that got their first reply", "first_reply_at", ""),
+    "replied-business": (
+        "Tickets first replied to under a business-hours SLA",
+        "first_reply_at",
+        "first_reply_business_seconds IS NOT NULL",
+    ),
+    "sla-first-response-met": (
+        "First response target met",
+        "sla_first_response_at",
+        "sla_first_response = 'met'",
+    ),
+    "sla-first-response-breached": (
+        "First response target breached",
+        "sla_first_response_at",
+        "sla_first_response = 'breached'",
+    ),
+    "sla-resolution-met": (
+        "Resolution target met",
+        "sla_resolution_at",
+        "sla_resolution = 'met'",
+    ),
+    "sla-resolution-breached": (
+        "Resolution target breached",
+        "sla_resolution_at",
+        "sla_resolution = 'breached'",
+    ),
+    "rated": ("Tickets rated by the customer", "rated_at", ""),
+    "rated-good": ("Tickets rated good", "rated_at", "rating_good"),
     "backlog": ("Open tickets", None, "status IN ('new', 'open', 'pending', 'on_hold')"),
     "unassigned": (
         "Open tickets nobody has",
@@ -38,31 +73,30 @@ METRICS = {
 }
 
 
-def _filters(request) -> tuple[ReportFilterForm, selectors.Filters, str]:
+def _filters(request, *, form_shown: bool) -> tuple[ReportFilterForm, selectors.Filters, str]:
     query = request.GET.copy()
     if not query.get("period"):
         query["period"] = "30"
     form = ReportFilterForm(
         query,
         tenant=request.tenant,
-        choices=None if request.htmx else tenant_choices(request),
+        # Lists to choose from only where the form is drawn.
+        choices=tenant_choices(request) if form_shown else None,
     )
     data = form.cleaned_data if form.is_valid() else {}
     period = data.get("period") or "30"
-    now = timezone.now()
+    # Whole days in the help desk's time zone, today the last: the rollups
+    # are kept by day, and the tickets behind a number are the same days'.
+    today = timezone.localtime(timezone.now(), ZoneInfo(request.tenant.time_zone)).date()
     days = PERIODS[period][1]
-    if days == 0:
-        start = datetime.combine(timezone.localdate(now), time(), timezone.get_current_timezone())
-    else:
-        start = now - timedelta(days=days)
-    group, assignee, category = data.get("group"), data.get("assignee"), data.get("category")
     filters = selectors.Filters(
-        start=start,
-        end=now,
-        group_id=group.pk if group else None,
-        assignee_id=assignee.pk if assignee else None,
+        first_day=today - timedelta(days=max(days, 1) - 1),
+        last_day=today,
+        organization_id=data.get("organization"),
+        group_id=data.get("group"),
+        assignee_id=data.get("assignee"),
         channel=data.get("channel") or None,
-        category_id=category.pk if category else None,
+        category_id=data.get("category"),
         priority=data.get("priority"),
     )
     return form, filters, period
@@ -74,7 +108,7 @@ def _query(request, **changes) -> str:
     return urlencode({key: value for key, value in params.items() if value not in ("", None)})
 
 
-_KEPT = ("period", "group", "assignee", "channel", "category", "priority")
+_KEPT = ("period", "group", "assignee", "channel", "category", "priority", "organization")
 
 
 @require_GET
@@ -82,11 +116,10 @@ _KEPT = ("period", "group", "assignee", "channel", "category", "priority")
 def dashboard(request, tenant_slug):
     """The state of support: the period's figures, the open backlog and the
     trend; the figures alone when htmx refreshes them."""
-    form, filters, period = _filters(request)
-    figures = selectors.dashboard(filters)
-    today = timezone.localdate()
+    form, filters, period = _filters(request, form_shown=not request.htmx)
     span = 90 if period == "90" else 30
-    days = selectors.trend(filters, first_day=today - timedelta(days=span - 1), last_day=today)
+    figures = selectors.dashboard(filters, trend_first=filters.last_day - timedelta(days=span - 1))
+    days = figures.trend
     context = {
         "form": form,
         "figures": figures,
@@ -111,7 +144,7 @@ def ticket_list(request, tenant_slug, metric):
 
     if metric not in METRICS:
         raise Http404("No such figure.")
-    _, filters, period = _filters(request)
+    _, filters, period = _filters(request, form_shown=False)
     title, period_column, condition = METRICS[metric]
     if request.GET.get("format") == "csv":
         return _csv(request, filters, metric, period_column, condition)

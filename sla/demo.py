@@ -24,7 +24,8 @@ POLICIES = [
         "VIP customers",
         10,
         "24/7",
-        {"tags": ["vip"]},
+        # Nobody leaves a VIP waiting unheard for a working day.
+        {"tags": ["vip"], "remind_after_hours": 8},
         False,
         {4: (0.5, 1, 8), 3: (1, 2, 12), 2: (2, 4, 24), 1: (4, 8, 48)},
         True,

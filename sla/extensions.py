@@ -13,15 +13,25 @@ from helpdesk.extensions import (
 from tickets.extensions import (
     EventKind,
     QueueBadge,
+    QueueFigure,
+    QueueFilter,
     SystemActor,
     TicketPanel,
     event_kinds,
     queue_badges,
+    queue_figures,
+    queue_filters,
     system_actors,
     ticket_panels,
 )
 
-from .selectors import sla_badges_for_rows, sla_panel_for_ticket
+from .selectors import (
+    FILTER_STATES,
+    sla_badges_for_rows,
+    sla_counts_for_assignee,
+    sla_panel_for_ticket,
+    sla_queue_condition,
+)
 from .services.alerts import BREACH_EVENT
 
 
@@ -29,6 +39,14 @@ def _demo(tenant, stdout) -> None:
     from .demo import sla_demo_seed
 
     sla_demo_seed(tenant, stdout)
+
+
+def _at_a_glance(queue, request) -> dict | None:
+    """On an agent's own queue: how many of their tickets are at risk and
+    breached (one query), each linked to the queue filtered by that state."""
+    if queue.slug != "mine" or request is None:
+        return None
+    return {"sla_counts": sla_counts_for_assignee(user_id=request.user.pk)}
 
 
 def register_sla_extensions() -> None:
@@ -53,6 +71,15 @@ def register_sla_extensions() -> None:
             order=51,
         )
     )
+    notification_kinds.register(
+        NotificationKind(
+            name="sla_reminder",
+            label="A ticket of mine had no activity for a while",
+            description="After the hours its SLA policy sets.",
+            default_mail=False,
+            order=52,
+        )
+    )
     event_kinds.register(
         EventKind(
             name=BREACH_EVENT,
@@ -68,6 +95,24 @@ def register_sla_extensions() -> None:
             loader=sla_badges_for_rows,
             template="sla/badge.html",
             order=10,
+        )
+    )
+    queue_filters.register(
+        QueueFilter(
+            name="sla",
+            label="SLA",
+            choices=tuple((state.value, state.label) for state in FILTER_STATES),
+            narrow=sla_queue_condition,
+            any_label="Any SLA state",
+            order=10,
+        )
+    )
+    queue_figures.register(
+        QueueFigure(
+            name="sla.at_a_glance",
+            template="sla/queue_figure.html",
+            loader=_at_a_glance,
+            order=90,
         )
     )
     ticket_panels.register(

@@ -233,6 +233,13 @@ class PolicyForm(forms.Form):
     at_risk_percent = forms.IntegerField(
         min_value=1, max_value=99, initial=80, label="At risk at (% of the target used)"
     )
+    remind_after_hours = forms.IntegerField(
+        min_value=1,
+        max_value=720,
+        required=False,
+        label="Remind the assignee after (hours without activity)",
+        help_text="Empty: no reminders. Not while the ticket waits in a pausing status.",
+    )
     escalate_priority = forms.BooleanField(
         required=False, label="On breach, raise the priority one step"
     )
@@ -259,6 +266,7 @@ class PolicyForm(forms.Form):
                     "tags": ", ".join(policy.tags),
                     "pause_statuses": policy.pause_statuses,
                     "at_risk_percent": policy.at_risk_percent,
+                    "remind_after_hours": policy.remind_after_hours,
                     "escalate_priority": policy.escalate_priority,
                     "escalate_group": policy.escalate_group_id,
                     **{
@@ -323,6 +331,7 @@ class PolicyForm(forms.Form):
                 "calendar",
                 "pause_statuses",
                 "at_risk_percent",
+                "remind_after_hours",
                 "escalate_priority",
                 "escalate_group",
             )

@@ -30,6 +30,8 @@ def _matters(event: Event) -> bool:
         Event.Kind.FIELD_CHANGED,
         Event.Kind.STATUS_CHANGED,
         Event.Kind.MESSAGE_ADDED,
+        # An assignment starts a new quiet spell for no-activity reminders.
+        Event.Kind.ASSIGNED,
     ],
     when=_matters,
 )

@@ -141,6 +141,8 @@ class Policy(TenantOwned):
         db_constraint=False,
     )
     notify_user_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # Remind the assignee after this many hours without activity (None: never).
+    remind_after_hours = models.PositiveSmallIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -246,7 +248,13 @@ class TicketTarget(TenantOwned):
                 fields=["tenant", "next_check_at"],
                 name="sla_target_check_idx",
                 condition=models.Q(next_check_at__isnull=False),
-            )
+            ),
+            # The queues' SLA filter: tickets with a running target in a state.
+            models.Index(
+                fields=["tenant", "state", "ticket"],
+                name="sla_target_state_idx",
+                condition=models.Q(met_at__isnull=True),
+            ),
         ]
 
     @property
@@ -261,11 +269,15 @@ class Alert(TenantOwned):
     class Level(models.TextChoices):
         AT_RISK = "at_risk", "At risk"
         BREACHED = "breached", "Breached"
+        REMINDER = "reminder", "Reminder"
 
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
-    kind = models.CharField(max_length=16, choices=TargetKind.choices)
+    # A target's kind, or NO_ACTIVITY for a reminder.
+    kind = models.CharField(
+        max_length=16, choices=[*TargetKind.choices, ("no_activity", "No activity")]
+    )
     cycle = models.PositiveIntegerField()
     level = models.CharField(max_length=10, choices=Level.choices)
     created_at = models.DateTimeField()
@@ -274,6 +286,34 @@ class Alert(TenantOwned):
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "ticket", "kind", "cycle", "level"], name="sla_alert_once"
+            )
+        ]
+
+
+class Reminder(TenantOwned):
+    """The no-activity reminder of an open ticket whose policy asks for one.
+    A cycle is one quiet spell, counted from `activity_at` (the ticket's
+    last change then); its reminder is sent at most once (an `Alert`)."""
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    cycle = models.PositiveIntegerField(default=1)
+    activity_at = models.DateTimeField()
+    after_seconds = models.PositiveIntegerField()
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    # When the sweep next looks (NULL: not while the ticket waits).
+    remind_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "ticket"], name="sla_reminder_one_per_ticket")
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "remind_at"],
+                name="sla_reminder_due_idx",
+                condition=models.Q(remind_at__isnull=False),
             )
         ]
 

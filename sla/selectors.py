@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from tickets.models import Ticket
+from tickets.models import OPEN_Q, Ticket
 
 from .models import Policy, TargetKind, TicketTarget
 
@@ -40,6 +41,35 @@ def sla_badges_for_rows(rows: Sequence[Ticket]) -> dict[int, dict]:
         if current is None or key < (_SEVERITY[current.state], current.due_at or timezone.now()):
             best[target.ticket_id] = target
     return {ticket_id: _badge(row) for ticket_id, row in best.items()}
+
+
+# The queue filter's states, in the order the badge ranks them.
+FILTER_STATES = (State.BREACHED, State.AT_RISK, State.ON_TRACK, State.PAUSED)
+
+
+def _running(state: str):
+    """A ticket's targets not met yet in `state` (for Exists). Served by
+    sla_target_state_idx (tenant, state, ticket) for a semi-join from the
+    targets, or by the one-per-kind key (tenant, ticket, kind) per ticket."""
+    return TicketTarget.objects.filter(ticket_id=OuterRef("pk"), met_at__isnull=True, state=state)
+
+
+def sla_queue_condition(state: str) -> Q:
+    """Tickets whose SLA badge shows `state`: a running target in it, and
+    none in a worse one (the badge shows the worst)."""
+    condition = Q(Exists(_running(state)))
+    for worse in FILTER_STATES[: FILTER_STATES.index(State(state))]:
+        condition &= ~Q(Exists(_running(worse)))
+    return condition
+
+
+def sla_counts_for_assignee(*, user_id: int) -> dict[str, int]:
+    """How many of an agent's open tickets are at risk and how many are
+    breached, by their badge: one query, from the agent's own queue index."""
+    return Ticket.objects.filter(OPEN_Q, assignee_id=user_id).aggregate(
+        breached=Count("pk", filter=sla_queue_condition(State.BREACHED)),
+        at_risk=Count("pk", filter=sla_queue_condition(State.AT_RISK)),
+    )
 
 
 def sla_targets_for_ticket(ticket: Ticket) -> list[TicketTarget]:

@@ -6,13 +6,17 @@ from collections import Counter
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from helpdesk.extensions import (
     NotificationKind,
+    RequestHook,
     SettingsSection,
+    TopbarWidget,
     notification_kinds,
+    request_hooks,
     settings_sections,
+    topbar_widgets,
 )
 from tickets import extensions
 from tickets.models import Message, Ticket
@@ -84,6 +88,17 @@ EVENT_KINDS = [
         is_public=False,
     ),
 ]
+FILTERS = [
+    extensions.QueueFilter(
+        name="testext_vip",
+        label="Customer rank",
+        choices=(("vip", "Important"), ("plain", "Everyone else")),
+        narrow=lambda value: (
+            Q(tags__contains=["vip"]) if value == "vip" else ~Q(tags__contains=["vip"])
+        ),
+        any_label="Any rank",
+    ),
+]
 PORTAL_BLOCKS = [
     extensions.PortalBlock(
         name="testext.greeting", template="testext/portal.html", loader=portal_greeting
@@ -119,21 +134,54 @@ NOTIFICATION_KINDS = [
     )
 ]
 
+TOPBAR_WIDGETS = [
+    TopbarWidget(
+        name="testext.status",
+        label="Dummy status",
+        url_name="notification_bell",
+        link_url_name="notifications",
+        order=50,
+    ),
+    TopbarWidget(
+        name="testext.admins_only",
+        label="Dummy for admins",
+        url_name="notification_bell",
+        link_url_name="notifications",
+        min_role="admin",
+        order=60,
+    ),
+]
+
+
+# Requests the dummy hook saw, by tenant (apart from `calls`: every page has them).
+hook_calls: Counter = Counter()
+
+
+def note_request(request) -> None:
+    hook_calls[request.tenant.slug] += 1
+
+
+REQUEST_HOOKS = [RequestHook(name="testext.note", call=note_request)]
+
 
 @contextmanager
 def registered():
     """Every dummy registered for the length of the block."""
     calls.clear()
+    hook_calls.clear()
     with ExitStack() as stack:
         for registry, items in (
             (extensions.ticket_panels, PANELS),
             (extensions.queue_columns, COLUMNS),
             (extensions.queue_badges, BADGES),
+            (extensions.queue_filters, FILTERS),
             (extensions.event_kinds, EVENT_KINDS),
             (extensions.portal_blocks, PORTAL_BLOCKS),
             (extensions.system_actors, SYSTEM_ACTORS),
             (settings_sections, SETTINGS_SECTIONS),
             (notification_kinds, NOTIFICATION_KINDS),
+            (topbar_widgets, TOPBAR_WIDGETS),
+            (request_hooks, REQUEST_HOOKS),
         ):
             stack.enter_context(registry.temporarily(*items))
         yield

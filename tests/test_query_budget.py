@@ -262,6 +262,7 @@ def _pages(desk, role: str) -> list[tuple[str, str, dict]]:
     pages += [
         ("queue, biggest", biggest, {}),
         ("queue of a group", reverse("tickets:queue", args=[tenant.slug, group_queue]), {}),
+        ("queue by SLA state", f"{biggest}?sla=at_risk", {}),
         ("queue refresh", biggest, htmx),
         ("board refresh", reverse("tickets:board", args=[tenant.slug]), htmx),
         ("ticket from a queue", f"{detail}?{queue_from}", {}),

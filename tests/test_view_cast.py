@@ -321,6 +321,12 @@ VIEWS = [
     ("notifications_read", lambda t, tk: [t.slug], "agent", "POST"),
     ("reports:dashboard", lambda t, tk: [t.slug], "manager", "GET"),
     ("reports:tickets", lambda t, tk: [t.slug, "backlog"], "manager", "GET"),
+    ("reports:efficiency", lambda t, tk: [t.slug], "manager", "GET"),
+    ("reports:quality", lambda t, tk: [t.slug], "manager", "GET"),
+    ("reports:causes", lambda t, tk: [t.slug], "manager", "GET"),
+    ("reports:load", lambda t, tk: [t.slug], "manager", "GET"),
+    ("reports:stalls", lambda t, tk: [t.slug], "manager", "GET"),
+    ("reports:channels", lambda t, tk: [t.slug], "manager", "GET"),
     ("notification_bell", lambda t, tk: [t.slug], "agent", "GET"),
     ("notification_open", lambda t, tk: [t.slug, _notification_id(t)], "agent", "GET-302"),
     ("notification_preferences", lambda t, tk: [t.slug], "agent", "GET"),
@@ -362,6 +368,12 @@ VIEWS = [
     ("dispatch:why", lambda t, tk: [t.slug, tk.number], "agent", "GET"),
     ("dispatch:escalate", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
     ("dispatch:reroute", lambda t, tk: [t.slug, tk.number], "dispatcher", "POST"),
+    ("dispatch:weights", lambda t, tk: [t.slug], "admin", "GET"),
+    ("dispatch:availability_widget", lambda t, tk: [t.slug], "agent", "GET"),
+    ("dispatch:leader", lambda t, tk: [t.slug], "agent", "GET"),
+    ("dispatch:leader_assign", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("dispatch:accept", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
+    ("dispatch:decline", lambda t, tk: [t.slug, tk.number], "agent", "POST"),
 ]
 # The fixture of a member with each minimum role.
 # A manager's pages are served to an admin (a higher role) as well.

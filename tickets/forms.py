@@ -5,11 +5,12 @@ import time
 from django import forms
 from django.conf import settings
 from django.core import signing
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from helpdesk.parsing import parse_id
 
 from .attachments import attachment_refusal
+from .extensions import queue_filters
 from .models import Contact, Message, Organization, Ticket
 from .selectors import (
     assignable_agents,
@@ -293,7 +294,18 @@ class QueueFilterForm(TenantChoicesMixin, forms.Form):
     def __init__(self, *args, tenant, sorts, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fill_tenant_choices(tenant, choices)
-        self.fields["sort"].choices = [("", "Default order"), *sorts.items()]
+        sort = self.fields.pop("sort")
+        sort.choices = [("", "Default order"), *sorts.items()]
+        # Other apps' filters (tickets.extensions.queue_filters), then the order.
+        for item in queue_filters:
+            if item.name in self.fields:
+                raise ImproperlyConfigured(f"queue filter {item.name!r} names a built-in field")
+            self.fields[item.name] = forms.ChoiceField(
+                label=item.label,
+                choices=[("", item.any_label), *item.choices],
+                required=False,
+            )
+        self.fields["sort"] = sort
 
     def conditions(self):
         """(the filter as a Q, whether resolved/closed tickets were asked for)."""
@@ -335,6 +347,9 @@ class QueueFilterForm(TenantChoicesMixin, forms.Form):
             q &= Q(updated_at__date__gte=data["updated_from"])
         if data["updated_to"]:
             q &= Q(updated_at__date__lte=data["updated_to"])
+        for item in queue_filters:
+            if data.get(item.name):
+                q &= item.narrow(data[item.name])
         wants_closed = bool(set(data["status"]) - set(Ticket.OPEN_STATUSES))
         return q, wants_closed
 

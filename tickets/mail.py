@@ -155,6 +155,27 @@ def outbound_for_digest(*, user, notifications) -> OutboundEmail | None:
     return outbound
 
 
+@transaction.atomic
+def outbound_to_member(*, user, subject: str, body_text: str, body_html: str):
+    """Record one mail to a member of the help desk about no one ticket (a
+    summary another app writes), its text written now, and send it after
+    commit, as a digest is sent. None when the member has no address."""
+    if not user.email:
+        return None
+    outbound = OutboundEmail.objects.create(
+        tenant=current_tenant(),
+        kind=OutboundEmail.Kind.DIGEST,
+        to=[user.email],
+        subject=subject[:250],
+        body_text=body_text,
+        body_html=body_html,
+        rfc_message_id=make_msgid("summary", domain=settings.EMAIL_MESSAGE_ID_DOMAIN),
+    )
+    outbound_recorded()  # the sweep's mark, should the hand-over be lost
+    _hand_over_send.after_commit([(outbound.tenant_id, outbound.pk)])
+    return outbound
+
+
 def _send_one(tenant_id: int, outbound_id: int) -> None:
     from .tasks import send_outbound_email
 
@@ -168,6 +189,9 @@ def _send_many(tenant_id: int, outbound_ids: list[int]) -> None:
 
 
 _hand_over_send = HandOver("mails", _send_one, _send_many, chunk=100)
+# Recorded mail (tenant id, outbound id) to send after commit; for the
+# portal's own mail (tickets.portal.mail).
+outbound_hand_over = _hand_over_send.after_commit
 # Mail recorded within this block (and committed) is sent by one task per
 # 100 when the block ends, over one connection to the mail server, instead
 # of a task and a connection each: event handlers run in batches use it, as
@@ -224,12 +248,16 @@ class PersonalCopy(EmailMultiAlternatives):
 def _compose(outbound: OutboundEmail) -> list[EmailMultiAlternatives]:
     """The mail of a recorded outbound, one copy per recipient, each with
     that recipient's own link to the ticket in the portal."""
+    from .portal.mail import portal_mail_compose
     from .portal.selectors import portal_settings
-    from .portal.services import portal_link_issue, portal_ticket_url
+    from .portal.services import portal_link_token, portal_ticket_url
 
     if outbound.kind == OutboundEmail.Kind.DIGEST:
         # To an agent, about several tickets: no portal link.
         return [_compose_digest(outbound)]
+    if outbound.event_id is not None:
+        # The portal's mail about an event: one row per recipient.
+        return [portal_mail_compose(outbound)]
     ticket = Ticket.objects.select_related("tenant", "requester").get(pk=outbound.ticket_id)
     message = Message.objects.select_related("author_user").get(pk=outbound.message_id)
     context = {"ticket": ticket, "message": message, "tenant": ticket.tenant}
@@ -255,7 +283,7 @@ def _compose(outbound: OutboundEmail) -> list[EmailMultiAlternatives]:
             # address was typed in, and a link would show that stranger the
             # sender's text after all. Their first reply's mail carries one.
             if template != "ack_web":
-                token = portal_link_issue(ticket=ticket, email=address)
+                token = portal_link_token(ticket=ticket, email=address)
                 context["portal_url"] = portal_ticket_url(ticket=ticket, token=token)
             mail = PersonalCopy(
                 subject=subject,

@@ -1,13 +1,10 @@
-"""Routing a ticket: rules, then the group's mode and strategy, under row
-locks that keep every agent within capacity.
+"""Routing a ticket: rules, then the group's mode and strategy.
 
 Locks, always in this order, so that two routers never deadlock:
-1. the group members' `AgentStatus` rows, in user id order (every router
-   of any group takes them in that one global order);
-2. the ticket row (`ticket_system_update` locks it; the drain takes waiting
-   tickets with SKIP LOCKED, so it never waits on one an agent holds).
-Loads are read after the agents' rows are locked, so no other router can
-add to them meanwhile; an agent's own edits only ever lower them.
+1. the ticket row (`ticket_route` locks it first and re-checks that nobody
+   assigned it meanwhile; the drain takes waiting tickets with SKIP LOCKED);
+2. one agent's `AgentStatus` row at a time, claimed for the ticket
+   (`claims.claim`, which explains why the loads can be read without locks).
 """
 
 from __future__ import annotations
@@ -16,22 +13,21 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
-from helpdesk.models import Membership, SupportGroup, SupportGroupMember
+from helpdesk.models import Membership, SupportGroup
 from helpdesk.tenancy import current_tenant
 from helpdesk.tenant_work import work_due
-from tickets.models import Event, Message, Ticket
-from tickets.models.ticket import URGENT_ORDER
-from tickets.services import message_add, ticket_system_update, ticket_update
+from tickets.models import Event, Ticket
+from tickets.services import ticket_system_update, tickets_system_assign
 
 from .. import selectors
 from ..models import AgentStatus, GroupDispatch, RoutingDecision, RoutingRule
 from ..rules import evaluate
-from ..strategies import Candidate, choose, filter_candidates, skill_score
+from ..strategies import Candidate, filter_candidates, rank, skill_score, why
+from .claims import claim, version_bump
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +37,31 @@ WAITING_WORK = "dispatch_waiting"
 ROUTABLE_STATUSES = (Ticket.Status.NEW, Ticket.Status.OPEN)
 # Waiting tickets one drain hands out at most (the rest at the next room or sweep).
 DRAIN_BATCH = 200
+# Reads of a group a router makes while other routers keep taking the agents
+# it chose, before the ticket waits for the sweep instead.
+CLAIM_ROUNDS = 25
 
 
 def _display(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def statuses_ensure(user_ids: list[int]) -> None:
+    """Make the status rows these agents lack (offline, default capacity)."""
+    if user_ids:
+        tenant = current_tenant()
+        AgentStatus.objects.bulk_create(
+            [AgentStatus(tenant=tenant, user_id=user_id) for user_id in user_ids],
+            ignore_conflicts=True,
+        )
+
+
 def statuses_locked(user_ids: list[int]) -> list[AgentStatus]:
-    """The agents' status rows, made if missing, locked in user id order."""
+    """The agents' status rows, made if missing, locked in user id order
+    (an agent's own changes: availability, capacity)."""
     if not user_ids:
         return []
-    tenant = current_tenant()
-    AgentStatus.objects.bulk_create(
-        [AgentStatus(tenant=tenant, user_id=user_id) for user_id in user_ids],
-        ignore_conflicts=True,
-    )
+    statuses_ensure(user_ids)
     return list(
         AgentStatus.objects.select_for_update(of=("self",))
         .filter(user_id__in=user_ids)
@@ -64,20 +70,49 @@ def statuses_locked(user_ids: list[int]) -> list[AgentStatus]:
     )
 
 
-def _candidates(statuses, loads, required: dict) -> list[Candidate]:
+def group_statuses(group_id: int, ctx) -> list[AgentStatus]:
+    """The members' status rows with their loads (`load`), read without locks."""
+    rows, members = selectors.group_statuses(group_id, ctx.weights)
+    if len(rows) < members:
+        statuses_ensure(selectors.group_member_ids(group_id))
+        rows, _ = selectors.group_statuses(group_id, ctx.weights)
+    return rows
+
+
+def candidates_for(ticket, statuses, cfg, *, skills: bool = True, via: str = "") -> list[Candidate]:
+    """The agents of `statuses` as candidates for `ticket`, each marked with
+    why they may not take it whatever their room (a missing skill, unless
+    `skills` is off: the fallback to the whole group). Presence and room are
+    judged after, in `strategies.filter_candidates`. Every per-ticket
+    exclusion belongs here."""
+    required = (cfg.required_skills or {}) if skills else {}
+    # Who declined this ticket or let its acceptance lapse is passed over (a
+    # query only in groups that ask for acceptance).
+    declined = selectors.declined_by(ticket.pk) if cfg.accept_minutes else set()
     candidates = []
     for status in statuses:
-        score, missing = skill_score(status.skills or {}, required or {})
+        score, missing = skill_score(status.skills or {}, cfg.required_skills or {})
+        missing = [name for name in missing if name in required]
+        if missing:
+            filtered = f"missing skill {', '.join(missing)}"
+        elif status.user_id in declined:
+            filtered = "declined"
+        else:
+            filtered = ""
         candidates.append(
             Candidate(
                 user_id=status.user_id,
                 name=_display(status.user),
                 availability=status.availability,
                 capacity=status.capacity,
-                load=loads.get(status.user_id, 0) + 0,
+                load=status.load + 0,
                 last_assigned_at=status.last_assigned_at,
                 skill_score=score,
-                filtered=f"missing skill {', '.join(missing)}" if missing else "",
+                filtered=filtered,
+                user=status.user,
+                status_id=status.pk,
+                version=status.routing_version,
+                via=via,
             )
         )
     return candidates
@@ -86,14 +121,22 @@ def _candidates(statuses, loads, required: dict) -> list[Candidate]:
 class _Context:
     """What one routing pass reads once: the tenant's settings and weights."""
 
-    def __init__(self):
-        self.config = selectors.dispatch_settings()
+    def __init__(self, config=None):
+        self.config = config or selectors.dispatch_settings()
         self.weights = selectors.weights(self.config)
         self.now = timezone.now()
 
 
 def _record(ticket, *, trigger, outcome, explanation, ctx, group_id=None, rules=(), **fields):
-    return RoutingDecision.objects.create(
+    assigned = fields.pop("assigned", False)
+    if assigned:
+        # The assignment's event, found by the INSERT itself.
+        fields["event_id"] = Subquery(
+            Event.objects.filter(ticket_id=ticket.pk, kind=Event.Kind.ASSIGNED)
+            .order_by("-pk")
+            .values("pk")[:1]
+        )
+    decision = RoutingDecision.objects.create(
         tenant_id=ticket.tenant_id,
         ticket=ticket,
         trigger=trigger,
@@ -104,77 +147,212 @@ def _record(ticket, *, trigger, outcome, explanation, ctx, group_id=None, rules=
         created_at=ctx.now,
         **fields,
     )
+    if assigned:
+        del decision.__dict__["event_id"]  # read from the row when asked for
+    return decision
 
 
-def _assigned_event_id(ticket) -> int | None:
-    return (
-        Event.objects.filter(ticket=ticket, kind=Event.Kind.ASSIGNED)
-        .order_by("-pk")
-        .values_list("pk", flat=True)
-        .first()
+class _Pick:
+    """Who may take a ticket: the ranked candidates, everyone considered, and
+    what widened the choice (the skill fallback, the overflow group)."""
+
+    def __init__(self, candidates, ranked, reason, notes):
+        self.candidates, self.ranked, self.reason, self.notes = candidates, ranked, reason, notes
+
+
+def _waited(ticket, group_id, ctx) -> timedelta:
+    since = selectors.waiting_since(ticket.pk, group_id) or ctx.now
+    return ctx.now - since
+
+
+def _pick(ticket, group_id, cfg, statuses, ctx, weight, *, overflow=None) -> _Pick:
+    """Rank who may take `ticket` by the group's strategy. Nobody with the
+    required skills free for the group's fallback wait: the whole group.
+    Nobody with room (for the overflow wait): the overflow group's members."""
+    candidates = candidates_for(ticket, statuses, cfg)
+    eligible = filter_candidates(candidates, weight)
+    notes, waited = [], None
+    skilled = any(not c.filtered.startswith("missing skill") for c in candidates)
+    if not eligible and cfg.required_skills and cfg.skill_fallback_minutes is not None:
+        waited = _waited(ticket, group_id, ctx)
+        if waited >= timedelta(minutes=cfg.skill_fallback_minutes):
+            whole = candidates_for(ticket, statuses, cfg, skills=False)
+            eligible = filter_candidates(whole, weight)
+            if eligible:
+                candidates = whole
+                notes.append(
+                    f"no agent with the required skills was free for "
+                    f"{cfg.skill_fallback_minutes} min, so the whole group may take it"
+                    if skilled
+                    else "no member has the required skills, so the whole group may take it"
+                )
+    if not eligible and cfg.overflow_group_id and overflow is not None:
+        waited = waited if waited is not None else _waited(ticket, group_id, ctx)
+        if waited >= timedelta(minutes=cfg.overflow_after_minutes):
+            other_cfg, other_statuses, other_name = overflow()
+            own = {c.user_id for c in candidates}
+            extra = candidates_for(
+                ticket, [s for s in other_statuses if s.user_id not in own], other_cfg,
+                via="overflow",
+            )  # fmt: skip
+            eligible = filter_candidates(extra, weight)
+            candidates = candidates + extra
+            if eligible:
+                after = (
+                    f" for {cfg.overflow_after_minutes} min" if cfg.overflow_after_minutes else ""
+                )
+                notes.append(
+                    f"nobody in the group had room{after}, so it was offered to the "
+                    f"overflow group {other_name}"
+                )
+    ranked, reason = rank(cfg.strategy, eligible)
+    return _Pick(candidates, ranked, reason, notes)
+
+
+def _claim_best(ticket, group_id, cfg, ctx, weight, statuses, overflow, *, wait, held=None):
+    """Claim the best agent of a fresh pick (None: nobody could be claimed)
+    and the pick, whose candidates say why. `held`: the rows this drain has
+    claimed already; it holds their locks, so they need no claim again."""
+    pick = _pick(ticket, group_id, cfg, statuses, ctx, weight, overflow=overflow)
+    for position, candidate in enumerate(pick.ranked):
+        if held is not None and candidate.status_id in held:
+            candidate.last_assigned_at = ctx.now
+            return candidate, pick
+        if claim(candidate, ctx.now, wait=wait and position == 0):
+            if held is not None:
+                held.add(candidate.status_id)
+            return candidate, pick
+    return None, pick
+
+
+def _overflow_reader(cfg, ctx):
+    """Reads the overflow group's settings and members once, when first needed."""
+    found = {}
+
+    def read():
+        if "rows" not in found:
+            found["cfg"] = selectors.group_dispatch(cfg.overflow_group_id)
+            found["rows"] = group_statuses(cfg.overflow_group_id, ctx)
+            found["name"] = (
+                SupportGroup.objects.filter(pk=cfg.overflow_group_id)
+                .values_list("name", flat=True)
+                .first()
+            )
+        return found["cfg"], found["rows"], found["name"]
+
+    return read if cfg.overflow_group_id else None
+
+
+def _event_reason(cfg, winner: Candidate) -> str:
+    reason = why(cfg.strategy, winner)
+    if winner.via:
+        reason = f"overflow: {reason}"
+    return f"{cfg.get_strategy_display()}: {reason}"
+
+
+def _assign(ticket, winner: Candidate, cfg, weight) -> int:
+    """Assign the (locked, unassigned) ticket to the winner; its event's id."""
+    events = tickets_system_assign(
+        assignments=[(ticket, winner.user, _event_reason(cfg, winner))], source=SOURCE
     )
+    winner.load += weight
+    return events[ticket.pk].pk
 
 
-def _assign(ticket, candidate: Candidate, status: AgentStatus, reason: str, ctx) -> Ticket:
-    ticket = ticket_system_update(ticket=ticket, source=SOURCE, reason=reason, assignee=status.user)
-    status.last_assigned_at = ctx.now
-    AgentStatus.objects.filter(pk=status.pk).update(last_assigned_at=ctx.now)
-    candidate.load += ctx.weights.get(str(ticket.priority), 1)
-    candidate.last_assigned_at = ctx.now
-    return ticket
-
-
-def _place(ticket, group_id, cfg, statuses, candidates, *, trigger, rules, ctx, review=False):
+def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None):
     """Give `ticket` (locked, unassigned) to the best member of its group by
-    the group's mode and strategy, or record why nobody got it."""
+    the group's mode and strategy, or record why nobody got it. In a drain
+    (`drain`: the group's rows, kept current by it) a ticket nobody can take
+    is skipped without a record (None), and one that can is returned unwritten:
+    (its decision, its assignment) for the drain's batch."""
     weight = selectors.ticket_weight(ticket, ctx.weights)
     reviewing = review or cfg.mode == GroupDispatch.Mode.SEMI_AUTOMATIC
+    if drain is None:
+        statuses = group_statuses(group_id, ctx)
+        overflow, held = _overflow_reader(cfg, ctx), None
+    else:
+        statuses, overflow, held = drain
+    common = {"group_id": group_id, "rules": rules, "strategy": cfg.strategy}
     if reviewing:
         # Recommendations still waiting count as load: a dispatcher's queue
         # should not recommend the same agent for every ticket.
-        pending = selectors.pending_recommendations([c.user_id for c in candidates], ctx.weights)
-        for candidate in candidates:
-            candidate.load += pending.get(candidate.user_id, 0)
-    for candidate in candidates:
-        if candidate.filtered.startswith("at capacity"):
-            candidate.filtered = ""  # loads moved since: judged again below
-        candidate.score = None
-    eligible = filter_candidates(candidates, weight)
-    winner, why = choose(cfg.strategy, eligible)
-    records = [c.as_record() for c in candidates]
-    common = {"group_id": group_id, "rules": rules, "candidates": records, "strategy": cfg.strategy}
-    if reviewing:
-        status = next((s for s in statuses if winner and s.user_id == winner.user_id), None)
+        pending = selectors.pending_recommendations([s.user_id for s in statuses], ctx.weights)
+        for status in statuses:
+            status.load += pending.get(status.user_id, 0)
+        pick = _pick(ticket, group_id, cfg, statuses, ctx, weight)
+        winner = pick.ranked[0] if pick.ranked else None
         text = (
-            f"Recommended {winner.name}: {why}. A dispatcher confirms."
+            f"Recommended {winner.name}: {pick.reason}. A dispatcher confirms."
             if winner
             else "Nobody in the group is online with room; a dispatcher chooses."
         )
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.REVIEW, explanation=text,
-            ctx=ctx, winner=status.user if status else None, needs_review=True, **common,
+            ctx=ctx, winner_id=winner.user_id if winner else None, needs_review=True,
+            candidates=[c.as_record() for c in pick.candidates], **common,
         )  # fmt: skip
     if cfg.mode == GroupDispatch.Mode.CLAIM:
+        pick = _pick(ticket, group_id, cfg, statuses, ctx, weight)
         text = "Claim group: members take tickets from the group queue, or the leader assigns."
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.CLAIM, explanation=text,
-            ctx=ctx, **common,
+            ctx=ctx, candidates=[c.as_record() for c in pick.candidates], **common,
         )  # fmt: skip
+    winner, pick = _claim_best(
+        ticket, group_id, cfg, ctx, weight, statuses, overflow, wait=False,
+        held=held,
+    )  # fmt: skip
+    rounds = 1
+    while winner is None and pick.ranked and drain is None and rounds < CLAIM_ROUNDS:
+        # Others took (or hold) every agent we chose: read again and wait
+        # for the best one's holder if need be (no other row is held now).
+        statuses = group_statuses(group_id, ctx)
+        overflow = _overflow_reader(cfg, ctx)
+        winner, pick = _claim_best(
+            ticket, group_id, cfg, ctx, weight, statuses, overflow, wait=True
+        )
+        rounds += 1
+    records = [c.as_record() for c in pick.candidates]
     if winner is None:
-        reasons = sorted({c.filtered for c in candidates if c.filtered}) or ["no members"]
+        if drain is not None:
+            if pick.ranked:  # someone has room but another router holds them
+                work_due(kind=WAITING_WORK, at=ctx.now)
+            return None
+        reasons = sorted({c.filtered for c in pick.candidates if c.filtered}) or ["no members"]
+        if pick.ranked:
+            reasons = ["every agent with room was being given other tickets"]
         text = f"Nobody could take it ({'; '.join(reasons)}): it waits in the group queue."
         work_due(kind=WAITING_WORK, at=ctx.now + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS))
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.WAITING, explanation=text,
-            ctx=ctx, **common,
+            ctx=ctx, candidates=records, **common,
         )  # fmt: skip
-    status = next(s for s in statuses if s.user_id == winner.user_id)
-    text = f"{winner.name}: {why}."
-    ticket = _assign(ticket, winner, status, f"{cfg.get_strategy_display()}: {why}", ctx)
+    notes = "".join(f" ({note})" for note in pick.notes)
+    text = f"{winner.name}: {why(cfg.strategy, winner)}{notes}."
+    if drain is not None:
+        # Written for the whole batch at once by `group_drain`.
+        winner.load += weight
+        _keep_current(statuses, overflow, winner, weight)
+        return RoutingDecision(
+            tenant_id=ticket.tenant_id, ticket=ticket, trigger=trigger,
+            outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text[:500], created_at=ctx.now,
+            winner_id=winner.user_id, candidates=records, **common,
+        ), (ticket, winner.user, _event_reason(cfg, winner))  # fmt: skip
+    event_id = _assign(ticket, winner, cfg, weight)
     return _record(
         ticket, trigger=trigger, outcome=RoutingDecision.Outcome.ASSIGNED, explanation=text,
-        ctx=ctx, winner=status.user, event_id=_assigned_event_id(ticket), **common,
+        ctx=ctx, winner_id=winner.user_id, event_id=event_id, candidates=records, **common,
     )  # fmt: skip
+
+
+def _keep_current(statuses, overflow, winner: Candidate, weight) -> None:
+    """A drain goes on with the rows it read: the winner's row as now claimed."""
+    rows = list(statuses) + (list(overflow()[1]) if overflow and winner.via else [])
+    for status in rows:
+        if status.pk == winner.status_id:
+            status.load += weight
+            status.routing_version = winner.version
+            status.last_assigned_at = winner.last_assigned_at
 
 
 def _rule_changes(ticket: Ticket, actions: dict) -> dict:
@@ -231,26 +409,27 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
     the rules: they would send it back to the first tier). Safe to run
     again: a ticket with an assignee keeps it, and changes already made
     change nothing."""
-    ticket = Ticket.objects.select_related("tenant", "requester").get(pk=ticket.pk)
+    # 1. the ticket (see the module's docstring): nobody assigns it meanwhile.
+    ticket = (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("tenant", "requester")
+        .get(pk=ticket.pk)
+    )
     if not ticket.is_open:
         return None
-    ctx = _Context()
-    rule_set = selectors.enabled_rules() if use_rules else []
-    hours = selectors.business_hours(ctx.config)
-    evaluation = evaluate(rule_set, selectors.ticket_facts(ticket), hours)
-    actions = evaluation.actions
-    matched = [
-        {"rule_id": s.rule_id, "name": s.name, "actions": s.actions} for s in evaluation.matched
-    ]
+    # The settings, rules and group settings in one read (the group's may change).
+    config, rule_set, cfg = selectors.routing_setup(ticket.group_id, rules=use_rules)
+    ctx = _Context(config)
+    actions, matched = {}, []
+    if rule_set:
+        hours = selectors.business_hours(ctx.config)
+        evaluation = evaluate(rule_set, selectors.ticket_facts(ticket), hours)
+        actions = evaluation.actions
+        matched = [
+            {"rule_id": s.rule_id, "name": s.name, "actions": s.actions} for s in evaluation.matched
+        ]
     changes = _rule_changes(ticket, actions)
     group_id = changes["group"].pk if "group" in changes else ticket.group_id
-    cfg = selectors.group_dispatch(group_id) if group_id else None
-    # 1. the agents' rows, 2. the ticket (see the module's docstring).
-    member_ids = selectors.group_member_ids(group_id) if group_id else []
-    statuses = statuses_locked(member_ids)
-    ticket = (
-        Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=ticket.pk)
-    )
     if changes:
         names = ", ".join(f"“{m['name']}”" for m in matched)
         ticket = ticket_system_update(
@@ -262,7 +441,7 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.KEPT, ctx=ctx,
             group_id=group_id, rules=matched,
-            explanation="Already assigned by hand: routing leaves the assignee alone.",
+            explanation="Already assigned: routing leaves the assignee alone.",
         )  # fmt: skip
     if actions.get("assignee"):
         agent = _named_agent(actions["assignee"])
@@ -271,10 +450,10 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
                 ticket=ticket, source=SOURCE, reason=f"Routing rule {matched[-1]['name']}",
                 assignee=agent,
             )  # fmt: skip
+            version_bump(agent.pk, ctx.now)
             return _record(
                 ticket, trigger=trigger, outcome=RoutingDecision.Outcome.ASSIGNED, ctx=ctx,
-                group_id=group_id, rules=matched, winner=agent,
-                event_id=_assigned_event_id(ticket),
+                group_id=group_id, rules=matched, winner=agent, assigned=True,
                 explanation=f"The rule “{matched[-1]['name']}” names {_display(agent)}.",
             )  # fmt: skip
     if not group_id:
@@ -282,202 +461,9 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.NO_GROUP, ctx=ctx,
             rules=matched, explanation="No rule chose a group: it waits in Unassigned.",
         )  # fmt: skip
-    candidates = _candidates(
-        statuses, selectors.agent_loads(member_ids, ctx.config), cfg.required_skills
-    )
+    if cfg is None or cfg.group_id != group_id:
+        cfg = selectors.group_dispatch(group_id)
     return _place(
-        ticket, group_id, cfg, statuses, candidates, trigger=trigger, rules=matched, ctx=ctx,
+        ticket, group_id, cfg, ctx, trigger=trigger, rules=matched,
         review=bool(actions.get("review")),
     )  # fmt: skip
-
-
-def group_drain(*, group_id: int, trigger: str = RoutingDecision.Trigger.ROOM) -> int:
-    """Hand the group's waiting tickets (most urgent first, then the oldest)
-    to members with room, as long as someone has room. Returns how many."""
-    with transaction.atomic():
-        cfg = selectors.group_dispatch(group_id)
-        if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
-            return 0
-        member_ids = selectors.group_member_ids(group_id)
-        statuses = statuses_locked(member_ids)
-        if not any(s.availability == AgentStatus.Availability.ONLINE for s in statuses):
-            return 0
-        ctx = _Context()
-        candidates = _candidates(
-            statuses, selectors.agent_loads(member_ids, ctx.config), cfg.required_skills
-        )
-        waiting = list(
-            Ticket.objects.select_for_update(of=("self",), skip_locked=True)
-            .filter(group_id=group_id, assignee__isnull=True, status__in=ROUTABLE_STATUSES)
-            .select_related("tenant")
-            .order_by(*URGENT_ORDER)[:DRAIN_BATCH]
-        )
-        lightest = min(ctx.weights.values())
-        placed = 0
-        for ticket in waiting:
-            weight = selectors.ticket_weight(ticket, ctx.weights)
-            if not filter_candidates([_fresh(c) for c in candidates], weight):
-                if not filter_candidates([_fresh(c) for c in candidates], lightest):
-                    break  # nobody has room for any ticket now
-                continue  # a lighter ticket may still fit
-            decision = _place(
-                ticket, group_id, cfg, statuses, candidates, trigger=trigger, rules=[], ctx=ctx
-            )
-            placed += decision.outcome == RoutingDecision.Outcome.ASSIGNED
-        return placed
-
-
-def _fresh(candidate: Candidate) -> Candidate:
-    """A copy to judge again: capacity is re-checked, skills and presence stay."""
-    kept = "" if candidate.filtered.startswith("at capacity") else candidate.filtered
-    return Candidate(**{**candidate.__dict__, "filtered": kept})
-
-
-def groups_of(user_id: int) -> list[int]:
-    return list(
-        SupportGroupMember.objects.filter(user_id=user_id)
-        .order_by("group_id")
-        .values_list("group_id", flat=True)
-    )
-
-
-def agent_groups_drain(*, user_id: int) -> int:
-    """Room freed for an agent: drain each of their groups."""
-    return sum(group_drain(group_id=group_id) for group_id in groups_of(user_id))
-
-
-def waiting_sweep() -> int:
-    """Drain every group of the tenant that has tickets waiting (the beat's
-    per-tenant half: a lost event never strands a ticket)."""
-    group_ids = (
-        Ticket.objects.filter(
-            assignee__isnull=True, status__in=ROUTABLE_STATUSES, group__isnull=False
-        )
-        .values_list("group_id", flat=True)
-        .distinct()
-        .order_by()
-    )
-    return sum(group_drain(group_id=g, trigger=RoutingDecision.Trigger.SWEEP) for g in group_ids)
-
-
-@transaction.atomic
-def ticket_get_next(*, agent) -> Ticket | None:
-    """Give `agent` the most urgent unassigned ticket of their groups. Rows
-    another agent is taking at this moment are skipped (SKIP LOCKED), so two
-    presses at once never get the same ticket."""
-    ticket = (
-        Ticket.objects.select_for_update(of=("self",), skip_locked=True)
-        .filter(
-            group_id__in=groups_of(agent.pk),
-            assignee__isnull=True,
-            status__in=ROUTABLE_STATUSES,
-        )
-        .order_by(*URGENT_ORDER)
-        .first()
-    )
-    if ticket is None:
-        return None
-    ticket = ticket_update(ticket=ticket, actor=agent, expected_version=None, assignee=agent)
-    _record(
-        ticket, trigger=RoutingDecision.Trigger.GET_NEXT, outcome=RoutingDecision.Outcome.ASSIGNED,
-        ctx=_Context(), group_id=ticket.group_id, winner=agent, event_id=_assigned_event_id(ticket),
-        explanation=f"{_display(agent)} took it with Get next: the most urgent unassigned "
-        "ticket of their groups.",
-    )  # fmt: skip
-    return ticket
-
-
-@transaction.atomic
-def recommendation_review(*, decision: RoutingDecision, actor, assignee) -> tuple[Ticket, str]:
-    """A dispatcher confirms a recommendation or picks another agent; the
-    ticket is assigned as the dispatcher's own edit. Over capacity is allowed
-    and said (the second value: a note for the dispatcher, or "")."""
-    decision = RoutingDecision.objects.select_for_update().get(pk=decision.pk)
-    if not decision.needs_review:
-        raise ValidationError("This recommendation was already reviewed.")
-    ticket = Ticket.objects.get(pk=decision.ticket_id)
-    if ticket.assignee_id:
-        raise ValidationError(f"{ticket.reference} was assigned meanwhile; nothing changed.")
-    status = statuses_locked([assignee.pk])[0]
-    ctx = _Context()
-    load = selectors.agent_loads([assignee.pk], ctx.config).get(assignee.pk, 0)
-    weight = selectors.ticket_weight(ticket, ctx.weights)
-    ticket = ticket_update(ticket=ticket, actor=actor, expected_version=None, assignee=assignee)
-    AgentStatus.objects.filter(pk=status.pk).update(last_assigned_at=ctx.now)
-    decision.needs_review = False
-    decision.reviewed_by, decision.reviewed_at = actor, ctx.now
-    decision.save(update_fields=["needs_review", "reviewed_by", "reviewed_at"])
-    over = load + weight > status.capacity
-    note = (
-        f"{_display(assignee)} is now over capacity ({load + weight:g} of {status.capacity})."
-        if over
-        else ""
-    )
-    _record(
-        ticket, trigger=RoutingDecision.Trigger.REVIEW, outcome=RoutingDecision.Outcome.ASSIGNED,
-        ctx=ctx, group_id=decision.group_id, winner=assignee,
-        event_id=_assigned_event_id(ticket),
-        explanation=(
-            f"{_display(actor)} "
-            + ("confirmed the recommendation" if assignee.pk == decision.winner_id
-               else "chose another agent")
-            + (f"; {note}" if note else ".")
-        ),
-    )  # fmt: skip
-    return ticket, note
-
-
-def reviews_pending():
-    """Recommendations waiting for a dispatcher, most urgent ticket first."""
-    return (
-        RoutingDecision.objects.filter(
-            needs_review=True,
-            ticket__assignee__isnull=True,
-            ticket__status__in=ROUTABLE_STATUSES,
-        )
-        .select_related("ticket", "ticket__tenant", "winner", "group")
-        .order_by("-ticket__priority", "ticket__created_at", "pk")
-    )
-
-
-@transaction.atomic
-def ticket_escalate(*, ticket: Ticket, actor, reason: str) -> Ticket:
-    """Move a ticket to its group's next tier with a handover note; the new
-    group's mode takes over from there."""
-    reason = " ".join((reason or "").split())
-    if not reason:
-        raise ValidationError(
-            {"reason": "Say why it goes to the next tier: the note hands it over."}
-        )
-    cfg = selectors.group_dispatch(ticket.group_id) if ticket.group_id else None
-    if cfg is None or cfg.escalation_group_id is None:
-        raise ValidationError("This ticket's group names no next tier to escalate to.")
-    target = SupportGroup.objects.get(pk=cfg.escalation_group_id)
-    ticket = ticket_update(
-        ticket=ticket, actor=actor, expected_version=None, group=target, assignee=None
-    )
-    from tickets.events import event_record
-
-    event_record(
-        ticket=ticket, kind=ESCALATED_KIND, actor_user=actor, reason=reason,
-        new_value={"value": target.pk, "label": target.name},
-    )  # fmt: skip
-    message_add(
-        ticket=ticket, kind=Message.Kind.NOTE, author_user=actor,
-        body=f"Escalated to {target.name}: {reason}",
-    )  # fmt: skip
-    transaction.on_commit(lambda: _route_later(ticket, RoutingDecision.Trigger.ESCALATION))
-    return ticket
-
-
-ESCALATED_KIND = "dispatch_escalated"
-
-
-def _route_later(ticket, trigger) -> None:
-    from ..tasks import route_ticket
-
-    try:
-        route_ticket.delay(tenant_id=ticket.tenant_id, ticket_id=ticket.pk, trigger=trigger)
-    except Exception:
-        # The broker is down: the waiting sweep routes it later.
-        logger.exception("routing of ticket %s not handed over", ticket.pk)

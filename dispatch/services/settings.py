@@ -4,6 +4,8 @@ AuditEntry in one transaction."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -14,7 +16,7 @@ from helpdesk.services import audit_record
 from helpdesk.tenancy import current_tenant
 from tickets.models import Category, Mailbox, Organization
 
-from ..models import AgentStatus, GroupDispatch, RoutingRule
+from ..models import AgentStatus, DispatchSettings, GroupDispatch, RoutingRule
 from ..rules import rule_problems
 from .routing import statuses_locked
 
@@ -113,6 +115,18 @@ def group_dispatch_save(*, actor, group: SupportGroup, **values) -> GroupDispatc
     for key in ("overflow_group", "escalation_group"):
         if values.get(key) is not None and values[key].pk == group.pk:
             raise ValidationError({key: "A group cannot hand tickets to itself."})
+    leader = values.get("leader")
+    if values.get("mode") == GroupDispatch.Mode.CLAIM and leader is not None:
+        role = Membership.objects.filter(tenant=current_tenant(), user=leader).first()
+        if role is None or not role.has_role(Membership.Role.DISPATCHER):
+            raise ValidationError(
+                {"leader": "A claim group's leader assigns tickets to others: choose a "
+                 "dispatcher, manager or admin."}
+            )  # fmt: skip
+    if values.get("escalate_on_breach") and values.get("escalation_group") is None:
+        raise ValidationError(
+            {"escalate_on_breach": "Choose a next tier for escalation on SLA breach."}
+        )
     cfg, _ = GroupDispatch.objects.get_or_create(tenant=current_tenant(), group=group)
     for key, value in values.items():
         setattr(cfg, key, value)
@@ -142,8 +156,15 @@ def availability_set(*, user, availability: str) -> AgentStatus:
     came_online = (
         availability == AgentStatus.Availability.ONLINE and status.availability != availability
     )
-    status.availability, status.changed_at = availability, timezone.now()
-    status.save(update_fields=["availability", "changed_at"])
+    now = timezone.now()
+    status.availability, status.changed_at = availability, now
+    # The agent's own choice: the idle sweep's "away" no longer applies.
+    status.last_seen_at, status.idle_away = now, False
+    status.save(update_fields=["availability", "changed_at", "last_seen_at", "idle_away"])
+    if availability == AgentStatus.Availability.ONLINE:
+        from .presence import idle_watch
+
+        idle_watch(now)
     if came_online:
         _after_room(user.pk)
     return status
@@ -167,3 +188,54 @@ def agent_capacity_set(*, actor, user, capacity: int, skills: dict | None = None
     if raised:
         _after_room(user.pk)
     return status
+
+
+def _settings_values(config: DispatchSettings) -> dict:
+    return {
+        "priority_weights": config.priority_weights or {},
+        "channel_weights": config.channel_weights or {},
+        "waiting_fraction": str(config.waiting_fraction),
+        "away_after_minutes": config.away_after_minutes,
+        "business_days": list(config.business_days or []),
+        "business_start": config.business_start.isoformat() if config.business_start else None,
+        "business_end": config.business_end.isoformat() if config.business_end else None,
+    }
+
+
+@transaction.atomic
+def dispatch_settings_save(
+    *, actor, priority_weights: dict, channel_weights: dict, waiting_fraction,
+    away_after_minutes, business_days: list, business_start, business_end,
+) -> DispatchSettings:  # fmt: skip
+    """Save the tenant's weights (priority, and channel by priority where it
+    differs), waiting fraction, idle minutes and business hours; audited
+    with what changed."""
+    problems = []
+    for table in [priority_weights, *channel_weights.values()]:
+        for value in table.values():
+            if not 0 <= Decimal(value) <= 50:
+                problems.append("A weight is a number from 0 to 50.")
+    if not any(Decimal(v) > 0 for v in priority_weights.values()):
+        problems.append("At least one priority weighs more than 0, or nobody would ever be full.")
+    if (business_start is None) != (business_end is None):
+        problems.append("Give both the opening and the closing time, or neither.")
+    elif business_start is not None and business_start >= business_end:
+        problems.append("The closing time comes after the opening time.")
+    if problems:
+        raise ValidationError(sorted(set(problems)))
+    config, _ = DispatchSettings.objects.select_for_update().get_or_create(tenant=current_tenant())
+    before = _settings_values(config)
+    config.priority_weights, config.channel_weights = priority_weights, channel_weights
+    config.waiting_fraction, config.away_after_minutes = waiting_fraction, away_after_minutes
+    config.business_days = sorted(set(business_days))
+    config.business_start, config.business_end = business_start, business_end
+    config.save()
+    after = _settings_values(config)
+    changed = [key for key in after if after[key] != before[key]]
+    if changed:
+        audit_record(
+            actor=actor, action="routing.weights", target_type="dispatch_settings",
+            target_id=config.pk, summary="Weights and business hours",
+            before={k: before[k] for k in changed}, after={k: after[k] for k in changed},
+        )  # fmt: skip
+    return config

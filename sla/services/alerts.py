@@ -29,7 +29,8 @@ from tickets.events import event_record
 from tickets.models import Ticket
 from tickets.services.tickets import ticket_system_update
 
-from ..models import Alert, Policy, TargetKind, TicketTarget
+from ..models import Alert, Policy, Reminder, TargetKind, TicketTarget
+from .reminders import sla_remind
 from .timers import CLOSED_STATUSES, WORK_KIND
 
 # Rows one tenant's sweep takes; a full batch asks for another sweep at once.
@@ -38,16 +39,20 @@ BREACH_EVENT = "sla_breached"
 State = TicketTarget.State
 
 
-def _alert_claim(row: TicketTarget, level: str, now: datetime) -> bool:
-    """Insert the alert's row; False when it exists (someone acted already)."""
+def _claim(ticket_id: int, kind: str, cycle: int, level: str, now: datetime) -> bool:
+    """Insert an alert's row; False when it exists (someone acted already)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Alert._meta.db_table} (tenant_id, ticket_id, kind, cycle, level, created_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (tenant_id, ticket_id, kind, cycle, level) DO NOTHING RETURNING id",
-            [row.tenant_id, row.ticket_id, row.kind, row.cycle, level, now],
+            [current_tenant().pk, ticket_id, kind, cycle, level, now],
         )
         return cursor.fetchone() is not None
+
+
+def _alert_claim(row: TicketTarget, level: str, now: datetime) -> bool:
+    return _claim(row.ticket_id, row.kind, row.cycle, level, now)
 
 
 def _dispatchers(tenant) -> list[int]:
@@ -179,12 +184,31 @@ def sla_sweep(*, now: datetime | None = None) -> dict:
     )
     dispatchers = _dispatchers(current_tenant()) if rows else []
     acted = sum(1 for row in rows if sla_check(row, now, dispatchers))
-    more = len(rows) == SWEEP_BATCH
-    following = (
-        TicketTarget.objects.filter(next_check_at__isnull=False)
-        .order_by("next_check_at")
-        .values_list("next_check_at", flat=True)
-        .first()
+    # No-activity reminders due, from their own partial index.
+    reminders = list(
+        Reminder.objects.filter(remind_at__lte=now)
+        .select_related("ticket")
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by("remind_at")[:SWEEP_BATCH]
     )
+
+    def claim(ticket_id, kind, cycle, level):
+        return _claim(ticket_id, kind, cycle, level, now)
+
+    reminded = sum(1 for row in reminders if sla_remind(row, now, claim))
+    more = len(rows) == SWEEP_BATCH or len(reminders) == SWEEP_BATCH
+    following = [
+        model.objects.filter(**{f"{field}__isnull": False})
+        .order_by(field)
+        .values_list(field, flat=True)
+        .first()
+        for model, field in ((TicketTarget, "next_check_at"), (Reminder, "remind_at"))
+    ]
+    following = min((at for at in following if at is not None), default=None)
     work_sweep_next(kind=WORK_KIND, at=now if more else following)
-    return {"checked": len(rows), "acted": acted, "more": more}
+    return {
+        "checked": len(rows) + len(reminders),
+        "acted": acted,
+        "reminded": reminded,
+        "more": more,
+    }

@@ -12,10 +12,8 @@ from helpdesk.tenancy import current_tenant, tenant_context
 from tickets.models import Ticket
 
 from ..models import Calendar, CalendarClosure, Policy, PolicyTarget, Reapply
-from .timers import policies_load, sla_recompute
-
-# Tickets one step of a reapply recomputes in one transaction.
-REAPPLY_CHUNK = 200
+from .bulk import BATCH, sla_recompute_batch
+from .timers import policies_load
 
 
 def sla_reapply_start(*, reason: str) -> Reapply:
@@ -36,28 +34,25 @@ def sla_reapply_start(*, reason: str) -> Reapply:
 
 
 def sla_reapply_run(*, reapply_id: int) -> int:
-    """Recompute every open ticket, a chunk per transaction (keyset by id),
-    with the progress on the Reapply row. Breaches stay breached."""
+    """Recompute every open ticket, a batch per transaction (keyset by id,
+    `sla_recompute_batch`), with the progress on the Reapply row. Breaches
+    stay breached."""
     tenant = current_tenant()
     after = 0
     done = 0
     while True:
         with tenant_context(tenant):
+            # Read again for each batch: a second edit meanwhile applies to
+            # the rest at once (and starts its own run for all).
             loaded = policies_load()
-            chunk = list(
-                Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES, pk__gt=after)
-                .order_by("pk")
-                .only("pk")[:REAPPLY_CHUNK]
-            )
-            for ticket in chunk:
-                sla_recompute(ticket=ticket, loaded=loaded)
-            done += len(chunk)
+            count, last = sla_recompute_batch(after=after, loaded=loaded)
+            done += count
             Reapply.objects.filter(pk=reapply_id).update(
-                done=done, **({"finished_at": timezone.now()} if len(chunk) < REAPPLY_CHUNK else {})
+                done=done, **({"finished_at": timezone.now()} if count < BATCH else {})
             )
-        if len(chunk) < REAPPLY_CHUNK:
+        if count < BATCH:
             return done
-        after = chunk[-1].pk
+        after = last
 
 
 CALENDAR_FIELDS = (
@@ -81,6 +76,7 @@ POLICY_FIELDS = (
     "tags",
     "pause_statuses",
     "at_risk_percent",
+    "remind_after_hours",
     "escalate_priority",
 )
 

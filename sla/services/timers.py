@@ -23,9 +23,9 @@ from tickets.services.tickets import ticket_system_update
 
 from ..clock import ALWAYS_OPEN, CalendarSpec, business_add, business_count
 from ..models import Calendar, CalendarClosure, Policy, PolicyTarget, TargetKind, TicketTarget
+from .reminders import CLOSED_STATUSES, reminder_keep
 
 WORK_KIND = "sla"
-CLOSED_STATUSES = (Ticket.Status.RESOLVED.value, Ticket.Status.CLOSED.value)
 State = TicketTarget.State
 
 
@@ -74,13 +74,17 @@ def policy_for(
     return None
 
 
-def _status_spans(ticket: Ticket) -> list[tuple[datetime, datetime | None, str]]:
-    """The ticket's statuses over time: [(from, to, status)], the last open."""
-    changes = list(
+def _status_changes(ticket: Ticket) -> list[tuple[datetime, object, object]]:
+    """The ticket's status changes in order: [(at, old, new)]."""
+    return list(
         Event.objects.filter(ticket=ticket, kind=Event.Kind.STATUS_CHANGED)
         .order_by("created_at", "id")
         .values_list("created_at", "old_value", "new_value")
     )
+
+
+def _status_spans(ticket: Ticket, changes) -> list[tuple[datetime, datetime | None, str]]:
+    """The ticket's statuses over time: [(from, to, status)], the last open."""
 
     def value(raw):
         return raw.get("value") if isinstance(raw, dict) else raw
@@ -108,15 +112,23 @@ class Clocked:
     pause_statuses: frozenset[str]
 
 
-def _response_cycles(ticket: Ticket) -> Clocked | None:
+RESPONSE_KINDS = (Message.Kind.CUSTOMER.value, Message.Kind.REPLY.value)
+
+
+def _response_messages(ticket: Ticket) -> list[tuple[str, datetime]]:
+    """The ticket's customer messages and public replies in order: [(kind, at)]."""
+    return list(
+        Message.objects.filter(ticket=ticket, kind__in=RESPONSE_KINDS)
+        .order_by("created_at", "id")
+        .values_list("kind", "created_at")
+    )
+
+
+def _response_cycles(messages) -> Clocked | None:
     """The current next-response cycle: started by a customer message that
     follows an agent's public reply, met by the next public reply."""
     cycle, started, met, replied = 0, None, None, False
-    for kind, at in (
-        Message.objects.filter(ticket=ticket, kind__in=[Message.Kind.CUSTOMER, Message.Kind.REPLY])
-        .order_by("created_at", "id")
-        .values_list("kind", "created_at")
-    ):
+    for kind, at in messages:
         if kind == Message.Kind.REPLY:
             if started is not None and met is None:
                 met = at
@@ -128,14 +140,14 @@ def _response_cycles(ticket: Ticket) -> Clocked | None:
     return Clocked(TargetKind.NEXT_RESPONSE, cycle, started, met, frozenset())
 
 
-def _clocked(ticket: Ticket, loaded: LoadedPolicy) -> list[Clocked]:
+def _clocked(ticket: Ticket, loaded: LoadedPolicy, messages) -> list[Clocked]:
     pausing = frozenset(loaded.policy.pause_statuses) | frozenset(CLOSED_STATUSES)
     resolved = ticket.resolved_at if ticket.status in CLOSED_STATUSES else None
     out = [
         Clocked(TargetKind.FIRST_RESPONSE, 1, ticket.created_at, ticket.first_response_at, pausing),
         Clocked(TargetKind.RESOLUTION, 1, ticket.created_at, resolved, pausing),
     ]
-    following = _response_cycles(ticket)
+    following = _response_cycles(messages)
     if following is not None:
         following.pause_statuses = pausing
         out.append(following)
@@ -218,6 +230,58 @@ def _evaluate(
     }
 
 
+@dataclass
+class Plan:
+    """What a recompute makes of one ticket's targets: the values of each
+    target it has now (by kind), and which of its rows go."""
+
+    values: dict[str, dict]
+    # Rows of targets the ticket no longer has: deleted, unless breached.
+    gone: list[str]
+    # Breached rows kept although the ticket no longer has their target.
+    kept_breached: list[str]
+
+
+def targets_plan(
+    ticket: Ticket,
+    *,
+    organization_id: int | None,
+    changes,
+    messages,
+    existing: dict[str, TicketTarget],
+    loaded: list[LoadedPolicy],
+    now: datetime,
+) -> Plan:
+    """The ticket's targets at `now`, from what was read about it: its
+    status `changes` [(at, old, new)], its customer messages and public
+    replies `messages` [(kind, at)], and its `existing` rows by kind. No
+    database: the one-ticket and the bulk recompute both decide here."""
+    chosen = policy_for(ticket, loaded, organization_id)
+    values: dict[str, dict] = {}
+    if chosen is not None:
+        spans = _status_spans(ticket, changes)
+        for clocked in _clocked(ticket, chosen, messages):
+            target = chosen.targets.get((ticket.priority, clocked.kind))
+            if target is None:
+                continue
+            values[clocked.kind] = _evaluate(
+                clocked,
+                target,
+                chosen.spec,
+                spans,
+                chosen.policy.at_risk_percent,
+                now,
+                existing.get(clocked.kind),
+            )
+            values[clocked.kind]["policy_id"] = chosen.policy.pk
+    others = [kind for kind in existing if kind not in values]
+    return Plan(
+        values=values,
+        gone=[kind for kind in others if existing[kind].breached_at is None],
+        kept_breached=[kind for kind in others if existing[kind].breached_at is not None],
+    )
+
+
 @transaction.atomic
 def sla_recompute(
     *, ticket: Ticket, loaded: list[LoadedPolicy] | None = None, now=None
@@ -230,50 +294,47 @@ def sla_recompute(
     )
     loaded = policies_load() if loaded is None else loaded
     existing = {row.kind: row for row in TicketTarget.objects.filter(ticket=ticket)}
-    chosen = policy_for(ticket, loaded)
+    organization_id = ticket.requester.organization_id if ticket.requester_id else None
+    chosen = policy_for(ticket, loaded, organization_id)
+    plan = targets_plan(
+        ticket,
+        organization_id=organization_id,
+        changes=_status_changes(ticket) if chosen is not None else [],
+        messages=_response_messages(ticket) if chosen is not None else [],
+        existing=existing,
+        loaded=loaded,
+        now=now,
+    )
     keep: dict[str, TicketTarget] = {}
-    if chosen is not None:
-        spans = _status_spans(ticket)
-        for clocked in _clocked(ticket, chosen):
-            target = chosen.targets.get((ticket.priority, clocked.kind))
-            if target is None:
-                continue
-            row = existing.get(clocked.kind)
-            values = _evaluate(
-                clocked, target, chosen.spec, spans, chosen.policy.at_risk_percent, now, row
+    for kind, values in plan.values.items():
+        row = existing.get(kind)
+        if row is None:
+            row = TicketTarget(
+                tenant_id=ticket.tenant_id, ticket=ticket, kind=kind, computed_at=now, **values
             )
-            values["policy_id"] = chosen.policy.pk
-            if row is None:
-                row = TicketTarget(
-                    tenant_id=ticket.tenant_id,
-                    ticket=ticket,
-                    kind=clocked.kind,
-                    computed_at=now,
-                    **values,
-                )
-                row.save()
-            else:
-                changed = [f for f, v in values.items() if getattr(row, f) != v]
-                if changed:
-                    for field in changed:
-                        setattr(row, field, values[field])
-                    row.computed_at = now
-                    row.save(update_fields=[*changed, "computed_at"])
-            keep[clocked.kind] = row
+            row.save()
+        else:
+            changed = [f for f, v in values.items() if getattr(row, f) != v]
+            if changed:
+                for field in changed:
+                    setattr(row, field, values[field])
+                row.computed_at = now
+                row.save(update_fields=[*changed, "computed_at"])
+        keep[kind] = row
     # Targets the ticket no longer has go, unless breached: a breach stays.
-    gone = [
-        row.pk for kind, row in existing.items() if kind not in keep and row.breached_at is None
-    ]
-    if gone:
-        TicketTarget.objects.filter(pk__in=gone).delete()
-    for kind, row in existing.items():
-        if kind not in keep and row.breached_at is not None:
-            if row.next_check_at is not None:
-                row.next_check_at = None
-                row.save(update_fields=["next_check_at"])
-            keep[kind] = row
+    if plan.gone:
+        TicketTarget.objects.filter(pk__in=[existing[kind].pk for kind in plan.gone]).delete()
+    for kind in plan.kept_breached:
+        row = existing[kind]
+        if row.next_check_at is not None:
+            row.next_check_at = None
+            row.save(update_fields=["next_check_at"])
+        keep[kind] = row
     rows = list(keep.values())
     checks = [row.next_check_at for row in rows if row.next_check_at is not None]
+    remind_at = reminder_keep(ticket, chosen)
+    if remind_at is not None:
+        checks.append(remind_at)
     if checks:
         work_due(kind=WORK_KIND, at=min(checks))
     _write_due(ticket, rows)

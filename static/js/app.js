@@ -674,3 +674,36 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     if (words && visible.length === 2 && firstShown) firstShown.selected = true;
   });
 })();
+
+// Dispatcher review queue (#review-rows): its live refresh keeps a choice
+// the dispatcher is making (a changed or focused agent list is not
+// replaced until they act), keeps focus (app-wide, by id) and says how
+// many recommendations arrived.
+(function () {
+  "use strict";
+  let known = null;
+  function reviewIds() {
+    return new Set(Array.from(document.querySelectorAll("#review-rows [data-review]")).map((row) => row.dataset.review));
+  }
+  function choosing(region) {
+    return Array.from(region.querySelectorAll("select")).some((select) => {
+      if (select === document.activeElement) return true;
+      const chosen = Array.from(select.options).findIndex((option) => option.defaultSelected);
+      return select.selectedIndex !== (chosen === -1 ? 0 : chosen);
+    });
+  }
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const target = event.detail.target;
+    if (!target || target.id !== "review-rows") return;
+    if (choosing(target)) { event.detail.shouldSwap = false; return; }
+    known = reviewIds();
+  });
+  document.addEventListener("htmx:afterSettle", () => {
+    if (!known || !document.getElementById("review-rows")) return;
+    const fresh = Array.from(reviewIds()).filter((id) => !known.has(id)).length;
+    known = null;
+    if (fresh && window.helpdeskAnnounce) {
+      window.helpdeskAnnounce(fresh === 1 ? "1 new recommendation" : fresh + " new recommendations");
+    }
+  });
+})();

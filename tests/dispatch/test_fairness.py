@@ -125,3 +125,40 @@ def test_agents_pressing_get_next_at_once_never_get_the_same_ticket(tenant):
         assert len(taken) == len(set(taken)) == 12
         with tenant_context(tenant):
             assert not Ticket.objects.filter(group=group, assignee__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drains_running_at_once_hand_each_waiting_ticket_out_once_within_capacity(tenant):
+    with mock.patch("helpdesk.handover.publish_quietly"):
+        with tenant_context(tenant):
+            agents = make_agents(tenant, 5, capacity=10, availability="offline")
+            group = make_group(tenant, agents, name="Drained")
+            requester = ContactFactory()
+            for n in range(60):
+                TicketFactory(subject=f"Waiting {n}", group=group, requester=requester)
+            from dispatch.models import AgentStatus
+
+            AgentStatus.objects.filter(user__in=agents).update(availability="online")
+        from dispatch.services import group_drain
+
+        def drain(_):
+            for _ in range(3):
+                with tenant_context(tenant):
+                    group_drain(group_id=group.pk)
+
+        _in_threads(drain, range(WORKERS))
+        with tenant_context(tenant):
+            per_agent = Counter(
+                Ticket.objects.filter(group=group, assignee__isnull=False).values_list(
+                    "assignee_id", flat=True
+                )
+            )
+            assert sorted(per_agent.values()) == [10] * 5
+            assigned_twice = (
+                Event.objects.filter(kind="assigned", ticket__group=group)
+                .values("ticket_id")
+                .annotate(n=Count("id"))
+                .filter(n__gt=1)
+            )
+            assert not assigned_twice.exists()
+            assert RoutingDecision.objects.filter(outcome="assigned").count() == 50

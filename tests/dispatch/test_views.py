@@ -152,15 +152,25 @@ def test_the_tester_shows_each_rule_step_by_step(tenant, admin_user, login, bill
 def test_a_groups_dispatch_settings_are_saved(tenant, admin_user, login, billing):
     with tenant_context(tenant):
         tier2 = make_group(tenant, [], name="Tier 2")
+        spare = make_group(tenant, [], name="Spare hands")
     client = login(admin_user)
     response = client.post(
         url("group_edit", tenant, billing.pk),
-        {"mode": "semi", "strategy": "round_robin", "escalation_group": str(tier2.pk)},
-    )
+        {"mode": "semi", "strategy": "round_robin", "escalation_group": str(tier2.pk),
+         "overflow_group": str(spare.pk), "overflow_after_minutes": "30",
+         "skill_fallback_minutes": "20"},
+    )  # fmt: skip
     assert response.status_code == 302
     with tenant_context(tenant):
         cfg = GroupDispatch.objects.get(group=billing)
         assert (cfg.mode, cfg.strategy, cfg.escalation_group) == ("semi", "round_robin", tier2)
+        assert (cfg.overflow_group, cfg.overflow_after_minutes) == (spare, 30)
+        assert cfg.skill_fallback_minutes == 20
+    response = client.post(
+        url("group_edit", tenant, billing.pk),
+        {"mode": "automatic", "strategy": "skill", "overflow_after_minutes": "-5"},
+    )
+    assert response.status_code == 200 and "greater than or equal to 0" in response.text
     response = client.post(
         url("group_edit", tenant, billing.pk), {"mode": "bogus", "strategy": "x"}
     )  # noqa: E501
@@ -252,3 +262,27 @@ def test_an_admin_sets_an_agents_capacity_and_skills(tenant, admin_user, agent, 
     assert "Capacity is a whole number from 0 to 500." in response.text
     with tenant_context(tenant):
         assert AgentStatus.objects.get(user=agent).capacity == 7
+
+
+def test_get_next_is_one_button_on_the_agents_own_queue_and_dispatch_is_in_the_top_bar(
+    tenant, agent, login, billing
+):
+    from helpdesk.models import SupportGroupMember
+
+    with tenant_context(tenant):
+        SupportGroupMember.objects.create(tenant=tenant, group=billing, user=agent)
+        GroupDispatch.objects.create(tenant=tenant, group=billing, mode="claim")
+        ticket = TicketFactory(subject="Take me from the queue", group=billing)
+    client = login(agent)
+    mine = client.get(reverse("tickets:queue", args=[tenant.slug, "mine"])).text
+    assert 'id="queue-get-next"' in mine
+    assert f'action="{url("get_next", tenant)}"' in mine
+    # Only on the agent's own queue, not on the others.
+    other = client.get(reverse("tickets:queue", args=[tenant.slug, "unassigned"])).text
+    assert 'id="queue-get-next"' not in other
+    # The top bar names Dispatch, current on its own pages only.
+    assert f'<a href="{url("home", tenant)}" >Dispatch</a>' in mine
+    home = client.get(url("home", tenant)).text
+    assert f'<a href="{url("home", tenant)}" aria-current="page">Dispatch</a>' in home
+    response = client.post(url("get_next", tenant))
+    assert response["Location"] == reverse("tickets:detail", args=[tenant.slug, ticket.number])

@@ -15,8 +15,10 @@ from helpdesk.tenancy import tenant_context
 from tests.factories import PASSWORD, ContactFactory, TicketFactory
 from tickets import services
 from tickets.models import Message
+from tickets.portal import selectors as portal_selectors
 
 from .conftest import DESKTOP
+from .test_accessibility import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -127,9 +129,11 @@ def test_a_customer_follows_the_mail_link_replies_solves_and_rates(
     context.close()
 
 
-def test_sign_in_page_and_list_on_a_phone(page, live_server, tenant, mailed, shots):
+def test_sign_in_page_and_list_on_a_phone(page, live_server, tenant, mailed, shots, monkeypatch):
+    monkeypatch.setattr(portal_selectors, "MY_TICKETS_PAGE_SIZE", 2)
     with tenant_context(tenant):
         pat = ContactFactory(email="pat@example.com")
+        TicketFactory(requester=pat, subject="Printer jams")
         TicketFactory(requester=pat, subject="Laptop slow")
         TicketFactory(requester=pat, subject="VPN drops")
     page.set_viewport_size(PHONE)
@@ -143,6 +147,36 @@ def test_sign_in_page_and_list_on_a_phone(page, live_server, tenant, mailed, sho
     page.get_by_role("button", name="Sign in and see my requests").click()
     expect(page.get_by_role("heading", name="Your requests")).to_be_visible()
     expect(page.locator(".portal-list")).to_contain_text("VPN drops")
+    expect(page.locator(".portal-list")).not_to_contain_text("Printer jams")
     page.screenshot(path=shots / "list-phone.png", full_page=True)
+    page.get_by_role("link", name="Older →").click()
+    expect(page.locator(".portal-list")).to_contain_text("Printer jams")
+    page.screenshot(path=shots / "list-older-phone.png", full_page=True)
+    assert_accessible(page, "portal list, older page")
+    page.get_by_role("link", name="← Newer").click()
     page.get_by_role("link", name="VPN drops").click()
     expect(page.locator(".portal-status")).to_have_text("Received")
+
+
+def test_the_next_promise_on_a_phone_and_a_desktop(page, live_server, tenant, agent, mailed, shots):
+    from sla.models import Calendar
+    from tests.sla.conftest import make_policy
+
+    with tenant_context(tenant):
+        always = Calendar.objects.create(tenant=tenant, name="24/7", always_open=True)
+        make_policy(always, hours=(4, 2, 24))
+        TicketFactory(
+            requester=ContactFactory(email="pat@example.com", name="Pat Doe"),
+            subject="Cannot print invoices from the billing system since this morning",
+            body="Every invoice comes out blank.",
+        )
+    link = _link(mailed[-1])
+    page.set_viewport_size(PHONE)
+    page.goto(link)
+    expect(page.locator(".portal-promise")).to_contain_text("We aim to reply by")
+    page.screenshot(path=shots / "promise-phone.png", full_page=True)
+    assert_accessible(page, "portal ticket with its promise")
+    page.set_viewport_size(DESKTOP)
+    page.goto(link)
+    expect(page.locator(".portal-promise")).to_be_visible()
+    page.screenshot(path=shots / "promise-desktop.png", full_page=True)

@@ -68,6 +68,15 @@ def test_the_queue_shows_amber_and_red_with_words_and_a_live_countdown(
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=f"{SHOTS}/queue-phone.png", full_page=True)
 
+    # At a glance on Mine: how many at risk and breached, each a filter.
+    page.set_viewport_size({"width": 1366, "height": 768})
+    glance = page.locator(".sla-glance")
+    expect(glance.get_by_role("link", name="1 at risk")).to_have_class(re.compile("sla-at_risk"))
+    glance.get_by_role("link", name="1 breached").click()
+    expect(page.locator("tbody tr", has_text="Too late")).to_be_visible()
+    expect(page.locator("tbody tr", has_text="Nearly late")).to_have_count(0)
+    expect(page.get_by_label("SLA", exact=True)).to_have_value("breached")
+
     page.set_viewport_size({"width": 1366, "height": 768})
     page.goto(f"{live_server.url}/{tenant.slug}/tickets/{tickets['Too late'].number}/")
     panel = page.locator(".sla-panel")

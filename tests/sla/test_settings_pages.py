@@ -194,3 +194,17 @@ def test_a_running_reapply_shows_its_progress_and_polls(tenant, admin_user, logi
     assert "15 of 40 done" in page and 'hx-trigger="every 3s"' in page
     fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "15 of 40 done" in fragment and "<html" not in fragment
+
+
+def test_a_policy_sets_its_no_activity_reminder(tenant, admin_user, login):
+    with tenant_context(tenant):
+        calendar = Calendar.objects.create(tenant=tenant, name="Office", hours=BUSINESS_HOURS)
+    client = login(admin_user)
+    url = reverse("sla:policy_new", args=[tenant.slug])
+    refused = client.post(url, _policy_post(calendar, remind_after_hours="0"))
+    assert "greater than or equal to 1" in refused.content.decode()
+    assert client.post(url, _policy_post(calendar, remind_after_hours="6")).status_code == 302
+    with tenant_context(tenant):
+        assert Policy.objects.get().remind_after_hours == 6
+    page = client.get(reverse("sla:settings", args=[tenant.slug])).content.decode()
+    assert "after 6 h" in page

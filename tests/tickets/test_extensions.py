@@ -184,6 +184,35 @@ def test_each_registered_loader_adds_exactly_one_query_to_the_queue_page(
     assert len(extended) == len(plain) + 2  # the column's loader and the badge's
 
 
+def test_a_registered_queue_filter_is_offered_and_narrows_the_queue(
+    tenant, dispatcher, login, dummy_extensions
+):
+    with tenant_context(tenant):
+        TicketFactory(subject="Gold customer", tags=["vip"])
+        TicketFactory(subject="Anyone")
+    client = login(dispatcher)
+    url = reverse("tickets:queue", args=[tenant.slug, "all"])
+    page = client.get(url)
+    html = page.content.decode()
+    assert '<label for="id_testext_vip">Customer rank</label>' in html
+    assert '<option value="" selected>Any rank</option>' in html
+    # Drawn before the order, after the built-in filters.
+    fields = list(page.context["filter_form"].fields)
+    assert fields[-2:] == ["testext_vip", "sort"]
+    assert [t.subject for t in client.get(url, {"testext_vip": "vip"}).context["rows"]] == [
+        "Gold customer"
+    ]
+    assert [t.subject for t in client.get(url, {"testext_vip": "plain"}).context["rows"]] == [
+        "Anyone"
+    ]
+    assert len(client.get(url).context["rows"]) == 2
+
+
+def test_a_queue_filter_needs_a_query_string_name():
+    with pytest.raises(ValueError):
+        extensions.QueueFilter(name="Has space", label="x", choices=(), narrow=lambda v: None)
+
+
 def test_board_cards_show_badges_loaded_once_for_the_whole_board(
     tenant, dispatcher, login, dummy_extensions
 ):

@@ -54,36 +54,6 @@ def _text(response) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
 
 
-@pytest.fixture
-def emailed_ticket(tenant, agent):
-    """A ticket that came in by mail from pat (with a CC), with an agent's
-    reply and an internal note carrying a file."""
-    with tenant_context(tenant):
-        ticket = TicketFactory(
-            requester=ContactFactory(email="pat@example.com", name="Pat Doe"),
-            cc_emails=["boss@example.com"],
-            subject="Printer on fire",
-            body="It smokes.",
-            assignee=agent,
-        )
-        services.message_add(
-            ticket=ticket,
-            kind=Message.Kind.NOTE,
-            body="SECRET-NOTE: customer is on the watch list",
-            author_user=agent,
-            attachments=[SimpleUploadedFile("internal.txt", b"internal", "text/plain")],
-        )
-        services.message_add(
-            ticket=ticket,
-            kind=Message.Kind.REPLY,
-            body="Please unplug it.",
-            author_user=agent,
-            attachments=[SimpleUploadedFile("steps.txt", b"unplug", "text/plain")],
-        )
-        ticket.refresh_from_db()
-    return ticket
-
-
 def pat_link():
     return links_in(mail_to("pat@example.com")[-1])[0]
 
@@ -226,7 +196,7 @@ def test_the_agent_revokes_and_reissues_links(tenant, agent, login, emailed_tick
     assert event.actor_user == agent and not event.is_public
     # Agents see the panel; the portal page never shows the event.
     page = agent_client.get(reverse("tickets:detail", args=[tenant.slug, emailed_ticket.number]))
-    assert "Revoke links and mail new ones" in page.content.decode()
+    assert "Revoke all links and mail new ones" in page.content.decode()
     assert "reset the customer links" in page.content.decode()
 
 

@@ -261,3 +261,35 @@ def test_the_live_page_brings_a_deadline_change_through_its_event(tenant, ticket
     text = _text(fresh)
     assert "SLA changed due time to" in text and "Standard policy: first reply in 4h" in text
     assert "SLA changed due time." in text  # said in the live region too
+
+
+def test_many_system_assignments_are_written_at_once_like_single_ones(
+    tenant, ticket, colleague, outsider
+):
+    with tenant_context(tenant):
+        second = TicketFactory(subject="Second")
+        done = services.tickets_system_assign(
+            assignments=[(ticket, colleague, "Least loaded"), (second, colleague, "Next")],
+            source="dispatch",
+        )
+        for each in (ticket, second):
+            stored = Ticket.objects.get(pk=each.pk)
+            assert (stored.assignee, stored.status) == (colleague, "open")
+            assert stored.version == each.version
+            assert done[each.pk].actor_system == "dispatch"
+            assert done[each.pk].new_value["label"] == "Dana Smith"
+            kinds = set(
+                Event.objects.filter(ticket=each, actor_system="dispatch").values_list(
+                    "kind", flat=True
+                )
+            )
+            assert kinds == {"assigned", "status_changed"}
+        third = TicketFactory(subject="Third")
+        with pytest.raises(ValidationError, match="not an agent"):
+            services.tickets_system_assign(assignments=[(third, outsider, "x")], source="dispatch")
+        with pytest.raises(ValueError, match="not an open, unassigned"):
+            services.tickets_system_assign(
+                assignments=[(Ticket.objects.get(pk=second.pk), colleague, "x")],
+                source="dispatch",
+            )
+        assert Ticket.objects.get(pk=third.pk).assignee is None

@@ -41,6 +41,18 @@ event_kinds: `EventKind`
     `what` block); a stored kind whose app is gone is drawn by
     `UNKNOWN_EVENT_TEMPLATE`, never an error.
 
+queue_filters: `QueueFilter`
+    Extra filters of the queues' filter form, after the built-in ones and
+    before the order: a choice field named `name` (its query-string key;
+    lower-case letters, digits and "_", and not one of the form's own
+    fields), labelled `label`, with `choices` [(value, words)] after
+    `any_label` (the empty choice: no filtering). `narrow(value)` returns
+    the condition on `Ticket` rows for a chosen value, as a `Q` (typically
+    `Q(Exists(...))` on the app's own table by `ticket_id`): the queue
+    page, the ticket page's previous/next and saved views apply it the
+    same way, inside the tenant's scope. It is part of the queue's one
+    query, so it must be served by a tenant-first index of its app.
+
 queue_figures: `QueueFigure`
     Small figures in a queue page's head, beside its title (full page only,
     not its refreshes), drawn by `{% queue_figures queue %}`.
@@ -58,15 +70,17 @@ portal_blocks: `PortalBlock`
     see belongs here: the SLA app's "next promise" goes here.
 
 system_actors: `SystemActor`
-    The systems that change tickets through `ticket_system_update`
-    ("sla", "dispatch"), with the name people read on the timeline, in a
-    conflict message and in a notification ("Routing").
+    The systems that change tickets through `ticket_system_update` (or
+    `tickets_system_due_update`, many deadlines at once) ("sla",
+    "dispatch"), with the name people read on the timeline, in a conflict
+    message and in a notification ("Routing").
 
 Settings pages are a registry of the core app: `helpdesk.extensions`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,6 +88,7 @@ from typing import TYPE_CHECKING, Any
 from helpdesk.registry import Registry
 
 if TYPE_CHECKING:
+    from django.db.models import Q
     from django.http import HttpRequest
 
     from ..models import Contact, Ticket
@@ -137,6 +152,23 @@ class EventKind:
             raise ValueError(f"an event kind's name has 1 to {EVENT_KIND_MAX_LENGTH} characters")
 
 
+QUEUE_FILTER_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...]
+    narrow: Callable[[str], Q]
+    any_label: str = "Any"
+    order: int = 100
+
+    def __post_init__(self) -> None:
+        if not QUEUE_FILTER_NAME.fullmatch(self.name):
+            raise ValueError(f"{self.name!r}: a queue filter's name is a query-string key")
+
+
 @dataclass(frozen=True)
 class QueueFigure:
     name: str
@@ -168,6 +200,7 @@ ticket_panels: Registry[TicketPanel] = Registry("ticket_panels", TicketPanel)
 queue_columns: Registry[QueueColumn] = Registry("queue_columns", QueueColumn)
 queue_badges: Registry[QueueBadge] = Registry("queue_badges", QueueBadge)
 event_kinds: Registry[EventKind] = Registry("event_kinds", EventKind)
+queue_filters: Registry[QueueFilter] = Registry("queue_filters", QueueFilter)
 queue_figures: Registry[QueueFigure] = Registry("queue_figures", QueueFigure)
 portal_blocks: Registry[PortalBlock] = Registry("portal_blocks", PortalBlock)
 system_actors: Registry[SystemActor] = Registry("system_actors", SystemActor)

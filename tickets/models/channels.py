@@ -145,6 +145,8 @@ class OutboundEmail(TenantOwned):
         ACKNOWLEDGEMENT = "ack", "Acknowledgement"
         REPLY = "reply", "Public reply"
         DIGEST = "digest", "Notification digest"
+        SOLVED = "solved", "Solved, please rate"
+        LINKS = "links", "New portal link"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
@@ -160,6 +162,13 @@ class OutboundEmail(TenantOwned):
         Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
         db_constraint=False,
     )  # fmt: skip
+    # The event a portal mail is about ("solved", "links"): those are
+    # recorded once per event and recipient, each copy a row of its own.
+    event = models.ForeignKey(
+        "tickets.Event", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
+    recipient = models.CharField(max_length=254, blank=True, default="")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     # A digest's own text (mail about a ticket is composed when sent).
     subject = models.CharField(max_length=250, blank=True, default="")
@@ -179,10 +188,17 @@ class OutboundEmail(TenantOwned):
             models.UniqueConstraint(
                 fields=["tenant", "message", "kind"], name="outboundemail_once"
             ),
-            # Only a digest is about no ticket.
+            models.UniqueConstraint(
+                fields=["tenant", "event", "kind", "recipient"],
+                condition=models.Q(event__isnull=False),
+                name="outboundemail_event_once",
+            ),
+            # Only a digest is about no ticket; the rest name their message
+            # or their event.
             models.CheckConstraint(
                 condition=models.Q(kind="digest")
-                | models.Q(ticket__isnull=False, message__isnull=False),
+                | models.Q(ticket__isnull=False, message__isnull=False)
+                | models.Q(ticket__isnull=False, event__isnull=False),
                 name="outboundemail_ticket_mail_names_its_message",
             ),
         ]

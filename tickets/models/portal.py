@@ -38,7 +38,12 @@ class PortalSettings(TenantOwned):
 class PortalLink(TenantOwned):
     """One recipient's link to one ticket. The token is `selector + verifier`:
     the selector finds the row, only the sha256 of the verifier is kept and
-    it is compared in constant time, so the table never holds a usable link."""
+    it is compared in constant time, so the table never holds a usable link.
+
+    The verifier is an HMAC of the secret key over the row's selector,
+    ticket, address and `nonce` (tickets.portal.tokens), so every mail to
+    the recipient can carry the same link again while the table still holds
+    only its hash; revoking the row (a new row, a new nonce) retires it."""
 
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
@@ -46,14 +51,30 @@ class PortalLink(TenantOwned):
     email = models.CharField(max_length=254)
     selector = models.CharField(max_length=16)
     verifier_sha256 = models.CharField(max_length=64)
+    # Empty on links whose verifier cannot be made again: those issued at
+    # random before links were derived, or made with a secret key no longer
+    # kept. They open as long as they are not revoked, but new mail carries
+    # the recipient's derived link.
+    nonce = models.CharField(max_length=24, blank=True, default="")
     created_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "selector"], name="portallink_selector")
+            models.UniqueConstraint(fields=["tenant", "selector"], name="portallink_selector"),
+            # One live derived link per recipient and ticket: two mails sent
+            # at once cannot hand one recipient two links.
+            models.UniqueConstraint(
+                fields=["tenant", "ticket", "email"],
+                condition=models.Q(revoked_at__isnull=True) & ~models.Q(nonce=""),
+                name="portallink_one_live",
+            ),
         ]
-        indexes = [models.Index(fields=["tenant", "ticket"], name="portallink_ticket_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "ticket"], name="portallink_ticket_idx"),
+            # The tickets a signed-in customer was mailed about as a CC.
+            models.Index(fields=["tenant", "email"], name="portallink_email_idx"),
+        ]
 
 
 class PortalSignIn(TenantOwned):

@@ -179,6 +179,11 @@ class Ticket(TenantOwned):
             models.Index(
                 fields=["tenant", "requester", "-created_at"], name="ticket_requester_idx"
             ),
+            # A signed-in customer's tickets in the portal, a page at a time
+            # by number (tickets.portal.selectors.contact_tickets).
+            models.Index(
+                fields=["tenant", "requester", "-number"], name="ticket_requester_number_idx"
+            ),
             # The queues read open tickets, a small part of the table: partial
             # indexes in each queue's default order ("most urgent first").
             models.Index(

@@ -5,12 +5,12 @@ from django.conf import settings
 from django.urls import reverse
 
 from ..models import Message, Ticket
-from .services import portal_link_issue, portal_ticket_url
+from .services import portal_link_token, portal_ticket_url
 
 
 def portal_demo_seed(tenant, stdout) -> None:
-    """Print a customer link to a demo ticket with a public reply (a new link
-    each run: links are kept only hashed, so an earlier one cannot be shown)."""
+    """Print the customer's link to a demo ticket with a public reply (the
+    same link the demo's mail carried, until an agent revokes it)."""
     ticket = (
         Ticket.objects.select_related("tenant", "requester")
         .filter(status__in=Ticket.OPEN_STATUSES, messages__kind=Message.Kind.REPLY)
@@ -20,7 +20,7 @@ def portal_demo_seed(tenant, stdout) -> None:
     if ticket is None:
         return
     url = portal_ticket_url(
-        ticket=ticket, token=portal_link_issue(ticket=ticket, email=ticket.requester.email)
+        ticket=ticket, token=portal_link_token(ticket=ticket, email=ticket.requester.email)
     )
     sign_in = settings.PUBLIC_BASE_URL + reverse("portal:home", args=[tenant.slug])
     stdout.write(f"{tenant.name}: customer portal, {ticket.reference} as {ticket.requester.email}:")

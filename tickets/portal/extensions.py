@@ -1,7 +1,14 @@
 """The portal's registrations in the tickets app's extension points
 (called once, from `TicketsConfig.ready()`)."""
 
-from helpdesk.extensions import DemoSeeder, SettingsSection, demo_seeders, settings_sections
+from helpdesk.extensions import (
+    DemoSeeder,
+    NotificationKind,
+    SettingsSection,
+    demo_seeders,
+    notification_kinds,
+    settings_sections,
+)
 
 from ..extensions import (
     EventKind,
@@ -13,12 +20,13 @@ from ..extensions import (
 )
 from .demo import portal_demo_seed
 from .selectors import csat_for_agent
-from .services import LINKS_RESET, RATED
+from .services import BAD_RATING_KIND, LINKS_RESET, RATED, portal_link_recipients
 
 
 def _links_panel(ticket, request) -> dict:
-    # No query: the ticket page's budget is spent on what agents read.
-    return {}
+    # No query (the requester comes with the ticket): the ticket page's
+    # budget is spent on what agents read.
+    return {"portal_link_holders": portal_link_recipients(ticket)}
 
 
 def _csat_figure(queue, request) -> dict | None:
@@ -30,6 +38,15 @@ def _csat_figure(queue, request) -> dict | None:
 
 
 def register_portal_extensions() -> None:
+    notification_kinds.register(
+        NotificationKind(
+            name=BAD_RATING_KIND,
+            label="A customer gave my ticket a bad rating",
+            description="The customer's score and comment are on the ticket's timeline.",
+            default_mail=True,
+            order=45,
+        )
+    )
     event_kinds.register(
         EventKind(name=RATED, label="Rated", template="portal/events/rated.html", is_public=True)
     )

@@ -7,9 +7,9 @@ from django.utils.translation import gettext
 from helpdesk.services import notification_create
 
 from ..events import subscribe
-from ..models import Event, Ticket
-from .mail import portal_ticket_mail
-from .services import LINKS_RESET, RATED
+from ..models import Event, OutboundEmail, Ticket
+from .mail import portal_mail_record
+from .services import BAD_RATING_KIND, LINKS_RESET, RATED
 
 
 def _solved(event: Event) -> bool:
@@ -21,14 +21,16 @@ def solved_mail(event: Event) -> None:
     """Tell the customer their request is solved and ask them to rate it."""
     ticket = Ticket.objects.select_related("tenant", "requester").get(pk=event.ticket_id)
     if ticket.status == Ticket.Status.RESOLVED:
-        portal_ticket_mail(ticket=ticket, template="solved")
+        portal_mail_record(ticket=ticket, event=event, kind=OutboundEmail.Kind.SOLVED)
 
 
 @subscribe("portal.links_mail", kinds=[LINKS_RESET])
 def links_mail(event: Event) -> None:
-    """After an agent reset a ticket's links, mail each recipient a fresh one."""
+    """After an agent reset a ticket's links (or one recipient's), mail each
+    recipient concerned their new one."""
     ticket = Ticket.objects.select_related("tenant", "requester").get(pk=event.ticket_id)
-    portal_ticket_mail(ticket=ticket, template="links")
+    only = (event.new_value or {}).get("email", "")
+    portal_mail_record(ticket=ticket, event=event, kind=OutboundEmail.Kind.LINKS, only=only)
 
 
 def _bad_rating(event: Event) -> bool:
@@ -47,4 +49,5 @@ def notify_bad_rating(event: Event) -> None:
         % {"ref": ticket.reference, "subject": ticket.subject},
         url=reverse("tickets:detail", args=[ticket.tenant.slug, ticket.number]),
         source_key=f"event:{event.pk}",
+        kind=BAD_RATING_KIND,
     )

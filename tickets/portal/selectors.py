@@ -104,17 +104,83 @@ def contact_may_see(contact: Contact, ticket: Ticket) -> bool:
     )
 
 
-def contact_tickets(*, contact: Contact, limit: int = 100) -> list[Ticket]:
-    """A signed-in contact's tickets, newest first (ticket_requester_idx),
-    with their organisation's where it shares them."""
-    condition = Q(requester=contact) | Q(cc_emails__contains=[contact.email])
+# Tickets on one page of a signed-in customer's list.
+MY_TICKETS_PAGE_SIZE = 20
+# The most tickets a customer's copies are looked for in (their links).
+MAILED_TICKETS_MAX = 5000
+
+
+@dataclass
+class TicketPage:
+    """One page of a customer's tickets, newest first, and the ticket
+    numbers the "Older" and "Newer" links carry (None: no such page)."""
+
+    tickets: list[Ticket]
+    older: int | None
+    newer: int | None
+
+
+def contact_tickets(
+    *, contact: Contact, before: int | None = None, after: int | None = None, size: int = 0
+) -> TicketPage:
+    """A page of a signed-in contact's tickets, newest first: their own,
+    those they are copied on and were mailed about, and their
+    organisation's where it shares them. The page below ticket number
+    `before` ("Older"), above `after` ("Newer"), else the newest. Cut by
+    keyset on the per-tenant number (never OFFSET), in three queries
+    whatever the page size: the tickets the contact was mailed links to
+    (portallink_email_idx: an array match cannot use an index under
+    row-level security, so a CC's tickets are found through their links),
+    the page's numbers, each part from a tenant-first index
+    (ticket_requester_number_idx, the ticket ids), then the rows."""
+    size = size or MY_TICKETS_PAGE_SIZE
+    ascending = after is not None
+    if ascending:
+        keyset, order = Q(number__gt=after), "number"
+    else:
+        keyset, order = (Q(number__lt=before) if before is not None else Q()), "-number"
+    # Read first, so Postgres looks the few tickets up by id rather than
+    # walk the tenant's tickets by number until enough of them match.
+    mailed = set(
+        PortalLink.objects.filter(email=contact.email).values_list("ticket_id", flat=True)[
+            :MAILED_TICKETS_MAX
+        ]
+    )
+    parts = [Q(requester=contact)]
+    if mailed:
+        parts.append(Q(pk__in=mailed, cc_emails__contains=[contact.email]))
     organization = contact.organization
     if organization and organization.portal_shares_tickets:
-        condition |= Q(requester__organization=organization)
-    return list(
-        Ticket.objects.filter(condition)
-        .select_related("requester", "tenant")
-        .order_by("-created_at", "-pk")[:limit]
+        parts.append(Q(requester__organization=organization))
+    numbers = [
+        Ticket.objects.filter(part, keyset)
+        .order_by(order)
+        .values_list("number", flat=True)[: size + 1]
+        for part in parts
+    ]
+    if len(numbers) > 1:
+        found = list(numbers[0].union(*numbers[1:]).order_by(order)[: size + 1])
+    else:
+        found = list(numbers[0])
+    more = len(found) > size
+    found = found[:size]
+    rows = (
+        list(
+            Ticket.objects.filter(number__in=found)
+            .select_related("requester", "tenant")
+            .order_by("-number")
+        )
+        if found
+        else []
+    )
+    if ascending:
+        # Came from an older page, which is still there.
+        return TicketPage(rows, older=rows[-1].number if rows else None,
+                          newer=rows[0].number if more else None)  # fmt: skip
+    return TicketPage(
+        rows,
+        older=rows[-1].number if more else None,
+        newer=rows[0].number if rows and before is not None else None,
     )
 
 

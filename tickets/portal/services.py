@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -43,6 +43,8 @@ from .selectors import portal_settings
 
 LINKS_RESET = "portal_links_reset"
 RATED = "rated"
+# The notification kind of a bad rating, to the agent the ticket is assigned to.
+BAD_RATING_KIND = "portal.bad_rating"
 
 
 class PortalRateLimited(Exception):
@@ -52,18 +54,43 @@ class PortalRateLimited(Exception):
 # ---------------------------------------------------------------- links
 
 
-def portal_link_issue(*, ticket: Ticket, email: str) -> str:
-    """A new link to `ticket` for one recipient; returns the token, which
-    exists only in the mail it is put into (the row keeps its hash)."""
-    token, selector, digest = tokens.token_new()
-    PortalLink.objects.create(
-        tenant=current_tenant(),
-        ticket=ticket,
-        email=email.strip().lower(),
-        selector=selector,
-        verifier_sha256=digest,
-        created_at=timezone.now(),
+def portal_link_token(*, ticket: Ticket, email: str) -> str:
+    """The recipient's link to `ticket`, as a mail carries it: the same
+    link in every mail until an agent revokes it, then a new one. The row
+    keeps only the verifier's hash; the token is derived again for each
+    mail (tokens.link_token_rebuild)."""
+    tenant = current_tenant()
+    email = email.strip().lower()
+    link = (
+        PortalLink.objects.filter(ticket=ticket, email=email, revoked_at__isnull=True)
+        .exclude(nonce="")
+        .only("selector", "nonce", "verifier_sha256")
+        .first()
     )
+    if link is not None:
+        token = tokens.link_token_rebuild(
+            tenant_id=tenant.pk, selector=link.selector, ticket_id=ticket.pk, email=email,
+            nonce=link.nonce, digest=link.verifier_sha256,
+        )  # fmt: skip
+        if token is not None:
+            return token
+        # Made with a key no longer kept: it still opens (its hash is
+        # stored) but cannot be made again, so it stands aside for a new one.
+        PortalLink.objects.filter(pk=link.pk).update(nonce="")
+    selector, nonce = tokens.selector_new(), tokens.nonce_new()
+    token, digest = tokens.link_token_derive(
+        tenant_id=tenant.pk, selector=selector, ticket_id=ticket.pk, email=email, nonce=nonce
+    )
+    try:
+        with transaction.atomic():
+            PortalLink.objects.create(
+                tenant=tenant, ticket=ticket, email=email, selector=selector, nonce=nonce,
+                verifier_sha256=digest, created_at=timezone.now(),
+            )  # fmt: skip
+    except IntegrityError:
+        # Another mail to this recipient made their link a moment ago
+        # (portallink_one_live): that one is theirs.
+        return portal_link_token(ticket=ticket, email=email)
     return token
 
 
@@ -73,20 +100,36 @@ def portal_ticket_url(*, ticket: Ticket, token: str) -> str:
     return settings.PUBLIC_BASE_URL + path
 
 
+def portal_link_recipients(ticket: Ticket) -> list[str]:
+    """Who holds a link to a ticket from its mail: the requester and the
+    CCs mail goes to (no query: the requester is loaded with the ticket)."""
+    addresses = [ticket.requester.email.lower()]
+    for email in ticket.cc_emails[: settings.TICKET_MAX_CC]:
+        if email.lower() not in addresses:
+            addresses.append(email.lower())
+    return addresses
+
+
 @transaction.atomic
-def portal_links_reset(*, ticket: Ticket, actor) -> int:
-    """Revoke every link to a ticket; the event's handler mails each
-    recipient a fresh one. Returns how many links were revoked."""
+def portal_links_reset(*, ticket: Ticket, actor, email: str = "") -> int:
+    """Revoke every link to a ticket, or only `email`'s (the others keep
+    theirs); the event's handler mails each recipient whose link was
+    reset a new one (made when that mail is sent). Returns how many links
+    were revoked."""
+    email = (email or "").strip().lower()
+    if email and email not in portal_link_recipients(ticket):
+        raise ValidationError(_("%(email)s gets no mail about this ticket.") % {"email": email})
     now = timezone.now()
-    revoked = PortalLink.objects.filter(ticket=ticket, revoked_at__isnull=True).update(
-        revoked_at=now
-    )
+    links = PortalLink.objects.filter(ticket=ticket, revoked_at__isnull=True)
+    if email:
+        links = links.filter(email=email)
+    revoked = links.update(revoked_at=now)
     event_record(
         ticket=ticket,
         kind=LINKS_RESET,
         actor_user=actor,
         is_public=False,
-        new_value={"revoked": revoked},
+        new_value={"revoked": revoked, "email": email} if email else {"revoked": revoked},
         created_at=now,
     )
     return revoked

@@ -220,7 +220,7 @@ def _ticket_reply(request, access):
             if ticket.pk == access.ticket.pk:
                 return redirect(access.url + "#latest")
             if access.link is not None:
-                token = services.portal_link_issue(ticket=ticket, email=access.email)
+                token = services.portal_link_token(ticket=ticket, email=access.email)
                 return redirect("portal:ticket", request.tenant.slug, ticket.number, token)
             return redirect("portal:my_ticket", request.tenant.slug, ticket.number)
     return _page(request, access, reply_form=form, status=400)
@@ -386,14 +386,26 @@ def _signed_in(view):
 @require_GET
 @_signed_in
 def my_tickets(request, contact):
-    """A signed-in customer's tickets (and their organisation's, where shared)."""
-    tickets = selectors.contact_tickets(contact=contact)
-    for ticket in tickets:
+    """A signed-in customer's tickets (and their organisation's, where
+    shared), a page at a time: `?before=<number>` older, `?after=` newer."""
+    cursors = {}
+    for name in ("before", "after"):
+        value = request.GET.get(name, "")
+        if value.isdigit() and len(value) < 12:
+            cursors[name] = int(value)
+    page = selectors.contact_tickets(contact=contact, **cursors)
+    for ticket in page.tickets:
         ticket.status_words = _(CUSTOMER_STATUS[ticket.status])
     return render(
         request,
         "portal/my_tickets.html",
-        {"tenant": request.tenant, "contact": contact, "tickets": tickets, "signed_in": True},
+        {
+            "tenant": request.tenant,
+            "contact": contact,
+            "tickets": page.tickets,
+            "page": page,
+            "signed_in": True,
+        },
     )
 
 

@@ -10,7 +10,12 @@ from .attachments import (
     attachments_stage,
     attachments_sweep_orphans,
 )
-from .bulk import saved_view_create, saved_view_delete, tickets_bulk_update
+from .bulk import (
+    saved_view_create,
+    saved_view_delete,
+    tickets_bulk_update,
+    tickets_system_due_update,
+)
 from .canned import (
     CANNED_PLACEHOLDERS,
     canned_response_delete,
@@ -54,6 +59,7 @@ from .tickets import (
     ticket_system_update,
     ticket_update,
     tickets_create,
+    tickets_system_assign,
 )
 from .web_form import WebFormAlreadySent, WebFormRateLimited, web_form_ticket_create
 
@@ -104,8 +110,10 @@ __all__ = [
     "ticket_create",
     "ticket_system_reply",
     "ticket_system_update",
+    "tickets_system_assign",
     "ticket_update",
     "tickets_bulk_update",
+    "tickets_system_due_update",
     "tickets_create",
     "WebFormAlreadySent",
     "WebFormRateLimited",

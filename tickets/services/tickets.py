@@ -369,6 +369,15 @@ def _user_value(user) -> dict | None:
     return {"value": user.pk, "label": user.get_full_name() or user.get_username()}
 
 
+def due_display(value, time_zone: str) -> dict | None:
+    """A due time as events store it; the label is read later on the
+    timeline, so it is in the help desk's own time zone."""
+    if value is None:
+        return None
+    local = timezone.localtime(value, zoneinfo.ZoneInfo(time_zone))
+    return {"value": value.isoformat(), "label": dateformat.format(local, "j M Y, H:i")}
+
+
 def _display_value(ticket: Ticket, field: str):
     """A field's value as stored in an event: the raw value and what a person reads."""
     value = getattr(ticket, field)
@@ -379,11 +388,7 @@ def _display_value(ticket: Ticket, field: str):
     if field in ("status", "priority", "type"):
         return {"value": value, "label": getattr(ticket, f"get_{field}_display")()}
     if field == "due_at":
-        if value is None:
-            return None
-        # The label is read later on the timeline: in the help desk's own time zone.
-        local = timezone.localtime(value, zoneinfo.ZoneInfo(ticket.tenant.time_zone))
-        return {"value": value.isoformat(), "label": dateformat.format(local, "j M Y, H:i")}
+        return due_display(value, ticket.tenant.time_zone)
     return {"value": value, "label": ", ".join(value) if isinstance(value, list) else value}
 
 
@@ -660,6 +665,55 @@ def ticket_system_update(*, ticket: Ticket, source: str, reason: str, **changes)
         ]
     )
     return ticket
+
+
+@transaction.atomic
+def tickets_system_assign(*, assignments: Sequence[tuple], source: str) -> dict[int, Event]:
+    """Many assignments a system makes at once (dispatch hands a group's
+    waiting tickets out in one pass): for each (ticket, assignee, reason) the
+    same change and events as `ticket_system_update(assignee=...)`, written
+    with one UPDATE and one INSERT. The caller has locked the tickets and
+    checked that they are open and unassigned. Returns each ticket's
+    assignment event by ticket id."""
+    if source not in system_actors:
+        raise ValueError(f"{source!r} is not registered in tickets.extensions.system_actors")
+    if not assignments:
+        return {}
+    members = set(
+        Membership.objects.filter(
+            tenant=current_tenant(),
+            user_id__in={assignee.pk for _, assignee, _ in assignments},
+            is_active=True,
+        ).values_list("user_id", flat=True)
+    )
+    now = timezone.now()
+    events = []
+    for ticket, assignee, reason in assignments:
+        if ticket.assignee_id is not None or ticket.status == Ticket.Status.CLOSED:
+            raise ValueError(f"{ticket.reference} is not an open, unassigned ticket")
+        if assignee.pk not in members:
+            raise ValidationError({"assignee": "The assignee is not an agent of this help desk."})
+        changed = _apply_changes(ticket, {"assignee": assignee}, SYSTEM_FIELDS, now)
+        ticket.version += 1
+        ticket.updated_at = now
+        events += [
+            event_build(
+                ticket=ticket,
+                kind=_change_kind(field),
+                actor_system=source,
+                reason=reason.strip(),
+                field=field,
+                old_value=before,
+                new_value=after,
+                created_at=now,
+            )  # fmt: skip
+            for field, before, after in changed
+        ]
+    Ticket.objects.bulk_update(
+        [ticket for ticket, _, _ in assignments], ["assignee", "status", "version", "updated_at"]
+    )
+    events_record(events)
+    return {event.ticket_id: event for event in events if event.kind == Event.Kind.ASSIGNED}
 
 
 def _merge_or_refuse(ticket: Ticket, base: dict, changes: dict) -> None:

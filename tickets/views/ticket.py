@@ -444,12 +444,18 @@ def canned_response_insert(request, tenant_slug, number, canned_id):
 
 @require_POST
 def portal_links_reset(request, tenant_slug, number):
-    """Revoke a ticket's customer links; fresh ones are mailed to each recipient."""
+    """Revoke a ticket's customer links, or one recipient's (`email`); new
+    ones are mailed to whoever lost theirs."""
     ticket = selectors.ticket_get(number=number)
-    revoked = portal_services.portal_links_reset(ticket=ticket, actor=request.user)
-    messages.success(
-        request,
-        f"{revoked} link{'s' if revoked != 1 else ''} revoked; "
-        "the requester and CCs get new ones by mail.",
-    )
+    email = request.POST.get("email", "")
+    try:
+        revoked = portal_services.portal_links_reset(ticket=ticket, actor=request.user, email=email)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("tickets:detail", tenant_slug, ticket.number)
+    what = f"{revoked} link{'s' if revoked != 1 else ''} revoked"
+    if email:
+        messages.success(request, f"{what}; {email.strip().lower()} gets a new one by mail.")
+    else:
+        messages.success(request, f"{what}; the requester and CCs get new ones by mail.")
     return redirect("tickets:detail", tenant_slug, ticket.number)

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from helpdesk.models import Tenant
 from helpdesk.tenancy import tenant_context
+from reports.pages.services import page_facts_rebuild
 from reports.services import facts_rebuild
 
 
@@ -28,6 +29,10 @@ class Command(BaseCommand):
             with tenant_context(each):
                 count = facts_rebuild(progress=self._progress(each.slug))
             self.stdout.write(f"\n{each.slug}: {count} tickets folded in.")
+            # The report pages' facts (reports.pages): spells, replies, tags.
+            with tenant_context(each):
+                count = page_facts_rebuild(progress=self._progress(f"{each.slug} pages"))
+            self.stdout.write(f"\n{each.slug}: {count} tickets folded into the report pages.")
 
     def _progress(self, slug):
         interactive = sys.stdout.isatty()

@@ -1,0 +1,136 @@
+"""Facts the report pages read, beside the dashboard's `TicketFact`.
+
+Kept per ticket by `reports.pages.handlers` from its events (and rebuilt by
+`rebuild_report_facts`): a ticket's status and group spells, its public
+replies, its tags; and a daily snapshot of each agent's load written by a
+beat task. Loaded from `ReportsConfig.ready()`; migrations in `reports`.
+"""
+
+from django.db import models
+
+from helpdesk.models import TenantOwned
+
+
+class TicketSpell(TenantOwned):
+    """A stretch of time a ticket spent in one status or one group. The
+    current spell has no end yet."""
+
+    class Kind(models.TextChoices):
+        STATUS = "status", "Status"
+        GROUP = "group", "Group"
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    # Its place among the ticket's spells of this kind, from 0.
+    seq = models.PositiveIntegerField()
+    # A status, or a group's id as text ("" for no group).
+    value = models.CharField(max_length=20)
+    # What it came from (None for the first spell).
+    previous = models.CharField(max_length=20, null=True)
+    # A group spell that took the ticket from one group to another.
+    handoff = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True)
+    seconds = models.PositiveIntegerField(null=True)
+    # The current spell of a ticket that is still open (refolded whenever
+    # the ticket's status changes): the stays "there now" that count.
+    ticket_open = models.BooleanField(default=False)
+
+    class Meta:
+        app_label = "reports"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "ticket", "kind", "seq"], name="ticketspell_one_per_place"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "ended_at"],
+                name="ticketspell_ended_idx",
+                condition=models.Q(ended_at__isnull=False),
+            ),
+            models.Index(
+                fields=["tenant", "kind", "value"],
+                name="ticketspell_current_idx",
+                condition=models.Q(ended_at__isnull=True, ticket_open=True),
+            ),
+            models.Index(
+                fields=["tenant", "started_at"],
+                name="ticketspell_handoff_idx",
+                condition=models.Q(handoff=True),
+            ),
+        ]
+
+
+class ReplyFact(TenantOwned):
+    """One public reply: who sent it, when, and the ticket's group then."""
+
+    event_id = models.BigIntegerField()
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    user_id = models.BigIntegerField(null=True)
+    group_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        app_label = "reports"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "event_id"], name="replyfact_one_per_event")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "created_at"], name="replyfact_period_idx"),
+            models.Index(fields=["tenant", "ticket"], name="replyfact_ticket_idx"),
+        ]
+
+
+class TicketTagFact(TenantOwned):
+    """One of a ticket's tags (as the ticket has them now), dated by the
+    ticket's creation: what root causes count per period."""
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    tag = models.CharField(max_length=40)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        app_label = "reports"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "ticket", "tag"], name="tickettagfact_once")
+        ]
+        indexes = [models.Index(fields=["tenant", "created_at"], name="tickettagfact_period_idx")]
+
+
+class LoadSnapshot(TenantOwned):
+    """An agent's open tickets and weighted load against capacity on one
+    day (the help desk's time zone), as last seen that day."""
+
+    day = models.DateField()
+    user_id = models.BigIntegerField()
+    open_tickets = models.PositiveIntegerField()
+    load = models.DecimalField(max_digits=8, decimal_places=2)
+    capacity = models.PositiveSmallIntegerField()
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        app_label = "reports"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", "user_id"], name="loadsnapshot_one_per_day"
+            )
+        ]

@@ -1,0 +1,166 @@
+"""Writes of the report pages: keeping a ticket's page facts current,
+rebuilding them all, and the daily load snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from helpdesk.tenancy import current_tenant
+from tickets.models import Event, Ticket
+
+from . import selectors
+from .fold import EVENT_COLUMNS, PageEvent, TicketPages, fold_ticket
+from .models import LoadSnapshot, ReplyFact, TicketSpell, TicketTagFact
+
+TICKET_COLUMNS = ("id", "status", "group_id", "tags", "created_at")
+
+
+def _rows(ticket: dict, pages: TicketPages) -> tuple[list, list, list]:
+    tenant = current_tenant()
+    spells = [
+        TicketSpell(
+            tenant=tenant,
+            ticket_id=ticket["id"],
+            kind=s.kind,
+            seq=s.seq,
+            value=s.value,
+            previous=s.previous,
+            handoff=s.handoff,
+            started_at=s.started_at,
+            ended_at=s.ended_at,
+            seconds=s.seconds,
+            ticket_open=s.ticket_open,
+        )
+        for s in pages.spells
+    ]
+    replies = [
+        ReplyFact(
+            tenant=tenant,
+            event_id=r.event_id,
+            ticket_id=ticket["id"],
+            user_id=r.user_id,
+            group_id=r.group_id,
+            created_at=r.created_at,
+        )
+        for r in pages.replies
+    ]
+    tags = [
+        TicketTagFact(
+            tenant=tenant, ticket_id=ticket["id"], tag=tag, created_at=ticket["created_at"]
+        )
+        for tag in sorted(set(ticket["tags"] or ()))
+    ]
+    return spells, replies, tags
+
+
+def _fold(ticket: dict, events: list[PageEvent]) -> TicketPages:
+    return fold_ticket(
+        created_at=ticket["created_at"],
+        status=ticket["status"],
+        group_id=ticket["group_id"],
+        events=events,
+    )
+
+
+@transaction.atomic
+def page_facts_refresh(*, ticket_id: int) -> TicketPages | None:
+    """Fold all of one ticket's events again into its spells, replies and
+    tags, replacing the rows it had. Idempotent: the rows depend on the
+    events and the ticket alone."""
+    with connection.cursor() as cursor:
+        # Two handlers of one ticket's events queue here rather than both
+        # replace its rows at once.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"reports.pages:{current_tenant().pk}:{ticket_id}"],
+        )
+    ticket = Ticket.objects.filter(pk=ticket_id).values(*TICKET_COLUMNS).first()
+    if ticket is None:
+        return None
+    events = [
+        PageEvent(*row)
+        for row in Event.objects.filter(ticket_id=ticket_id)
+        .order_by("id")
+        .values_list(*EVENT_COLUMNS)
+    ]
+    pages = _fold(ticket, events)
+    spells, replies, tags = _rows(ticket, pages)
+    for model in (TicketSpell, ReplyFact, TicketTagFact):
+        model.objects.filter(ticket_id=ticket_id).delete()
+    TicketSpell.objects.bulk_create(spells)
+    ReplyFact.objects.bulk_create(replies)
+    TicketTagFact.objects.bulk_create(tags)
+    return pages
+
+
+def page_facts_rebuild(
+    *, progress: Callable[[int, int], None] | None = None, chunk: int = 2000
+) -> int:
+    """Fold every ticket's events from scratch into fresh page facts, `chunk`
+    tickets at a time in id order (the rows the handler keeps; a test says
+    so). Returns how many tickets."""
+    total = Ticket.objects.count()
+    with transaction.atomic():
+        for model in (TicketSpell, ReplyFact, TicketTagFact):
+            model.objects.all().delete()
+    done = last_id = 0
+    while True:
+        tickets = list(
+            Ticket.objects.filter(pk__gt=last_id).order_by("pk").values(*TICKET_COLUMNS)[:chunk]
+        )
+        if not tickets:
+            break
+        last_id = tickets[-1]["id"]
+        events: dict[int, list[PageEvent]] = {}
+        rows = (
+            Event.objects.filter(ticket_id__in=[t["id"] for t in tickets])
+            .order_by("ticket_id", "id")
+            .values_list("ticket_id", *EVENT_COLUMNS)
+        )
+        for ticket_id, *row in rows:
+            events.setdefault(ticket_id, []).append(PageEvent(*row))
+        spells, replies, tags = [], [], []
+        for ticket in tickets:
+            more = _rows(ticket, _fold(ticket, events.get(ticket["id"], [])))
+            spells += more[0]
+            replies += more[1]
+            tags += more[2]
+        with transaction.atomic():
+            TicketSpell.objects.bulk_create(spells)
+            ReplyFact.objects.bulk_create(replies)
+            TicketTagFact.objects.bulk_create(tags)
+        done += len(tickets)
+        if progress:
+            progress(done, total)
+    return done
+
+
+@transaction.atomic
+def load_snapshot_take(*, now: datetime | None = None) -> int:
+    """Write today's load snapshot of every agent (open tickets, weighted
+    load, capacity), replacing an earlier one of the same day. Returns how
+    many agents."""
+    now = now or timezone.now()
+    day = timezone.localdate(now)
+    loads = selectors.agent_loads()
+    tenant = current_tenant()
+    LoadSnapshot.objects.filter(day=day).delete()
+    LoadSnapshot.objects.bulk_create(
+        [
+            LoadSnapshot(
+                tenant=tenant,
+                day=day,
+                user_id=load.user_id,
+                open_tickets=load.open_tickets,
+                load=load.load,
+                capacity=load.capacity,
+                taken_at=now,
+            )
+            for load in loads
+        ]
+    )
+    return len(loads)
