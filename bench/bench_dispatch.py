@@ -8,6 +8,10 @@ events are not handed to Celery), then --workers processes route them side
 by side:
 - `--mode route` (default): each ticket in a transaction of its own, as the
   event handler does for a new ticket (`dispatch.services.ticket_route`);
+- `--mode created`: each ticket in a transaction of its own through the
+  created event's handler path (`dispatch.services.drain.new_ticket_route`:
+  the rules checked, then the group's drain hands out every ticket waiting
+  there in one batch, this one among them);
 - `--mode drain`: every worker drains every group, in its own order, as
   freed room and the sweep do (`group_drain`: one pass per group and batch).
 The CPU seconds of the workers and of their Postgres backends are counted
@@ -42,12 +46,13 @@ django.setup()
 
 from cpu_clock import CpuClock  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection, connections  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from dispatch.models import AgentStatus, RoutingRule  # noqa: E402
 from dispatch.selectors import agent_loads, dispatch_settings  # noqa: E402
 from dispatch.services import group_drain, ticket_route  # noqa: E402
+from dispatch.services.drain import new_ticket_route  # noqa: E402
 from dispatch.simulator import simulate  # noqa: E402
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember, Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
@@ -90,7 +95,7 @@ def setup(slug, groups, per_group, tickets, capacity):
 
 def worker(args):
     """Route the share's tickets one by one; (latencies, decisions, CPU s)."""
-    tenant_id, ids = args
+    tenant_id, ids, created = args
     connections.close_all()
     tenant = Tenant.objects.get(pk=tenant_id)
     clock = CpuClock(connection).start()
@@ -99,7 +104,12 @@ def worker(args):
         for ticket_id in ids:
             started = time.monotonic()
             with tenant_context(tenant):
-                ticket_route(ticket=Ticket(pk=ticket_id), trigger="created")
+                if created:
+                    with transaction.atomic():
+                        ticket = Ticket.objects.select_related("tenant", "requester")
+                        new_ticket_route(ticket=ticket.get(pk=ticket_id), trigger="created")
+                else:
+                    ticket_route(ticket=Ticket(pk=ticket_id), trigger="created")
             latencies.append(time.monotonic() - started)
     cpu = sum(clock.read())
     connections.close_all()
@@ -142,15 +152,16 @@ def main():
     parser.add_argument("--tickets", type=int, default=2000)
     parser.add_argument("--capacity", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--mode", choices=["route", "drain"], default="route")
+    parser.add_argument("--mode", choices=["route", "created", "drain"], default="route")
     options = parser.parse_args()
     tenant_id, ids, group_ids = setup(
         options.tenant, options.groups, options.agents_per_group, options.tickets, options.capacity
     )
     connections.close_all()
-    if options.mode == "route":
+    if options.mode in ("route", "created"):
         target = worker
-        shares = [(tenant_id, ids[i :: options.workers]) for i in range(options.workers)]
+        created = options.mode == "created"
+        shares = [(tenant_id, ids[i :: options.workers], created) for i in range(options.workers)]
     else:
         target = drainer
         shares = [(tenant_id, group_ids, seed) for seed in range(options.workers)]

@@ -130,7 +130,8 @@ def register_dispatch_extensions() -> None:
             name="dispatch.why_this_agent",
             template="dispatch/panels/why_this_agent.html",
             loader=why_this_agent_panel,
-            order=60,
+            # High in the side column: an assignee owes Accept or Decline here.
+            order=15,
         )
     )
     settings_sections.register(

@@ -9,9 +9,10 @@ from tickets.events import subscribe
 from tickets.models import Event
 
 from .models import GroupDispatch, RoutingDecision
-from .services import SOURCE, agent_groups_drain, ticket_route
+from .services import SOURCE, agent_groups_drain
 from .services.acceptance import acceptance_open
 from .services.breach import ticket_escalate_on_breach
+from .services.drain import new_ticket_route
 
 # Statuses that take a ticket off its assignee's active load.
 ROOM_FREEING = {"pending", "on_hold", "resolved", "closed"}
@@ -22,7 +23,7 @@ def route_new_ticket(event: Event) -> None:
     """Route a new ticket: rules, then its group's mode and strategy."""
     follow_up = (event.new_value or {}).get("follow_up_of")
     trigger = RoutingDecision.Trigger.FOLLOW_UP if follow_up else RoutingDecision.Trigger.CREATED
-    ticket_route(ticket=event.ticket, trigger=trigger)
+    new_ticket_route(ticket=event.ticket, trigger=trigger)
 
 
 def _frees_room(event: Event) -> bool:

@@ -364,10 +364,15 @@ def declined_by(ticket_id: int) -> set[int]:
 def acceptance_badges(rows) -> dict[int, Acceptance]:
     """Queue rows and board cards: the tickets whose assignee has not
     accepted yet, in one query for the whole page."""
-    assigned = {t.pk: t.assignee_id for t in rows if t.assignee_id}
-    if not assigned:
+    rows = list(rows)
+    if not rows:
         return {}
-    found = Acceptance.objects.filter(ticket_id__in=list(assigned), state=Acceptance.State.WAITING)
+    # One query for any page with rows, assigned or not, so a page costs as
+    # many queries for 30 rows as for one.
+    assigned = {t.pk: t.assignee_id for t in rows if t.assignee_id}
+    found = Acceptance.objects.filter(
+        ticket_id__in=[t.pk for t in rows], state=Acceptance.State.WAITING
+    )
     return {
         a.ticket_id: a
         for a in found.only("ticket_id", "user_id", "due_at")

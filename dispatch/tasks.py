@@ -15,6 +15,7 @@ from tickets.models import Ticket
 
 from . import services
 from .services import acceptance, presence
+from .services.drain import unrouted_tickets
 
 logger = logging.getLogger(__name__)
 FAN_OUT_LIMIT = 1000
@@ -67,9 +68,14 @@ def sweep_tenant_waiting(self, *, tenant_id: int) -> int:
     if not work_sweep_claim(kind=services.WAITING_WORK):
         return 0
     placed = services.waiting_sweep()
-    still = Ticket.objects.filter(
-        assignee__isnull=True, status__in=services.routing.ROUTABLE_STATUSES, group__isnull=False
-    ).exists()
+    still = (
+        Ticket.objects.filter(
+            assignee__isnull=True,
+            status__in=services.routing.ROUTABLE_STATUSES,
+            group__isnull=False,
+        ).exists()
+        or unrouted_tickets().exists()
+    )
     later = timezone.now() + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS)
     work_sweep_next(kind=services.WAITING_WORK, at=later if still else None)
     return placed

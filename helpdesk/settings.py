@@ -355,13 +355,17 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # third, so slow or silent mail servers wait among themselves. A worker
 # started without -Q takes every queue declared here (in turn); a busy site
 # gives `-Q imap` and `-Q intake` workers of their own.
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("intake"), Queue("imap"))
+# `timers`: SLA's breach sweep, so a sweep's next batch does not wait behind
+# the event handlers its own breaches just queued on `celery`.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("intake"), Queue("imap"), Queue("timers"))
 CELERY_TASK_ROUTES = {
     "tickets.tasks.process_inbound_batch": {"queue": "intake"},
     "tickets.tasks.sweep_tenant_stored_mail": {"queue": "intake"},
     "tickets.tasks.poll_imap_mailboxes": {"queue": "imap"},
     "tickets.tasks.poll_tenant_mailboxes": {"queue": "imap"},
     "tickets.tasks.poll_imap_mailbox": {"queue": "imap"},
+    "sla.tasks.sweep_sla_due": {"queue": "timers"},
+    "sla.tasks.sla_sweep_tenant": {"queue": "timers"},
 }
 IMAP_POLL_SECONDS = env_int("IMAP_POLL_SECONDS", 60)
 # Every IMAP network step (look-up, connect, each read and write) gives up

@@ -60,3 +60,13 @@ class ReportFilterForm(forms.Form):
         }
         for name, _, anything in ROW_FILTERS:
             self.fields[name].choices = [("", anything), *listed[name]]
+        # A value not offered is left out of the figures, and said so.
+        self.fields["period"].error_messages["invalid_choice"] = (
+            "Not one of the periods offered: the last 30 days are shown."
+        )
+        for name, field in self.fields.items():
+            if name != "period":
+                shown = str(field.choices[0][1]).lower()
+                field.error_messages["invalid_choice"] = (
+                    f"Not one of the choices: {shown} is shown."
+                )

@@ -83,7 +83,10 @@ def _filters(request, *, form_shown: bool) -> tuple[ReportFilterForm, selectors.
         # Lists to choose from only where the form is drawn.
         choices=tenant_choices(request) if form_shown else None,
     )
-    data = form.cleaned_data if form.is_valid() else {}
+    # A filter that is not one of the choices is left out (and said, where
+    # the form is drawn); the others still narrow the figures.
+    form.is_valid()
+    data = form.cleaned_data
     period = data.get("period") or "30"
     # Whole days in the help desk's time zone, today the last: the rollups
     # are kept by day, and the tickets behind a number are the same days'.
@@ -102,8 +105,15 @@ def _filters(request, *, form_shown: bool) -> tuple[ReportFilterForm, selectors.
     return form, filters, period
 
 
-def _query(request, **changes) -> str:
-    params = {key: value for key, value in request.GET.items() if key in _KEPT}
+def _query(request, form, **changes) -> str:
+    """The filters the figures were narrowed by, for links and refreshes:
+    one left out as not a choice stays out."""
+    kept = form.cleaned_data
+    params = {
+        key: value
+        for key, value in request.GET.items()
+        if key in _KEPT and kept.get(key) not in ("", None)
+    }
     params.update(changes)
     return urlencode({key: value for key, value in params.items() if value not in ("", None)})
 
@@ -128,7 +138,7 @@ def dashboard(request, tenant_slug):
         "trend_span": span,
         "chart_svg": charts.volume_svg(charts.volume_chart(days), labelled_by="trend-heading"),
         "trend_rows": charts.table_rows(days),
-        "query": _query(request),
+        "query": _query(request, form),
         "refresh_seconds": 60,
     }
     template = "reports/dashboard.html#figures" if request.htmx else "reports/dashboard.html"
@@ -144,7 +154,7 @@ def ticket_list(request, tenant_slug, metric):
 
     if metric not in METRICS:
         raise Http404("No such figure.")
-    _, filters, period = _filters(request, form_shown=False)
+    form, filters, period = _filters(request, form_shown=False)
     title, period_column, condition = METRICS[metric]
     if request.GET.get("format") == "csv":
         return _csv(request, filters, metric, period_column, condition)
@@ -156,9 +166,9 @@ def ticket_list(request, tenant_slug, metric):
         "title": title,
         "period_label": PERIODS[period][0] if period_column else "now",
         "rows": rows,
-        "next_query": _query(request, before=next_before) if next_before else None,
-        "back_query": _query(request),
-        "csv_query": _query(request, format="csv"),
+        "next_query": _query(request, form, before=next_before) if next_before else None,
+        "back_query": _query(request, form),
+        "csv_query": _query(request, form, format="csv"),
     }
     return render(request, "reports/ticket_list.html", context)
 

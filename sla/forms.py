@@ -14,7 +14,11 @@ from tickets.models import Category, Organization, Ticket
 from .models import WEEKDAYS, Calendar, Policy, TargetKind
 
 _PAIR = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])", re.IGNORECASE)
+_DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([dhm])", re.IGNORECASE)
+# The longest target a policy may set (a target is kept in whole seconds).
+MAX_DURATION_DAYS = 365
+# The longest closure one entry may add.
+MAX_CLOSURE_DAYS = 366
 
 
 def parse_windows(text: str, day: str) -> list[list[str]]:
@@ -55,12 +59,14 @@ def parse_duration(text: str) -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if text.isdigit():
-        return int(text) * 3600
+    if text.isascii() and text.isdigit():
+        text += "h"
     found = _DURATION.findall(text)
     if not found or _DURATION.sub("", text).strip():
-        raise ValidationError(f"{text!r}: write a duration as 4h, 30m or 1d 2h.")
+        raise ValidationError(f"{text[:40]!r}: write a duration as 4h, 30m or 1d 2h.")
     seconds = sum(float(n) * {"d": 86400, "h": 3600, "m": 60}[unit.lower()] for n, unit in found)
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise ValidationError(f"A target may be at most {MAX_DURATION_DAYS} days.")
     if seconds <= 0:
         raise ValidationError("A target of 0 can never be met: give a time or leave it empty.")
     return int(seconds)
@@ -181,6 +187,14 @@ class ClosureForm(forms.Form):
             data["last_date"] = first
         elif first and last and last < first:
             self.add_error("last_date", "The last day comes before the first.")
+        elif first and last and (last - first).days >= MAX_CLOSURE_DAYS:
+            # Most often a mistyped year; a calendar closed for good would
+            # leave its tickets without deadlines.
+            self.add_error(
+                "last_date",
+                f"A closure lasts at most {MAX_CLOSURE_DAYS} days: check the year, "
+                "or add another closure for the rest.",
+            )
         start, end = data.get("start_time"), data.get("end_time")
         if bool(start) != bool(end):
             self.add_error("end_time", "Give both times of a partial closure, or neither.")

@@ -348,7 +348,8 @@ def poll_imap_mailbox(*, tenant_id: int, mailbox_id: int) -> int:
     return stored
 
 
-# The webhooks' and automations' tasks live beside their code; imported here
+# The webhooks', automations' and portal's tasks live beside their code; imported here
 # so that the worker (autodiscovery reads tickets.tasks) knows them.
 from .automations import tasks as _automation_tasks  # noqa: E402, F401
+from .portal import tasks as _portal_tasks  # noqa: E402, F401
 from .webhooks import tasks as _webhook_tasks  # noqa: E402, F401

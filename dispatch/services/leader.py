@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from helpdesk.models import Membership
+from helpdesk.tenancy import current_tenant
 from tickets.models import Ticket
 from tickets.models.ticket import URGENT_ORDER
 from tickets.services import ticket_update
@@ -27,10 +29,22 @@ def _name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def _may_lead(leader) -> bool:
+    """Whether `leader` still assigns others: a claim group's leader is
+    chosen among dispatchers, and one whose role was lowered since (or who
+    left) leads nothing until an admin chooses again."""
+    membership = Membership.objects.filter(
+        tenant=current_tenant(), user=leader, is_active=True
+    ).first()
+    return membership is not None and membership.has_role(Membership.Role.DISPATCHER)
+
+
 def leader_board(*, leader) -> list[dict]:
     """The claim groups `leader` leads, each with its unassigned tickets
     (most urgent first) and its members' load, capacity and availability.
     A fixed number of queries, whatever the number of groups and tickets."""
+    if not _may_lead(leader):
+        return []
     groups = {
         cfg.group_id: cfg.group
         for cfg in GroupDispatch.objects.filter(leader=leader, mode=GroupDispatch.Mode.CLAIM)
@@ -80,7 +94,8 @@ def leader_assign(*, ticket: Ticket, leader, assignee_id: int) -> tuple[Ticket, 
     """The leader of the ticket's claim group gives it to a member. Over
     capacity is allowed and said (the second value: a note, or "")."""
     cfg = selectors.group_dispatch(ticket.group_id) if ticket.group_id else None
-    if cfg is None or cfg.leader_id != leader.pk or cfg.mode != GroupDispatch.Mode.CLAIM:
+    leads = cfg is not None and cfg.leader_id == leader.pk and cfg.mode == GroupDispatch.Mode.CLAIM
+    if not leads or not _may_lead(leader):
         raise PermissionDenied("Only the leader of the ticket's claim group assigns it here.")
     if assignee_id not in selectors.group_member_ids(ticket.group_id):
         raise ValidationError("Choose a member of the group.")

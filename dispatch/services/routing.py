@@ -5,6 +5,9 @@ Locks, always in this order, so that two routers never deadlock:
    assigned it meanwhile; the drain takes waiting tickets with SKIP LOCKED);
 2. one agent's `AgentStatus` row at a time, claimed for the ticket
    (`claims.claim`, which explains why the loads can be read without locks).
+A new ticket's handler drains its group first (`drain.new_ticket_route`):
+holding that drain's tickets and claims, it takes its own ticket only if
+nobody holds it (SKIP LOCKED) and claims without waiting.
 """
 
 from __future__ import annotations
@@ -259,7 +262,7 @@ def _assign(ticket, winner: Candidate, cfg, weight) -> int:
     return events[ticket.pk].pk
 
 
-def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None):
+def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None, wait=True):
     """Give `ticket` (locked, unassigned) to the best member of its group by
     the group's mode and strategy, or record why nobody got it. In a drain
     (`drain`: the group's rows, kept current by it) a ticket nobody can take
@@ -303,7 +306,7 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         held=held,
     )  # fmt: skip
     rounds = 1
-    while winner is None and pick.ranked and drain is None and rounds < CLAIM_ROUNDS:
+    while winner is None and pick.ranked and drain is None and wait and rounds < CLAIM_ROUNDS:
         # Others took (or hold) every agent we chose: read again and wait
         # for the best one's holder if need be (no other row is held now).
         statuses = group_statuses(group_id, ctx)
@@ -314,7 +317,9 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         rounds += 1
     records = [c.as_record() for c in pick.candidates]
     if winner is None:
-        if drain is not None:
+        # A drain records nothing for a ticket that waited already; one whose
+        # rules it just ran gets its "waits" decision in the drain's batch.
+        if drain is not None and getattr(ticket, "routed", True):
             if pick.ranked:  # someone has room but another router holds them
                 work_due(kind=WAITING_WORK, at=ctx.now)
             return None
@@ -323,6 +328,12 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
             reasons = ["every agent with room was being given other tickets"]
         text = f"Nobody could take it ({'; '.join(reasons)}): it waits in the group queue."
         work_due(kind=WAITING_WORK, at=ctx.now + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS))
+        if drain is not None:
+            return RoutingDecision(
+                tenant_id=ticket.tenant_id, ticket=ticket, trigger=trigger,
+                outcome=RoutingDecision.Outcome.WAITING, explanation=text[:500],
+                created_at=ctx.now, candidates=records, **common,
+            ), None  # fmt: skip
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.WAITING, explanation=text,
             ctx=ctx, candidates=records, **common,
@@ -402,13 +413,44 @@ def _named_agent(user_id) -> object | None:
     return membership.user if membership else None
 
 
+def rules_evaluate(ticket: Ticket, rule_set, ctx) -> tuple[dict, list[dict], dict]:
+    """The rules' verdict on `ticket`: their merged actions, the rules that
+    matched, and the ticket changes they ask for (nothing written yet)."""
+    if not rule_set:
+        return {}, [], {}
+    hours = selectors.business_hours(ctx.config)
+    evaluation = evaluate(rule_set, selectors.ticket_facts(ticket), hours)
+    matched = [
+        {"rule_id": s.rule_id, "name": s.name, "actions": s.actions} for s in evaluation.matched
+    ]
+    return evaluation.actions, matched, _rule_changes(ticket, evaluation.actions)
+
+
+def rules_apply(ticket: Ticket, matched: list[dict], changes: dict, ctx) -> Ticket:
+    """Write the rules' changes (events by "Routing", the rules as reason)
+    and count their matches once this commits."""
+    if changes:
+        names = ", ".join(f"“{m['name']}”" for m in matched)
+        ticket = ticket_system_update(
+            ticket=ticket, source=SOURCE, reason=f"Routing rule {names}", **changes
+        )
+    if matched:
+        _count_matches_after_commit([m["rule_id"] for m in matched], ctx.now)
+    return ticket
+
+
 @transaction.atomic
-def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
+def ticket_route(
+    *, ticket: Ticket, trigger: str, use_rules: bool = True, first: bool = False, wait: bool = True
+):
     """Run the tenant's rules on `ticket`, apply their changes, then let its
     group's mode and strategy find it an agent (an escalated ticket skips
     the rules: they would send it back to the first tier). Safe to run
     again: a ticket with an assignee keeps it, and changes already made
-    change nothing."""
+    change nothing. With `first` (a new ticket, the sweep's unrouted ones),
+    a ticket that has a decision already is left alone (None). Without
+    `wait` (the caller holds agents' rows: a drain's), no claim waits for
+    another router: the ticket waits for the next drain instead."""
     # 1. the ticket (see the module's docstring): nobody assigns it meanwhile.
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
@@ -417,26 +459,14 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
     )
     if not ticket.is_open:
         return None
+    if first and RoutingDecision.objects.filter(ticket_id=ticket.pk).exists():
+        return None  # routed already (read after the lock: the other router committed)
     # The settings, rules and group settings in one read (the group's may change).
     config, rule_set, cfg = selectors.routing_setup(ticket.group_id, rules=use_rules)
     ctx = _Context(config)
-    actions, matched = {}, []
-    if rule_set:
-        hours = selectors.business_hours(ctx.config)
-        evaluation = evaluate(rule_set, selectors.ticket_facts(ticket), hours)
-        actions = evaluation.actions
-        matched = [
-            {"rule_id": s.rule_id, "name": s.name, "actions": s.actions} for s in evaluation.matched
-        ]
-    changes = _rule_changes(ticket, actions)
+    actions, matched, changes = rules_evaluate(ticket, rule_set, ctx)
     group_id = changes["group"].pk if "group" in changes else ticket.group_id
-    if changes:
-        names = ", ".join(f"“{m['name']}”" for m in matched)
-        ticket = ticket_system_update(
-            ticket=ticket, source=SOURCE, reason=f"Routing rule {names}", **changes
-        )
-    if matched:
-        _count_matches_after_commit([m["rule_id"] for m in matched], ctx.now)
+    ticket = rules_apply(ticket, matched, changes, ctx)
     if ticket.assignee_id:
         return _record(
             ticket, trigger=trigger, outcome=RoutingDecision.Outcome.KEPT, ctx=ctx,
@@ -465,5 +495,5 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True):
         cfg = selectors.group_dispatch(group_id)
     return _place(
         ticket, group_id, cfg, ctx, trigger=trigger, rules=matched,
-        review=bool(actions.get("review")),
+        review=bool(actions.get("review")), wait=wait,
     )  # fmt: skip

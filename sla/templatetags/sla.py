@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 register = template.Library()
 
@@ -37,6 +38,15 @@ def sla_countdown(due: datetime | None) -> str:
     if left >= 0:
         return f"due in {duration_words(left)}"
     return f"breached {duration_words(-left)} ago"
+
+
+@register.filter
+def sla_iso(value) -> datetime | None:
+    """A time an event stored as ISO text, as a datetime the `date` filter
+    shows in the viewer's time zone (raw text would read in UTC)."""
+    if isinstance(value, datetime):
+        return value
+    return parse_datetime(value) if value else None
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -189,7 +189,7 @@ def test_two_sweeps_at_once_time_an_acceptance_out_once(tenant):
     def sweep():
         try:
             start.wait()
-            with mock.patch("helpdesk.handover.publish_quietly"), tenant_context(tenant):
+            with tenant_context(tenant):
                 results.append(acceptances_time_out()[0])
         except Exception as error:
             errors.append(repr(error))
@@ -197,10 +197,13 @@ def test_two_sweeps_at_once_time_an_acceptance_out_once(tenant):
             connection.close()
 
     threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Patched once, here: patching one name in two threads at once can leave
+    # the other thread's mock in place for every later test.
+    with mock.patch("helpdesk.handover.publish_quietly"):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert not errors, errors
     assert sorted(results) == [0, 1]
     with tenant_context(tenant):

@@ -221,3 +221,33 @@ def test_a_group_asks_for_acceptance_and_escalates_on_breach_from_its_page(
         cfg = GroupDispatch.objects.get(group=l1)
         assert (cfg.accept_minutes, cfg.escalate_on_breach, cfg.escalation_group) == (10, True, l2)
     assert 'value="10"' in client.get(edit).text
+
+
+@pytest.mark.parametrize(
+    ("role_now", "still_leads"),
+    [
+        (Membership.Role.AGENT, False),
+        (Membership.Role.DISPATCHER, True),
+        (Membership.Role.MANAGER, True),
+    ],
+)
+def test_a_leader_whose_role_is_lowered_to_agent_assigns_no_more(
+    tenant, login, role_now, still_leads
+):
+    with tenant_context(tenant):
+        membership = MembershipFactory(tenant=tenant, role=Membership.Role.DISPATCHER)
+        leader = membership.user
+        member = make_agents(tenant, 1)[0]
+        group = make_group(tenant, [member], name="Claimers", mode="claim", leader=leader)
+        ticket = TicketFactory(subject="Claim me", group=group)
+        membership.role = role_now
+        membership.save()
+    client = login(leader)
+    page = client.get(reverse("dispatch:leader", args=[tenant.slug])).text
+    assert ("Claim me" in page) is still_leads
+    assign = reverse("dispatch:leader_assign", args=[tenant.slug, ticket.number])
+    response = client.post(assign, {"assignee": member.pk})
+    assert response.status_code == (302 if still_leads else 403)
+    with tenant_context(tenant):
+        ticket.refresh_from_db()
+        assert (ticket.assignee == member) is still_leads

@@ -72,6 +72,19 @@ def test_queue_ticket_and_board_reflow_without_losing_anything(narrow, live_serv
         )
         assert before == f'"{label}: "', (cell, before)
     expect(page.get_by_role("link", name="Urgent")).to_be_visible()
+    # The top bar, once its availability switch and bell have loaded, keeps
+    # every control on the screen: it wraps rather than running off the edge.
+    expect(page.get_by_role("group", name="Your availability")).to_be_visible()
+    expect(page.locator("#bell .bell-icon")).to_be_visible()
+    width = page.viewport_size["width"]
+    for control in (
+        page.get_by_role("button", name="Offline"),
+        page.get_by_role("link", name="Notifications"),
+        page.get_by_role("button", name="Keyboard shortcuts"),
+        page.get_by_role("button", name="Log out"),
+    ):
+        box = control.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (control, box)
     page.screenshot(path=SHOTS / f"queue-{page.size_name}.png", full_page=True)
     assert sideways_overflow(page) <= 0, "the queue scrolls sideways"
 

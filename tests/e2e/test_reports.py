@@ -50,7 +50,7 @@ def test_a_manager_reads_the_dashboard_and_opens_the_tickets_behind_a_number(
     page.screenshot(path=shots / "dashboard-phone.png", full_page=True)
     page.set_viewport_size({"width": 1366, "height": 768})
 
-    waiting = page.locator(".tile", has_text="Waiting for an assignee")
+    waiting = page.locator(".tile", has_text="Waiting for assignment")
     waiting.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Open tickets nobody has")).to_be_visible()
     expect(page.get_by_role("cell", name="Nobody has me yet")).to_be_visible()

@@ -454,6 +454,23 @@ def test_only_managers_and_up_see_the_dashboard(tenant, history, agent, login):
     assert f'href="/{tenant.slug}/reports/"' in page
 
 
+def test_the_dashboard_names_statuses_and_an_empty_satisfaction_in_words(
+    tenant, history, agent, admin_user, login
+):
+    with tenant_context(tenant):
+        ticket = history["t4"]
+        ticket.refresh_from_db()
+        services.ticket_update(
+            ticket=ticket, actor=agent, expected_version=None, status=Ticket.Status.ON_HOLD
+        )
+        _refresh(ticket)
+    page = login(admin_user).get(reverse("reports:dashboard", args=[tenant.slug])).content.decode()
+    assert '<span class="status status-on_hold">On hold</span>' in page
+    assert "Onhold" not in page
+    # No ratings yet: said in words, not a lone dash that links nowhere useful.
+    assert '<span class="tile-none">No ratings</span>' in page
+
+
 def test_a_number_links_to_the_tickets_behind_it(tenant, history, admin_user, login):
     client = login(admin_user)
     response = client.get(reverse("reports:tickets", args=[tenant.slug, "unassigned"]))

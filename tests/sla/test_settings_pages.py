@@ -4,6 +4,7 @@ tickets; the what-if page answers the worked example."""
 
 from datetime import timedelta
 
+import pytest
 from django.urls import reverse
 
 from helpdesk.models import AuditEntry
@@ -208,3 +209,26 @@ def test_a_policy_sets_its_no_activity_reminder(tenant, admin_user, login):
         assert Policy.objects.get().remind_after_hours == 6
     page = client.get(reverse("sla:settings", args=[tenant.slug])).content.decode()
     assert "after 6 h" in page
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "refused"),
+    [
+        ("2026-12-01", "2062-12-01", True),  # a mistyped year
+        ("0001-01-01", "9999-12-31", True),
+        ("2026-01-01", "2027-01-02", True),  # 367 days
+        ("2026-01-01", "2026-12-31", False),  # a whole year is still one closure
+        ("2026-12-24", "2026-12-26", False),
+    ],
+)
+def test_a_closure_longer_than_a_year_is_refused_with_the_reason(
+    tenant, admin_user, login, first, last, refused
+):
+    with tenant_context(tenant):
+        calendar = Calendar.objects.create(tenant=tenant, name="Office", hours=BUSINESS_HOURS)
+    client = login(admin_user)
+    url = reverse("sla:closure_add", args=[tenant.slug, calendar.pk])
+    response = client.post(url, {"name": "Closed", "first_date": first, "last_date": last})
+    assert ("A closure lasts at most 366 days" in response.content.decode()) is refused
+    with tenant_context(tenant):
+        assert CalendarClosure.objects.exists() is not refused

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from helpdesk.parsing import parse_id
 from helpdesk.proxies import client_ip
 from helpdesk.services.tenant import LOGO_CONTENT_TYPES
 from helpdesk.tenancy import public_tenant_view
@@ -390,9 +391,9 @@ def my_tickets(request, contact):
     shared), a page at a time: `?before=<number>` older, `?after=` newer."""
     cursors = {}
     for name in ("before", "after"):
-        value = request.GET.get(name, "")
-        if value.isdigit() and len(value) < 12:
-            cursors[name] = int(value)
+        value = parse_id(request.GET.get(name, ""))
+        if value is not None:
+            cursors[name] = value
     page = selectors.contact_tickets(contact=contact, **cursors)
     for ticket in page.tickets:
         ticket.status_words = _(CUSTOMER_STATUS[ticket.status])
