@@ -73,11 +73,13 @@ from helpdesk.tenancy import _current_tenant, tenant_context  # noqa: E402
 from helpdesk.tenant_work import work_due  # noqa: E402
 from sla.models import Alert, Calendar, Policy, PolicyTarget, Reapply, TicketTarget  # noqa: E402
 from sla.services.alerts import sla_sweep  # noqa: E402
-from sla.services.settings import REAPPLY_CHUNK, sla_reapply_run  # noqa: E402
+from sla.services.settings import sla_reapply_run  # noqa: E402
 from sla.services.timers import WORK_KIND, policies_load, sla_recompute  # noqa: E402
 from tickets.models import Ticket  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The per-ticket reapply's chunk (sla/services/settings.py before the bulk path).
+REAPPLY_CHUNK = 200
 OFFICE = {str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)}
 HOUR = 3600
 # (priority, kind) -> seconds, Berlin business time.
