@@ -582,7 +582,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "step",
-        choices=["setup", "reapply", "reapply-sample", "sweep", "delay", "badges-off", "badges-on"],
+        choices=[
+            "setup",
+            "reapply",
+            "reapply-sample",
+            "sweep",
+            "delay",
+            "badges-off",
+            "badges-on",
+            "settle",
+        ],
     )
     parser.add_argument(
         "--sample", type=int, default=2000, help="open tickets through sla_recompute"
@@ -610,6 +619,8 @@ def main() -> None:
         sweep(tenant, args.due, args.rounds, args.profile)
         if args.unfill_index:
             fill_index(tenant, False)
+    elif args.step == "settle":
+        settle(tenant)
     elif args.step in ("badges-off", "badges-on"):
         badges(tenant, args.step == "badges-on")
     else:
