@@ -23,16 +23,21 @@ Our own extra pages:
   board_group        -> the kanban for one group
   queue_page_21      -> the same group queue after following "Next page" 20 times
                         (the 21st page is timed; the cursor is found once per client)
+  portal_ticket      -> a customer's portal page of a random ticket, opened by its
+                        link without an account (links issued beforehand by
+                        bench/portal_links.py into the file BENCH_PORTAL_LINKS)
 
 Environment: BENCH_TENANT (default "bench"), BENCH_AGENT (default
 "<tenant>-agent0", an admin, so the All queue is visible), BENCH_PASSWORD,
 BENCH_GROUP (group name, default "Team 0"), BENCH_SEARCH_TERM (default
 "refund"), BENCH_SEARCH_RARE (default "customer4242@client254.example"),
 BENCH_DATABASE_URL or DATABASE_URL (for discover()), and
-BENCH_BASE_URL (only to probe whether search exists when Django is not loaded).
+BENCH_BASE_URL (only to probe whether search exists when Django is not loaded),
+BENCH_PORTAL_LINKS (JSON file of {"number", "token"} from bench/portal_links.py).
 """
 
 import html
+import json
 import os
 import re
 import sys
@@ -225,6 +230,27 @@ def page_queue_page_21(client, rng, ctx):
     return _ok("queue_page_21", client.get(ctx[key]))
 
 
+_PORTAL_LINKS = []  # not in ctx: the harness writes ctx into the results
+
+
+def _portal_links():
+    if _PORTAL_LINKS:
+        return _PORTAL_LINKS
+    path = os.environ.get("BENCH_PORTAL_LINKS")
+    if not path:
+        raise RuntimeError("portal_ticket: set BENCH_PORTAL_LINKS (bench/portal_links.py)")
+    with open(path) as f:
+        _PORTAL_LINKS.extend(json.load(f))
+    return _PORTAL_LINKS
+
+
+def page_portal_ticket(client, rng, ctx):
+    """A customer opens their ticket from the link in a mail (no account;
+    the anonymous client of the harness)."""
+    link = rng.choice(_portal_links())
+    return _ok("portal_ticket", client.get(f"/portal/{TENANT}/t/{link['number']}/{link['token']}/"))
+
+
 # name -> (function, who)
 PAGES = {
     "dashboard": (page_dashboard, "staff"),
@@ -236,6 +262,7 @@ PAGES = {
     "create_staff_post": (page_create_staff, "staff"),
     "board_group": (page_board_group, "staff"),
     "queue_page_21": (page_queue_page_21, "staff"),
+    "portal_ticket": (page_portal_ticket, "anon"),
 }
 
 
