@@ -115,6 +115,8 @@ def desk(tenant, agent):
         _target(t1, "first_response", met=D + 30 * M)
         _target(t1, "resolution", met=D + 2 * H)
         _target(t2, "resolution", breached=D + 3 * H)
+        # The SLA app's events refresh the facts, which keep the outcomes.
+        _refresh(t1, t2)
         _rating(t1, good=True, comment="Quick and kind", moment=D + 3 * H, group=a,
                 category=None, assignee=agent)  # fmt: skip
         _rating(t2, good=False, comment="=Took ages", moment=D + 10 * H, group=b,

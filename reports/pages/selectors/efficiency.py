@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .common import FACTS, REPLIES, TARGETS, Filters, _all, _share
+from .common import FACTS, REPLIES, Filters, _all, _share
 
 
 @dataclass
@@ -61,13 +61,11 @@ def efficiency(filters: Filters) -> EfficiencyReport:
                    count(*), count(*) FILTER (WHERE f.reopens > 0),
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY f.resolution_seconds),
                    percentile_cont(0.9) WITHIN GROUP (ORDER BY f.resolution_seconds),
-                   coalesce(sum(t.met), 0), coalesce(sum(t.missed), 0)
+                   coalesce(sum((f.sla_first_response = 'met')::int
+                                + (f.sla_resolution = 'met')::int), 0),
+                   coalesce(sum((f.sla_first_response = 'breached')::int
+                                + (f.sla_resolution = 'breached')::int), 0)
             FROM {FACTS} f
-            LEFT JOIN LATERAL (
-                SELECT count(*) FILTER (WHERE breached_at IS NULL AND met_at IS NOT NULL) AS met,
-                       count(*) FILTER (WHERE breached_at IS NOT NULL) AS missed
-                FROM {TARGETS} tt WHERE tt.tenant_id = f.tenant_id AND tt.ticket_id = f.ticket_id
-            ) t ON TRUE
             WHERE {where} AND f.resolved_at >= %(start)s AND f.resolved_at < %(end)s
             GROUP BY {sets}""",
         params,
