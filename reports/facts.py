@@ -190,8 +190,9 @@ def fold(fact, events: list[EventRow], zone: ZoneInfo) -> bool:
 
 # What a fact adds to the daily rollups, mirroring `reports.rollup` (the
 # SQL the rebuild counts with; the property test holds the two together):
-# {(day, *key): [count per rollup.COUNTS]} and
-# {(day, *key, measure, bucket): 1}, the key as rollup.KEY_COLUMNS.
+# {(day, *key): [count per rollup.COUNTS]},
+# {(day, *key, measure, bucket): 1}, the key as rollup.KEY_COLUMNS, and
+# {(day, hour, *rollup.HOUR_KEYS): 1} for the hour the ticket came in.
 COUNT_NAMES = (
     "created",
     "assigned",
@@ -210,15 +211,29 @@ COUNT_NAMES = (
 )
 
 
-def contributions(fact) -> tuple[dict[tuple, list[int]], dict[tuple, int]]:
-    """The rows of the daily rollups this fact counts in, and by how much."""
+def assign_to_reply_seconds(fact) -> int | None:
+    """The time from the first assignment to the first reply (None when
+    either is missing, or the reply came before anyone was assigned)."""
+    assigned, replied = fact.first_assigned_at, fact.first_reply_at
+    if assigned is None or replied is None or assigned > replied:
+        return None
+    return _seconds(assigned, replied)
+
+
+Contributions = tuple[dict[tuple, list[int]], dict[tuple, int], dict[tuple, int]]
+
+
+def contributions(fact, zone: ZoneInfo) -> Contributions:
+    """The rows of the daily rollups this fact counts in, and by how much
+    (`zone`: the help desk's, for the hour the ticket came in)."""
     if fact is None:
-        return {}, {}
+        return {}, {}, {}
     # The key after the day of the fact's row in each slice (rollup.SLICES).
     slices = (
         ("", fact.group_id, fact.channel, fact.priority, fact.category_id, None, None),
         ("assignee", None, "", 0, None, fact.assignee_id, None),
         ("organization", None, "", 0, None, None, fact.organization_id),
+        ("agent_group", fact.group_id, "", 0, None, fact.assignee_id, None),
     )
     counts: dict[tuple, list[int]] = {}
 
@@ -260,26 +275,36 @@ def contributions(fact) -> tuple[dict[tuple, list[int]], dict[tuple, int]]:
             score_five_sum=(fact.rating_score or 0) if five else 0,
         )
     durations: dict[tuple, int] = {}
-    for measure, moment, day, seconds in (
-        ("first_reply", "first_reply_at", "first_reply_day", "first_reply_seconds"),
-        ("resolution", "resolved_at", "resolved_day", "resolution_seconds"),
+    for measure, moment, day, value in (
+        ("first_reply", "first_reply_at", "first_reply_day", fact.first_reply_seconds),
+        ("resolution", "resolved_at", "resolved_day", fact.resolution_seconds),
         (
             "first_reply_business",
             "first_reply_at",
             "first_reply_day",
-            "first_reply_business_seconds",
+            fact.first_reply_business_seconds,
         ),
-        ("resolution_business", "resolved_at", "resolved_day", "resolution_business_seconds"),
+        ("resolution_business", "resolved_at", "resolved_day", fact.resolution_business_seconds),
+        ("assign_to_reply", "first_reply_at", "first_reply_day", assign_to_reply_seconds(fact)),
     ):
-        value = getattr(fact, seconds)
         if getattr(fact, moment) is not None and value is not None:
             for key in slices:
                 row = (getattr(fact, day), *key, measure, duration_bucket(value))
                 durations[row] = durations.get(row, 0) + 1
-    return counts, durations
+    hour = fact.created_at.astimezone(zone).hour
+    hours = {(fact.created_day, hour, fact.group_id, fact.channel, fact.category_id): 1}
+    return counts, durations, hours
 
 
-def contributions_delta(before, after) -> tuple[dict[tuple, list[int]], dict[tuple, int]]:
+def _delta_of(before: dict[tuple, int], after: dict[tuple, int]) -> dict[tuple, int]:
+    return {
+        key: after.get(key, 0) - before.get(key, 0)
+        for key in set(before) | set(after)
+        if after.get(key, 0) != before.get(key, 0)
+    }
+
+
+def contributions_delta(before: Contributions, after: Contributions) -> Contributions:
     """What changing a fact from `before` to `after` (contributions) adds
     to each rollup row; rows it leaves as they were are not listed."""
     counts: dict[tuple, list[int]] = {}
@@ -289,9 +314,4 @@ def contributions_delta(before, after) -> tuple[dict[tuple, list[int]], dict[tup
         delta = [b - a for a, b in zip(old, new, strict=True)]
         if any(delta):
             counts[key] = delta
-    durations = {
-        key: after[1].get(key, 0) - before[1].get(key, 0)
-        for key in set(before[1]) | set(after[1])
-        if after[1].get(key, 0) != before[1].get(key, 0)
-    }
-    return counts, durations
+    return counts, _delta_of(before[1], after[1]), _delta_of(before[2], after[2])

@@ -198,6 +198,7 @@ class DailyDuration(TenantOwned):
         RESOLUTION = "resolution", "Resolution"
         FIRST_REPLY_BUSINESS = "first_reply_business", "First reply, business time"
         RESOLUTION_BUSINESS = "resolution_business", "Resolution, business time"
+        ASSIGN_TO_REPLY = "assign_to_reply", "First assignment to first reply"
 
     day = models.DateField()
     slice = models.CharField(max_length=12, default="", blank=True)
@@ -248,6 +249,36 @@ class DailyDuration(TenantOwned):
                     "bucket",
                     "count",
                 ],
+            )
+        ]
+
+
+class HourlyVolume(TenantOwned):
+    """How many tickets came in on one day in one hour (the help desk's time
+    zone), per group, channel and category, as the tickets are now: the
+    channel mix and the busiest hours of the week read it. Kept with the
+    daily rollups (`facts.contributions`); a row may fall to 0 and stay."""
+
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    group_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=10)
+    category_id = models.BigIntegerField(null=True)
+    created = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", "hour", "group_id", "channel", "category_id"],
+                name="hourlyvolume_one_row",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "day"],
+                name="hourlyvolume_day_idx",
+                include=["hour", "group_id", "channel", "category_id", "created"],
             )
         ]
 

@@ -20,8 +20,10 @@ DIMENSIONS = ("group_id", "channel", "priority", "category_id")
 # dimension (those the slice is not kept by hold NULL, "" or 0).
 KEY_COLUMNS = ("slice", *DIMENSIONS, "assignee_id", "organization_id")
 # The rollups keep three slices of each day: by the four dimensions above
-# together (""), by the ticket's agent, and by its organisation. Each fact
-# counts once in each. {slice: {key column: SQL value}}.
+# together (""), by the ticket's agent, by its organisation, and by its
+# agent and group together (the efficiency report's rows, narrowed to a
+# group or an agent). Each fact counts once in each.
+# {slice: {key column: SQL value}}.
 SLICES = {
     "": {
         "group_id": "group_id",
@@ -46,6 +48,14 @@ SLICES = {
         "category_id": "NULL::bigint",
         "assignee_id": "NULL::bigint",
         "organization_id": "organization_id",
+    },
+    "agent_group": {
+        "group_id": "group_id",
+        "channel": "''",
+        "priority": "0",
+        "category_id": "NULL::bigint",
+        "assignee_id": "assignee_id",
+        "organization_id": "NULL::bigint",
     },
 }
 
@@ -93,13 +103,25 @@ COUNT_BRANCHES = (
     ),
 )
 
-# (measure, moment column, day column, seconds column) per histogram.
+# The time from the first assignment to the first reply, as
+# `facts.assign_to_reply_seconds` counts it.
+ASSIGN_TO_REPLY_SQL = (
+    "CASE WHEN first_assigned_at <= first_reply_at"
+    " THEN floor(extract(epoch FROM first_reply_at - first_assigned_at))::int END"
+)
+
+# (measure, moment column, day column, seconds column or SQL) per histogram.
 DURATION_BRANCHES = (
     ("first_reply", "first_reply_at", "first_reply_day", "first_reply_seconds"),
     ("resolution", "resolved_at", "resolved_day", "resolution_seconds"),
     ("first_reply_business", "first_reply_at", "first_reply_day", "first_reply_business_seconds"),
     ("resolution_business", "resolved_at", "resolved_day", "resolution_business_seconds"),
+    ("assign_to_reply", "first_reply_at", "first_reply_day", ASSIGN_TO_REPLY_SQL),
 )
+
+# What the hourly rollup (`HourlyVolume`: tickets created per day and hour
+# in the help desk's time zone) is kept by after the day and the hour.
+HOUR_KEYS = ("group_id", "channel", "category_id")
 
 # A condition on the facts for one kind of moment: (moment column, day column) -> SQL.
 Condition = Callable[[str, str], str]
@@ -180,4 +202,17 @@ def insert_durations(condition: Condition, slice_name: str) -> str:
     return (
         f"INSERT INTO reports_dailyduration ({columns}) SELECT %(tenant)s, * FROM"
         f" ({durations_select(condition, slice_name=slice_name)}) AS d ORDER BY day"
+    )
+
+
+def insert_hours() -> str:
+    """INSERT the tickets created per day and hour (the help desk's time
+    zone, %(zone)s) of every fact."""
+    keys = ", ".join(HOUR_KEYS)
+    return (
+        f"INSERT INTO reports_hourlyvolume (tenant_id, day, hour, {keys}, created)"
+        f" SELECT %(tenant)s, created_day,"
+        f" extract(hour FROM created_at AT TIME ZONE %(zone)s)::int AS hour, {keys}, count(*)"
+        f" FROM reports_ticketfact WHERE tenant_id = %(tenant)s"
+        f" GROUP BY created_day, hour, {keys} ORDER BY created_day"
     )

@@ -22,7 +22,7 @@ from .facts import (
     fold,
     take_targets,
 )
-from .models import DailyDuration, DailyVolume, TicketFact
+from .models import DailyDuration, DailyVolume, HourlyVolume, TicketFact
 
 TICKET_COLUMNS = (
     "id",
@@ -106,7 +106,7 @@ def fact_refresh(*, ticket_id: int) -> TicketFact | None:
         return None
     # Two handlers of one ticket's events queue here rather than fold twice.
     fact = TicketFact.objects.select_for_update().filter(ticket_id=ticket_id).first()
-    before = contributions(fact)
+    before = contributions(fact, zone)
     before_rolled = _rolled(fact)
     if fact is None:
         fact = _new_fact(ticket, zone)
@@ -116,7 +116,7 @@ def fact_refresh(*, ticket_id: int) -> TicketFact | None:
     if not folded and fact.pk is not None and before_rolled == _rolled(fact):
         return fact
     fact.save()
-    rollups_add(*contributions_delta(before, contributions(fact)))
+    rollups_add(*contributions_delta(before, contributions(fact, zone)))
     return fact
 
 
@@ -126,42 +126,65 @@ def _rolled(fact: TicketFact | None):
     return tuple(getattr(fact, name) for name in ROLLED_FIELDS)
 
 
-def rollups_add(counts: dict[tuple, list[int]], durations: dict[tuple, int]) -> None:
+def rollups_add(
+    counts: dict[tuple, list[int]], durations: dict[tuple, int], hours: dict[tuple, int]
+) -> None:
     """Add a fact's change to the daily rollups (`facts.contributions_delta`),
     in place: a statement per row it changes, whatever the day's volume.
     Rows are taken in one order, so two handlers cannot deadlock on them; a
     row a negative change finds missing means the rollups are out of step
     with the facts (a rebuild puts them right), and the handler fails."""
-    tenant_id = current_tenant().pk
     keys = ("tenant_id", "day", *rollup.KEY_COLUMNS)
+    for table, key_columns, columns, changes in (
+        ("reports_dailyvolume", keys, rollup.COUNTS, counts),
+        (
+            "reports_dailyduration",
+            (*keys, "measure", "bucket"),
+            ("count",),
+            {k: [v] for k, v in durations.items()},
+        ),
+        (
+            "reports_hourlyvolume",
+            ("tenant_id", "day", "hour", *rollup.HOUR_KEYS),
+            ("created",),
+            {k: [v] for k, v in hours.items()},
+        ),
+    ):
+        rollup_rows_add(table, key_columns, columns, changes)
+
+
+def rollup_rows_add(
+    table: str, key_columns: tuple[str, ...], columns: tuple[str, ...], changes: dict[tuple, list]
+) -> None:
+    """Add `changes` ({key after the tenant: [change per column]}) to the
+    rollup `table` in place: a statement per row, in one order (two
+    handlers cannot deadlock on them). A row a negative change finds
+    missing means the rollup is out of step with the facts (a rebuild puts
+    it right), and the handler fails."""
+    tenant_id = current_tenant().pk
     with connection.cursor() as cursor:
-        for table, columns, changes in (
-            ("reports_dailyvolume", rollup.COUNTS, counts),
-            ("reports_dailyduration", ("count",), {k: [v] for k, v in durations.items()}),
-        ):
-            key_columns = keys if table == "reports_dailyvolume" else (*keys, "measure", "bucket")
-            for key in sorted(changes, key=repr):
-                delta = changes[key]
-                if min(delta) >= 0:
-                    names = ", ".join((*key_columns, *columns))
-                    marks = ", ".join(["%s"] * (len(key_columns) + len(columns)))
-                    adds = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
-                    cursor.execute(
-                        f"INSERT INTO {table} ({names}) VALUES ({marks})"
-                        f" ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {adds}",
-                        [tenant_id, *key, *delta],
-                    )
-                    continue
-                adds = ", ".join(f"{c} = {c} + %s" for c in columns)
-                match = " AND ".join(f"{c} IS NOT DISTINCT FROM %s" for c in key_columns[2:])
+        for key in sorted(changes, key=repr):
+            delta = changes[key]
+            if min(delta) >= 0:
+                names = ", ".join((*key_columns, *columns))
+                marks = ", ".join(["%s"] * (len(key_columns) + len(columns)))
+                adds = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
                 cursor.execute(
-                    f"UPDATE {table} SET {adds} WHERE tenant_id = %s AND day = %s AND {match}",
-                    [*delta, tenant_id, *key],
+                    f"INSERT INTO {table} ({names}) VALUES ({marks})"
+                    f" ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {adds}",
+                    [tenant_id, *key, *delta],
                 )
-                if cursor.rowcount != 1:
-                    raise RuntimeError(
-                        f"{table} is out of step with the facts: rebuild_report_facts puts it right"
-                    )
+                continue
+            adds = ", ".join(f"{c} = {c} + %s" for c in columns)
+            match = " AND ".join(f"{c} IS NOT DISTINCT FROM %s" for c in key_columns[2:])
+            cursor.execute(
+                f"UPDATE {table} SET {adds} WHERE tenant_id = %s AND day = %s AND {match}",
+                [*delta, tenant_id, *key],
+            )
+            if cursor.rowcount != 1:
+                raise RuntimeError(
+                    f"{table} is out of step with the facts: rebuild_report_facts puts it right"
+                )
 
 
 def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: int = 2000) -> int:
@@ -178,6 +201,7 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
         TicketFact.objects.all().delete()
         DailyVolume.objects.all().delete()
         DailyDuration.objects.all().delete()
+        HourlyVolume.objects.all().delete()
     while True:
         tickets = list(
             Ticket.objects.filter(pk__gt=last_id).order_by("pk").values(*TICKET_COLUMNS)[:chunk]
@@ -206,14 +230,20 @@ def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: 
         done += len(tickets)
         if progress:
             progress(done, total)
+    rollups_recount()
+    return done
+
+
+def rollups_recount() -> None:
+    """Count every day's rollups again from the facts as they are (after a
+    rebuild, or to fill a rollup added by an upgrade), in one transaction."""
+    tenant = current_tenant()
+    params = {"tenant": tenant.pk, "zone": tenant.time_zone}
     with transaction.atomic(), connection.cursor() as cursor:
         DailyVolume.objects.all().delete()
         DailyDuration.objects.all().delete()
+        HourlyVolume.objects.all().delete()
         for slice_name in rollup.SLICES:
-            cursor.execute(
-                rollup.insert_counts(rollup.every_day, slice_name), {"tenant": tenant.pk}
-            )
-            cursor.execute(
-                rollup.insert_durations(rollup.every_day, slice_name), {"tenant": tenant.pk}
-            )
-    return done
+            cursor.execute(rollup.insert_counts(rollup.every_day, slice_name), params)
+            cursor.execute(rollup.insert_durations(rollup.every_day, slice_name), params)
+        cursor.execute(rollup.insert_hours(), params)

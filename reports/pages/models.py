@@ -2,8 +2,10 @@
 
 Kept per ticket by `reports.pages.handlers` from its events (and rebuilt by
 `rebuild_report_facts`): a ticket's status and group spells, its public
-replies, its tags; and a daily snapshot of each agent's load written by a
-beat task. Loaded from `ReportsConfig.ready()`; migrations in `reports`.
+replies, its tags; their daily rollups (`DailySpell`, `DailyReply`, kept in
+the same transaction, so a period's page reads days, not tickets); and a
+daily snapshot of each agent's load written by a beat task. Loaded from
+`ReportsConfig.ready()`; migrations in `reports`.
 """
 
 from django.db import models
@@ -55,10 +57,12 @@ class TicketSpell(TenantOwned):
                 name="ticketspell_ended_idx",
                 condition=models.Q(ended_at__isnull=False),
             ),
+            # "There now" (count and age) read from the index alone.
             models.Index(
                 fields=["tenant", "kind", "value"],
                 name="ticketspell_current_idx",
                 condition=models.Q(ended_at__isnull=True, ticket_open=True),
+                include=["started_at"],
             ),
             models.Index(
                 fields=["tenant", "started_at"],
@@ -132,5 +136,66 @@ class LoadSnapshot(TenantOwned):
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "day", "user_id"], name="loadsnapshot_one_per_day"
+            )
+        ]
+
+
+class DailySpell(TenantOwned):
+    """The spells of one status or group that ended on one day (the help
+    desk's time zone), per the group the ticket is in now and per duration
+    bucket (`reports.facts.duration_bucket`): how many, and their seconds
+    in all. Where tickets stall reads a period's days of it. A row may fall
+    to 0 and stay."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=6, choices=TicketSpell.Kind.choices)
+    value = models.CharField(max_length=20)
+    # The ticket's group now (its current group spell's), None for none.
+    group_id = models.BigIntegerField(null=True)
+    bucket = models.PositiveSmallIntegerField()
+    spells = models.IntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "reports"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", "kind", "value", "group_id", "bucket"],
+                name="dailyspell_one_row",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "day"],
+                name="dailyspell_day_idx",
+                include=["kind", "value", "group_id", "bucket", "spells", "seconds"],
+            )
+        ]
+
+
+class DailyReply(TenantOwned):
+    """Public replies sent on one day (the help desk's time zone) by one
+    sender in one group (the ticket's group then). A row may fall to 0."""
+
+    day = models.DateField()
+    user_id = models.BigIntegerField(null=True)
+    group_id = models.BigIntegerField(null=True)
+    replies = models.IntegerField(default=0)
+
+    class Meta:
+        app_label = "reports"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", "user_id", "group_id"],
+                name="dailyreply_one_row",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "day"],
+                name="dailyreply_day_idx",
+                include=["user_id", "group_id", "replies"],
             )
         ]

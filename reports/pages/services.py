@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -12,9 +13,10 @@ from django.utils import timezone
 from helpdesk.tenancy import current_tenant
 from tickets.models import Event, Ticket
 
-from . import selectors
+from ..services import rollup_rows_add
+from . import rollup, selectors
 from .fold import EVENT_COLUMNS, PageEvent, TicketPages, fold_ticket
-from .models import LoadSnapshot, ReplyFact, TicketSpell, TicketTagFact
+from .models import DailyReply, DailySpell, LoadSnapshot, ReplyFact, TicketSpell, TicketTagFact
 
 TICKET_COLUMNS = ("id", "status", "group_id", "tags", "created_at")
 
@@ -66,11 +68,23 @@ def _fold(ticket: dict, events: list[PageEvent]) -> TicketPages:
     )
 
 
+def _delete_returning(model, columns: tuple[str, ...], ticket_id: int) -> list[tuple]:
+    """Delete the ticket's rows of `model`, returning their `columns`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {model._meta.db_table} WHERE tenant_id = %s AND ticket_id = %s"
+            f" RETURNING {', '.join(columns)}",
+            [current_tenant().pk, ticket_id],
+        )
+        return cursor.fetchall()
+
+
 @transaction.atomic
 def page_facts_refresh(*, ticket_id: int) -> TicketPages | None:
     """Fold all of one ticket's events again into its spells, replies and
-    tags, replacing the rows it had. Idempotent: the rows depend on the
-    events and the ticket alone."""
+    tags, replacing the rows it had, and add the change to the daily
+    rollups (the old rows' share out, the new rows' in). Idempotent: the
+    rows depend on the events and the ticket alone."""
     with connection.cursor() as cursor:
         # Two handlers of one ticket's events queue here rather than both
         # replace its rows at once.
@@ -89,11 +103,31 @@ def page_facts_refresh(*, ticket_id: int) -> TicketPages | None:
     ]
     pages = _fold(ticket, events)
     spells, replies, tags = _rows(ticket, pages)
-    for model in (TicketSpell, ReplyFact, TicketTagFact):
-        model.objects.filter(ticket_id=ticket_id).delete()
+    old_spells = _delete_returning(TicketSpell, rollup.SPELL_COLUMNS, ticket_id)
+    old_replies = _delete_returning(ReplyFact, rollup.REPLY_COLUMNS, ticket_id)
+    TicketTagFact.objects.filter(ticket_id=ticket_id).delete()
     TicketSpell.objects.bulk_create(spells)
     ReplyFact.objects.bulk_create(replies)
     TicketTagFact.objects.bulk_create(tags)
+    zone = ZoneInfo(current_tenant().time_zone)
+    rollup_rows_add(
+        rollup.SPELL_TABLE,
+        rollup.SPELL_KEYS,
+        rollup.SPELL_COUNTS,
+        rollup.delta(
+            rollup.spell_contributions(old_spells, zone),
+            rollup.spell_contributions(pages.spells, zone),
+        ),
+    )
+    rollup_rows_add(
+        rollup.REPLY_TABLE,
+        rollup.REPLY_KEYS,
+        rollup.REPLY_COUNTS,
+        rollup.delta(
+            rollup.reply_contributions(old_replies, zone),
+            rollup.reply_contributions(pages.replies, zone),
+        ),
+    )
     return pages
 
 
@@ -105,7 +139,7 @@ def page_facts_rebuild(
     so). Returns how many tickets."""
     total = Ticket.objects.count()
     with transaction.atomic():
-        for model in (TicketSpell, ReplyFact, TicketTagFact):
+        for model in (TicketSpell, ReplyFact, TicketTagFact, DailySpell, DailyReply):
             model.objects.all().delete()
     done = last_id = 0
     while True:
@@ -136,7 +170,20 @@ def page_facts_rebuild(
         done += len(tickets)
         if progress:
             progress(done, total)
+    page_rollups_recount()
     return done
+
+
+def page_rollups_recount() -> None:
+    """Count the pages' daily rollups again from the page facts as they are
+    (after a rebuild, or to fill them after an upgrade), in one transaction."""
+    tenant = current_tenant()
+    params = {"tenant": tenant.pk, "zone": tenant.time_zone}
+    with transaction.atomic(), connection.cursor() as cursor:
+        DailySpell.objects.all().delete()
+        DailyReply.objects.all().delete()
+        cursor.execute(rollup.insert_spells(), params)
+        cursor.execute(rollup.insert_replies(), params)
 
 
 @transaction.atomic

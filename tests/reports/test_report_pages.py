@@ -132,6 +132,12 @@ def desk(tenant, agent):
     }
 
 
+def about(seconds):
+    """A time as the report pages give it: read from duration buckets, within
+    4.4% of the true value (reports.facts)."""
+    return pytest.approx(seconds, rel=0.045)
+
+
 def _period(**narrow):
     return selectors.Filters(start=D - timedelta(days=1), end=D + timedelta(days=2), **narrow)
 
@@ -144,27 +150,29 @@ def test_efficiency_per_agent_and_group_matches_the_hand_worked_values(tenant, d
     agents = {r.key: r for r in report.agents}
     groups = {r.key: r for r in report.groups}
     # Handled: One (agent, 2 h) and Two (other, solved 8 h after it came in, reopened).
-    assert (agents[agent.pk].handled, agents[agent.pk].resolution_median) == (1, 7200)
-    assert (agents[other.pk].handled, agents[other.pk].resolution_median) == (1, 8 * 3600)
+    assert (agents[agent.pk].handled, agents[agent.pk].resolution_median) == (1, about(7200))
+    assert (agents[other.pk].handled, agents[other.pk].resolution_median) == (1, about(8 * 3600))
     assert (agents[other.pk].reopened, agents[agent.pk].reopened) == (1, 0)
     # First replies: 30 and 40 minutes; assignment to first reply 30 minutes each.
-    assert agents[agent.pk].first_reply_median == 1800
-    assert agents[other.pk].first_reply_median == 2400
-    assert agents[other.pk].assign_to_reply_median == 1800
+    assert agents[agent.pk].first_reply_median == about(1800)
+    assert agents[other.pk].first_reply_median == about(2400)
+    assert agents[other.pk].assign_to_reply_median == about(1800)
     # Replies: one by the agent (in Alpha), two by the other (Alpha, then Beta).
     assert (agents[agent.pk].replies, agents[other.pk].replies) == (1, 2)
     assert (groups[a.pk].replies, groups[b.pk].replies) == (2, 1)
     # Two is in Beta now: solved tickets count for the group they are in.
     assert (groups[a.pk].handled, groups[b.pk].handled) == (1, 1)
-    # SLA: One met two targets, Two missed one.
+    # SLA, decided in the period: One met two targets, Two missed one.
     assert (agents[agent.pk].sla_met, agents[agent.pk].sla_missed) == (2, 0)
     assert (agents[other.pk].sla_met, agents[other.pk].sla_missed) == (0, 1)
     total = report.total
     assert (total.handled, total.replies, total.first_replies) == (2, 3, 2)
-    assert total.resolution_median == (7200 + 28800) / 2
-    assert total.resolution_p90 == pytest.approx(7200 + 0.9 * (28800 - 7200))
-    assert total.first_reply_median == 2100
-    assert total.assign_to_reply_median == 1800
+    # Percentiles by nearest rank: the median of two is the shorter time.
+    assert total.resolution_median == about(7200)
+    assert total.resolution_p90 == about(28800)
+    assert total.first_reply_median == about(1800)
+    assert total.first_reply_p90 == about(2400)
+    assert total.assign_to_reply_median == about(1800)
     assert total.sla_share == pytest.approx(2 / 3)
 
 
@@ -245,9 +253,9 @@ def test_stalls_time_in_status_and_group_and_the_ticket_that_bounced(tenant, des
     # before it was reopened. Open tickets now: Five new, Three open, Four
     # pending (One and Two are solved).
     assert statuses == {
-        "new": (1, 600, 600, 1),
-        "open": (3, 10800, 7200 + 13800 + 10800, 1),
-        "resolved": (1, 3600, 3600, 0),  # solved tickets are not stalled
+        "new": (1, about(600), 600, 1),
+        "open": (3, about(10800), 7200 + 13800 + 10800, 1),
+        "resolved": (1, about(3600), 3600, 0),  # solved tickets are not stalled
         "pending": (0, None, 0, 1),
     }
     groups = {d.value: (d.spells, d.total, d.now) for d in report.groups}

@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from helpdesk.models import Tenant
 from helpdesk.tenancy import tenant_context
-from reports.pages.services import page_facts_rebuild
-from reports.services import facts_rebuild
+from reports.pages.services import page_facts_rebuild, page_rollups_recount
+from reports.services import facts_rebuild, rollups_recount
 
 
 class Command(BaseCommand):
@@ -18,14 +18,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("tenant", help="The help desk's slug, or 'all'.")
+        parser.add_argument(
+            "--rollups",
+            action="store_true",
+            help="Only count the daily rollups again from the facts as they are (fast).",
+        )
 
-    def handle(self, *args, tenant, **options):
+    def handle(self, *args, tenant, rollups=False, **options):
         tenants = Tenant.objects.order_by("slug")
         if tenant != "all":
             tenants = tenants.filter(slug=tenant)
             if not tenants.exists():
                 raise CommandError(f"No help desk with the slug {tenant!r}.")
         for each in tenants:
+            if rollups:
+                with tenant_context(each):
+                    rollups_recount()
+                    page_rollups_recount()
+                self.stdout.write(f"{each.slug}: daily rollups counted again.")
+                continue
             with tenant_context(each):
                 count = facts_rebuild(progress=self._progress(each.slug))
             self.stdout.write(f"\n{each.slug}: {count} tickets folded in.")

@@ -4,17 +4,24 @@ and a cursor helper."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.db import connection
+from django.utils import timezone
 
 from helpdesk.tenancy import current_tenant
 from sla.models import TicketTarget
 from tickets.models import Rating
 
-from ..models import LoadSnapshot, ReplyFact, TicketSpell, TicketTagFact
+from ...models import DailyDuration, DailyVolume, HourlyVolume
+from ..models import DailyReply, DailySpell, LoadSnapshot, ReplyFact, TicketSpell, TicketTagFact
 
 FACTS = "reports_ticketfact"
+VOLUMES = DailyVolume._meta.db_table
+DURATIONS = DailyDuration._meta.db_table
+HOURS = HourlyVolume._meta.db_table
+DAILY_SPELLS = DailySpell._meta.db_table
+DAILY_REPLIES = DailyReply._meta.db_table
 SPELLS = TicketSpell._meta.db_table
 REPLIES = ReplyFact._meta.db_table
 TAGS = TicketTagFact._meta.db_table
@@ -38,9 +45,49 @@ class Filters:
     category_id: int | None = None
 
     @property
+    def days(self) -> tuple[date, date]:
+        """The period's first and last day in the help desk's time zone (the
+        daily rollups' days: a period starts at the beginning of a day)."""
+        zone = timezone.get_current_timezone()
+        last = (self.end - timedelta(microseconds=1)).astimezone(zone).date()
+        return self.start.astimezone(zone).date(), last
+
+    @property
+    def previous_days(self) -> tuple[date, date]:
+        """The first and last day of as many days just before the period."""
+        first, last = self.days
+        return first - timedelta(days=(last - first).days + 1), first - timedelta(days=1)
+
+    @property
     def previous_start(self) -> datetime:
-        """The start of the period of the same length just before this one."""
-        return self.start - (self.end - self.start)
+        """The start of the period before: as many days before the start (the
+        same time of day in the help desk's zone, whatever the clocks did)."""
+        zone = timezone.get_current_timezone()
+        local = self.start.astimezone(zone)
+        day = self.previous_days[0]
+        return datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=zone)
+
+    @property
+    def narrowed_by(self) -> set[str]:
+        """The filters set (of group, assignee, channel, category)."""
+        return {
+            name
+            for name in ("group_id", "assignee_id", "channel", "category_id")
+            if getattr(self, name) is not None
+        }
+
+    def on_days(self, alias: str, *, previous: bool = False) -> tuple[str, dict]:
+        """Conditions on a daily rollup's alias (tenant first, then its days:
+        from the period before too when `previous`) and their parameters."""
+        first, last = self.days
+        params = {
+            "tenant": current_tenant().pk,
+            "first": self.previous_days[0] if previous else first,
+            "period_first": first,
+            "last": last,
+        }
+        where = f"{alias}.tenant_id = %(tenant)s AND {alias}.day >= %(first)s"
+        return f"{where} AND {alias}.day <= %(last)s", params
 
     @property
     def narrowed(self) -> bool:

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from .common import BOUNCES, SPELLS, Filters, _all, _facts_join
+from ...facts import histogram_percentile
+from .common import BOUNCES, DAILY_SPELLS, SPELLS, Filters, _all, _facts_join
 
 
 @dataclass(frozen=True)
@@ -46,20 +47,44 @@ class StallsReport:
     bouncers: list[Bouncer]
 
 
-def stalls(filters: Filters, *, now: datetime | None = None, top: int = 50) -> StallsReport:
-    """Time spent in each status and each group (spells that ended in the
-    period, and the open tickets' current ones), hand-offs between groups in
-    the period, and the tickets handed off more than `BOUNCES` times with
-    one of them in the period. Four statements."""
-    now = now or timezone.now()
-    join, where, params = _facts_join(filters, "s")
-    params = {**params, "now": now, "bounces": BOUNCES, "top": top}
-    done = {
+def _done_from_rollups(filters: Filters) -> dict[tuple[str, str], tuple]:
+    """Spells that ended in the period, per status and group: how many,
+    median and 90th percentile (nearest rank), seconds in all; from the
+    daily rollup (kept by the ticket's group)."""
+    where, params = filters.on_days("d")
+    if filters.group_id is not None:
+        where += " AND d.group_id = %(group_id)s"
+        params["group_id"] = filters.group_id
+    found: dict[tuple[str, str], list] = {}
+    for kind, value, bucket, spells, seconds in _all(
+        f"""SELECT d.kind, d.value, d.bucket, sum(d.spells), sum(d.seconds)
+            FROM {DAILY_SPELLS} d WHERE {where}
+            GROUP BY 1, 2, 3 HAVING sum(d.spells) > 0""",
+        params,
+    ):
+        entry = found.setdefault((kind, value), [{}, 0])
+        entry[0][bucket] = int(spells)
+        entry[1] += int(seconds)
+    return {
+        key: (
+            sum(counts.values()),
+            histogram_percentile(counts, 0.5),
+            histogram_percentile(counts, 0.9),
+            total,
+        )
+        for key, (counts, total) in found.items()
+    }
+
+
+def _done_from_spells(filters: Filters, join: str, where: str, params: dict) -> dict:
+    """The same from the spells themselves (narrowed by what the rollup is
+    not kept by: the agent, channel or category)."""
+    return {
         (kind, value): row
         for kind, value, *row in _all(
             f"""SELECT s.kind, s.value, count(*),
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.seconds),
-                       percentile_cont(0.9) WITHIN GROUP (ORDER BY s.seconds), sum(s.seconds)
+                       percentile_disc(0.5) WITHIN GROUP (ORDER BY s.seconds),
+                       percentile_disc(0.9) WITHIN GROUP (ORDER BY s.seconds), sum(s.seconds)
                 FROM {SPELLS} s {join}
                 WHERE s.tenant_id = %(tenant)s AND {where} AND s.ended_at IS NOT NULL
                   AND s.ended_at >= %(start)s AND s.ended_at < %(end)s
@@ -67,6 +92,21 @@ def stalls(filters: Filters, *, now: datetime | None = None, top: int = 50) -> S
             params,
         )
     }
+
+
+def stalls(filters: Filters, *, now: datetime | None = None, top: int = 50) -> StallsReport:
+    """Time spent in each status and each group (spells that ended in the
+    period, and the open tickets' current ones), hand-offs between groups in
+    the period, and the tickets handed off more than `BOUNCES` times with
+    one of them in the period. Four statements; the ended spells from their
+    daily rollup unless narrowed by agent, channel or category."""
+    now = now or timezone.now()
+    join, where, params = _facts_join(filters, "s")
+    params = {**params, "now": now, "bounces": BOUNCES, "top": top}
+    if filters.narrowed_by <= {"group_id"}:
+        done = _done_from_rollups(filters)
+    else:
+        done = _done_from_spells(filters, join, where, params)
     running = {
         (kind, value): row
         for kind, value, *row in _all(
