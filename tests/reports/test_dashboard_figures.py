@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from helpdesk.models import Membership, SupportGroup
 from helpdesk.tenancy import tenant_context
 from reports import rollup, selectors
-from reports.models import DailyDuration, DailyVolume, TicketFact
+from reports.models import DailyDuration, DailyVolume, HourlyVolume, TicketFact
 from reports.services import fact_refresh, facts_rebuild
 from sla.models import Calendar, Policy
 from tests.factories import TicketFactory, UserFactory, add_reply
@@ -347,7 +347,13 @@ def _snapshot(*, folded_to=True):
         DailyDuration.objects.filter(count__gt=0).values_list(*dims, "measure", "bucket", "count"),
         key=repr,
     )
-    return facts, volumes, durations
+    hours = sorted(
+        HourlyVolume.objects.filter(created__gt=0).values_list(
+            "day", "hour", *rollup.HOUR_KEYS, "created"
+        ),
+        key=repr,
+    )
+    return facts, volumes, durations, hours
 
 
 def test_the_handler_folds_each_event_once_even_when_run_twice(tenant, history, agent):
@@ -437,7 +443,9 @@ def test_any_history_rebuilds_to_the_rows_the_handler_kept(tenant, agent, action
 
 def _assert_same(rebuilt, kept):
     """Equal, or a message naming only the rows that differ."""
-    for name, new, old in zip(("facts", "volumes", "durations"), rebuilt, kept, strict=True):
+    for name, new, old in zip(
+        ("facts", "volumes", "durations", "hours"), rebuilt, kept, strict=True
+    ):
         assert [r for r in new if r not in old] == [r for r in old if r not in new], name
 
 

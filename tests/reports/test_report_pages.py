@@ -18,7 +18,7 @@ from dispatch.models import AgentStatus, DispatchSettings
 from helpdesk.models import Membership, SupportGroup
 from helpdesk.tenancy import tenant_context
 from reports.pages import selectors
-from reports.pages.models import ReplyFact, TicketSpell, TicketTagFact
+from reports.pages.models import DailyReply, DailySpell, ReplyFact, TicketSpell, TicketTagFact
 from reports.pages.services import load_snapshot_take, page_facts_rebuild, page_facts_refresh
 from reports.services import fact_refresh
 from sla.models import TicketTarget
@@ -340,7 +340,20 @@ def _page_snapshot():
         ReplyFact.objects.values_list("event_id", "ticket_id", "user_id", "group_id", "created_at")
     )
     tags = sorted(TicketTagFact.objects.values_list("ticket_id", "tag", "created_at"))
-    return spells, replies, tags
+    # The daily rollups, rows that fell to nothing left out.
+    daily_spells = sorted(
+        DailySpell.objects.filter(spells__gt=0).values_list(
+            "day", "kind", "value", "group_id", "bucket", "spells", "seconds"
+        ),
+        key=repr,
+    )
+    daily_replies = sorted(
+        DailyReply.objects.filter(replies__gt=0).values_list(
+            "day", "user_id", "group_id", "replies"
+        ),
+        key=repr,
+    )
+    return spells, replies, tags, daily_spells, daily_replies
 
 
 ACTIONS = st.lists(
@@ -390,6 +403,7 @@ def test_any_history_rebuilds_to_the_page_facts_the_handler_kept(tenant, agent, 
                     )
             page_facts_refresh(ticket_id=ticket.pk)
         kept = _page_snapshot()
+        assert kept[3] or not any(s[7] for s in kept[0])  # ended spells are in the rollup
         page_facts_rebuild(chunk=2)
         assert _page_snapshot() == kept
         # Spells of a kind follow one another without gaps, the last one open.
@@ -473,3 +487,52 @@ def test_the_rebuild_command_rebuilds_the_page_facts_too(tenant, desk):
     assert "5 tickets folded into the report pages" in out.getvalue()
     with tenant_context(tenant):
         assert _page_snapshot() == kept
+
+
+@pytest.mark.parametrize(
+    "narrow",
+    [{}, {"group": 0}, {"group": 1}, {"agent": 0}, {"agent": 1}, {"group": 1, "agent": 1}],
+    ids=["all", "alpha", "beta", "agent", "other", "beta-other"],
+)
+def test_the_rollups_give_the_figures_the_facts_give(tenant, desk, narrow):
+    """A filter the rollups are not kept by (channel, category) reads the
+    facts instead: the figures must not change with the source."""
+    from importlib import import_module
+
+    # The modules (the package names their functions alike).
+    channel_reads, efficiency_reads, stall_reads = (
+        import_module(f"reports.pages.selectors.{name}")
+        for name in ("channels", "efficiency", "stalls")
+    )
+
+    filters = _period(
+        group_id=desk["groups"][narrow["group"]].pk if "group" in narrow else None,
+        assignee_id=desk["agents"][narrow["agent"]].pk if "agent" in narrow else None,
+    )
+
+    def figures(report):
+        rows = [*report.agents, *report.groups, report.total]
+        return [
+            (r.key, r.handled, r.reopened, r.first_replies, r.replies, r.sla_met, r.sla_missed)
+            for r in rows
+        ], [(r.key, r.resolution_median, r.first_reply_p90, r.assign_to_reply_median) for r in rows]
+
+    with tenant_context(tenant):
+        rolled, facts = (
+            figures(efficiency_reads._from_rollups(filters)),
+            figures(efficiency_reads._from_facts(filters)),
+        )
+        assert rolled[0] == facts[0]
+        for (key, *times), (_, *exact) in zip(rolled[1], facts[1], strict=True):
+            assert times == [None if t is None else about(t) for t in exact], key
+        assert rolled[0][-1][1:] != (0, 0, 0, 0, 0, 0) or narrow == {"group": 1, "agent": 1}
+        if "agent" not in narrow:
+            join, where, params = stall_reads._facts_join(filters, "s")
+            by_spells = stall_reads._done_from_spells(filters, join, where, params)
+            by_days = stall_reads._done_from_rollups(filters)
+            assert by_days.keys() == by_spells.keys() and by_days
+            for key, (n, median, p90, total) in by_spells.items():
+                assert by_days[key] == (n, about(median), about(p90), total)
+        if "agent" not in narrow:
+            hours = channel_reads._from_hours(filters)
+            assert hours == channel_reads._from_facts(filters) and hours.total
