@@ -16,6 +16,15 @@ from helpdesk.tenancy import current_tenant
 from . import rollup
 from .facts import OPEN_STATUSES, histogram_percentile
 
+
+def period_days(days: int, zone: ZoneInfo, *, now: datetime | None = None) -> tuple[date, date]:
+    """A period of `days` whole days in the help desk's time zone, today the
+    last (0 is today alone): the dashboard's and the report pages' periods,
+    so a number and the list of tickets behind it count the same days."""
+    today = timezone.localtime(now or timezone.now(), zone).date()
+    return today - timedelta(days=max(days, 1) - 1), today
+
+
 # Age bands of the open backlog: (label, lower bound in hours, upper bound).
 AGE_BANDS = (
     ("Under a day", 0, 24),

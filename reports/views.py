@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from helpdesk.models import Membership
@@ -88,12 +87,11 @@ def _filters(request, *, form_shown: bool) -> tuple[ReportFilterForm, selectors.
     form.is_valid()
     data = form.cleaned_data
     period = data.get("period") or "30"
-    # Whole days in the help desk's time zone, today the last: the rollups
-    # are kept by day, and the tickets behind a number are the same days'.
-    today = timezone.localtime(timezone.now(), ZoneInfo(request.tenant.time_zone)).date()
-    days = PERIODS[period][1]
+    # Whole days: the rollups are kept by day, and the tickets behind a
+    # number are the same days'.
+    first_day, today = selectors.period_days(PERIODS[period][1], ZoneInfo(request.tenant.time_zone))
     filters = selectors.Filters(
-        first_day=today - timedelta(days=max(days, 1) - 1),
+        first_day=first_day,
         last_day=today,
         organization_id=data.get("organization"),
         group_id=data.get("group"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from decimal import Decimal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from helpdesk.permissions import role_required
 from helpdesk.tenancy import tenant_context
 from tickets.views.common import tenant_choices
 
+from ..selectors import period_days
 from . import selectors
 from .forms import DEFAULT_PERIOD, FILTER_NAMES, PERIODS, PageFilterForm
 from .labels import Labels
@@ -62,8 +63,7 @@ class _Page:
         # dashboard, so a number and the list of tickets behind it agree.
         now = timezone.now()
         zone = ZoneInfo(request.tenant.time_zone)
-        today = timezone.localtime(now, zone).date()
-        first_day = today - timedelta(days=max(PERIODS[self.period][1], 1) - 1)
+        first_day, _ = period_days(PERIODS[self.period][1], zone, now=now)
         self.filters = selectors.Filters(
             start=datetime.combine(first_day, time(), zone),
             end=now,
