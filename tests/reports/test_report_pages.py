@@ -536,3 +536,23 @@ def test_the_rollups_give_the_figures_the_facts_give(tenant, desk, narrow):
         if "agent" not in narrow:
             hours = channel_reads._from_hours(filters)
             assert hours == channel_reads._from_facts(filters) and hours.total
+
+
+def test_quality_narrowed_counts_the_same_from_rollups_and_facts(tenant, desk):
+    agent, other = desk["agents"]
+    a, b = desk["groups"]
+    with tenant_context(tenant):
+        # The rollups' agent-and-group slice, their main slice, and the
+        # facts (agent and channel together are in neither slice).
+        by_other = selectors.quality(_period(assignee_id=other.pk), step="day")
+        by_mail = selectors.quality(_period(channel="email"), step="day")
+        both = selectors.quality(_period(assignee_id=other.pk, channel="email"), step="day")
+        mine_in_beta = selectors.quality(_period(assignee_id=agent.pk, group_id=b.pk))
+    assert (by_other.solved, by_other.reopened, by_other.reopened_by_group) == (
+        1,
+        1,
+        [(b.pk, 1, 1)],
+    )
+    assert (by_mail.solved, by_mail.reopened) == (2, 1)
+    assert (both.solved, both.reopened, both.reopened_by_group) == (1, 1, [(b.pk, 1, 1)])
+    assert (mine_in_beta.solved, mine_in_beta.reopened_by_group) == (0, [])

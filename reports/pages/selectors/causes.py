@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .common import FACTS, TAGS, Filters, _all, _facts_join, _share
+from .common import FACTS, HOURS, TAGS, Filters, _all, _facts_join, _share
 
 
 @dataclass(frozen=True)
@@ -39,23 +39,49 @@ class CausesReport:
         return self._moved(rows, n, False)
 
 
+def created_per(column: str, filters: Filters) -> list[Change]:
+    """Tickets created per `column` of the hourly rollup (a channel, a
+    category) in the period and in as many days before it, narrowed by the
+    filters it is kept by (group, channel, category)."""
+    where, params = filters.on_days("h", previous=True)
+    for name in ("group_id", "channel", "category_id"):
+        if getattr(filters, name) is not None:
+            where += f" AND h.{name} = %({name})s"
+            params[name] = getattr(filters, name)
+    return [
+        Change(key, int(now), int(before))
+        for key, now, before in _all(
+            f"""SELECT h.{column},
+                       coalesce(sum(h.created) FILTER (WHERE h.day >= %(period_first)s), 0),
+                       coalesce(sum(h.created) FILTER (WHERE h.day < %(period_first)s), 0)
+                FROM {HOURS} h WHERE {where}
+                GROUP BY 1 HAVING sum(h.created) > 0""",
+            params,
+        )
+    ]
+
+
 def causes(filters: Filters, *, top: int = 15) -> CausesReport:
-    """Tickets created per category and per tag in the period and in the
-    period of the same length before it. Two statements."""
+    """Tickets created per category and per tag in the period and in as
+    many days before it. Two statements; the categories from the hourly
+    rollup unless narrowed by agent."""
     where, params = filters.on_facts("f")
     params["previous"] = filters.previous_start
     counts = """count(*) FILTER (WHERE {c} >= %(start)s),
                 count(*) FILTER (WHERE {c} < %(start)s)"""
-    categories = [
-        Change(*row)
-        for row in _all(
-            f"""SELECT f.category_id, {counts.format(c="f.created_at")}
-                FROM {FACTS} f
-                WHERE {where} AND f.created_at >= %(previous)s AND f.created_at < %(end)s
-                GROUP BY f.category_id""",
-            params,
-        )
-    ]
+    if filters.assignee_id is None:
+        categories = created_per("category_id", filters)
+    else:
+        categories = [
+            Change(*row)
+            for row in _all(
+                f"""SELECT f.category_id, {counts.format(c="f.created_at")}
+                    FROM {FACTS} f
+                    WHERE {where} AND f.created_at >= %(previous)s AND f.created_at < %(end)s
+                    GROUP BY f.category_id""",
+                params,
+            )
+        ]
     join, where, params2 = _facts_join(filters, "g")
     tags = [
         Change(*row)

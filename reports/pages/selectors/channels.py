@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from .causes import Change
+from .causes import Change, created_per
 from .common import FACTS, HOURS, Filters, _all
 
 
@@ -41,16 +41,7 @@ def _from_hours(filters: Filters) -> ChannelsReport:
         if getattr(filters, name) is not None:
             where += f" AND h.{name} = %({name})s"
             params[name] = getattr(filters, name)
-    mix = [
-        Change(key, int(now), int(before))
-        for key, now, before in _all(
-            f"""SELECT h.channel, coalesce(sum(h.created) FILTER (WHERE h.day >= %(period_first)s), 0),
-                       coalesce(sum(h.created) FILTER (WHERE h.day < %(period_first)s), 0)
-                FROM {HOURS} h WHERE {where}
-                GROUP BY 1 HAVING sum(h.created) > 0""",
-            params,
-        )
-    ]
+    mix = created_per("channel", filters)
     mix.sort(key=lambda c: (-c.now, -c.before, c.key))
     heatmap = [[0] * 24 for _ in range(7)]
     for weekday, hour, n in _all(
