@@ -233,7 +233,15 @@ def contributions(fact, zone: ZoneInfo) -> Contributions:
         ("", fact.group_id, fact.channel, fact.priority, fact.category_id, None, None),
         ("assignee", None, "", 0, None, fact.assignee_id, None),
         ("organization", None, "", 0, None, None, fact.organization_id),
-        ("agent_group", fact.group_id, "", 0, None, fact.assignee_id, None),
+        (
+            "agent_group",
+            fact.group_id,
+            fact.channel,
+            0,
+            fact.category_id,
+            fact.assignee_id,
+            None,
+        ),  # fmt: skip
     )
     counts: dict[tuple, list[int]] = {}
 

@@ -21,8 +21,8 @@ DIMENSIONS = ("group_id", "channel", "priority", "category_id")
 KEY_COLUMNS = ("slice", *DIMENSIONS, "assignee_id", "organization_id")
 # The rollups keep three slices of each day: by the four dimensions above
 # together (""), by the ticket's agent, by its organisation, and by its
-# agent and group together (the efficiency report's rows, narrowed to a
-# group or an agent). Each fact counts once in each.
+# agent, group, channel and category together (the report pages' rows per
+# agent and group, narrowed by any of those). Each fact counts once in each.
 # {slice: {key column: SQL value}}.
 SLICES = {
     "": {
@@ -51,9 +51,9 @@ SLICES = {
     },
     "agent_group": {
         "group_id": "group_id",
-        "channel": "''",
+        "channel": "channel",
         "priority": "0",
-        "category_id": "NULL::bigint",
+        "category_id": "category_id",
         "assignee_id": "assignee_id",
         "organization_id": "NULL::bigint",
     },

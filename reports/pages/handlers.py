@@ -12,12 +12,13 @@ from .fold import SPELL_FIELDS
 
 
 def changes_a_page_fact(event) -> bool:
-    """Whether `event` can change a ticket's spells, replies or tags."""
+    """Whether `event` can change a ticket's spells, replies, tags or the
+    category its rows are counted under."""
     if event.kind == "message_added":
         return (event.new_value or {}).get("kind") == "reply"
     if event.kind == "created":
         return True
-    return event.field in (*SPELL_FIELDS, "tags")
+    return event.field in (*SPELL_FIELDS, "tags", "category")
 
 
 @subscribe("reports.page_facts", when=changes_a_page_fact)

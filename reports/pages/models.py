@@ -140,18 +140,45 @@ class LoadSnapshot(TenantOwned):
         ]
 
 
+class TicketPageKey(TenantOwned):
+    """What a ticket's spells and replies are counted under in the daily
+    rollups: its group, channel and category when its page facts were last
+    folded. A refold takes the old rows' share out under this key and puts
+    the new rows' in under the ticket's current one."""
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    group_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=10)
+    category_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        app_label = "reports"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "ticket"], name="ticketpagekey_one_per_ticket"
+            )
+        ]
+
+
 class DailySpell(TenantOwned):
     """The spells of one status or group that ended on one day (the help
-    desk's time zone), per the group the ticket is in now and per duration
-    bucket (`reports.facts.duration_bucket`): how many, and their seconds
-    in all. Where tickets stall reads a period's days of it. A row may fall
-    to 0 and stay."""
+    desk's time zone), per the ticket's group, channel and category now
+    (`TicketPageKey`) and per duration bucket (`reports.facts.duration_bucket`):
+    how many, and their seconds in all. Where tickets stall reads a period's
+    days of it. A row may fall to 0 and stay."""
 
     day = models.DateField()
     kind = models.CharField(max_length=6, choices=TicketSpell.Kind.choices)
     value = models.CharField(max_length=20)
-    # The ticket's group now (its current group spell's), None for none.
     group_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=10)
+    category_id = models.BigIntegerField(null=True)
     bucket = models.PositiveSmallIntegerField()
     spells = models.IntegerField(default=0)
     seconds = models.BigIntegerField(default=0)
@@ -160,7 +187,16 @@ class DailySpell(TenantOwned):
         app_label = "reports"
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "day", "kind", "value", "group_id", "bucket"],
+                fields=[
+                    "tenant",
+                    "day",
+                    "kind",
+                    "value",
+                    "group_id",
+                    "channel",
+                    "category_id",
+                    "bucket",
+                ],  # fmt: skip
                 name="dailyspell_one_row",
                 nulls_distinct=False,
             )
@@ -169,25 +205,37 @@ class DailySpell(TenantOwned):
             models.Index(
                 fields=["tenant", "day"],
                 name="dailyspell_day_idx",
-                include=["kind", "value", "group_id", "bucket", "spells", "seconds"],
+                include=[
+                    "kind",
+                    "value",
+                    "group_id",
+                    "channel",
+                    "category_id",
+                    "bucket",
+                    "spells",
+                    "seconds",
+                ],  # fmt: skip
             )
         ]
 
 
 class DailyReply(TenantOwned):
     """Public replies sent on one day (the help desk's time zone) by one
-    sender in one group (the ticket's group then). A row may fall to 0."""
+    sender in one group (the ticket's group then), per the ticket's channel
+    and category now (`TicketPageKey`). A row may fall to 0."""
 
     day = models.DateField()
     user_id = models.BigIntegerField(null=True)
     group_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=10)
+    category_id = models.BigIntegerField(null=True)
     replies = models.IntegerField(default=0)
 
     class Meta:
         app_label = "reports"
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "day", "user_id", "group_id"],
+                fields=["tenant", "day", "user_id", "group_id", "channel", "category_id"],
                 name="dailyreply_one_row",
                 nulls_distinct=False,
             )
@@ -196,6 +244,6 @@ class DailyReply(TenantOwned):
             models.Index(
                 fields=["tenant", "day"],
                 name="dailyreply_day_idx",
-                include=["user_id", "group_id", "replies"],
+                include=["user_id", "group_id", "channel", "category_id", "replies"],
             )
         ]

@@ -5,9 +5,9 @@ test holds the two together, as `reports.rollup` and `reports.facts` are
 for the dashboard.
 
 A spell counts on the day it ended, a reply on the day it was sent (the
-help desk's time zone). A spell's group key is the ticket's group as its
-current group spell says (the ticket's group when its facts were folded),
-so the old rows' keys are known from the old rows alone."""
+help desk's time zone), under the ticket's key (`TicketPageKey`: its
+group, channel and category when its page facts were folded); a reply
+keeps the group the ticket was in when it was sent."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..facts import duration_bucket, duration_bucket_sql
-from .models import DailyReply, DailySpell, ReplyFact, TicketSpell
+from .models import DailyReply, DailySpell, ReplyFact, TicketPageKey, TicketSpell
 
 SPELL_TABLE = DailySpell._meta.db_table
 REPLY_TABLE = DailyReply._meta.db_table
-SPELL_KEYS = ("tenant_id", "day", "kind", "value", "group_id", "bucket")
+KEY_TABLE = TicketPageKey._meta.db_table
+SPELL_KEYS = ("tenant_id", "day", "kind", "value", "group_id", "channel", "category_id", "bucket")
 SPELL_COUNTS = ("spells", "seconds")
-REPLY_KEYS = ("tenant_id", "day", "user_id", "group_id")
+REPLY_KEYS = ("tenant_id", "day", "user_id", "group_id", "channel", "category_id")
 REPLY_COUNTS = ("replies",)
+# A ticket's key: (group_id, channel, category_id).
+Key = tuple[int | None, str, int | None]
 
 # What the rollups read of a spell and of a reply (old rows are read back
 # in this shape from the DELETE that replaces them).
@@ -32,16 +35,6 @@ REPLY_COLUMNS = ("user_id", "group_id", "created_at")
 
 def _day(moment: datetime, zone: ZoneInfo):
     return moment.astimezone(zone).date()
-
-
-def current_group(spells) -> int | None:
-    """The ticket's group by its current group spell ((kind, value,
-    ended_at, ...) rows or `Spell`s); None for none."""
-    for spell in spells:
-        kind, value, ended_at = _spell_fields(spell)[:3]
-        if kind == "group" and ended_at is None:
-            return int(value) if value else None
-    return None
 
 
 def _spell_fields(spell) -> tuple:
@@ -56,28 +49,34 @@ def _reply_fields(reply) -> tuple:
     return tuple(getattr(reply, name) for name in REPLY_COLUMNS)
 
 
-def spell_contributions(spells, zone: ZoneInfo) -> dict[tuple, list[int]]:
-    """{(day, kind, value, group_id, bucket): [spells, seconds]} of one
-    ticket's spells (`Spell`s or rows in `SPELL_COLUMNS`' order)."""
-    group_id = current_group(spells)
+def spell_contributions(spells, key: Key | None, zone: ZoneInfo) -> dict[tuple, list[int]]:
+    """{(day, kind, value, group_id, channel, category_id, bucket): [spells,
+    seconds]} of one ticket's spells (`Spell`s or rows in `SPELL_COLUMNS`'
+    order) under the ticket's `key`."""
     rows: dict[tuple, list[int]] = {}
+    if key is None:
+        return rows
     for spell in spells:
         kind, value, ended_at, seconds = _spell_fields(spell)
         if ended_at is None:
             continue
-        key = (_day(ended_at, zone), kind, value, group_id, duration_bucket(seconds))
-        row = rows.setdefault(key, [0, 0])
+        row = rows.setdefault(
+            (_day(ended_at, zone), kind, value, *key, duration_bucket(seconds)), [0, 0]
+        )
         row[0] += 1
         row[1] += seconds
     return rows
 
 
-def reply_contributions(replies, zone: ZoneInfo) -> dict[tuple, list[int]]:
-    """{(day, user_id, group_id): [replies]} of one ticket's replies."""
+def reply_contributions(replies, key: Key | None, zone: ZoneInfo) -> dict[tuple, list[int]]:
+    """{(day, user_id, group_id, channel, category_id): [replies]} of one
+    ticket's replies (the group theirs, the channel and category the key's)."""
     rows: dict[tuple, list[int]] = {}
+    if key is None:
+        return rows
     for reply in replies:
         user_id, group_id, created_at = _reply_fields(reply)
-        row = rows.setdefault((_day(created_at, zone), user_id, group_id), [0])
+        row = rows.setdefault((_day(created_at, zone), user_id, group_id, *key[1:]), [0])
         row[0] += 1
     return rows
 
@@ -99,14 +98,12 @@ def insert_spells() -> str:
     return f"""
         INSERT INTO {SPELL_TABLE} ({", ".join(SPELL_KEYS)}, {", ".join(SPELL_COUNTS)})
         SELECT %(tenant)s, (s.ended_at AT TIME ZONE %(zone)s)::date AS day, s.kind, s.value,
-               nullif(g.value, '')::bigint AS group_id,
+               k.group_id, k.channel, k.category_id,
                {duration_bucket_sql("s.seconds")} AS bucket, count(*), sum(s.seconds)
         FROM {TicketSpell._meta.db_table} s
-        LEFT JOIN {TicketSpell._meta.db_table} g
-            ON g.tenant_id = s.tenant_id AND g.ticket_id = s.ticket_id
-               AND g.kind = 'group' AND g.ended_at IS NULL
+        JOIN {KEY_TABLE} k ON k.tenant_id = s.tenant_id AND k.ticket_id = s.ticket_id
         WHERE s.tenant_id = %(tenant)s AND s.ended_at IS NOT NULL
-        GROUP BY 2, 3, 4, 5, 6 ORDER BY 2"""
+        GROUP BY 2, 3, 4, 5, 6, 7, 8 ORDER BY 2"""
 
 
 def insert_replies() -> str:
@@ -114,7 +111,16 @@ def insert_replies() -> str:
     return f"""
         INSERT INTO {REPLY_TABLE} ({", ".join(REPLY_KEYS)}, {", ".join(REPLY_COUNTS)})
         SELECT %(tenant)s, (r.created_at AT TIME ZONE %(zone)s)::date AS day, r.user_id,
-               r.group_id, count(*)
+               r.group_id, k.channel, k.category_id, count(*)
         FROM {ReplyFact._meta.db_table} r
+        JOIN {KEY_TABLE} k ON k.tenant_id = r.tenant_id AND k.ticket_id = r.ticket_id
         WHERE r.tenant_id = %(tenant)s
-        GROUP BY 2, 3, 4 ORDER BY 2"""
+        GROUP BY 2, 3, 4, 5, 6 ORDER BY 2"""
+
+
+def insert_keys() -> str:
+    """INSERT every ticket's key as it is now (%(tenant)s)."""
+    return f"""
+        INSERT INTO {KEY_TABLE} (tenant_id, ticket_id, group_id, channel, category_id)
+        SELECT t.tenant_id, t.id, t.group_id, t.channel, t.category_id
+        FROM tickets_ticket t WHERE t.tenant_id = %(tenant)s"""

@@ -16,9 +16,19 @@ from tickets.models import Event, Ticket
 from ..services import rollup_rows_add
 from . import rollup, selectors
 from .fold import EVENT_COLUMNS, PageEvent, TicketPages, fold_ticket
-from .models import DailyReply, DailySpell, LoadSnapshot, ReplyFact, TicketSpell, TicketTagFact
+from .models import (
+    DailyReply,
+    DailySpell,
+    LoadSnapshot,
+    ReplyFact,
+    TicketPageKey,
+    TicketSpell,
+    TicketTagFact,
+)
 
-TICKET_COLUMNS = ("id", "status", "group_id", "tags", "created_at")
+TICKET_COLUMNS = ("id", "status", "group_id", "tags", "created_at", "channel", "category_id")
+# What a ticket's page rollup rows are counted under (`TicketPageKey`).
+KEY_COLUMNS = ("group_id", "channel", "category_id")
 
 
 def _rows(ticket: dict, pages: TicketPages) -> tuple[list, list, list]:
@@ -105,18 +115,22 @@ def page_facts_refresh(*, ticket_id: int) -> TicketPages | None:
     spells, replies, tags = _rows(ticket, pages)
     old_spells = _delete_returning(TicketSpell, rollup.SPELL_COLUMNS, ticket_id)
     old_replies = _delete_returning(ReplyFact, rollup.REPLY_COLUMNS, ticket_id)
+    old_key = _delete_returning(TicketPageKey, KEY_COLUMNS, ticket_id)
+    old_key = old_key[0] if old_key else None
+    key = _key(ticket)
     TicketTagFact.objects.filter(ticket_id=ticket_id).delete()
     TicketSpell.objects.bulk_create(spells)
     ReplyFact.objects.bulk_create(replies)
     TicketTagFact.objects.bulk_create(tags)
+    TicketPageKey.objects.create(tenant=current_tenant(), ticket_id=ticket_id, **_key_fields(key))
     zone = ZoneInfo(current_tenant().time_zone)
     rollup_rows_add(
         rollup.SPELL_TABLE,
         rollup.SPELL_KEYS,
         rollup.SPELL_COUNTS,
         rollup.delta(
-            rollup.spell_contributions(old_spells, zone),
-            rollup.spell_contributions(pages.spells, zone),
+            rollup.spell_contributions(old_spells, old_key, zone),
+            rollup.spell_contributions(pages.spells, key, zone),
         ),
     )
     rollup_rows_add(
@@ -124,11 +138,19 @@ def page_facts_refresh(*, ticket_id: int) -> TicketPages | None:
         rollup.REPLY_KEYS,
         rollup.REPLY_COUNTS,
         rollup.delta(
-            rollup.reply_contributions(old_replies, zone),
-            rollup.reply_contributions(pages.replies, zone),
+            rollup.reply_contributions(old_replies, old_key, zone),
+            rollup.reply_contributions(pages.replies, key, zone),
         ),
     )
     return pages
+
+
+def _key(ticket: dict) -> rollup.Key:
+    return tuple(ticket[name] for name in KEY_COLUMNS)
+
+
+def _key_fields(key: rollup.Key) -> dict:
+    return dict(zip(KEY_COLUMNS, key, strict=True))
 
 
 def page_facts_rebuild(
@@ -139,7 +161,7 @@ def page_facts_rebuild(
     so). Returns how many tickets."""
     total = Ticket.objects.count()
     with transaction.atomic():
-        for model in (TicketSpell, ReplyFact, TicketTagFact, DailySpell, DailyReply):
+        for model in (TicketSpell, ReplyFact, TicketTagFact, TicketPageKey, DailySpell, DailyReply):
             model.objects.all().delete()
     done = last_id = 0
     while True:
@@ -158,6 +180,11 @@ def page_facts_rebuild(
         for ticket_id, *row in rows:
             events.setdefault(ticket_id, []).append(PageEvent(*row))
         spells, replies, tags = [], [], []
+        tenant = current_tenant()
+        keys = [
+            TicketPageKey(tenant=tenant, ticket_id=ticket["id"], **_key_fields(_key(ticket)))
+            for ticket in tickets
+        ]
         for ticket in tickets:
             more = _rows(ticket, _fold(ticket, events.get(ticket["id"], [])))
             spells += more[0]
@@ -167,6 +194,7 @@ def page_facts_rebuild(
             TicketSpell.objects.bulk_create(spells)
             ReplyFact.objects.bulk_create(replies)
             TicketTagFact.objects.bulk_create(tags)
+            TicketPageKey.objects.bulk_create(keys)
         done += len(tickets)
         if progress:
             progress(done, total)

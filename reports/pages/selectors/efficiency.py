@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...facts import histogram_percentile
-from ...rollup import ASSIGN_TO_REPLY_SQL
 from .common import (
     DAILY_REPLIES,
     DURATIONS,
-    FACTS,
-    REPLIES,
     VOLUMES,
     Filters,
     _all,
@@ -53,8 +50,6 @@ def _level(bits: int) -> str:
     return {1: "agent", 2: "group", 3: "all"}[bits]
 
 
-# What the rollups of efficiency are kept by: the agent and the group.
-ROLLED = {"group_id", "assignee_id"}
 MEASURES = {
     "resolution": ("resolution_median", "resolution_p90"),
     "first_reply": ("first_reply_median", "first_reply_p90"),
@@ -89,19 +84,13 @@ def efficiency(filters: Filters) -> EfficiencyReport:
     from first assignment to first reply; SLA targets met and missed in the
     period; public replies sent in the period (by their sender, in the group
     the ticket was in). Times are nearest-rank percentiles. Read from the
-    daily rollups (three statements, each grouped three ways at once), or
-    from the tickets' facts when narrowed by channel or category (the
-    rollups are not kept by those)."""
-    if filters.narrowed_by <= ROLLED:
-        return _from_rollups(filters)
-    return _from_facts(filters)
-
-
-def _from_rollups(filters: Filters) -> EfficiencyReport:
+    daily rollups (the slice kept by agent, group, channel and category;
+    the replies' by sender, group then, channel and category): three
+    statements, each grouped three ways at once."""
     rows = _Rows()
     where, params = filters.on_days("v")
     narrow = ""
-    for name in ("group_id", "assignee_id"):
+    for name in ("group_id", "assignee_id", "channel", "category_id"):
         if getattr(filters, name) is not None:
             narrow += f" AND v.{name} = %({name})s"
             params[name] = getattr(filters, name)
@@ -147,7 +136,12 @@ def _from_rollups(filters: Filters) -> EfficiencyReport:
     # Replies by their sender and the group the ticket was in then.
     narrow = "".join(
         f" AND v.{column} = %({name})s"
-        for column, name in (("user_id", "assignee_id"), ("group_id", "group_id"))
+        for column, name in (
+            ("user_id", "assignee_id"),
+            ("group_id", "group_id"),
+            ("channel", "channel"),
+            ("category_id", "category_id"),
+        )
         if getattr(filters, name) is not None
     )
     for bits, agent, group, count in _all(
@@ -159,93 +153,4 @@ def _from_rollups(filters: Filters) -> EfficiencyReport:
         params,
     ):
         rows.at(bits, agent, group).replies = int(count)
-    return rows.report()
-
-
-def _from_facts(filters: Filters) -> EfficiencyReport:
-    """The same figures from the tickets' facts and the replies (four
-    statements, each grouped three ways at once)."""
-    rows = _Rows()
-    sets = "GROUPING SETS ((f.assignee_id), (f.group_id), ())"
-    where, params = filters.on_facts("f")
-    for bits, agent, group, handled, reopened, median, p90 in _all(
-        f"""SELECT GROUPING(f.assignee_id, f.group_id), f.assignee_id, f.group_id,
-                   count(*), count(*) FILTER (WHERE f.reopens > 0),
-                   percentile_disc(0.5) WITHIN GROUP (ORDER BY f.resolution_seconds),
-                   percentile_disc(0.9) WITHIN GROUP (ORDER BY f.resolution_seconds)
-            FROM {FACTS} f
-            WHERE {where} AND f.resolved_at >= %(start)s AND f.resolved_at < %(end)s
-            GROUP BY {sets}""",
-        params,
-    ):
-        r = rows.at(bits, agent, group)
-        r.handled, r.reopened = handled, reopened
-        r.resolution_median, r.resolution_p90 = median, p90
-
-    assign_wait = f"({ASSIGN_TO_REPLY_SQL.replace('first_', 'f.first_')})"
-    for bits, agent, group, count, median, p90, wait_median, wait_p90 in _all(
-        f"""SELECT GROUPING(f.assignee_id, f.group_id), f.assignee_id, f.group_id, count(*),
-                   percentile_disc(0.5) WITHIN GROUP (ORDER BY f.first_reply_seconds),
-                   percentile_disc(0.9) WITHIN GROUP (ORDER BY f.first_reply_seconds),
-                   percentile_disc(0.5) WITHIN GROUP (ORDER BY {assign_wait}),
-                   percentile_disc(0.9) WITHIN GROUP (ORDER BY {assign_wait})
-            FROM {FACTS} f
-            WHERE {where} AND f.first_reply_at >= %(start)s AND f.first_reply_at < %(end)s
-            GROUP BY {sets}""",
-        params,
-    ):
-        r = rows.at(bits, agent, group)
-        r.first_replies, r.first_reply_median, r.first_reply_p90 = count, median, p90
-        r.assign_to_reply_median, r.assign_to_reply_p90 = wait_median, wait_p90
-
-    # SLA targets decided in the period (met, or fallen due unmet), through
-    # the two outcomes' partial indexes.
-    decided = [
-        f"(f.sla_{kind}_at >= %(start)s AND f.sla_{kind}_at < %(end)s)"
-        for kind in ("first_response", "resolution")
-    ]
-    counted = {
-        outcome: " + ".join(
-            f"(f.sla_{kind} = '{outcome}' AND f.sla_{kind}_at >= %(start)s"
-            f" AND f.sla_{kind}_at < %(end)s)::int"
-            for kind in ("first_response", "resolution")
-        )
-        for outcome in ("met", "breached")
-    }
-    for bits, agent, group, met, missed in _all(
-        f"""SELECT GROUPING(f.assignee_id, f.group_id), f.assignee_id, f.group_id,
-                   sum({counted["met"]}), sum({counted["breached"]})
-            FROM {FACTS} f
-            WHERE {where} AND ({" OR ".join(decided)})
-            GROUP BY {sets}""",
-        params,
-    ):
-        r = rows.at(bits, agent, group)
-        r.sla_met, r.sla_missed = int(met or 0), int(missed or 0)
-
-    # Replies are counted by who sent them and the group the ticket was in
-    # then; the channel and category are the ticket's.
-    conditions = ["r.tenant_id = %(tenant)s", "r.created_at >= %(start)s", "r.created_at < %(end)s"]
-    reply_params = {"tenant": params["tenant"], "start": filters.start, "end": filters.end}
-    join = ""
-    if filters.assignee_id is not None:
-        conditions.append("r.user_id = %(assignee_id)s")
-        reply_params["assignee_id"] = filters.assignee_id
-    if filters.group_id is not None:
-        conditions.append("r.group_id = %(group_id)s")
-        reply_params["group_id"] = filters.group_id
-    if filters.channel is not None or filters.category_id is not None:
-        join = f"JOIN {FACTS} f ON f.tenant_id = r.tenant_id AND f.ticket_id = r.ticket_id"
-        for name in ("channel", "category_id"):
-            if getattr(filters, name) is not None:
-                conditions.append(f"f.{name} = %({name})s")
-                reply_params[name] = getattr(filters, name)
-    for bits, agent, group, count in _all(
-        f"""SELECT GROUPING(r.user_id, r.group_id), r.user_id, r.group_id, count(*)
-            FROM {REPLIES} r {join}
-            WHERE {" AND ".join(conditions)}
-            GROUP BY GROUPING SETS ((r.user_id), (r.group_id), ())""",
-        reply_params,
-    ):
-        rows.at(bits, agent, group).replies = count
     return rows.report()

@@ -91,26 +91,11 @@ def _on_ratings(filters: Filters) -> tuple[str, str, dict]:
 
 def _solved_by_group(filters: Filters) -> list[tuple]:
     """Tickets solved in the period and those of them reopened before, per
-    group and in all ((GROUPING, group, solved, reopened) rows): from the
-    daily rollup's slice kept by the filters set, else from the facts."""
+    group and in all ((GROUPING, group, solved, reopened) rows), from the
+    daily rollup: its main slice, or the one kept by agent too."""
     narrowed = filters.narrowed_by
-    slice_name = None
-    if narrowed <= {"group_id", "channel", "category_id"}:
-        slice_name = ""
-    elif narrowed <= {"group_id", "assignee_id"}:
-        slice_name = "agent_group"
-    if slice_name is None:
-        where, params = filters.on_facts("f")
-        return _all(
-            f"""SELECT GROUPING(f.group_id), f.group_id, count(*),
-                       count(*) FILTER (WHERE f.reopens > 0)
-                FROM {FACTS} f
-                WHERE {where} AND f.resolved_at >= %(start)s AND f.resolved_at < %(end)s
-                GROUP BY GROUPING SETS ((f.group_id), ())""",
-            params,
-        )
     where, params = filters.on_days("v")
-    params["slice"] = slice_name
+    params["slice"] = "agent_group" if "assignee_id" in narrowed else ""
     for name in narrowed:
         where += f" AND v.{name} = %({name})s"
         params[name] = getattr(filters, name)

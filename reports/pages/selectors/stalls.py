@@ -50,11 +50,12 @@ class StallsReport:
 def _done_from_rollups(filters: Filters) -> dict[tuple[str, str], tuple]:
     """Spells that ended in the period, per status and group: how many,
     median and 90th percentile (nearest rank), seconds in all; from the
-    daily rollup (kept by the ticket's group)."""
+    daily rollup (kept by the ticket's group, channel and category)."""
     where, params = filters.on_days("d")
-    if filters.group_id is not None:
-        where += " AND d.group_id = %(group_id)s"
-        params["group_id"] = filters.group_id
+    for name in ("group_id", "channel", "category_id"):
+        if getattr(filters, name) is not None:
+            where += f" AND d.{name} = %({name})s"
+            params[name] = getattr(filters, name)
     found: dict[tuple[str, str], list] = {}
     for kind, value, bucket, spells, seconds in _all(
         f"""SELECT d.kind, d.value, d.bucket, sum(d.spells), sum(d.seconds)
@@ -78,7 +79,7 @@ def _done_from_rollups(filters: Filters) -> dict[tuple[str, str], tuple]:
 
 def _done_from_spells(filters: Filters, join: str, where: str, params: dict) -> dict:
     """The same from the spells themselves (narrowed by what the rollup is
-    not kept by: the agent, channel or category)."""
+    not kept by: the agent)."""
     return {
         (kind, value): row
         for kind, value, *row in _all(
@@ -99,11 +100,11 @@ def stalls(filters: Filters, *, now: datetime | None = None, top: int = 50) -> S
     period, and the open tickets' current ones), hand-offs between groups in
     the period, and the tickets handed off more than `BOUNCES` times with
     one of them in the period. Four statements; the ended spells from their
-    daily rollup unless narrowed by agent, channel or category."""
+    daily rollup unless narrowed by agent."""
     now = now or timezone.now()
     join, where, params = _facts_join(filters, "s")
     params = {**params, "now": now, "bounces": BOUNCES, "top": top}
-    if filters.narrowed_by <= {"group_id"}:
+    if filters.assignee_id is None:
         done = _done_from_rollups(filters)
     else:
         done = _done_from_spells(filters, join, where, params)
