@@ -1,7 +1,7 @@
 """The reports app's event handler: a ticket event that changes a figure
 keeps its ticket's fact current (reports.services.fact_refresh)."""
 
-from tickets.events import subscribe
+from tickets.events import batch_scope, subscribe
 
 # Fields whose change moves a ticket between the reports' filters.
 DIMENSION_FIELDS = {"status", "priority", "channel", "category", "group", "assignee", "requester"}
@@ -37,3 +37,14 @@ def ticket_fact_refresh(event) -> None:
     from .services import fact_refresh
 
     fact_refresh(ticket_id=event.ticket_id)
+
+
+def _rollups_gathered():
+    from .services import rollups_gathered
+
+    return rollups_gathered()
+
+
+# The handlers' rollup changes of a batch of events are written together at
+# its end, in one order (reports.services.rollups_gathered).
+batch_scope("reports.rollups", _rollups_gathered)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -23,6 +26,8 @@ from .facts import (
     take_targets,
 )
 from .models import DailyDuration, DailyVolume, HourlyVolume, TicketFact
+
+logger = logging.getLogger(__name__)
 
 TICKET_COLUMNS = (
     "id",
@@ -153,18 +158,60 @@ def rollups_add(
         rollup_rows_add(table, key_columns, columns, changes)
 
 
+# Rollup changes gathered in an event batch ({(table, key columns, count
+# columns): {key: [change per column]}}), None outside one.
+_gathered: ContextVar[dict | None] = ContextVar("reports_rollups_gathered", default=None)
+
+
+@contextmanager
+def rollups_gathered() -> Iterator[None]:
+    """Within the block (a batch of events: `tickets.events.batch_scope`),
+    the handlers' rollup changes are summed, and written when it ends, every
+    table's rows in one order: two batches then never hold one hot row each
+    and wait for the other's (they did, taking rows in their events' order),
+    and a day's busy rows get one statement a batch, not one an event. Left
+    by an exception, nothing is written (the batch rolls back)."""
+    if _gathered.get() is not None:
+        yield
+        return
+    gathered: dict = {}
+    token = _gathered.set(gathered)
+    try:
+        yield
+    finally:
+        _gathered.reset(token)
+    for (table, key_columns, columns), changes in gathered.items():
+        _rows_write(table, key_columns, columns, changes, strict=False)
+
+
 def rollup_rows_add(
     table: str, key_columns: tuple[str, ...], columns: tuple[str, ...], changes: dict[tuple, list]
 ) -> None:
     """Add `changes` ({key after the tenant: [change per column]}) to the
-    rollup `table` in place: a statement per row, in one order (two
-    handlers cannot deadlock on them). A row a negative change finds
-    missing means the rollup is out of step with the facts (a rebuild puts
-    it right), and the handler fails."""
+    rollup `table` in place, now, or at the end of the event batch this
+    runs in (`rollups_gathered`). A row a negative change finds missing
+    means the rollup is out of step with the facts (a rebuild puts it
+    right): the handler fails (in a batch: the row is left, and logged)."""
+    gathered = _gathered.get()
+    if gathered is None:
+        _rows_write(table, key_columns, columns, changes, strict=True)
+        return
+    into = gathered.setdefault((table, key_columns, columns), {})
+    for key, delta in changes.items():
+        total = into.get(key)
+        into[key] = (
+            list(delta) if total is None else [a + b for a, b in zip(total, delta, strict=True)]
+        )
+
+
+def _rows_write(table, key_columns, columns, changes, *, strict: bool) -> None:
+    """A statement per row that changes, rows in one order."""
     tenant_id = current_tenant().pk
     with connection.cursor() as cursor:
         for key in sorted(changes, key=repr):
             delta = changes[key]
+            if not any(delta):
+                continue
             if min(delta) >= 0:
                 names = ", ".join((*key_columns, *columns))
                 marks = ", ".join(["%s"] * (len(key_columns) + len(columns)))
@@ -182,9 +229,12 @@ def rollup_rows_add(
                 [*delta, tenant_id, *key],
             )
             if cursor.rowcount != 1:
-                raise RuntimeError(
+                message = (
                     f"{table} is out of step with the facts: rebuild_report_facts puts it right"
                 )
+                if strict:
+                    raise RuntimeError(message)
+                logger.error("%s (row %s)", message, key)
 
 
 def facts_rebuild(*, progress: Callable[[int, int], None] | None = None, chunk: int = 2000) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -62,6 +63,9 @@ class Handler:
 
 
 _handlers: dict[str, Handler] = {}
+# Context managers entered around each run of a batch of events, in its
+# transaction (`batch_scope`).
+_batch_scopes: dict[str, Callable[[], AbstractContextManager]] = {}
 # The API key a request came in with (set by the JSON API for the request):
 # every event recorded meanwhile names it.
 
@@ -90,6 +94,15 @@ def subscribe(
 
 def unsubscribe(name: str) -> None:
     _handlers.pop(name, None)
+
+
+def batch_scope(name: str, factory: Callable[[], AbstractContextManager]) -> None:
+    """Enter `factory()` around every run of a batch of events (up to 200 in
+    one transaction), after the handlers' savepoints: a higher app's
+    handlers can gather writes to shared rows there and make them at the
+    end, in one order (rows taken in the events' order would deadlock with
+    another batch's). Leaving it by an exception rolls the batch back."""
+    _batch_scopes[name] = factory
 
 
 def handlers_for(event: Event) -> list[Handler]:
@@ -223,6 +236,14 @@ def events_run(*, event_ids: list[int]) -> RunReport:
     for failure in EventHandlerFailure.objects.filter(event_id__in=ids):
         failed[failure.event_id][failure.handler] = failure
     report = RunReport(failures=[])
+    with ExitStack() as scopes:
+        for factory in _batch_scopes.values():
+            scopes.enter_context(factory())
+        _run_events(events, done, failed, report)
+    return report
+
+
+def _run_events(events, done, failed, report: RunReport) -> None:
     for position, event in enumerate(events):
         now = timezone.now()
         progressed = False
@@ -247,7 +268,6 @@ def events_run(*, event_ids: list[int]) -> RunReport:
             if rest:
                 _hand_over.after_commit(rest)
             break
-    return report
 
 
 def _claim(event: Event, handler_name: str) -> bool:

@@ -1,6 +1,7 @@
-"""The report pages' event handler: an event that can change a ticket's
+"""The report pages' event handlers: an event that can change a ticket's
 spells, replies or tags folds the ticket's events again
-(reports.pages.services.page_facts_refresh)."""
+(reports.pages.services.page_facts_refresh); a new agent or category moves
+its share of the daily rollups to its new key (page_key_refresh)."""
 
 from tickets.events import subscribe
 
@@ -12,13 +13,12 @@ from .fold import SPELL_FIELDS
 
 
 def changes_a_page_fact(event) -> bool:
-    """Whether `event` can change a ticket's spells, replies, tags or the
-    category its rows are counted under."""
+    """Whether `event` can change a ticket's spells, replies or tags."""
     if event.kind == "message_added":
         return (event.new_value or {}).get("kind") == "reply"
     if event.kind == "created":
         return True
-    return event.field in (*SPELL_FIELDS, "tags", "category")
+    return event.field in (*SPELL_FIELDS, "tags")
 
 
 @subscribe("reports.page_facts", when=changes_a_page_fact)
@@ -27,3 +27,17 @@ def ticket_page_facts_refresh(event) -> None:
     from .services import page_facts_refresh
 
     page_facts_refresh(ticket_id=event.ticket_id)
+
+
+def changes_a_page_key(event) -> bool:
+    """Whether `event` changes what a ticket's rows are counted under in
+    the daily rollups, and nothing else the page facts hold."""
+    return event.field in ("assignee", "category")
+
+
+@subscribe("reports.page_key", when=changes_a_page_key)
+def ticket_page_key_refresh(event) -> None:
+    """Count the ticket's stays and replies under its new agent or category."""
+    from .services import page_key_refresh
+
+    page_key_refresh(ticket_id=event.ticket_id)

@@ -142,9 +142,10 @@ class LoadSnapshot(TenantOwned):
 
 class TicketPageKey(TenantOwned):
     """What a ticket's spells and replies are counted under in the daily
-    rollups: its group, channel and category when its page facts were last
-    folded. A refold takes the old rows' share out under this key and puts
-    the new rows' in under the ticket's current one."""
+    rollups: its group, channel, category and agent when its page facts
+    were last folded or keyed. A refold (or a new agent or category) takes
+    the old rows' share out under this key and puts the new rows' in under
+    the ticket's current one."""
 
     ticket = models.ForeignKey(
         "tickets.Ticket",
@@ -156,6 +157,7 @@ class TicketPageKey(TenantOwned):
     group_id = models.BigIntegerField(null=True)
     channel = models.CharField(max_length=10)
     category_id = models.BigIntegerField(null=True)
+    assignee_id = models.BigIntegerField(null=True)
 
     class Meta:
         app_label = "reports"
@@ -168,7 +170,7 @@ class TicketPageKey(TenantOwned):
 
 class DailySpell(TenantOwned):
     """The spells of one status or group that ended on one day (the help
-    desk's time zone), per the ticket's group, channel and category now
+    desk's time zone), per the ticket's group, channel, category and agent now
     (`TicketPageKey`) and per duration bucket (`reports.facts.duration_bucket`):
     how many, and their seconds in all. Where tickets stall reads a period's
     days of it. A row may fall to 0 and stay."""
@@ -179,6 +181,7 @@ class DailySpell(TenantOwned):
     group_id = models.BigIntegerField(null=True)
     channel = models.CharField(max_length=10)
     category_id = models.BigIntegerField(null=True)
+    assignee_id = models.BigIntegerField(null=True)
     bucket = models.PositiveSmallIntegerField()
     spells = models.IntegerField(default=0)
     seconds = models.BigIntegerField(default=0)
@@ -195,8 +198,9 @@ class DailySpell(TenantOwned):
                     "group_id",
                     "channel",
                     "category_id",
+                    "assignee_id",
                     "bucket",
-                ],  # fmt: skip
+                ],
                 name="dailyspell_one_row",
                 nulls_distinct=False,
             )
@@ -211,10 +215,11 @@ class DailySpell(TenantOwned):
                     "group_id",
                     "channel",
                     "category_id",
+                    "assignee_id",
                     "bucket",
                     "spells",
                     "seconds",
-                ],  # fmt: skip
+                ],
             )
         ]
 

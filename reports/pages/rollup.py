@@ -6,8 +6,8 @@ for the dashboard.
 
 A spell counts on the day it ended, a reply on the day it was sent (the
 help desk's time zone), under the ticket's key (`TicketPageKey`: its
-group, channel and category when its page facts were folded); a reply
-keeps the group the ticket was in when it was sent."""
+group, channel, category and agent); a reply under the channel and
+category only, with its sender and the group the ticket was in then."""
 
 from __future__ import annotations
 
@@ -20,12 +20,16 @@ from .models import DailyReply, DailySpell, ReplyFact, TicketPageKey, TicketSpel
 SPELL_TABLE = DailySpell._meta.db_table
 REPLY_TABLE = DailyReply._meta.db_table
 KEY_TABLE = TicketPageKey._meta.db_table
-SPELL_KEYS = ("tenant_id", "day", "kind", "value", "group_id", "channel", "category_id", "bucket")
+SPELL_KEYS = (
+    "tenant_id", "day", "kind", "value", "group_id", "channel", "category_id", "assignee_id",
+    "bucket",
+)  # fmt: skip
 SPELL_COUNTS = ("spells", "seconds")
 REPLY_KEYS = ("tenant_id", "day", "user_id", "group_id", "channel", "category_id")
 REPLY_COUNTS = ("replies",)
-# A ticket's key: (group_id, channel, category_id).
-Key = tuple[int | None, str, int | None]
+# A ticket's key: (group_id, channel, category_id, assignee_id).
+KEY_COLUMNS = ("group_id", "channel", "category_id", "assignee_id")
+Key = tuple[int | None, str, int | None, int | None]
 
 # What the rollups read of a spell and of a reply (old rows are read back
 # in this shape from the DELETE that replaces them).
@@ -50,8 +54,8 @@ def _reply_fields(reply) -> tuple:
 
 
 def spell_contributions(spells, key: Key | None, zone: ZoneInfo) -> dict[tuple, list[int]]:
-    """{(day, kind, value, group_id, channel, category_id, bucket): [spells,
-    seconds]} of one ticket's spells (`Spell`s or rows in `SPELL_COLUMNS`'
+    """{(day, kind, value, group_id, channel, category_id, assignee_id,
+    bucket): [spells, seconds]} of one ticket's spells (`Spell`s or rows in `SPELL_COLUMNS`'
     order) under the ticket's `key`."""
     rows: dict[tuple, list[int]] = {}
     if key is None:
@@ -76,7 +80,10 @@ def reply_contributions(replies, key: Key | None, zone: ZoneInfo) -> dict[tuple,
         return rows
     for reply in replies:
         user_id, group_id, created_at = _reply_fields(reply)
-        row = rows.setdefault((_day(created_at, zone), user_id, group_id, *key[1:]), [0])
+        channel, category_id = key[1], key[2]
+        row = rows.setdefault(
+            (_day(created_at, zone), user_id, group_id, channel, category_id), [0]
+        )
         row[0] += 1
     return rows
 
@@ -98,12 +105,12 @@ def insert_spells() -> str:
     return f"""
         INSERT INTO {SPELL_TABLE} ({", ".join(SPELL_KEYS)}, {", ".join(SPELL_COUNTS)})
         SELECT %(tenant)s, (s.ended_at AT TIME ZONE %(zone)s)::date AS day, s.kind, s.value,
-               k.group_id, k.channel, k.category_id,
+               k.group_id, k.channel, k.category_id, k.assignee_id,
                {duration_bucket_sql("s.seconds")} AS bucket, count(*), sum(s.seconds)
         FROM {TicketSpell._meta.db_table} s
         JOIN {KEY_TABLE} k ON k.tenant_id = s.tenant_id AND k.ticket_id = s.ticket_id
         WHERE s.tenant_id = %(tenant)s AND s.ended_at IS NOT NULL
-        GROUP BY 2, 3, 4, 5, 6, 7, 8 ORDER BY 2"""
+        GROUP BY 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 2"""
 
 
 def insert_replies() -> str:
@@ -121,6 +128,6 @@ def insert_replies() -> str:
 def insert_keys() -> str:
     """INSERT every ticket's key as it is now (%(tenant)s)."""
     return f"""
-        INSERT INTO {KEY_TABLE} (tenant_id, ticket_id, group_id, channel, category_id)
-        SELECT t.tenant_id, t.id, t.group_id, t.channel, t.category_id
+        INSERT INTO {KEY_TABLE} (tenant_id, ticket_id, {", ".join(KEY_COLUMNS)})
+        SELECT t.tenant_id, t.id, {", ".join(f"t.{c}" for c in KEY_COLUMNS)}
         FROM tickets_ticket t WHERE t.tenant_id = %(tenant)s"""

@@ -26,9 +26,8 @@ from .models import (
     TicketTagFact,
 )
 
-TICKET_COLUMNS = ("id", "status", "group_id", "tags", "created_at", "channel", "category_id")
-# What a ticket's page rollup rows are counted under (`TicketPageKey`).
-KEY_COLUMNS = ("group_id", "channel", "category_id")
+KEY_COLUMNS = rollup.KEY_COLUMNS
+TICKET_COLUMNS = ("id", "status", "tags", "created_at", *KEY_COLUMNS)
 
 
 def _rows(ticket: dict, pages: TicketPages) -> tuple[list, list, list]:
@@ -95,13 +94,7 @@ def page_facts_refresh(*, ticket_id: int) -> TicketPages | None:
     tags, replacing the rows it had, and add the change to the daily
     rollups (the old rows' share out, the new rows' in). Idempotent: the
     rows depend on the events and the ticket alone."""
-    with connection.cursor() as cursor:
-        # Two handlers of one ticket's events queue here rather than both
-        # replace its rows at once.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"reports.pages:{current_tenant().pk}:{ticket_id}"],
-        )
+    _lock(ticket_id)
     ticket = Ticket.objects.filter(pk=ticket_id).values(*TICKET_COLUMNS).first()
     if ticket is None:
         return None
@@ -123,14 +116,21 @@ def page_facts_refresh(*, ticket_id: int) -> TicketPages | None:
     ReplyFact.objects.bulk_create(replies)
     TicketTagFact.objects.bulk_create(tags)
     TicketPageKey.objects.create(tenant=current_tenant(), ticket_id=ticket_id, **_key_fields(key))
+    _rollups_move((old_spells, old_replies, old_key), (pages.spells, pages.replies, key))
+    return pages
+
+
+def _rollups_move(before: tuple, after: tuple) -> None:
+    """Take the (spells, replies, key) `before` out of the daily rollups and
+    put those `after` in, a statement per row that changes."""
     zone = ZoneInfo(current_tenant().time_zone)
     rollup_rows_add(
         rollup.SPELL_TABLE,
         rollup.SPELL_KEYS,
         rollup.SPELL_COUNTS,
         rollup.delta(
-            rollup.spell_contributions(old_spells, old_key, zone),
-            rollup.spell_contributions(pages.spells, key, zone),
+            rollup.spell_contributions(before[0], before[2], zone),
+            rollup.spell_contributions(after[0], after[2], zone),
         ),
     )
     rollup_rows_add(
@@ -138,11 +138,41 @@ def page_facts_refresh(*, ticket_id: int) -> TicketPages | None:
         rollup.REPLY_KEYS,
         rollup.REPLY_COUNTS,
         rollup.delta(
-            rollup.reply_contributions(old_replies, old_key, zone),
-            rollup.reply_contributions(pages.replies, key, zone),
+            rollup.reply_contributions(before[1], before[2], zone),
+            rollup.reply_contributions(after[1], after[2], zone),
         ),
     )
-    return pages
+
+
+@transaction.atomic
+def page_key_refresh(*, ticket_id: int) -> bool:
+    """The ticket's agent or category changed: move its spells' and
+    replies' share of the daily rollups to its new key, without folding its
+    events again. Idempotent (nothing moves when the key is current).
+    Returns whether anything moved."""
+    _lock(ticket_id)
+    ticket = Ticket.objects.filter(pk=ticket_id).values(*KEY_COLUMNS).first()
+    stored = TicketPageKey.objects.filter(ticket_id=ticket_id).values_list(*KEY_COLUMNS).first()
+    if ticket is None or stored is None or stored == _key(ticket):
+        return False  # a ticket never folded gets its key when it is
+    key = _key(ticket)
+    spells = list(
+        TicketSpell.objects.filter(ticket_id=ticket_id).values_list(*rollup.SPELL_COLUMNS)
+    )
+    replies = list(ReplyFact.objects.filter(ticket_id=ticket_id).values_list(*rollup.REPLY_COLUMNS))
+    TicketPageKey.objects.filter(ticket_id=ticket_id).update(**_key_fields(key))
+    _rollups_move((spells, replies, stored), (spells, replies, key))
+    return True
+
+
+def _lock(ticket_id: int) -> None:
+    """Two handlers of one ticket's events queue here rather than both
+    change its rows at once."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"reports.pages:{current_tenant().pk}:{ticket_id}"],
+        )
 
 
 def _key(ticket: dict) -> rollup.Key:

@@ -557,3 +557,49 @@ def test_sql_and_python_put_every_time_in_the_same_bucket(db):
         )
         in_sql = dict(cursor.fetchall())
     assert in_sql == {s: duration_bucket(s) for s in seconds}
+
+
+def test_a_batch_of_events_writes_its_rollup_changes_together_at_its_end(tenant, agent):
+    """Two batches taking one busy day's rows in their events' order held
+    one row each and waited for the other's: a batch now sums its handlers'
+    rollup changes and writes each table once, rows in one order, after
+    every handler ran."""
+    from reports import services as report_services
+    from tickets import events
+    from tickets.models import Event
+
+    written = report_services._rows_write
+    calls = []
+
+    def spy(table, key_columns, columns, changes, *, strict):
+        calls.append((table, TicketFact.objects.count(), len(changes)))
+        return written(table, key_columns, columns, changes, strict=strict)
+
+    with tenant_context(tenant):
+        tickets = [TicketFactory(subject=f"Batch {n}", assignee=agent) for n in range(3)]
+        for ticket in tickets:
+            add_reply(ticket, agent)
+        ids = list(
+            Event.objects.filter(ticket__in=tickets, processed_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        with mock.patch.object(report_services, "_rows_write", spy):
+            events.events_run(event_ids=ids)
+        tables = [table for table, _, _ in calls]
+        assert "reports_dailyvolume" in tables and "reports_dailyspell" in tables
+        assert len(tables) == len(set(tables))  # each table once for the batch
+        assert all(facts == 3 for _, facts, _ in calls)  # after every ticket's handlers
+        kept = _snapshot()
+        facts_rebuild(chunk=2)
+        assert _snapshot() == kept
+        # Outside a batch the handler writes at once (a direct call, a rebuild).
+        calls.clear()
+        fact_refresh(ticket_id=tickets[0].pk)
+        with mock.patch.object(report_services, "_rows_write", spy):
+            services.ticket_update(
+                ticket=Ticket.objects.get(pk=tickets[0].pk), actor=agent, expected_version=None,
+                status="resolved",
+            )  # fmt: skip
+            fact_refresh(ticket_id=tickets[0].pk)
+        assert calls and calls[0][0] == "reports_dailyvolume"

@@ -19,7 +19,12 @@ from helpdesk.models import Membership, SupportGroup
 from helpdesk.tenancy import tenant_context
 from reports.pages import selectors
 from reports.pages.models import DailyReply, DailySpell, ReplyFact, TicketSpell, TicketTagFact
-from reports.pages.services import load_snapshot_take, page_facts_rebuild, page_facts_refresh
+from reports.pages.services import (
+    load_snapshot_take,
+    page_facts_rebuild,
+    page_facts_refresh,
+    page_key_refresh,
+)
 from reports.services import fact_refresh
 from sla.models import TicketTarget
 from tests.factories import CategoryFactory, MembershipFactory, TicketFactory, add_reply
@@ -360,7 +365,18 @@ ACTIONS = st.lists(
     st.tuples(
         st.integers(0, 2),  # which ticket
         st.sampled_from(
-            ["reply", "note", "resolve", "reopen", "pending", "group", "ungroup", "tag", "category"]
+            [
+                "reply",
+                "note",
+                "resolve",
+                "reopen",
+                "pending",
+                "group",
+                "ungroup",
+                "tag",
+                "category",
+                "assign",
+            ]  # fmt: skip
         ),
         st.integers(0, 60 * 36),  # minutes later
     ),
@@ -404,11 +420,17 @@ def test_any_history_rebuilds_to_the_page_facts_the_handler_kept(tenant, agent, 
                     changes = {"tags": [f"tag{minutes % 4}", "common"]}
                 elif action == "category":
                     changes = {"category": categories[minutes % 3]}
+                elif action == "assign":
+                    changes = {"assignee": (agent, None)[minutes % 2]}
                 if changes:
                     services.ticket_update(
                         ticket=ticket, actor=agent, expected_version=None, **changes
                     )
+            # What the two handlers do, in either order.
+            if minutes % 2:
+                page_key_refresh(ticket_id=ticket.pk)
             page_facts_refresh(ticket_id=ticket.pk)
+            page_key_refresh(ticket_id=ticket.pk)
         kept = _page_snapshot()
         assert kept[3] or not any(s[7] for s in kept[0])  # ended spells are in the rollup
         page_facts_rebuild(chunk=2)
@@ -509,32 +531,64 @@ def test_the_rebuild_command_rebuilds_the_page_facts_too(tenant, desk):
     ],
     ids=["all", "alpha", "beta", "email", "web", "printers", "beta-web-printers"],
 )
-def test_the_rollups_give_the_figures_the_facts_give(tenant, desk, narrow):
-    """Narrowed by agent, where tickets stall and the channel mix read the
-    facts instead of the rollups: the figures must not change with the
-    source, under every filter the rollups are kept by."""
+def test_the_hourly_rollup_gives_the_channel_mix_the_facts_give(tenant, desk, narrow):
+    """Narrowed by agent, the channel mix and the busiest hours read the
+    facts instead: the figures must not change with the source, under every
+    filter the hourly rollup is kept by."""
     from importlib import import_module
 
-    # The modules (the package names their functions alike).
-    channel_reads, stall_reads = (
-        import_module(f"reports.pages.selectors.{name}") for name in ("channels", "stalls")
-    )
+    # The module (the package names its function alike).
+    channel_reads = import_module("reports.pages.selectors.channels")
     filters = _period(
         group_id=desk["groups"][narrow["group"]].pk if "group" in narrow else None,
         channel=narrow.get("channel"),
         category_id=desk["categories"][narrow["category"]].pk if "category" in narrow else None,
     )
     with tenant_context(tenant):
-        join, where, params = stall_reads._facts_join(filters, "s")
-        by_spells = stall_reads._done_from_spells(filters, join, where, params)
-        by_days = stall_reads._done_from_rollups(filters)
         hours = channel_reads._from_hours(filters)
-        by_facts = channel_reads._from_facts(filters)
-    assert by_days.keys() == by_spells.keys()
-    for key, (n, median, p90, total) in by_spells.items():
-        assert by_days[key] == (n, about(median), about(p90), total)
-    assert hours == by_facts
-    assert by_days or narrow.get("channel") == "web" or "category" in narrow
+        assert hours == channel_reads._from_facts(filters) and hours.total
+
+
+def test_stalls_narrowed_to_an_agent_and_a_category(tenant, desk):
+    agent, other = desk["agents"]
+    a, b = desk["groups"]
+    printers, _ = desk["categories"]
+    with tenant_context(tenant):
+        theirs = selectors.stalls(_period(assignee_id=other.pk), now=D + timedelta(days=1))
+        printers_stays = selectors.stalls(
+            _period(category_id=printers.pk), now=D + timedelta(days=1)
+        )
+    # Two is the other agent's: new 10 minutes, open 3 h 50 and 3 h, solved 1 h
+    # before it was reopened; two hours in Alpha and one in Beta.
+    assert {d.value: (d.spells, d.total) for d in theirs.statuses if d.spells} == {
+        "new": (1, 600),
+        "open": (2, 13800 + 10800),
+        "resolved": (1, 3600),
+    }
+    assert {d.value: (d.spells, d.total) for d in theirs.groups if d.spells} == {
+        str(a.pk): (2, 7200),
+        str(b.pk): (1, 3600),
+    }
+    # Printers: Three (open since it came in) and Four (pending since the
+    # day before the period): no stay of theirs ended in the period.
+    assert [d for d in printers_stays.statuses if d.spells] == []
+
+
+def test_a_new_agent_moves_the_tickets_stays_without_a_refold(tenant, desk):
+    agent, other = desk["agents"]
+    t2 = desk["tickets"][1]
+    with tenant_context(tenant):
+        with at(D + timedelta(days=1)):
+            t2.refresh_from_db()
+            services.ticket_update(ticket=t2, actor=agent, expected_version=None, assignee=agent)
+        with mock.patch("reports.pages.services.fold_ticket") as fold:
+            assert page_key_refresh(ticket_id=t2.pk) is True
+            assert page_key_refresh(ticket_id=t2.pk) is False  # twice: nothing more moves
+        fold.assert_not_called()
+        theirs = selectors.stalls(_period(assignee_id=other.pk), now=D + timedelta(days=1))
+        mine = selectors.stalls(_period(assignee_id=agent.pk), now=D + timedelta(days=1))
+    assert [d for d in theirs.statuses if d.spells] == []
+    assert {d.value: d.spells for d in mine.statuses if d.spells}["open"] == 3  # One's, and Two's
 
 
 def test_efficiency_narrowed_by_channel_and_category(tenant, desk):

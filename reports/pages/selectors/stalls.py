@@ -50,9 +50,9 @@ class StallsReport:
 def _done_from_rollups(filters: Filters) -> dict[tuple[str, str], tuple]:
     """Spells that ended in the period, per status and group: how many,
     median and 90th percentile (nearest rank), seconds in all; from the
-    daily rollup (kept by the ticket's group, channel and category)."""
+    daily rollup (kept by the ticket's group, channel, category and agent)."""
     where, params = filters.on_days("d")
-    for name in ("group_id", "channel", "category_id"):
+    for name in ("group_id", "channel", "category_id", "assignee_id"):
         if getattr(filters, name) is not None:
             where += f" AND d.{name} = %({name})s"
             params[name] = getattr(filters, name)
@@ -77,37 +77,16 @@ def _done_from_rollups(filters: Filters) -> dict[tuple[str, str], tuple]:
     }
 
 
-def _done_from_spells(filters: Filters, join: str, where: str, params: dict) -> dict:
-    """The same from the spells themselves (narrowed by what the rollup is
-    not kept by: the agent)."""
-    return {
-        (kind, value): row
-        for kind, value, *row in _all(
-            f"""SELECT s.kind, s.value, count(*),
-                       percentile_disc(0.5) WITHIN GROUP (ORDER BY s.seconds),
-                       percentile_disc(0.9) WITHIN GROUP (ORDER BY s.seconds), sum(s.seconds)
-                FROM {SPELLS} s {join}
-                WHERE s.tenant_id = %(tenant)s AND {where} AND s.ended_at IS NOT NULL
-                  AND s.ended_at >= %(start)s AND s.ended_at < %(end)s
-                GROUP BY 1, 2""",
-            params,
-        )
-    }
-
-
 def stalls(filters: Filters, *, now: datetime | None = None, top: int = 50) -> StallsReport:
     """Time spent in each status and each group (spells that ended in the
     period, and the open tickets' current ones), hand-offs between groups in
     the period, and the tickets handed off more than `BOUNCES` times with
     one of them in the period. Four statements; the ended spells from their
-    daily rollup unless narrowed by agent."""
+    daily rollup."""
     now = now or timezone.now()
     join, where, params = _facts_join(filters, "s")
     params = {**params, "now": now, "bounces": BOUNCES, "top": top}
-    if filters.assignee_id is None:
-        done = _done_from_rollups(filters)
-    else:
-        done = _done_from_spells(filters, join, where, params)
+    done = _done_from_rollups(filters)
     running = {
         (kind, value): row
         for kind, value, *row in _all(
