@@ -11,20 +11,22 @@ by side:
 - `--mode created`: each ticket in a transaction of its own through the
   created event's handler path (`dispatch.services.drain.new_ticket_route`:
   the group checked, then after the commit the group's drain that it asks
-  for, run here at once: one drain per ticket, nothing coalesced; see
-  `--mode worker` for the drains as the worker runs them);
+  for, run here at once: one drain per ticket, nothing coalesced);
+- `--mode batch`: as `created`, `--chunk` tickets to a transaction, as an
+  event batch runs them; the drains asked are run after its commit, once
+  per group (across batches the worker coalesces more: `--mode worker`);
 - `--mode drain`: every worker drains every group, in its own order, as
   freed room and the sweep do (`group_drain`: one pass per group and batch);
 - `--mode worker`: the real path through a real Celery worker (`--workers`
   processes, queues `celery` and `timers`): the tickets are opened with
   their events handed to the broker, in transactions of `--chunk` tickets,
-  as intake does. First a backlog: every ticket opened with the worker
-  stopped, then the worker started; decisions per second from its first
-  assignment to its last. Then, with `--rate N`, N tickets a second opened
-  while the worker runs (`--steady` tickets): latency from each ticket's
-  creation to its assignment event. CPU: the worker's processes and every
-  process of the worktree's Postgres (from their /proc; this process's own
-  backend taken out).
+  as intake does. With `--rate N` first N tickets a second opened while
+  the worker runs (`--steady` tickets): latency from each ticket's creation
+  to its assignment event. Then a backlog: every ticket opened with the
+  worker stopped, then the worker started; decisions per second from its
+  first assignment to its last, and the CPU of the worker's processes and
+  of every process of the worktree's Postgres (from their /proc; this
+  process's own backend taken out) till then.
 The CPU seconds of the workers and of their Postgres backends are counted
 too (bench/cpu_clock.py): on a shared box the wall clock measures the other
 jobs as much as this one. The simulator is timed over the same tickets.
@@ -62,7 +64,7 @@ django.setup()
 
 from cpu_clock import CpuClock, backend_pid  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection, connections  # noqa: E402
+from django.db import OperationalError, connection, connections, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from dispatch.models import AgentStatus, RoutingRule  # noqa: E402
@@ -114,32 +116,50 @@ def setup(slug, groups, per_group, tickets, capacity):
 
 
 def worker(args):
-    """Route the share's tickets one by one; (latencies, decisions, CPU s)."""
-    tenant_id, ids, created = args
+    """Route the share's tickets, `chunk` to a transaction (one ticket each
+    but in `batch` mode); (latencies, decisions, CPU s)."""
+    tenant_id, ids, mode, chunk = args
     connections.close_all()
     tenant = Tenant.objects.get(pk=tenant_id)
     clock = CpuClock(connection).start()
-    latencies, asked = [], []
+    latencies, asked, failed = [], [], []
+    chunk = chunk if mode == "batch" else 1
+
+    def collect(*, group_id):
+        asked.append(group_id)
+
     with mock.patch("helpdesk.handover.publish_quietly"):
-        for ticket_id in ids:
+        for offset in range(0, len(ids), chunk):
             started = time.monotonic()
+            asked.clear()
+            # The drains the handlers ask for are run after the commit, once
+            # per group (on main's code nothing asks: the handlers drain inline).
+            with (
+                tenant_context(tenant),
+                mock.patch.object(drain, "group_drain_ask", side_effect=collect, create=True),
+            ):
+                for ticket_id in ids[offset : offset + chunk]:
+                    # A handler in a savepoint, as the event runner runs it: a
+                    # deadlock fails it alone, and it is tried again later.
+                    try:
+                        with transaction.atomic():
+                            if mode == "route":
+                                ticket_route(ticket=Ticket(pk=ticket_id), trigger="created")
+                            else:
+                                ticket = Ticket.objects.select_related("tenant", "requester")
+                                new_ticket_route(ticket=ticket.get(pk=ticket_id), trigger="created")
+                    except OperationalError:
+                        failed.append(ticket_id)
+            for group_id in dict.fromkeys(asked):
+                with tenant_context(tenant):
+                    drain.group_drain_batches(group_id=group_id)
+            latencies += [time.monotonic() - started] * len(ids[offset : offset + chunk])
+        for ticket_id in failed:  # the retries
             with tenant_context(tenant):
-                if created:
-                    asked.clear()
-                    with mock.patch.object(
-                        drain,
-                        "group_drain_ask",
-                        side_effect=lambda *, group_id: asked.append(group_id),
-                    ):
-                        ticket = Ticket.objects.select_related("tenant", "requester")
-                        new_ticket_route(ticket=ticket.get(pk=ticket_id), trigger="created")
-                else:
-                    ticket_route(ticket=Ticket(pk=ticket_id), trigger="created")
-            if created:
-                for group_id in asked:  # the drain asked for, after the commit
-                    with tenant_context(tenant):
-                        drain.group_drain_batches(group_id=group_id)
-            latencies.append(time.monotonic() - started)
+                ticket = Ticket.objects.select_related("tenant", "requester").get(pk=ticket_id)
+                new_ticket_route(ticket=ticket, trigger="created")
+    if failed:
+        print(f"{len(failed)} handlers failed (deadlock) and were run again")
     cpu = sum(clock.read())
     connections.close_all()
     return latencies, len(ids), cpu
@@ -268,24 +288,49 @@ def start_worker(processes: int):
     )  # fmt: skip
 
 
-def wait_events_done(tenant, ids, timeout=300):
-    """Until the tickets' events have all been handled (the worker idle again)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with tenant_context(tenant):
-            left = Event.objects.filter(ticket_id__in=ids, processed_at__isnull=True).count()
-        if not left:
-            return
-        time.sleep(1)
-    print(f"{left} events still not handled")
-
-
-def run_worker_mode(options, tenant_id, group_ids):
-    tenant = Tenant.objects.get(pk=tenant_id)
-    subprocess.run(  # noqa: S603 - leftovers of an earlier run
+def _purge():
+    """Tasks left in the broker by an earlier phase or run."""
+    subprocess.run(  # noqa: S603
         [sys.executable, "-m", "celery", "-A", "helpdesk", "purge", "-f", "-Q", "celery,timers"],
         cwd=Path(__file__).resolve().parent.parent, check=False, capture_output=True,
     )  # fmt: skip
+
+
+def _stop(worker) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def steady_phase(options, tenant, group_ids) -> list[int]:
+    """Tickets opened at `--rate` while the worker runs: created-to-assigned latency."""
+    _purge()
+    worker = start_worker(options.workers)
+    try:
+        wait_assigned(tenant, open_tickets(tenant, group_ids, 1, 1, label="Warm-up"))
+        steady = open_tickets(
+            tenant, group_ids, options.steady, options.chunk, options.rate, label="Steady"
+        )
+        done = wait_assigned(tenant, steady)
+    finally:
+        _stop(worker)
+    latencies = sorted((at - made).total_seconds() for made, at in assignment_times(tenant, steady))
+    p50 = statistics.median(latencies) * 1000 if latencies else 0
+    p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)] * 1000 if latencies else 0
+    print(
+        f"worker steady: {done} of {len(steady)} assigned at {options.rate:g} tickets/s offered "
+        f"(chunks of {options.chunk}); created to assigned p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+    )
+    return steady
+
+
+def backlog_phase(options, tenant, group_ids) -> list[int]:
+    """Every ticket opened with the worker stopped, then the worker started:
+    decisions per second, and CPU until the last is assigned."""
+    _purge()
     start = time.monotonic()
     ids = open_tickets(tenant, group_ids, options.tickets, options.chunk, label="Backlog")
     print(f"backlog: opened {len(ids)} tickets in {time.monotonic() - start:.1f} s "
@@ -298,40 +343,28 @@ def run_worker_mode(options, tenant_id, group_ids):
         done = wait_assigned(tenant, ids)
         worker_cpu = tree_cpu(worker.pid)
         pg_cpu = tree_cpu(postgres) - pg0 - own.read()[1]
-        times = assignment_times(tenant, ids)
-        first = min(at for _, at in times)
-        last = max(at for _, at in times)
-        span = (last - first).total_seconds()
-        cpu = worker_cpu + pg_cpu
-        print(
-            f"worker backlog: {done} of {len(ids)} assigned by {options.workers} worker processes, "
-            f"{done / max(span, 1e-9):.0f} decisions/s (first to last assignment, {span:.1f} s)"
-        )
-        print(
-            f"CPU: worker {worker_cpu:.1f} s + Postgres {pg_cpu:.1f} s = {cpu:.1f} s, "
-            f"{cpu / max(done, 1) * 1000:.1f} ms a decision, ~{os.cpu_count() * done / cpu:.0f}/s "
-            f"on {os.cpu_count()} idle cores"
-        )
-        if options.rate:
-            wait_events_done(tenant, ids)
-            steady = open_tickets(
-                tenant, group_ids, options.steady, options.chunk, options.rate, label="Steady"
-            )
-            done = wait_assigned(tenant, steady)
-            latencies = sorted((at - made).total_seconds() for made, at in
-                               assignment_times(tenant, steady))  # fmt: skip
-            p50 = statistics.median(latencies) * 1000
-            p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)] * 1000
-            print(
-                f"worker steady: {done} of {len(steady)} assigned at {options.rate:g} tickets/s "
-                f"offered (chunks of {options.chunk}); created to assigned p50 {p50:.0f} ms, "
-                f"p95 {p95:.0f} ms"
-            )
-            ids += steady
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
+        _stop(worker)
+    times = assignment_times(tenant, ids)
+    span = (max(at for _, at in times) - min(at for _, at in times)).total_seconds()
+    cpu = worker_cpu + pg_cpu
+    print(
+        f"worker backlog: {done} of {len(ids)} assigned by {options.workers} worker processes, "
+        f"{done / max(span, 1e-9):.0f} decisions/s (first to last assignment, {span:.1f} s)"
+    )
+    print(
+        f"CPU till the last assignment (every handler the worker ran meanwhile): worker "
+        f"{worker_cpu:.1f} s + Postgres {pg_cpu:.1f} s = {cpu:.1f} s, "
+        f"{cpu / max(done, 1) * 1000:.1f} ms a decision, ~{os.cpu_count() * done / cpu:.0f}/s "
+        f"on {os.cpu_count()} idle cores"
+    )
     return ids
+
+
+def run_worker_mode(options, tenant_id, group_ids):
+    tenant = Tenant.objects.get(pk=tenant_id)
+    ids = steady_phase(options, tenant, group_ids) if options.rate else []
+    return ids + backlog_phase(options, tenant, group_ids)
 
 
 def measure(options, target, shares):
@@ -364,8 +397,12 @@ def main():
     parser.add_argument("--tickets", type=int, default=2000)
     parser.add_argument("--capacity", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--mode", choices=["route", "created", "drain", "worker"], default="route")
-    parser.add_argument("--chunk", type=int, default=20, help="worker: tickets a transaction")
+    parser.add_argument(
+        "--mode", choices=["route", "created", "batch", "drain", "worker"], default="route"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=20, help="batch, worker: tickets a transaction"
+    )
     parser.add_argument("--rate", type=float, default=0, help="worker: tickets/s, steady phase")
     parser.add_argument("--steady", type=int, default=1000, help="worker: steady phase tickets")
     options = parser.parse_args()
@@ -377,10 +414,12 @@ def main():
     connections.close_all()
     if worker_mode:
         ids = run_worker_mode(options, tenant_id, group_ids)
-    elif options.mode in ("route", "created"):
+    elif options.mode in ("route", "created", "batch"):
         target = worker
-        created = options.mode == "created"
-        shares = [(tenant_id, ids[i :: options.workers], created) for i in range(options.workers)]
+        shares = [
+            (tenant_id, ids[i :: options.workers], options.mode, options.chunk)
+            for i in range(options.workers)
+        ]
     else:
         target = drainer
         shares = [(tenant_id, group_ids, seed) for seed in range(options.workers)]
