@@ -274,11 +274,15 @@ def assignment_times(tenant, ids):
     return [(created[t], at) for t, at in assigned.items()]
 
 
-def start_worker(processes: int):
+def start_worker(processes: int, without: str = ""):
     log = Path(tempfile.gettempdir()) / f"bench_dispatch_worker_{os.getpid()}.log"
-    print(f"worker log: {log}")
+    print(f"worker log: {log}" + (f"; handlers left out: {without}" if without else ""))
+    launcher = [sys.executable, "-m", "celery", "-A", "helpdesk"]
+    if without:
+        here = Path(__file__).resolve().parent
+        launcher = [sys.executable, str(here / "celery_worker_without.py"), without, "--"]
     command = [
-        sys.executable, "-m", "celery", "-A", "helpdesk", "worker", "-l", "warning",
+        *launcher, "worker", "-l", "warning",
         "-Q", "celery,timers", "-c", str(processes), "-n", f"bench{os.getpid()}@%h",
         "--logfile", str(log),
     ]  # fmt: skip
@@ -308,7 +312,7 @@ def _stop(worker) -> None:
 def steady_phase(options, tenant, group_ids) -> list[int]:
     """Tickets opened at `--rate` while the worker runs: created-to-assigned latency."""
     _purge()
-    worker = start_worker(options.workers)
+    worker = start_worker(options.workers, options.without)
     try:
         wait_assigned(tenant, open_tickets(tenant, group_ids, 1, 1, label="Warm-up"))
         steady = open_tickets(
@@ -338,11 +342,13 @@ def backlog_phase(options, tenant, group_ids) -> list[int]:
     own = CpuClock(connection).start()
     postgres = postmaster_pid()
     pg0 = tree_cpu(postgres)
-    worker = start_worker(options.workers)
+    worker = start_worker(options.workers, options.without)
     try:
         done = wait_assigned(tenant, ids)
         worker_cpu = tree_cpu(worker.pid)
         pg_cpu = tree_cpu(postgres) - pg0 - own.read()[1]
+        idle = wait_handled(tenant, ids)
+        all_cpu = tree_cpu(worker.pid) + tree_cpu(postgres) - pg0 - own.read()[1]
     finally:
         _stop(worker)
     times = assignment_times(tenant, ids)
@@ -358,7 +364,25 @@ def backlog_phase(options, tenant, group_ids) -> list[int]:
         f"{cpu / max(done, 1) * 1000:.1f} ms a decision, ~{os.cpu_count() * done / cpu:.0f}/s "
         f"on {os.cpu_count()} idle cores"
     )
+    if idle:
+        print(
+            f"CPU till every event of these tickets was handled (worker idle again): "
+            f"{all_cpu:.1f} s, {all_cpu / max(done, 1) * 1000:.1f} ms a ticket, "
+            f"~{os.cpu_count() * done / all_cpu:.0f} tickets/s on {os.cpu_count()} idle cores"
+        )
     return ids
+
+
+def wait_handled(tenant, ids, timeout=300) -> bool:
+    """Until every event of the tickets is handled (False: not within `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with tenant_context(tenant):
+            if not Event.objects.filter(ticket_id__in=ids, processed_at__isnull=True).exists():
+                return True
+        time.sleep(0.5)
+    print(f"events still not handled after {timeout} s")
+    return False
 
 
 def run_worker_mode(options, tenant_id, group_ids):
@@ -405,6 +429,9 @@ def main():
     )
     parser.add_argument("--rate", type=float, default=0, help="worker: tickets/s, steady phase")
     parser.add_argument("--steady", type=int, default=1000, help="worker: steady phase tickets")
+    parser.add_argument(
+        "--without", default="", help="worker: event handlers the worker leaves out (a,b)"
+    )
     options = parser.parse_args()
     worker_mode = options.mode == "worker"
     tenant_id, ids, group_ids = setup(

@@ -131,8 +131,11 @@ def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int]:
         # rules never ran get them run first (`_drain_rules`). With nobody
         # having room only those are taken (for their first decision): the
         # tickets that waited already are not locked for nothing.
+        # NO KEY UPDATE: a ticket is not skipped because another transaction
+        # inserted a row that refers to it (an event, a report's fact: they
+        # hold KEY SHARE); routers' FOR UPDATE still excludes it.
         waiting = (
-            Ticket.objects.select_for_update(of=("self",), skip_locked=True)
+            Ticket.objects.select_for_update(of=("self",), skip_locked=True, no_key=True)
             .filter(group_id=group_id, assignee__isnull=True, status__in=ROUTABLE_STATUSES)
             .filter(~Exists(_decisions().filter(needs_review=True)))
             .annotate(routed=Exists(_decisions()))
