@@ -298,6 +298,11 @@ def new_ticket_route(*, ticket: Ticket, trigger: str):
     (rules that send it elsewhere, to a review, to a named agent; a group
     not automatic; no group; assigned already) is routed on its own, rules
     first. Returns the decision, or None when the drain decides."""
+    if RoutingDecision.objects.filter(ticket_id=ticket.pk).exists():
+        # Decided already: a drain took it before this handler ran (a burst
+        # of new tickets goes out with the first drain of their group), or
+        # this handler ran before. Final without a lock: decisions stay.
+        return None
     if ticket.group_id and not ticket.assignee_id and _drain_takes(ticket):
         group_drain_ask(group_id=ticket.group_id)
         return None
