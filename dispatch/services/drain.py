@@ -204,9 +204,11 @@ def group_drain_batches(*, group_id: int) -> int:
 
 # Asking for a drain ----------------------------------------------------------
 
-# How long a drain asked for waits before it starts, so that the tickets of
-# the transactions committing meanwhile go out with it.
-DRAIN_WINDOW_SECONDS = 0.25
+# A drain is enqueued to start at once: asks coalesce while it waits for a
+# worker (the longer the queue, the more tickets one drain takes). No
+# countdown: Celery holds a countdown task as an ETA task, and each one it
+# holds lets the worker prefetch another task, which under load put the
+# drains behind every event batch the worker had fetched meanwhile.
 # How long an asked drain counts as pending when its task never starts (the
 # task lost): then the next ask enqueues another. The beat sweep (marked by
 # every ask) hands out what waited meanwhile.
@@ -243,8 +245,7 @@ def group_drain_ask(*, group_id: int) -> None:
 
 
 def _drain_publish(tenant_id: int, group_id: int) -> None:
-    """Enqueue a drain of the group DRAIN_WINDOW_SECONDS from now unless one
-    is pending already (a Redis key, SET NX, deleted when its task starts:
+    """Enqueue a drain of the group unless one is pending already (a Redis key, SET NX, deleted when its task starts:
     a drain that has not started yet will see every ticket committed before
     this ask). With Redis or the broker down nothing is lost: the ticket
     waits in its group and the tenant's waiting sweep comes soon."""
@@ -263,8 +264,7 @@ def _drain_publish(tenant_id: int, group_id: int) -> None:
         _sweep_soon(tenant_id)
         return
     kwargs = {"tenant_id": tenant_id, "group_id": group_id}
-    if publish_quietly(_UNASKED, drain_group.apply_async, kwargs=kwargs,
-                       countdown=DRAIN_WINDOW_SECONDS):  # fmt: skip
+    if publish_quietly(_UNASKED, drain_group.apply_async, kwargs=kwargs):
         return
     with contextlib.suppress(*REDIS_ERRORS):  # else it expires
         redis_client().delete(key)  # the next ask tries again
@@ -310,7 +310,7 @@ def new_ticket_route(*, ticket: Ticket, trigger: str):
 
 
 def _may_send_elsewhere(actions: dict, group_id: int) -> bool:
-    moved = actions.get("group") and int(actions["group"]) != group_id
+    moved = actions.get("group") and str(actions["group"]) != str(group_id)
     return bool(moved or actions.get("review") or actions.get("assignee"))
 
 
