@@ -10,16 +10,31 @@ by side:
   event handler does for a new ticket (`dispatch.services.ticket_route`);
 - `--mode created`: each ticket in a transaction of its own through the
   created event's handler path (`dispatch.services.drain.new_ticket_route`:
-  the rules checked, then the group's drain hands out every ticket waiting
-  there in one batch, this one among them);
+  the group checked, then after the commit the group's drain that it asks
+  for, run here at once: one drain per ticket, nothing coalesced);
+- `--mode batch`: as `created`, `--chunk` tickets to a transaction, as an
+  event batch runs them; the drains asked are run after its commit, once
+  per group (across batches the worker coalesces more: `--mode worker`);
 - `--mode drain`: every worker drains every group, in its own order, as
-  freed room and the sweep do (`group_drain`: one pass per group and batch).
+  freed room and the sweep do (`group_drain`: one pass per group and batch);
+- `--mode worker`: the real path through a real Celery worker (`--workers`
+  processes, queues `celery` and `timers`): the tickets are opened with
+  their events handed to the broker, in transactions of `--chunk` tickets,
+  as intake does. With `--rate N` first N tickets a second opened while
+  the worker runs (`--steady` tickets): latency from each ticket's creation
+  to its assignment event. Then a backlog: every ticket opened with the
+  worker stopped, then the worker started; decisions per second from its
+  first assignment to its last, and the CPU of the worker's processes and
+  of every process of the worktree's Postgres (from their /proc; this
+  process's own backend taken out) till then.
 The CPU seconds of the workers and of their Postgres backends are counted
 too (bench/cpu_clock.py): on a shared box the wall clock measures the other
 jobs as much as this one. The simulator is timed over the same tickets.
 
     .venv/bin/python bench/bench_dispatch.py --groups 50 --agents-per-group 20 \
         --tickets 2000 --workers 8
+    .venv/bin/python bench/bench_dispatch.py --mode worker --tenant bdw1 --groups 50 \
+        --agents-per-group 20 --tickets 3000 --workers 8 --rate 100 --steady 1000
 
 Against the 1M-ticket tenant of bench/generate.py add `--tenant bench`: the
 groups and agents are added to it, the tickets opened beside its own.
@@ -29,8 +44,11 @@ import argparse
 import multiprocessing
 import os
 import random
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from unittest import mock
@@ -44,14 +62,18 @@ import django  # noqa: E402
 
 django.setup()
 
-from cpu_clock import CpuClock  # noqa: E402
+from cpu_clock import CpuClock, backend_pid  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection, connections, transaction  # noqa: E402
+from django.db import OperationalError, connection, connections, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from dispatch.models import AgentStatus, RoutingRule  # noqa: E402
 from dispatch.selectors import agent_loads, dispatch_settings  # noqa: E402
-from dispatch.services import group_drain, ticket_route  # noqa: E402
+from dispatch.services import (  # noqa: E402
+    drain,  # noqa: E402
+    group_drain,
+    ticket_route,
+)
 from dispatch.services.drain import new_ticket_route  # noqa: E402
 from dispatch.simulator import simulate  # noqa: E402
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember, Tenant  # noqa: E402
@@ -94,23 +116,50 @@ def setup(slug, groups, per_group, tickets, capacity):
 
 
 def worker(args):
-    """Route the share's tickets one by one; (latencies, decisions, CPU s)."""
-    tenant_id, ids, created = args
+    """Route the share's tickets, `chunk` to a transaction (one ticket each
+    but in `batch` mode); (latencies, decisions, CPU s)."""
+    tenant_id, ids, mode, chunk = args
     connections.close_all()
     tenant = Tenant.objects.get(pk=tenant_id)
     clock = CpuClock(connection).start()
-    latencies = []
+    latencies, asked, failed = [], [], []
+    chunk = chunk if mode == "batch" else 1
+
+    def collect(*, group_id):
+        asked.append(group_id)
+
     with mock.patch("helpdesk.handover.publish_quietly"):
-        for ticket_id in ids:
+        for offset in range(0, len(ids), chunk):
             started = time.monotonic()
+            asked.clear()
+            # The drains the handlers ask for are run after the commit, once
+            # per group (on main's code nothing asks: the handlers drain inline).
+            with (
+                tenant_context(tenant),
+                mock.patch.object(drain, "group_drain_ask", side_effect=collect, create=True),
+            ):
+                for ticket_id in ids[offset : offset + chunk]:
+                    # A handler in a savepoint, as the event runner runs it: a
+                    # deadlock fails it alone, and it is tried again later.
+                    try:
+                        with transaction.atomic():
+                            if mode == "route":
+                                ticket_route(ticket=Ticket(pk=ticket_id), trigger="created")
+                            else:
+                                ticket = Ticket.objects.select_related("tenant", "requester")
+                                new_ticket_route(ticket=ticket.get(pk=ticket_id), trigger="created")
+                    except OperationalError:
+                        failed.append(ticket_id)
+            for group_id in dict.fromkeys(asked):
+                with tenant_context(tenant):
+                    drain.group_drain_batches(group_id=group_id)
+            latencies += [time.monotonic() - started] * len(ids[offset : offset + chunk])
+        for ticket_id in failed:  # the retries
             with tenant_context(tenant):
-                if created:
-                    with transaction.atomic():
-                        ticket = Ticket.objects.select_related("tenant", "requester")
-                        new_ticket_route(ticket=ticket.get(pk=ticket_id), trigger="created")
-                else:
-                    ticket_route(ticket=Ticket(pk=ticket_id), trigger="created")
-            latencies.append(time.monotonic() - started)
+                ticket = Ticket.objects.select_related("tenant", "requester").get(pk=ticket_id)
+                new_ticket_route(ticket=ticket, trigger="created")
+    if failed:
+        print(f"{len(failed)} handlers failed (deadlock) and were run again")
     cpu = sum(clock.read())
     connections.close_all()
     return latencies, len(ids), cpu
@@ -144,27 +193,205 @@ def drainer(args):
     return latencies, placed, cpu
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tenant", default="benchdispatch")
-    parser.add_argument("--groups", type=int, default=5)
-    parser.add_argument("--agents-per-group", type=int, default=10)
-    parser.add_argument("--tickets", type=int, default=2000)
-    parser.add_argument("--capacity", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--mode", choices=["route", "created", "drain"], default="route")
-    options = parser.parse_args()
-    tenant_id, ids, group_ids = setup(
-        options.tenant, options.groups, options.agents_per_group, options.tickets, options.capacity
+def _cpu_of(pid: int, *, reaped: bool) -> float:
+    """utime + stime of a process (with `reaped`, also of its exited children)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of `root`, its live children and the children it reaped."""
+    total = _cpu_of(root, reaped=True)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if ppid == root:
+                total += _cpu_of(int(entry), reaped=False)
+    return total
+
+
+def postmaster_pid() -> int:
+    """The parent of this process's backend: the Postgres server it runs in."""
+    with open(f"/proc/{backend_pid(connection)}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def open_tickets(tenant, group_ids, count, chunk, rate=0.0, label="Worker"):
+    """Open `count` tickets (their events handed to the broker) in
+    transactions of `chunk`; at `rate` a second when given."""
+    made, start = [], time.monotonic()
+    with tenant_context(tenant):
+        groups = list(SupportGroup.objects.filter(pk__in=group_ids).order_by("pk"))
+        contact = contacts_get_or_create([("bench@example.com", "Bench", "")])["bench@example.com"]
+    for offset in range(0, count, chunk):
+        if rate:
+            time.sleep(max(0.0, start + offset / rate - time.monotonic()))
+        with tenant_context(tenant):
+            drafts = [
+                TicketDraft(subject=f"{label} {n}", body="Printer jams, refund please",
+                            requester=contact, group=groups[n % len(groups)], acknowledge=False)
+                for n in range(offset, min(count, offset + chunk))
+            ]  # fmt: skip
+            made += [t.pk for t in tickets_create(drafts)]
+    return made
+
+
+def wait_assigned(tenant, ids, timeout=600):
+    """Poll until every ticket is assigned (or nothing moved for 60 s)."""
+    last, moved = -1, time.monotonic()
+    while time.monotonic() - moved < 60 and time.monotonic() - moved < timeout:
+        with tenant_context(tenant):
+            done = Ticket.objects.filter(pk__in=ids, assignee__isnull=False).count()
+        if done == len(ids):
+            return done
+        if done != last:
+            last, moved = done, time.monotonic()
+        time.sleep(0.5)
+    return last
+
+
+def assignment_times(tenant, ids):
+    """Each assigned ticket's (created_at, first assignment event's created_at)."""
+    with tenant_context(tenant):
+        created = dict(Ticket.objects.filter(pk__in=ids).values_list("pk", "created_at"))
+        assigned = {}
+        for ticket_id, at in (
+            Event.objects.filter(kind="assigned", ticket_id__in=ids)
+            .order_by("created_at").values_list("ticket_id", "created_at")
+        ):  # fmt: skip
+            assigned.setdefault(ticket_id, at)
+    return [(created[t], at) for t, at in assigned.items()]
+
+
+def start_worker(processes: int, without: str = ""):
+    log = Path(tempfile.gettempdir()) / f"bench_dispatch_worker_{os.getpid()}.log"
+    print(f"worker log: {log}" + (f"; handlers left out: {without}" if without else ""))
+    launcher = [sys.executable, "-m", "celery", "-A", "helpdesk"]
+    if without:
+        here = Path(__file__).resolve().parent
+        launcher = [sys.executable, str(here / "celery_worker_without.py"), without, "--"]
+    command = [
+        *launcher, "worker", "-l", "warning",
+        "-Q", "celery,timers", "-c", str(processes), "-n", f"bench{os.getpid()}@%h",
+        "--logfile", str(log),
+    ]  # fmt: skip
+    return subprocess.Popen(  # noqa: S603
+        command, cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _purge():
+    """Tasks left in the broker by an earlier phase or run."""
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "celery", "-A", "helpdesk", "purge", "-f", "-Q", "celery,timers"],
+        cwd=Path(__file__).resolve().parent.parent, check=False, capture_output=True,
+    )  # fmt: skip
+
+
+def _stop(worker) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def steady_phase(options, tenant, group_ids) -> list[int]:
+    """Tickets opened at `--rate` while the worker runs: created-to-assigned latency."""
+    _purge()
+    worker = start_worker(options.workers, options.without)
+    try:
+        wait_assigned(tenant, open_tickets(tenant, group_ids, 1, 1, label="Warm-up"))
+        steady = open_tickets(
+            tenant, group_ids, options.steady, options.chunk, options.rate, label="Steady"
+        )
+        done = wait_assigned(tenant, steady)
+    finally:
+        _stop(worker)
+    latencies = sorted((at - made).total_seconds() for made, at in assignment_times(tenant, steady))
+    p50 = statistics.median(latencies) * 1000 if latencies else 0
+    p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)] * 1000 if latencies else 0
+    print(
+        f"worker steady: {done} of {len(steady)} assigned at {options.rate:g} tickets/s offered "
+        f"(chunks of {options.chunk}); created to assigned p50 {p50:.0f} ms, p95 {p95:.0f} ms"
     )
-    connections.close_all()
-    if options.mode in ("route", "created"):
-        target = worker
-        created = options.mode == "created"
-        shares = [(tenant_id, ids[i :: options.workers], created) for i in range(options.workers)]
-    else:
-        target = drainer
-        shares = [(tenant_id, group_ids, seed) for seed in range(options.workers)]
+    return steady
+
+
+def backlog_phase(options, tenant, group_ids) -> list[int]:
+    """Every ticket opened with the worker stopped, then the worker started:
+    decisions per second, and CPU until the last is assigned."""
+    _purge()
+    start = time.monotonic()
+    ids = open_tickets(tenant, group_ids, options.tickets, options.chunk, label="Backlog")
+    print(f"backlog: opened {len(ids)} tickets in {time.monotonic() - start:.1f} s "
+          f"(events waiting in the broker)")  # fmt: skip
+    own = CpuClock(connection).start()
+    postgres = postmaster_pid()
+    pg0 = tree_cpu(postgres)
+    worker = start_worker(options.workers, options.without)
+    try:
+        done = wait_assigned(tenant, ids)
+        worker_cpu = tree_cpu(worker.pid)
+        pg_cpu = tree_cpu(postgres) - pg0 - own.read()[1]
+        idle = wait_handled(tenant, ids)
+        all_cpu = tree_cpu(worker.pid) + tree_cpu(postgres) - pg0 - own.read()[1]
+    finally:
+        _stop(worker)
+    times = assignment_times(tenant, ids)
+    span = (max(at for _, at in times) - min(at for _, at in times)).total_seconds()
+    cpu = worker_cpu + pg_cpu
+    print(
+        f"worker backlog: {done} of {len(ids)} assigned by {options.workers} worker processes, "
+        f"{done / max(span, 1e-9):.0f} decisions/s (first to last assignment, {span:.1f} s)"
+    )
+    print(
+        f"CPU till the last assignment (every handler the worker ran meanwhile): worker "
+        f"{worker_cpu:.1f} s + Postgres {pg_cpu:.1f} s = {cpu:.1f} s, "
+        f"{cpu / max(done, 1) * 1000:.1f} ms a decision, ~{os.cpu_count() * done / cpu:.0f}/s "
+        f"on {os.cpu_count()} idle cores"
+    )
+    if idle:
+        print(
+            f"CPU till every event of these tickets was handled (worker idle again): "
+            f"{all_cpu:.1f} s, {all_cpu / max(done, 1) * 1000:.1f} ms a ticket, "
+            f"~{os.cpu_count() * done / all_cpu:.0f} tickets/s on {os.cpu_count()} idle cores"
+        )
+    return ids
+
+
+def wait_handled(tenant, ids, timeout=300) -> bool:
+    """Until every event of the tickets is handled (False: not within `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with tenant_context(tenant):
+            if not Event.objects.filter(ticket_id__in=ids, processed_at__isnull=True).exists():
+                return True
+        time.sleep(0.5)
+    print(f"events still not handled after {timeout} s")
+    return False
+
+
+def run_worker_mode(options, tenant_id, group_ids):
+    tenant = Tenant.objects.get(pk=tenant_id)
+    ids = steady_phase(options, tenant, group_ids) if options.rate else []
+    return ids + backlog_phase(options, tenant, group_ids)
+
+
+def measure(options, target, shares):
     start = time.monotonic()
     with multiprocessing.get_context("fork").Pool(options.workers) as pool:
         results = pool.map(target, shares)
@@ -184,6 +411,47 @@ def main():
         f"{1 / per:.0f} decisions per CPU second ({os.cpu_count()} cores idle: "
         f"~{os.cpu_count() / per:.0f}/s at most)"
     )
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tenant", default="benchdispatch")
+    parser.add_argument("--groups", type=int, default=5)
+    parser.add_argument("--agents-per-group", type=int, default=10)
+    parser.add_argument("--tickets", type=int, default=2000)
+    parser.add_argument("--capacity", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--mode", choices=["route", "created", "batch", "drain", "worker"], default="route"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=20, help="batch, worker: tickets a transaction"
+    )
+    parser.add_argument("--rate", type=float, default=0, help="worker: tickets/s, steady phase")
+    parser.add_argument("--steady", type=int, default=1000, help="worker: steady phase tickets")
+    parser.add_argument(
+        "--without", default="", help="worker: event handlers the worker leaves out (a,b)"
+    )
+    options = parser.parse_args()
+    worker_mode = options.mode == "worker"
+    tenant_id, ids, group_ids = setup(
+        options.tenant, options.groups, options.agents_per_group,
+        0 if worker_mode else options.tickets, options.capacity,
+    )  # fmt: skip
+    connections.close_all()
+    if worker_mode:
+        ids = run_worker_mode(options, tenant_id, group_ids)
+    elif options.mode in ("route", "created", "batch"):
+        target = worker
+        shares = [
+            (tenant_id, ids[i :: options.workers], options.mode, options.chunk)
+            for i in range(options.workers)
+        ]
+    else:
+        target = drainer
+        shares = [(tenant_id, group_ids, seed) for seed in range(options.workers)]
+    if not worker_mode:
+        measure(options, target, shares)
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_context(tenant):
         twice = (

@@ -1,6 +1,8 @@
 """Dispatch's Celery tasks: thin, idempotent, arguments are ids. The beat
 sweep reads the control plane only and fans out to tenants with tickets
-waiting for room (helpdesk.tenant_work)."""
+waiting for room (helpdesk.tenant_work). Group drains asked by new tickets
+run on the `timers` queue, beside SLA's sweep: they do not wait behind the
+event handlers that asked for them."""
 
 import logging
 from datetime import timedelta
@@ -14,7 +16,7 @@ from helpdesk.tenant_work import tenants_due, work_sweep_claim, work_sweep_next
 from tickets.models import Ticket
 
 from . import services
-from .services import acceptance, presence
+from .services import acceptance, drain, presence
 from .services.drain import unrouted_tickets
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,14 @@ def route_ticket(self, *, tenant_id: int, ticket_id: int, trigger: str) -> str:
 def drain_agent_groups(self, *, tenant_id: int, user_id: int) -> int:
     """An agent has room (came online, capacity raised): hand out waiting tickets."""
     return services.agent_groups_drain(user_id=user_id)
+
+
+@shared_task(base=TenantTask, bind=True, atomic=False, **_limits(60))
+def drain_group(self, *, tenant_id: int, group_id: int) -> int:
+    """New tickets wait in the group: hand them out (with every other ticket
+    waiting there), a batch per transaction. Asked by `group_drain_ask`."""
+    drain.group_drain_started(tenant_id=tenant_id, group_id=group_id)
+    return drain.group_drain_batches(group_id=group_id)
 
 
 @shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))

@@ -356,7 +356,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # started without -Q takes every queue declared here (in turn); a busy site
 # gives `-Q imap` and `-Q intake` workers of their own.
 # `timers`: SLA's breach sweep, so a sweep's next batch does not wait behind
-# the event handlers its own breaches just queued on `celery`.
+# the event handlers its own breaches just queued on `celery`; and the group
+# drains that new tickets ask for (short, coalesced per group), so a ticket
+# is handed out without waiting behind a backlog of event handlers.
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("intake"), Queue("imap"), Queue("timers"))
 CELERY_TASK_ROUTES = {
     "tickets.tasks.process_inbound_batch": {"queue": "intake"},
@@ -366,6 +368,7 @@ CELERY_TASK_ROUTES = {
     "tickets.tasks.poll_imap_mailbox": {"queue": "imap"},
     "sla.tasks.sweep_sla_due": {"queue": "timers"},
     "sla.tasks.sla_sweep_tenant": {"queue": "timers"},
+    "dispatch.tasks.drain_group": {"queue": "timers"},
 }
 IMAP_POLL_SECONDS = env_int("IMAP_POLL_SECONDS", 60)
 # Every IMAP network step (look-up, connect, each read and write) gives up

@@ -3,9 +3,10 @@ within the group's minutes, or declines it with a reason; declining or the
 time running out sends it to the next candidate, passing over whoever
 declined it or let it lapse.
 
-Locks follow routing's order (see `routing`): the group members' status
-rows, then the acceptance (claimed with a conditional update, so two
-sweeps or a sweep and a click act once), then the ticket.
+Locks follow routing's order (see `routing`): the ticket, then the
+acceptance (claimed with a conditional update, so two sweeps or a sweep and
+a click act once); routing the ticket again then claims one agent's row at
+a time.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tickets.services import ticket_system_update
 
 from .. import selectors
 from ..models import Acceptance, GroupDispatch, RoutingDecision
-from .routing import SOURCE, statuses_locked, ticket_route
+from .routing import SOURCE, ticket_route
 
 logger = logging.getLogger(__name__)
 
@@ -127,21 +128,20 @@ def acceptance_time_out(*, acceptance: Acceptance) -> RoutingDecision | bool | N
 def _pass_on(acceptance: Acceptance, *, state: str, reason: str, actor):
     """Claim the acceptance (once), record it, take the ticket from its
     assignee and route it again without them. False when already claimed."""
-    group_id = Ticket.objects.filter(pk=acceptance.ticket_id).values_list("group_id", flat=True)
-    group_id = group_id.first()
-    # 1. the members' rows (routing's lock order), 2. the claim, 3. the ticket.
-    statuses_locked(selectors.group_member_ids(group_id) if group_id else [])
+    # 1. the ticket (routing's lock order), 2. the claim. The agents' rows
+    # are not locked: an unassignment only lowers a load, and routing claims
+    # the next agent itself.
+    ticket = (
+        Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(
+            pk=acceptance.ticket_id
+        )
+    )  # fmt: skip
     now = timezone.now()
     claimed = Acceptance.objects.filter(pk=acceptance.pk, state=State.WAITING).update(
         state=state, reason=reason, ended_at=now
     )
     if not claimed:
         return False
-    ticket = (
-        Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(
-            pk=acceptance.ticket_id
-        )
-    )  # fmt: skip
     user = acceptance.user
     if ticket.assignee_id != user.pk or not ticket.is_open:
         # Given to someone else by hand, or closed, meanwhile: nothing to pass on.

@@ -5,9 +5,9 @@ Locks, always in this order, so that two routers never deadlock:
    assigned it meanwhile; the drain takes waiting tickets with SKIP LOCKED);
 2. one agent's `AgentStatus` row at a time, claimed for the ticket
    (`claims.claim`, which explains why the loads can be read without locks).
-A new ticket's handler locks its own ticket, then drains its group
-(`drain.new_ticket_route`): holding that drain's tickets and claims, it
-routes what the drain left of its ticket and claims without waiting.
+A new ticket that its group's drain takes is not routed by its created
+event's handler: the handler asks for a drain of the group after its commit
+(`drain.new_ticket_route`), which runs in transactions of its own.
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ def _assign(ticket, winner: Candidate, cfg, weight) -> int:
     return events[ticket.pk].pk
 
 
-def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None, wait=True):
+def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=None):
     """Give `ticket` (locked, unassigned) to the best member of its group by
     the group's mode and strategy, or record why nobody got it. In a drain
     (`drain`: the group's rows, kept current by it) a ticket nobody can take
@@ -306,11 +306,10 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         held=held,
     )  # fmt: skip
     rounds = 1
-    if winner is None and pick.ranked and drain is None and wait:
-        # Rows claimed by an earlier handler of this event batch are held
-        # until it commits: waiting now could deadlock with another batch.
-        wait = not rows_held()
-    while winner is None and pick.ranked and drain is None and wait and rounds < CLAIM_ROUNDS:
+    # Rows claimed by an earlier handler of this event batch are held until
+    # it commits: waiting now could deadlock with another batch.
+    wait = winner is None and bool(pick.ranked) and drain is None and not rows_held()
+    while winner is None and pick.ranked and wait and rounds < CLAIM_ROUNDS:
         # Others took (or hold) every agent we chose: read again and wait
         # for the best one's holder if need be (no other row is held now).
         statuses = group_statuses(group_id, ctx)
@@ -444,17 +443,13 @@ def rules_apply(ticket: Ticket, matched: list[dict], changes: dict, ctx) -> Tick
 
 
 @transaction.atomic
-def ticket_route(
-    *, ticket: Ticket, trigger: str, use_rules: bool = True, first: bool = False, wait: bool = True
-):
+def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True, first: bool = False):
     """Run the tenant's rules on `ticket`, apply their changes, then let its
     group's mode and strategy find it an agent (an escalated ticket skips
     the rules: they would send it back to the first tier). Safe to run
     again: a ticket with an assignee keeps it, and changes already made
     change nothing. With `first` (a new ticket, the sweep's unrouted ones),
-    a ticket that has a decision already is left alone (None). Without
-    `wait` (the caller holds agents' rows: a drain's), no claim waits for
-    another router: the ticket waits for the next drain instead."""
+    a ticket that has a decision already is left alone (None)."""
     # 1. the ticket (see the module's docstring): nobody assigns it meanwhile.
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
@@ -499,5 +494,5 @@ def ticket_route(
         cfg = selectors.group_dispatch(group_id)
     return _place(
         ticket, group_id, cfg, ctx, trigger=trigger, rules=matched,
-        review=bool(actions.get("review")), wait=wait,
+        review=bool(actions.get("review")),
     )  # fmt: skip

@@ -1,6 +1,9 @@
+from unittest import mock
+
 import pytest
 
 from dispatch.models import AgentStatus, GroupDispatch
+from dispatch.services import drain
 from helpdesk.models import Membership, SupportGroupMember
 from tests.factories import MembershipFactory, SupportGroupFactory
 from tickets import events
@@ -28,14 +31,21 @@ def make_group(tenant, members, name=None, **dispatch):
 
 
 def handle(*tickets):
-    """Run the committed-event handlers of these tickets' new events, as the
-    worker would after the commit."""
+    """Run the committed-event handlers of these tickets' new events, then
+    the group drains they asked for, as the workers would after the commit
+    (here in the caller's transaction)."""
     ids = list(
         Event.objects.filter(ticket__in=tickets, processed_at__isnull=True)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    events.events_run(event_ids=ids)
+    asked = []
+    with mock.patch.object(
+        drain, "group_drain_ask", side_effect=lambda *, group_id: asked.append(group_id)
+    ):
+        events.events_run(event_ids=ids)
+    for group_id in dict.fromkeys(asked):
+        drain.group_drain_batches(group_id=group_id)
 
 
 @pytest.fixture

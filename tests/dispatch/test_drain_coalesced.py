@@ -1,0 +1,172 @@
+"""New tickets of a group that drains them go out with the group's drain,
+asked for once their event batch commits and coalesced per group: a burst
+of them is handed out by one drain, each ticket's rules are read once, a
+drain task run twice changes nothing, and with Redis down the ticket waits
+in its group until the beat sweep hands it out."""
+
+import logging
+from unittest import mock
+
+import pytest
+from django.db.models import Count
+from django.utils import timezone
+
+from dispatch import selectors, tasks
+from dispatch.models import RoutingDecision, RoutingRule
+from dispatch.services import WAITING_WORK, drain, waiting_sweep
+from helpdesk.celery import app as celery_app
+from helpdesk.models import TenantWork
+from helpdesk.ratelimit import redis_client
+from helpdesk.tenancy import tenant_context
+from tests.factories import ContactFactory, TicketFactory
+from tickets import events
+from tickets.models import Event, Ticket
+from tickets.services import ticket_assign
+
+from .conftest import make_agents, make_group
+
+
+def _event_ids(tickets):
+    return list(
+        Event.objects.filter(ticket__in=tickets, processed_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+@pytest.fixture
+def eager_celery():
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_new_tickets_goes_out_in_one_drain_reading_each_tickets_rules_once(
+    tenant, eager_celery
+):
+    # Events are not handed to Celery here (the test runs their handlers as
+    # one batch); the drain the batch asks for is, and runs at once (eager).
+    with mock.patch("helpdesk.handover.publish_quietly"):
+        with tenant_context(tenant):
+            agents = make_agents(tenant, 4, capacity=20)
+            group = make_group(tenant, agents, name="Burst")
+            RoutingRule.objects.create(
+                tenant=tenant, name="Urgent printers", position=1,
+                conditions=[{"field": "subject", "value": ["printer"]}], actions={"priority": 1},
+            )  # fmt: skip
+            requester = ContactFactory()
+            tickets = [
+                TicketFactory(subject=f"printer {n} jams", group=group, requester=requester)
+                for n in range(40)
+            ]
+        redis_client().delete(drain._drain_key(tenant.pk, group.pk))
+        drains = mock.patch.object(drain, "group_drain_batches", wraps=drain.group_drain_batches)
+        facts = mock.patch.object(selectors, "ticket_facts", wraps=selectors.ticket_facts)
+        with drains as drained, facts as read:
+            with tenant_context(tenant):  # one event batch, as `process_events` runs it
+                events.events_run(event_ids=_event_ids(tickets))
+                # Nothing is handed out before the batch commits.
+                assert not Ticket.objects.filter(group=group, assignee__isnull=False).exists()
+        assert drained.call_count == 1
+        assert read.call_count == 40  # the drain's; the handlers did not read them
+        with tenant_context(tenant):
+            assigned = Ticket.objects.filter(group=group, assignee__isnull=False)
+            assert assigned.count() == 40
+            assert set(assigned.values_list("priority", flat=True)) == {1}
+            per_agent = assigned.values("assignee_id").annotate(n=Count("id"))
+            assert sorted(row["n"] for row in per_agent) == [10, 10, 10, 10]
+            decisions = RoutingDecision.objects.filter(ticket__group=group)
+            assert decisions.count() == 40
+            assert set(decisions.values_list("trigger", "outcome")) == {("created", "assigned")}
+            assert all(d.rules and d.rules[0]["name"] == "Urgent printers" for d in decisions)
+
+
+def test_asks_are_coalesced_until_the_drain_starts_then_a_new_ask_gets_its_own(in_tenant):
+    group = make_group(in_tenant, make_agents(in_tenant, 1), name="Coalesced")
+    redis_client().delete(drain._drain_key(in_tenant.pk, group.pk))
+    with mock.patch.object(tasks.drain_group, "apply_async") as publish:
+        drain._drain_publish(in_tenant.pk, group.pk)
+        drain._drain_publish(in_tenant.pk, group.pk)
+        assert publish.call_count == 1
+        assert publish.call_args.kwargs["kwargs"] == {
+            "tenant_id": in_tenant.pk,
+            "group_id": group.pk,
+        }
+        # The drain starts: a ticket committed now may be after its look.
+        drain.group_drain_started(tenant_id=in_tenant.pk, group_id=group.pk)
+        drain._drain_publish(in_tenant.pk, group.pk)
+        assert publish.call_count == 2
+    redis_client().delete(drain._drain_key(in_tenant.pk, group.pk))
+
+
+def test_a_drain_task_run_twice_changes_nothing_the_first_did(in_tenant):
+    agents = make_agents(in_tenant, 2, capacity=3)
+    group = make_group(in_tenant, agents, name="Twice")
+    tickets = [TicketFactory(subject=f"Twice {n}", group=group) for n in range(8)]
+    with mock.patch.object(drain, "group_drain_ask"):
+        events.events_run(event_ids=_event_ids(tickets))
+    assert tasks.drain_group(tenant_id=in_tenant.pk, group_id=group.pk) == 6
+
+    def state():
+        return (
+            sorted(Ticket.objects.filter(group=group).values_list("pk", "assignee_id")),
+            sorted(RoutingDecision.objects.values_list("ticket_id", "outcome")),
+            Event.objects.filter(kind="assigned").count(),
+        )
+
+    before = state()
+    assert tasks.drain_group(tenant_id=in_tenant.pk, group_id=group.pk) == 0
+    assert state() == before
+    # The two nobody had room for wait with a decision that says so.
+    assert [outcome for _, outcome in before[1]].count("waiting") == 2
+
+
+def test_a_ticket_assigned_by_hand_before_its_drain_keeps_its_assignee(in_tenant, team):
+    group, agents = team
+    ticket = TicketFactory(subject="Mine", group=group)
+    with mock.patch.object(drain, "group_drain_ask") as ask:
+        events.events_run(event_ids=_event_ids([ticket]))
+    ask.assert_called_once_with(group_id=group.pk)
+    ticket_assign(ticket=ticket, actor=agents[2], assignee=agents[2], expected_version=None)
+    tasks.drain_group(tenant_id=in_tenant.pk, group_id=group.pk)
+    ticket.refresh_from_db()
+    assert ticket.assignee == agents[2]
+    assert Event.objects.filter(ticket=ticket, kind="assigned").count() == 1  # the hand's
+
+
+def test_rules_that_name_an_agent_still_route_the_ticket_at_once(in_tenant, team):
+    group, agents = team
+    RoutingRule.objects.create(
+        tenant=in_tenant, name="VIP", position=1, actions={"assignee": agents[1].pk},
+        conditions=[{"field": "subject", "value": ["vip"]}],
+    )  # fmt: skip
+    vip, plain = TicketFactory(subject="vip here", group=group), TicketFactory(group=group)
+    with mock.patch.object(drain, "group_drain_ask") as ask:
+        events.events_run(event_ids=_event_ids([vip, plain]))
+    vip.refresh_from_db()
+    assert vip.assignee == agents[1]
+    ask.assert_called_once_with(group_id=group.pk)  # the plain one's
+
+
+def test_with_redis_down_the_new_ticket_waits_in_its_group_and_the_sweep_hands_it_out(
+    in_tenant, team, own_redis, caplog, django_capture_on_commit_callbacks
+):
+    group, agents = team
+    ticket = TicketFactory(subject="Printer", group=group)
+    own_redis.stop()
+    caplog.set_level(logging.WARNING, logger="helpdesk.ratelimit")
+    with django_capture_on_commit_callbacks(execute=True):
+        events.events_run(event_ids=_event_ids([ticket]))
+    ticket.refresh_from_db()
+    assert ticket.assignee is None and ticket.group == group
+    assert any("group drain not asked" in r.getMessage() for r in caplog.records)
+    # The tenant's waiting sweep is due now, not a sweep period later.
+    mark = TenantWork.objects.get(tenant_id=in_tenant.pk, kind=WAITING_WORK)
+    assert mark.due_at <= timezone.now()
+    assert waiting_sweep() == 1
+    ticket.refresh_from_db()
+    assert ticket.assignee in agents
+    assert RoutingDecision.objects.get(ticket=ticket).outcome == "assigned"
