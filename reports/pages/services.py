@@ -124,24 +124,25 @@ def _rollups_move(before: tuple, after: tuple) -> None:
     """Take the (spells, replies, key) `before` out of the daily rollups and
     put those `after` in, a statement per row that changes."""
     zone = ZoneInfo(current_tenant().time_zone)
-    rollup_rows_add(
-        rollup.SPELL_TABLE,
-        rollup.SPELL_KEYS,
-        rollup.SPELL_COUNTS,
-        rollup.delta(
-            rollup.spell_contributions(before[0], before[2], zone),
-            rollup.spell_contributions(after[0], after[2], zone),
-        ),
-    )
-    rollup_rows_add(
-        rollup.REPLY_TABLE,
-        rollup.REPLY_KEYS,
-        rollup.REPLY_COUNTS,
-        rollup.delta(
-            rollup.reply_contributions(before[1], before[2], zone),
-            rollup.reply_contributions(after[1], after[2], zone),
-        ),
-    )
+    for position, (table, keys, counts, contributions) in enumerate(
+        (
+            (
+                rollup.SPELL_TABLE,
+                rollup.SPELL_KEYS,
+                rollup.SPELL_COUNTS,
+                rollup.spell_contributions,
+            ),
+            (
+                rollup.REPLY_TABLE,
+                rollup.REPLY_KEYS,
+                rollup.REPLY_COUNTS,
+                rollup.reply_contributions,
+            ),
+        )
+    ):
+        old = contributions(before[position], before[2], zone)
+        new = contributions(after[position], after[2], zone)
+        rollup_rows_add(table, keys, counts, rollup.delta(old, new))
 
 
 @transaction.atomic
