@@ -180,7 +180,8 @@ def rollups_gathered() -> Iterator[None]:
         yield
     finally:
         _gathered.reset(token)
-    for (table, key_columns, columns), changes in gathered.items():
+    # Tables in one order too, whichever handler wrote first.
+    for (table, key_columns, columns), changes in sorted(gathered.items()):
         _rows_write(table, key_columns, columns, changes, strict=False)
 
 
