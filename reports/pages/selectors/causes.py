@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .common import FACTS, HOURS, TAGS, Filters, _all, _facts_join, _share
+from .common import FACTS, HOUR_FILTERS, HOURS, TAGS, Filters, _all, _facts_join, _share
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,7 @@ def created_per(column: str, filters: Filters) -> list[Change]:
     """Tickets created per `column` of the hourly rollup (a channel, a
     category) in the period and in as many days before it, narrowed by the
     filters it is kept by (group, channel, category)."""
-    where, params = filters.on_days("h", previous=True)
-    for name in ("group_id", "channel", "category_id"):
-        if getattr(filters, name) is not None:
-            where += f" AND h.{name} = %({name})s"
-            params[name] = getattr(filters, name)
+    where, params = filters.on_days("h", kept_by=HOUR_FILTERS, previous=True)
     return [
         Change(key, int(now), int(before))
         for key, now, before in _all(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from .causes import Change, created_per
-from .common import FACTS, HOURS, Filters, _all
+from .common import FACTS, HOUR_FILTERS, HOURS, Filters, _all
 
 
 @dataclass
@@ -36,17 +36,13 @@ def channels(filters: Filters) -> ChannelsReport:
 
 
 def _from_hours(filters: Filters) -> ChannelsReport:
-    where, params = filters.on_days("h", previous=True)
-    for name in ("group_id", "channel", "category_id"):
-        if getattr(filters, name) is not None:
-            where += f" AND h.{name} = %({name})s"
-            params[name] = getattr(filters, name)
+    where, params = filters.on_days("h", kept_by=HOUR_FILTERS)
     mix = created_per("channel", filters)
     mix.sort(key=lambda c: (-c.now, -c.before, c.key))
     heatmap = [[0] * 24 for _ in range(7)]
     for weekday, hour, n in _all(
         f"""SELECT extract(isodow FROM h.day)::int - 1, h.hour, sum(h.created)
-            FROM {HOURS} h WHERE {where} AND h.day >= %(period_first)s
+            FROM {HOURS} h WHERE {where}
             GROUP BY 1, 2""",
         params,
     ):

@@ -28,6 +28,10 @@ TAGS = TicketTagFact._meta.db_table
 SNAPSHOTS = LoadSnapshot._meta.db_table
 TARGETS = TicketTarget._meta.db_table
 RATINGS = Rating._meta.db_table
+# The filters' columns, as the facts and the rollups name them.
+FILTER_COLUMNS = ("group_id", "assignee_id", "channel", "category_id")
+# The columns the hourly rollup is kept by (not the agent).
+HOUR_FILTERS = ("group_id", "channel", "category_id")
 # A ticket that changed groups more than this many times bounced.
 BOUNCES = 2
 
@@ -70,15 +74,14 @@ class Filters:
     @property
     def narrowed_by(self) -> set[str]:
         """The filters set (of group, assignee, channel, category)."""
-        return {
-            name
-            for name in ("group_id", "assignee_id", "channel", "category_id")
-            if getattr(self, name) is not None
-        }
+        return {name for name in FILTER_COLUMNS if getattr(self, name) is not None}
 
-    def on_days(self, alias: str, *, previous: bool = False) -> tuple[str, dict]:
+    def on_days(
+        self, alias: str, *, kept_by: tuple[str, ...] = (), previous: bool = False
+    ) -> tuple[str, dict]:
         """Conditions on a daily rollup's alias (tenant first, then its days:
-        from the period before too when `previous`) and their parameters."""
+        from the period before too when `previous`; then the filters set
+        among the columns it is `kept_by`) and their parameters."""
         first, last = self.days
         params = {
             "tenant": current_tenant().pk,
@@ -87,19 +90,22 @@ class Filters:
             "last": last,
         }
         where = f"{alias}.tenant_id = %(tenant)s AND {alias}.day >= %(first)s"
-        return f"{where} AND {alias}.day <= %(last)s", params
+        where += f" AND {alias}.day <= %(last)s"
+        for name in kept_by:
+            if getattr(self, name) is not None:
+                where += f" AND {alias}.{name} = %({name})s"
+                params[name] = getattr(self, name)
+        return where, params
 
     @property
     def narrowed(self) -> bool:
-        return any(
-            v is not None for v in (self.group_id, self.assignee_id, self.channel, self.category_id)
-        )
+        return bool(self.narrowed_by)
 
     def on_facts(self, alias: str = "f") -> tuple[str, dict]:
         """Conditions on a `TicketFact` alias (tenant first) and their parameters."""
         parts = [f"{alias}.tenant_id = %(tenant)s"]
         params: dict = {"tenant": current_tenant().pk, "start": self.start, "end": self.end}
-        for name in ("group_id", "assignee_id", "channel", "category_id"):
+        for name in FILTER_COLUMNS:
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{alias}.{name} = %({name})s")

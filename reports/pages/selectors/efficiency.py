@@ -8,6 +8,7 @@ from ...facts import histogram_percentile
 from .common import (
     DAILY_REPLIES,
     DURATIONS,
+    FILTER_COLUMNS,
     VOLUMES,
     Filters,
     _all,
@@ -88,12 +89,7 @@ def efficiency(filters: Filters) -> EfficiencyReport:
     the replies' by sender, group then, channel and category): three
     statements, each grouped three ways at once."""
     rows = _Rows()
-    where, params = filters.on_days("v")
-    narrow = ""
-    for name in ("group_id", "assignee_id", "channel", "category_id"):
-        if getattr(filters, name) is not None:
-            narrow += f" AND v.{name} = %({name})s"
-            params[name] = getattr(filters, name)
+    where, params = filters.on_days("v", kept_by=FILTER_COLUMNS)
     sets = "GROUPING SETS ((v.assignee_id), (v.group_id), ())"
     met = "sum(v.sla_first_response_met + v.sla_resolution_met)"
     missed = "sum(v.sla_first_response_breached + v.sla_resolution_breached)"
@@ -101,7 +97,7 @@ def efficiency(filters: Filters) -> EfficiencyReport:
         f"""SELECT GROUPING(v.assignee_id, v.group_id), v.assignee_id, v.group_id,
                    sum(v.solved), sum(v.reopened), sum(v.first_replies), {met}, {missed}
             FROM {VOLUMES} v
-            WHERE {where} AND v.slice = 'agent_group'{narrow}
+            WHERE {where} AND v.slice = 'agent_group'
             GROUP BY {sets}
             HAVING sum(v.solved) + sum(v.first_replies) + {met} + {missed} > 0""",
         params,
@@ -115,7 +111,7 @@ def efficiency(filters: Filters) -> EfficiencyReport:
         f"""SELECT GROUPING(v.assignee_id, v.group_id), v.assignee_id, v.group_id,
                    v.measure, v.bucket, sum(v.count)
             FROM {DURATIONS} v
-            WHERE {where} AND v.slice = 'agent_group'{narrow}
+            WHERE {where} AND v.slice = 'agent_group'
               AND v.measure IN ('resolution', 'first_reply', 'assign_to_reply')
             GROUP BY GROUPING SETS ((v.assignee_id, v.measure, v.bucket),
                                     (v.group_id, v.measure, v.bucket), (v.measure, v.bucket))
@@ -133,21 +129,16 @@ def efficiency(filters: Filters) -> EfficiencyReport:
             setattr(rows[key], median, histogram_percentile(counts, 0.5))
             setattr(rows[key], p90, histogram_percentile(counts, 0.9))
 
-    # Replies by their sender and the group the ticket was in then.
-    narrow = "".join(
-        f" AND v.{column} = %({name})s"
-        for column, name in (
-            ("user_id", "assignee_id"),
-            ("group_id", "group_id"),
-            ("channel", "channel"),
-            ("category_id", "category_id"),
-        )
-        if getattr(filters, name) is not None
-    )
+    # Replies by their sender (the agent filter) and the group the ticket
+    # was in then.
+    where, params = filters.on_days("v", kept_by=("group_id", "channel", "category_id"))
+    if filters.assignee_id is not None:
+        where += " AND v.user_id = %(assignee_id)s"
+        params["assignee_id"] = filters.assignee_id
     for bits, agent, group, count in _all(
         f"""SELECT GROUPING(v.user_id, v.group_id), v.user_id, v.group_id, sum(v.replies)
             FROM {DAILY_REPLIES} v
-            WHERE {where}{narrow}
+            WHERE {where}
             GROUP BY GROUPING SETS ((v.user_id), (v.group_id), ())
             HAVING sum(v.replies) > 0""",
         params,

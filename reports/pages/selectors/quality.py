@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from helpdesk.tenancy import current_tenant
 
-from .common import FACTS, RATINGS, VOLUMES, Filters, _all, _share
+from .common import FACTS, FILTER_COLUMNS, RATINGS, VOLUMES, Filters, _all, _share
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,8 @@ def _solved_by_group(filters: Filters) -> list[tuple]:
     """Tickets solved in the period and those of them reopened before, per
     group and in all ((GROUPING, group, solved, reopened) rows), from the
     daily rollup: its main slice, or the one kept by agent too."""
-    narrowed = filters.narrowed_by
-    where, params = filters.on_days("v")
-    params["slice"] = "agent_group" if "assignee_id" in narrowed else ""
-    for name in narrowed:
-        where += f" AND v.{name} = %({name})s"
-        params[name] = getattr(filters, name)
+    where, params = filters.on_days("v", kept_by=FILTER_COLUMNS)
+    params["slice"] = "agent_group" if filters.assignee_id is not None else ""
     return [
         (bits, group, int(solved), int(reopened))
         for bits, group, solved, reopened in _all(

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from ...facts import histogram_percentile
-from .common import BOUNCES, DAILY_SPELLS, SPELLS, Filters, _all, _facts_join
+from .common import BOUNCES, DAILY_SPELLS, FILTER_COLUMNS, SPELLS, Filters, _all, _facts_join
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,7 @@ def _done_from_rollups(filters: Filters) -> dict[tuple[str, str], tuple]:
     """Spells that ended in the period, per status and group: how many,
     median and 90th percentile (nearest rank), seconds in all; from the
     daily rollup (kept by the ticket's group, channel, category and agent)."""
-    where, params = filters.on_days("d")
-    for name in ("group_id", "channel", "category_id", "assignee_id"):
-        if getattr(filters, name) is not None:
-            where += f" AND d.{name} = %({name})s"
-            params[name] = getattr(filters, name)
+    where, params = filters.on_days("d", kept_by=FILTER_COLUMNS)
     found: dict[tuple[str, str], list] = {}
     for kind, value, bucket, spells, seconds in _all(
         f"""SELECT d.kind, d.value, d.bucket, sum(d.spells), sum(d.seconds)
