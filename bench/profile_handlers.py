@@ -142,17 +142,17 @@ def instrument(meter: Meter):
                     scope.__exit__(*(sys.exc_info() if failed else (None, None, None)))
 
         events._batch_scopes[name] = timed_scope
-    claim, settle = events._claim, events._settle
+    claim_all, settle = events._claim_all, events._Run.settle
 
-    def timed_claim(event, handler_name):
+    def timed_claim_all(batch, wanted):
         with meter.timed("runner: claims"):
-            return claim(event, handler_name)
+            return claim_all(batch, wanted)
 
-    def timed_settle(event, done, *, schedule_retry):
+    def timed_settle(run):
         with meter.timed("runner: settle"):
-            return settle(event, done, schedule_retry=schedule_retry)
+            return settle(run)
 
-    events._claim, events._settle = timed_claim, timed_settle
+    events._claim_all, events._Run.settle = timed_claim_all, timed_settle
     drain_batch, system_assign = drain._drain_batch, drain.tickets_system_assign
 
     def timed_drain_batch(group_id, trigger):

@@ -3,19 +3,24 @@ event is handed to them by a Celery task after the change commits, and the
 runner below makes sure each handler's work is done once, or is seen not
 to be done.
 
-How a handler runs (`events_run`, in a task's tenant transaction):
-- claim: insert its `EventHandlerRun` row with ON CONFLICT DO NOTHING, in a
-  savepoint that will also hold the handler's work. A second worker waits
-  on that row; if it commits, the handler is done and is skipped.
-- run the handler in a savepoint of its own, every constraint checked at
-  once: any error, an IntegrityError of its own writes too, is a failure.
+How a batch of events runs (`events_run`, in a task's tenant transaction):
+- claim: one INSERT ... ON CONFLICT DO NOTHING puts the run row of every
+  handler of every event, in one order. A pair another worker has
+  committed is done and is skipped; a pair another worker holds makes this
+  one wait for it (and then take it if that worker gave it back).
+- after the claims, the batch's failures are read: a worker this one
+  waited for may have just recorded one, and its backoff applies here too.
+- each claimed handler runs in a savepoint of its own, every constraint
+  checked at once: any error, an IntegrityError of its own writes too, is a
+  failure.
 - a failure rolls the work back, releases the claim, and is recorded with
   its attempt count and the time of the next attempt (exponential backoff);
   after EVENT_HANDLER_MAX_ATTEMPTS the handler is abandoned and stays listed
   on the admins' Failed work page until someone runs it again.
-- the event is processed once every handler is done; otherwise its
-  `next_attempt_at` says when a retry is due, a retry task is scheduled for
-  then, and the tenant's sweep takes it only a grace period after that.
+- an event is processed once every handler is done (one UPDATE for the
+  batch); otherwise its `next_attempt_at` says when a retry is due, a retry
+  task is scheduled for then, and the tenant's sweep takes it only a grace
+  period after that.
 """
 
 from __future__ import annotations
@@ -201,12 +206,8 @@ def retry_delay(attempts: int) -> int:
     return min(longest, base * 2 ** min(attempts - 1, 30))
 
 
-class _NotDue(Exception):
-    """The handler's backoff has not passed: release the claim, skip it."""
-
-
-# What became of one handler in a run.
-RAN, DONE_ELSEWHERE, NOT_DUE = "ran", "done elsewhere", "not due"
+# A handler that ran and finished.
+RAN = "ran"
 
 
 @dataclass
@@ -220,102 +221,167 @@ class RunReport:
 def events_run(*, event_ids: list[int]) -> RunReport:
     """Run the unfinished handlers of these events (in the current tenant's
     transaction) whose time has come; mark finished events processed and
-    schedule the retries of the others."""
+    schedule the retries of the others.
+
+    The batch's bookkeeping is a handful of statements whatever its size:
+    one INSERT claims every handler run of every event, one SELECT reads
+    their failures after it, each handler runs in one savepoint, and one
+    UPDATE marks the finished events."""
     # Deferred constraints (Django's foreign keys are) would fail at the
     # commit, outside every handler's savepoint: check each as it is written.
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    events = list(Event.objects.filter(pk__in=event_ids, processed_at__isnull=True).order_by("pk"))
-    ids = [event.pk for event in events]
-    done: dict[int, set[str]] = {pk: set() for pk in ids}
-    for event_id, name in EventHandlerRun.objects.filter(event_id__in=ids).values_list(
-        "event_id", "handler"
-    ):
-        done[event_id].add(name)
-    failed: dict[int, dict[str, EventHandlerFailure]] = {pk: {} for pk in ids}
-    for failure in EventHandlerFailure.objects.filter(event_id__in=ids):
-        failed[failure.event_id][failure.handler] = failure
     report = RunReport(failures=[])
+    events = list(Event.objects.filter(pk__in=event_ids, processed_at__isnull=True).order_by("pk"))
+    if not events:
+        return report
+    wanted = {event.pk: handlers_for(event) for event in events}
+    claimed = _claim_all(events, wanted)
+    # Read after the claims: a worker this one waited for may have just
+    # recorded a failure, and its backoff applies here too.
+    failed: dict[int, dict[str, EventHandlerFailure]] = {event.pk: {} for event in events}
+    for failure in EventHandlerFailure.objects.select_for_update().filter(
+        event_id__in=list(failed)
+    ):
+        failed[failure.event_id][failure.handler] = failure
+    run = _Run(events, wanted, claimed, failed, report)
     with ExitStack() as scopes:
         for factory in _batch_scopes.values():
             scopes.enter_context(factory())
-        _run_events(events, done, failed, report)
+        run.handlers()
+    run.settle()
     return report
 
 
-def _run_events(events, done, failed, report: RunReport) -> None:
-    for position, event in enumerate(events):
-        now = timezone.now()
-        progressed = False
-        for handler in handlers_for(event):
-            if handler.name in done[event.pk]:
-                continue
-            failure = failed[event.pk].get(handler.name)
-            if failure is not None and not failure.is_due(now):
-                continue
-            outcome = _run_handler(event, handler, now)
-            progressed |= outcome != NOT_DUE
-            if outcome in (RAN, DONE_ELSEWHERE):
-                done[event.pk].add(handler.name)
-            elif isinstance(outcome, Exception):
-                report.failures.append(outcome)
-                if isinstance(outcome, SoftTimeLimitExceeded):
-                    report.stopped = True
-                    break
-        _settle(event, done[event.pk], schedule_retry=progressed)
-        if report.stopped:
-            rest = [(e.tenant_id, e.pk) for e in events[position + 1 :]]
-            if rest:
-                _hand_over.after_commit(rest)
-            break
-
-
-def _claim(event: Event, handler_name: str) -> bool:
-    """Insert the handler's run row; False when it exists. A row another
-    worker has inserted and not yet committed makes this wait for it."""
+def _claim_all(events: list[Event], wanted: dict[int, list[Handler]]) -> set[tuple[int, str]]:
+    """Insert every handler's run row, in one order (so two runners never
+    wait on each other in a circle); the pairs this run inserted. A pair
+    left out was done by another worker; a row another worker inserted and
+    has not yet committed makes this wait for it."""
+    pairs = sorted((event.pk, handler.name) for event in events for handler in wanted[event.pk])
+    if not pairs:
+        return set()
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {EventHandlerRun._meta.db_table}"
-            " (tenant_id, event_id, handler, finished_at) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (tenant_id, event_id, handler) DO NOTHING RETURNING id",
-            [event.tenant_id, event.pk, handler_name, timezone.now()],
+            " (tenant_id, event_id, handler, finished_at)"
+            " SELECT %s, claim.event_id, claim.handler, %s"
+            " FROM unnest(%s::bigint[], %s::text[]) AS claim (event_id, handler)"
+            " ORDER BY claim.event_id, claim.handler"
+            " ON CONFLICT (tenant_id, event_id, handler) DO NOTHING"
+            " RETURNING event_id, handler",
+            [
+                events[0].tenant_id,
+                timezone.now(),
+                [event_id for event_id, _ in pairs],
+                [name for _, name in pairs],
+            ],
         )
-        return cursor.fetchone() is not None
+        return {(event_id, name) for event_id, name in cursor.fetchall()}
 
 
-def _run_handler(event: Event, handler: Handler, now: datetime):
-    """Claim, run and mark one handler; RAN, DONE_ELSEWHERE, NOT_DUE or the
-    exception it failed with (recorded)."""
-    try:
-        with transaction.atomic():  # holds the claim; commits with the work
-            if not _claim(event, handler.name):
-                return DONE_ELSEWHERE
-            # Read after the claim: a worker this one waited for may have
-            # just recorded a failure, and its backoff applies here too.
-            failure = (
-                EventHandlerFailure.objects.select_for_update()
-                .filter(event=event, handler=handler.name)
-                .first()
+class _Run:
+    """One batch's handlers, then its settling."""
+
+    def __init__(self, events, wanted, claimed, failed, report: RunReport):
+        self.events, self.wanted, self.claimed = events, wanted, claimed
+        self.failed, self.report = failed, report
+        # Not claimed: done by another worker.
+        self.done = {
+            event.pk: {h.name for h in wanted[event.pk] if (event.pk, h.name) not in claimed}
+            for event in events
+        }
+        self.progressed: set[int] = set()  # events with a handler run by this run
+        self.released: list[tuple[int, str]] = []  # claimed, not run: given back
+        self.recovered: list[int] = []  # failures of handlers that ran now
+        self.reached = len(events)
+
+    def handlers(self) -> None:
+        for position, event in enumerate(self.events):
+            now = timezone.now()
+            for handler in self.wanted[event.pk]:
+                if (event.pk, handler.name) not in self.claimed:
+                    continue
+                failure = self.failed[event.pk].get(handler.name)
+                if self.report.stopped or (failure is not None and not failure.is_due(now)):
+                    self.released.append((event.pk, handler.name))
+                    continue
+                self.progressed.add(event.pk)
+                outcome = _run_handler(event, handler, failure)
+                if outcome is RAN:
+                    self.done[event.pk].add(handler.name)
+                    if failure is not None:
+                        self.recovered.append(failure.pk)
+                    continue
+                self.report.failures.append(outcome)
+                if isinstance(outcome, SoftTimeLimitExceeded):
+                    self.report.stopped = True
+            if self.report.stopped:
+                self.reached = position + 1
+                for later in self.events[position + 1 :]:
+                    self.released += [
+                        (later.pk, h.name)
+                        for h in self.wanted[later.pk]
+                        if (later.pk, h.name) in self.claimed
+                    ]
+                break
+
+    def settle(self) -> None:
+        """Processed when every handler is done; else when it is next due,
+        and (if this run did anything) a retry scheduled for then. A run
+        that found nothing due (it came early) schedules none: the retry
+        that is due is already scheduled, or the sweep finds the event."""
+        if self.released:
+            _release(self.released)
+        if self.recovered:
+            EventHandlerFailure.objects.filter(pk__in=self.recovered).delete()
+        reached = self.events[: self.reached]
+        finished = [
+            event.pk
+            for event in reached
+            if all(h.name in self.done[event.pk] for h in self.wanted[event.pk])
+        ]
+        if finished:
+            if any(self.failed[pk] for pk in finished):
+                EventHandlerFailure.objects.filter(event_id__in=finished).delete()
+            Event.objects.filter(pk__in=finished, processed_at__isnull=True).update(
+                processed_at=timezone.now(), next_attempt_at=None
             )
-            if failure is not None and not failure.is_due(now):
-                raise _NotDue
-            try:
-                with transaction.atomic():  # the handler's own work
-                    handler.func(event)
-            except Exception as exc:
-                logger.warning(
-                    "handler %s failed on event %s", handler.name, event.pk, exc_info=True
+        finished = set(finished)
+        for event in reached:
+            if event.pk not in finished:
+                _settle_unfinished(
+                    event, self.done[event.pk], schedule_retry=event.pk in self.progressed
                 )
-                _record_failure(event, handler.name, failure, exc)
-                # Released, but the deleted row stays locked until commit: a
-                # worker waiting on it then finds the failure just recorded.
-                EventHandlerRun.objects.filter(event=event, handler=handler.name).delete()
-                return exc
-            if failure is not None:
-                failure.delete()
-            return RAN
-    except _NotDue:
-        return NOT_DUE
+        rest = [(event.tenant_id, event.pk) for event in self.events[self.reached :]]
+        if rest:  # stopped by the time limit: handed over again
+            _hand_over.after_commit(rest)
+
+
+def _release(pairs: list[tuple[int, str]]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {EventHandlerRun._meta.db_table}"
+            " WHERE (event_id, handler) IN"
+            " (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+            [[event_id for event_id, _ in pairs], [name for _, name in pairs]],
+        )
+
+
+def _run_handler(event: Event, handler: Handler, failure: EventHandlerFailure | None):
+    """Run one claimed handler in a savepoint; RAN, or the exception it
+    failed with (recorded, its claim released)."""
+    try:
+        with transaction.atomic():  # the handler's own work
+            handler.func(event)
+    except Exception as exc:
+        logger.warning("handler %s failed on event %s", handler.name, event.pk, exc_info=True)
+        _record_failure(event, handler.name, failure, exc)
+        # Released, but the deleted row stays locked until commit: a worker
+        # waiting on it then finds the failure just recorded.
+        EventHandlerRun.objects.filter(event=event, handler=handler.name).delete()
+        return exc
+    return RAN
 
 
 def _record_failure(
@@ -342,19 +408,10 @@ def _record_failure(
     failure.save()
 
 
-def _settle(event: Event, done: set[str], *, schedule_retry: bool) -> None:
-    """Processed when every handler is done; else when it is next due, and
-    (if this run did anything) a retry scheduled for then. A run that found
-    nothing due (it came early) schedules none: the retry that is due is
-    already scheduled, or the sweep finds the event."""
+def _settle_unfinished(event: Event, done: set[str], *, schedule_retry: bool) -> None:
+    """An event with handlers left: its next due time, and a retry then."""
     now = timezone.now()
     remaining = [handler.name for handler in handlers_for(event) if handler.name not in done]
-    if not remaining:
-        EventHandlerFailure.objects.filter(event=event).delete()
-        Event.objects.filter(pk=event.pk, processed_at__isnull=True).update(
-            processed_at=now, next_attempt_at=None
-        )
-        return
     failures = {
         failure.handler: failure
         for failure in EventHandlerFailure.objects.filter(event=event, handler__in=remaining)

@@ -369,3 +369,85 @@ def test_a_change_made_while_the_broker_is_down_still_commits_and_is_swept_later
         created.refresh_from_db()
     assert created.processed_at is not None
     assert handled == [created.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_waited_on_a_failing_handler_leaves_it_to_its_backoff(
+    tenant, only_these_handlers
+):
+    """The first delivery's handler fails while a second delivery waits on
+    its claim: the second sees the failure just recorded and does not run
+    the handler again at once."""
+    calls = []
+
+    @events.subscribe("test.failing", kinds=[Event.Kind.CREATED])
+    def failing(event):
+        calls.append(threading.get_ident())
+        time.sleep(0.5)  # the other worker arrives and waits on this claim
+        raise RuntimeError("mail server said no")
+
+    created = _ticket_with_event(tenant)
+    errors = []
+
+    def worker(delay):
+        try:
+            time.sleep(delay)
+            tasks.process_event.apply(
+                kwargs={"tenant_id": tenant.pk, "event_id": created.pk}, throw=True
+            )
+        except Exception as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(delay,)) for delay in (0, 0.2)]
+    with mock.patch.object(tasks.process_event, "apply_async"):  # no retry runs
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert errors == []
+    assert len(calls) == 1
+    with tenant_context(tenant):
+        failure = EventHandlerFailure.objects.get(event=created, handler="test.failing")
+        assert failure.attempts == 1
+        assert failure.next_attempt_at > timezone.now()
+        assert not EventHandlerRun.objects.filter(event=created).exists()
+        created.refresh_from_db()
+        assert created.processed_at is None
+
+
+def test_a_batch_costs_two_statements_a_handler_run_and_a_few_for_the_batch(
+    tenant, only_these_handlers
+):
+    """The runner's bookkeeping (claims, failures, marking events done) is
+    a fixed number of statements a batch; each handler run adds only its
+    savepoint."""
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    ran = []
+
+    @events.subscribe("test.one", kinds=[Event.Kind.CREATED])
+    def one(event):
+        ran.append(event.pk)
+
+    @events.subscribe("test.two", kinds=[Event.Kind.CREATED])
+    def two(event):
+        ran.append(event.pk)
+
+    def batch_statements(size):
+        created = [_ticket_with_event(tenant, subject=f"Batch {n}") for n in range(size)]
+        with CaptureQueriesContext(conn) as queries:
+            tasks.process_events.apply(
+                kwargs={"tenant_id": tenant.pk, "event_ids": [e.pk for e in created]}, throw=True
+            )
+        with tenant_context(tenant):
+            assert not Event.objects.filter(
+                pk__in=[e.pk for e in created], processed_at__isnull=True
+            ).exists()
+        return len(queries)
+
+    one_event, ten_events = batch_statements(1), batch_statements(10)
+    assert len(ran) == 2 * 11
+    assert ten_events - one_event == 9 * 2 * 2
