@@ -31,7 +31,7 @@ def changes_a_figure(event) -> bool:
     return event.kind == "field_changed" and event.field in DIMENSION_FIELDS | SLA_FIELDS
 
 
-@subscribe("reports.ticket_facts", when=changes_a_figure)
+@subscribe("reports.ticket_facts", when=changes_a_figure, once_per_ticket=True)
 def ticket_fact_refresh(event) -> None:
     """Keep the ticket's report figures current."""
     from .services import fact_refresh

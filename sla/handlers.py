@@ -34,6 +34,7 @@ def _matters(event: Event) -> bool:
         Event.Kind.ASSIGNED,
     ],
     when=_matters,
+    once_per_ticket=True,
 )
 def sla_on_ticket_event(event: Event) -> None:
     """Recompute the ticket's SLA targets and due time."""

@@ -60,6 +60,9 @@ class Handler:
     # Decided from the event row alone, before it is saved: an event no
     # handler wants is marked processed at once and never enqueued.
     when: Callable[[Event], bool] | None = None
+    # Brings the ticket's derived state up to date from what is committed
+    # (`subscribe(..., once_per_ticket=True)`).
+    once_per_ticket: bool = False
 
     def wants(self, event: Event) -> bool:
         if self.kinds is not None and event.kind not in self.kinds:
@@ -79,9 +82,17 @@ def subscribe(
     name: str,
     kinds: Iterable[str] | None = None,
     when: Callable[[Event], bool] | None = None,
+    once_per_ticket: bool = False,
 ):
     """Register `func(event)` to run once for each committed event of `kinds`
     (for which `when(event)` is true, if given).
+
+    `once_per_ticket`: the handler reads the ticket as committed, not the
+    event (a refresh of figures kept about the ticket), so in a batch of
+    events, once it has run for a ticket, the ticket's later events there
+    are done without running it again: the batch's events were all
+    committed before it began, and whatever another handler changes
+    meanwhile goes through a service and is an event of its own.
 
     A handler's writes and its completion mark commit together, and every
     constraint is checked as it writes (none deferred to the commit), so
@@ -91,7 +102,9 @@ def subscribe(
     """
 
     def register(func: Callable[[Event], None]) -> Callable[[Event], None]:
-        _handlers[name] = Handler(name, func, frozenset(kinds) if kinds is not None else None, when)
+        _handlers[name] = Handler(
+            name, func, frozenset(kinds) if kinds is not None else None, when, once_per_ticket
+        )
         return func
 
     return register
@@ -294,6 +307,8 @@ class _Run:
         self.progressed: set[int] = set()  # events with a handler run by this run
         self.released: list[tuple[int, str]] = []  # claimed, not run: given back
         self.recovered: list[int] = []  # failures of handlers that ran now
+        # (handler, ticket) of once-per-ticket handlers that ran in this batch.
+        self.refreshed: set[tuple[str, int]] = set()
         self.reached = len(events)
 
     def handlers(self) -> None:
@@ -307,8 +322,13 @@ class _Run:
                     self.released.append((event.pk, handler.name))
                     continue
                 self.progressed.add(event.pk)
-                outcome = _run_handler(event, handler, failure)
+                once = (handler.name, event.ticket_id) if handler.once_per_ticket else None
+                # Covered by the ticket's refresh earlier in this batch, or run.
+                covered = once in self.refreshed
+                outcome = RAN if covered else _run_handler(event, handler, failure)
                 if outcome is RAN:
+                    if once is not None:
+                        self.refreshed.add(once)
                     self.done[event.pk].add(handler.name)
                     if failure is not None:
                         self.recovered.append(failure.pk)

@@ -21,7 +21,7 @@ def changes_a_page_fact(event) -> bool:
     return event.field in (*SPELL_FIELDS, "tags")
 
 
-@subscribe("reports.page_facts", when=changes_a_page_fact)
+@subscribe("reports.page_facts", when=changes_a_page_fact, once_per_ticket=True)
 def ticket_page_facts_refresh(event) -> None:
     """Keep the ticket's time in each status and group, replies and tags current."""
     from .services import page_facts_refresh
@@ -35,7 +35,7 @@ def changes_a_page_key(event) -> bool:
     return event.field in ("assignee", "category")
 
 
-@subscribe("reports.page_key", when=changes_a_page_key)
+@subscribe("reports.page_key", when=changes_a_page_key, once_per_ticket=True)
 def ticket_page_key_refresh(event) -> None:
     """Count the ticket's stays and replies under its new agent or category."""
     from .services import page_key_refresh

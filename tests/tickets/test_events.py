@@ -17,7 +17,7 @@ from helpdesk.models import Notification, TenantWork
 from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
 from tickets import events, services, tasks
-from tickets.models import Event, EventHandlerFailure, EventHandlerRun
+from tickets.models import Event, EventHandlerFailure, EventHandlerRun, Ticket
 
 
 class WorkerKilled(BaseException):
@@ -451,3 +451,78 @@ def test_a_batch_costs_two_statements_a_handler_run_and_a_few_for_the_batch(
     one_event, ten_events = batch_statements(1), batch_statements(10)
     assert len(ran) == 2 * 11
     assert ten_events - one_event == 9 * 2 * 2
+
+
+def test_a_refresh_runs_once_for_a_tickets_events_in_one_batch(tenant, agent, only_these_handlers):
+    """A handler that reads the ticket as committed (a refresh) runs once
+    for a ticket's events in one batch, and sees all of them; per-event
+    handlers still run for each; a later change runs the refresh again."""
+    refreshes, each = [], []
+
+    @events.subscribe("test.refresh", once_per_ticket=True)
+    def refresh(event):
+        ticket = Ticket.objects.get(pk=event.ticket_id)
+        refreshes.append((ticket.pk, ticket.priority, ticket.assignee_id))
+
+    @events.subscribe("test.each")
+    def per_event(event):
+        each.append(event.kind)
+
+    not_handed = (
+        mock.patch.object(tasks.process_event, "delay"),
+        mock.patch.object(tasks.process_events, "delay"),
+    )
+    with not_handed[0], not_handed[1], tenant_context(tenant):
+        first, second = TicketFactory(subject="One"), TicketFactory(subject="Two")
+        first = services.ticket_update(
+            ticket=first, actor=agent, expected_version=None, priority=Ticket.Priority.URGENT
+        )
+        services.ticket_assign(ticket=first, actor=agent, assignee=agent, expected_version=None)
+        batch = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    tasks.process_events.apply(kwargs={"tenant_id": tenant.pk, "event_ids": batch}, throw=True)
+
+    assert sorted(refreshes) == sorted(
+        [(first.pk, Ticket.Priority.URGENT, agent.pk), (second.pk, second.priority, None)]
+    )
+    assert len(each) == len(batch) >= 4
+    with tenant_context(tenant):
+        assert not Event.objects.filter(processed_at__isnull=True).exists()
+        assert EventHandlerRun.objects.filter(handler="test.refresh").count() == len(batch)
+
+    with not_handed[0], not_handed[1], tenant_context(tenant):
+        services.ticket_update(
+            ticket=first, actor=agent, expected_version=None, priority=Ticket.Priority.LOW
+        )
+        later = list(Event.objects.filter(processed_at__isnull=True).values_list("pk", flat=True))
+    tasks.process_events.apply(kwargs={"tenant_id": tenant.pk, "event_ids": later}, throw=True)
+    assert refreshes[-1] == (first.pk, Ticket.Priority.LOW, agent.pk)
+    assert len(refreshes) == 3
+
+
+def test_a_refresh_that_failed_for_a_ticket_runs_again_for_its_next_event(
+    tenant, agent, only_these_handlers
+):
+    """The batch's first run for a ticket failing does not stand for the
+    ticket's other events: each is run and recorded on its own."""
+    calls = []
+
+    @events.subscribe("test.refresh", once_per_ticket=True)
+    def refresh(event):
+        calls.append(event.pk)
+        if len(calls) == 1:
+            raise RuntimeError("lost the connection to the report store")
+
+    with mock.patch.object(tasks.process_event, "delay"), tenant_context(tenant):
+        ticket = TicketFactory()
+        services.ticket_update(
+            ticket=ticket, actor=agent, expected_version=None, priority=Ticket.Priority.HIGH
+        )
+        batch = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    with mock.patch.object(tasks.process_event, "apply_async"):
+        tasks.process_events.apply(kwargs={"tenant_id": tenant.pk, "event_ids": batch}, throw=True)
+    # Failed on the first event; ran on the second, which covers the rest.
+    assert len(batch) >= 2 and calls == batch[:2]
+    with tenant_context(tenant):
+        assert list(EventHandlerFailure.objects.values_list("event_id", flat=True)) == batch[:1]
+        runs = EventHandlerRun.objects.order_by("event_id").values_list("event_id", flat=True)
+        assert list(runs) == batch[1:]
