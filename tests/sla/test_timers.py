@@ -215,3 +215,28 @@ def test_seed_demo_shows_every_sla_state(db, monkeypatch, capsys):
         assert {State.AT_RISK, State.BREACHED, State.ON_TRACK, State.PAUSED} <= states
         vip = Ticket.objects.get(subject__startswith="VIP: checkout")
         assert vip.due_at is not None
+
+
+def test_a_batch_of_new_tickets_loads_the_policies_once_and_the_next_batch_sees_a_change(
+    in_tenant, always
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from sla.models import PolicyTarget
+
+    policy = make_policy(always, hours=(1, 2, 8))
+    tickets = [TicketFactory(channel=Ticket.Channel.EMAIL) for _ in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        run_handlers()
+    policy_reads = [q for q in queries if 'FROM "sla_policy"' in q["sql"]]
+    assert len(policy_reads) == 1
+    for ticket in tickets:
+        assert TargetKind.FIRST_RESPONSE in targets(ticket)
+
+    # Two hours to answer from now on: the next batch loads it.
+    PolicyTarget.objects.filter(policy=policy, kind=TargetKind.FIRST_RESPONSE).update(seconds=7200)
+    later = TicketFactory(channel=Ticket.Channel.EMAIL)
+    run_handlers()
+    first = targets(later)[TargetKind.FIRST_RESPONSE]
+    assert first.due_at == later.created_at.replace(microsecond=0) + timedelta(hours=2)
