@@ -122,7 +122,9 @@ class LocalServices:
         port_file = redis_dir / "port"
         pidfile = redis_dir / "redis.pid"
         port = int(port_file.read_text()) if port_file.exists() else free_port(16379)
-        if not _redis_answers(port):
+        # A Redis on the remembered port is this checkout's only if its pid
+        # file names a live process: another checkout's may have the port now.
+        if not (_process_alive(pidfile) and _redis_answers(port)):
             port = free_port(port)
             subprocess.check_call(
                 [
@@ -164,6 +166,14 @@ class LocalServices:
                 stop()
             except Exception as exc:  # noqa: BLE001 - stopping must go on for the rest
                 log(f"could not stop a service cleanly: {exc}")
+
+
+def _process_alive(pidfile: Path) -> bool:
+    try:
+        os.kill(int(pidfile.read_text()), 0)
+    except (ValueError, OSError):  # no pid file, or no such process of ours
+        return False
+    return True
 
 
 def _redis_answers(port: int) -> bool:
