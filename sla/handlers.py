@@ -1,16 +1,9 @@
 """What SLA does when a ticket changes: recompute its targets."""
 
-from contextlib import contextmanager
-from contextvars import ContextVar
-
 from tickets.events import batch_scope, subscribe
 from tickets.models import Event, Message
 
-from .services.timers import LoadedPolicy, policies_load, sla_recompute
-
-# Inside a batch of events: a holder for the tenant's policies, loaded by
-# the batch's first recompute (four queries) and used by the rest.
-_batch_policies: ContextVar[list | None] = ContextVar("sla_batch_policies", default=None)
+from .services.timers import policies_kept, sla_recompute
 
 # Fields whose change can choose another policy or target.
 POLICY_FIELDS = frozenset({"priority", "type", "category", "tags", "group", "channel", "requester"})
@@ -45,28 +38,8 @@ def _matters(event: Event) -> bool:
 )
 def sla_on_ticket_event(event: Event) -> None:
     """Recompute the ticket's SLA targets and due time."""
-    sla_recompute(ticket=event.ticket, loaded=_policies())
+    sla_recompute(ticket=event.ticket)
 
 
-def _policies() -> list[LoadedPolicy] | None:
-    """The policies loaded once for this batch of events; None outside one
-    (the recompute loads them itself)."""
-    holder = _batch_policies.get()
-    if holder is None:
-        return None
-    if not holder:
-        holder.append(policies_load())
-    return holder[0]
-
-
-@contextmanager
-def _policies_for_the_batch():
-    # A batch is one transaction, and no handler edits policies.
-    token = _batch_policies.set([])
-    try:
-        yield
-    finally:
-        _batch_policies.reset(token)
-
-
-batch_scope("sla.policies", _policies_for_the_batch)
+# A batch of events loads the tenant's policies once (and again after an edit).
+batch_scope("sla.policies", policies_kept)

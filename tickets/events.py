@@ -87,12 +87,13 @@ def subscribe(
     """Register `func(event)` to run once for each committed event of `kinds`
     (for which `when(event)` is true, if given).
 
-    `once_per_ticket`: the handler reads the ticket as committed, not the
+    `once_per_ticket`: the handler reads the ticket as it stands, not the
     event (a refresh of figures kept about the ticket), so in a batch of
-    events, once it has run for a ticket, the ticket's later events there
-    are done without running it again: the batch's events were all
-    committed before it began, and whatever another handler changes
-    meanwhile goes through a service and is an event of its own.
+    events it runs once per ticket, at the ticket's last event there that
+    it is to run for, after every handler of the earlier ones: it sees what
+    it would have seen running for each (the batch's events were committed
+    before it began), and what those handlers changed. A failure there is
+    recorded on that event; the earlier ones are given back and retried.
 
     A handler's writes and its completion mark commit together, and every
     constraint is checked as it writes (none deferred to the commit), so
@@ -297,42 +298,62 @@ class _Run:
     """One batch's handlers, then its settling."""
 
     def __init__(self, events, wanted, claimed, failed, report: RunReport):
-        self.events, self.wanted, self.claimed = events, wanted, claimed
-        self.failed, self.report = failed, report
-        # Not claimed: done by another worker.
+        self.events, self.wanted, self.failed, self.report = events, wanted, failed, report
+        now = timezone.now()
+        # Not claimed: done by another worker. Claimed but in its backoff
+        # (a failure not yet due): given back untouched.
         self.done = {
             event.pk: {h.name for h in wanted[event.pk] if (event.pk, h.name) not in claimed}
             for event in events
         }
+        self.runnable, self.released = set(), []
+        for event_id, name in claimed:
+            failure = failed[event_id].get(name)
+            if failure is not None and not failure.is_due(now):
+                self.released.append((event_id, name))
+            else:
+                self.runnable.add((event_id, name))
+        # A once-per-ticket handler runs at the last event of the ticket it
+        # is to run for here, after every other handler of the earlier ones
+        # (what they changed, it sees); the earlier ones wait for that run.
+        self.last: dict[tuple[str, int], int] = {}
+        for event in events:
+            for handler in wanted[event.pk]:
+                if handler.once_per_ticket and (event.pk, handler.name) in self.runnable:
+                    self.last[(handler.name, event.ticket_id)] = event.pk
+        self.waiting: dict[tuple[str, int], list[int]] = {}
         self.progressed: set[int] = set()  # events with a handler run by this run
-        self.released: list[tuple[int, str]] = []  # claimed, not run: given back
         self.recovered: list[int] = []  # failures of handlers that ran now
-        # (handler, ticket) of once-per-ticket handlers that ran in this batch.
-        self.refreshed: set[tuple[str, int]] = set()
         self.reached = len(events)
 
     def handlers(self) -> None:
         for position, event in enumerate(self.events):
-            now = timezone.now()
             for handler in self.wanted[event.pk]:
-                if (event.pk, handler.name) not in self.claimed:
+                pair = (event.pk, handler.name)
+                if pair not in self.runnable:
                     continue
-                failure = self.failed[event.pk].get(handler.name)
-                if self.report.stopped or (failure is not None and not failure.is_due(now)):
-                    self.released.append((event.pk, handler.name))
+                if self.report.stopped:
+                    self.released.append(pair)
                     continue
                 self.progressed.add(event.pk)
-                once = (handler.name, event.ticket_id) if handler.once_per_ticket else None
-                # Covered by the ticket's refresh earlier in this batch, or run.
-                covered = once in self.refreshed
-                outcome = RAN if covered else _run_handler(event, handler, failure)
+                covered = [event.pk]
+                if handler.once_per_ticket:
+                    key = (handler.name, event.ticket_id)
+                    if self.last[key] != event.pk:
+                        self.waiting.setdefault(key, []).append(event.pk)
+                        continue
+                    covered += self.waiting.pop(key, [])
+                outcome = _run_handler(event, handler, self.failed[event.pk].get(handler.name))
                 if outcome is RAN:
-                    if once is not None:
-                        self.refreshed.add(once)
-                    self.done[event.pk].add(handler.name)
-                    if failure is not None:
-                        self.recovered.append(failure.pk)
+                    for event_id in covered:
+                        self.done[event_id].add(handler.name)
+                        failure = self.failed[event_id].get(handler.name)
+                        if failure is not None:
+                            self.recovered.append(failure.pk)
                     continue
+                # Recorded on this event; the earlier ones are given back
+                # and taken again with it.
+                self.released += [(event_id, handler.name) for event_id in covered[1:]]
                 self.report.failures.append(outcome)
                 if isinstance(outcome, SoftTimeLimitExceeded):
                     self.report.stopped = True
@@ -342,9 +363,12 @@ class _Run:
                     self.released += [
                         (later.pk, h.name)
                         for h in self.wanted[later.pk]
-                        if (later.pk, h.name) in self.claimed
+                        if (later.pk, h.name) in self.runnable
                     ]
                 break
+        # Stopped before their ticket's last event here: given back.
+        for (name, _ticket), event_ids in self.waiting.items():
+            self.released += [(event_id, name) for event_id in event_ids]
 
     def settle(self) -> None:
         """Processed when every handler is done; else when it is next due,

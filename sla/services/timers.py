@@ -11,6 +11,9 @@ cycle stays a breach after a policy edit that would give more time.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +25,15 @@ from tickets.models import Event, Message, Ticket
 from tickets.services.tickets import ticket_system_update
 
 from ..clock import ALWAYS_OPEN, CalendarSpec, business_add, business_count
-from ..models import Calendar, CalendarClosure, Policy, PolicyTarget, TargetKind, TicketTarget
+from ..models import (
+    Calendar,
+    CalendarClosure,
+    Policy,
+    PolicyTarget,
+    Reapply,
+    TargetKind,
+    TicketTarget,
+)
 from .reminders import CLOSED_STATUSES, reminder_keep
 
 WORK_KIND = "sla"
@@ -57,6 +68,36 @@ def policies_load() -> list[LoadedPolicy]:
         )
         for policy in policies
     ]
+
+
+# Inside `policies_kept()`: [newest reapply run, policies] once loaded.
+_kept: ContextVar[list | None] = ContextVar("sla_policies_kept", default=None)
+
+
+@contextmanager
+def policies_kept() -> Iterator[None]:
+    """Within this block (a batch of events) `policies_current` loads the
+    policies once, and again only after an edit."""
+    token = _kept.set([])
+    try:
+        yield
+    finally:
+        _kept.reset(token)
+
+
+def policies_current() -> list[LoadedPolicy]:
+    """The tenant's policies as they stand now. Inside `policies_kept()` the
+    ones loaded earlier in the block serve as long as no SLA settings edit
+    has committed since (each starts a Reapply run in its transaction): one
+    query, not four. Called after the ticket's lock, so a recompute that
+    waited on a reapply run's lock sees the edit that started it."""
+    kept = _kept.get()
+    if kept is None:
+        return policies_load()
+    newest = Reapply.objects.order_by("-started_at", "-pk").values_list("pk", flat=True).first()
+    if not kept or kept[0] != newest:
+        kept[:] = [newest, policies_load()]
+    return kept[1]
 
 
 _UNSET = object()
@@ -292,7 +333,7 @@ def sla_recompute(
     ticket = (
         Ticket.objects.select_related("requester").select_for_update(of=("self",)).get(pk=ticket.pk)
     )
-    loaded = policies_load() if loaded is None else loaded
+    loaded = policies_current() if loaded is None else loaded
     existing = {row.kind: row for row in TicketTarget.objects.filter(ticket=ticket)}
     organization_id = ticket.requester.organization_id if ticket.requester_id else None
     chosen = policy_for(ticket, loaded, organization_id)

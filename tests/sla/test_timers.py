@@ -224,6 +224,8 @@ def test_a_batch_of_new_tickets_loads_the_policies_once_and_the_next_batch_sees_
     from django.test.utils import CaptureQueriesContext
 
     from sla.models import PolicyTarget
+    from sla.services.settings import sla_reapply_start
+    from sla.services.timers import policies_kept
 
     policy = make_policy(always, hours=(1, 2, 8))
     tickets = [TicketFactory(channel=Ticket.Channel.EMAIL) for _ in range(5)]
@@ -240,3 +242,15 @@ def test_a_batch_of_new_tickets_loads_the_policies_once_and_the_next_batch_sees_
     run_handlers()
     first = targets(later)[TargetKind.FIRST_RESPONSE]
     assert first.due_at == later.created_at.replace(microsecond=0) + timedelta(hours=2)
+
+    # An edit saved while a batch runs (it starts a reapply run, as every SLA
+    # settings edit does) is seen by the batch's next recompute.
+    with policies_kept():
+        sla_recompute(ticket=tickets[0])
+        PolicyTarget.objects.filter(policy=policy, kind=TargetKind.FIRST_RESPONSE).update(
+            seconds=3 * 3600
+        )
+        sla_reapply_start(reason="Policy Standard changed")
+        sla_recompute(ticket=later)
+    first = targets(later)[TargetKind.FIRST_RESPONSE]
+    assert first.due_at == later.created_at.replace(microsecond=0) + timedelta(hours=3)

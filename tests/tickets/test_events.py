@@ -499,11 +499,39 @@ def test_a_refresh_runs_once_for_a_tickets_events_in_one_batch(tenant, agent, on
     assert len(refreshes) == 3
 
 
-def test_a_refresh_that_failed_for_a_ticket_runs_again_for_its_next_event(
+def test_a_refresh_runs_after_what_another_handler_did_for_the_tickets_events(
     tenant, agent, only_these_handlers
 ):
-    """The batch's first run for a ticket failing does not stand for the
-    ticket's other events: each is run and recorded on its own."""
+    """The refresh runs at the ticket's last event in the batch, after every
+    handler of the earlier ones: what they changed is in it (SLA targets
+    met by a reply, read by the report figures)."""
+    written, seen = [], []
+
+    @events.subscribe("test.writer", when=lambda event: event.kind == Event.Kind.FIELD_CHANGED)
+    def writer(event):
+        written.append(event.pk)
+
+    @events.subscribe("test.refresh", once_per_ticket=True)
+    def refresh(event):
+        seen.append((event.pk, list(written)))
+
+    with mock.patch.object(tasks.process_event, "delay"), tenant_context(tenant):
+        ticket = TicketFactory()
+        services.ticket_update(
+            ticket=ticket, actor=agent, expected_version=None, priority=Ticket.Priority.HIGH
+        )
+        batch = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    tasks.process_events.apply(kwargs={"tenant_id": tenant.pk, "event_ids": batch}, throw=True)
+    assert written == [batch[-1]]
+    assert seen == [(batch[-1], written)]
+
+
+def test_a_refresh_that_fails_is_recorded_once_and_the_tickets_other_events_wait_for_it(
+    tenant, agent, only_these_handlers
+):
+    """A failing refresh is recorded on the event it ran at; the ticket's
+    earlier events in the batch are not marked done by it, and the next
+    delivery runs them while the failed one waits for its backoff."""
     calls = []
 
     @events.subscribe("test.refresh", once_per_ticket=True)
@@ -518,11 +546,31 @@ def test_a_refresh_that_failed_for_a_ticket_runs_again_for_its_next_event(
             ticket=ticket, actor=agent, expected_version=None, priority=Ticket.Priority.HIGH
         )
         batch = list(Event.objects.order_by("pk").values_list("pk", flat=True))
-    with mock.patch.object(tasks.process_event, "apply_async"):
-        tasks.process_events.apply(kwargs={"tenant_id": tenant.pk, "event_ids": batch}, throw=True)
-    # Failed on the first event; ran on the second, which covers the rest.
-    assert len(batch) >= 2 and calls == batch[:2]
-    with tenant_context(tenant):
-        assert list(EventHandlerFailure.objects.values_list("event_id", flat=True)) == batch[:1]
-        runs = EventHandlerRun.objects.order_by("event_id").values_list("event_id", flat=True)
-        assert list(runs) == batch[1:]
+
+    def deliver():
+        with mock.patch.object(tasks.process_event, "apply_async"):
+            tasks.process_events.apply(
+                kwargs={"tenant_id": tenant.pk, "event_ids": batch}, throw=True
+            )
+
+    def state():
+        with tenant_context(tenant):
+            return (
+                sorted(EventHandlerFailure.objects.values_list("event_id", flat=True)),
+                sorted(EventHandlerRun.objects.values_list("event_id", flat=True)),
+                sorted(
+                    Event.objects.filter(processed_at__isnull=False).values_list("pk", flat=True)
+                ),
+            )
+
+    assert len(batch) >= 2
+    deliver()
+    assert calls == [batch[-1]]
+    assert state() == ([batch[-1]], [], [])
+    deliver()  # the failed one is in its backoff; the others run
+    assert calls == [batch[-1], batch[-2]]
+    assert state() == ([batch[-1]], batch[:-1], batch[:-1])
+    _backoff_passes(tenant, Event(pk=batch[-1]))
+    deliver()
+    assert calls == [batch[-1], batch[-2], batch[-1]]
+    assert state() == ([], batch, batch)
