@@ -78,17 +78,15 @@ def _fan_out(kind: str, grace: int, task, *, expires: int, **kwargs) -> int:
 def process_event(self, *, tenant_id: int, event_id: int) -> str:
     """Run the unfinished handlers of one event whose time has come. A
     failed handler is recorded and retried later by a task of its own."""
-    with events.events_handed_over_together():
-        report = events.events_run(event_ids=[event_id])
+    report = events.events_run(event_ids=[event_id])
     return f"{len(report.failures)} handler(s) failed" if report.failures else "processed"
 
 
 @shared_task(base=TenantTask, bind=True, **_limits(settings.EVENT_BATCH_TIME_LIMIT_SECONDS))
 def process_events(self, *, tenant_id: int, event_ids: list[int]) -> str:
     """The same for many events (handed over together by bulk work and the
-    sweep); mail they cause goes out together after the commit, and so do
-    the events their handlers record (one task per 200, not one each)."""
-    with mail.sends_together(), events.events_handed_over_together():
+    sweep); mail they cause goes out together after the commit."""
+    with mail.sends_together():
         report = events.events_run(event_ids=event_ids)
     stopped = " (stopped by the time limit; the rest handed over)" if report.stopped else ""
     return f"{len(event_ids)} events, {len(report.failures)} handler(s) failed{stopped}"

@@ -574,37 +574,3 @@ def test_a_refresh_that_fails_is_recorded_once_and_the_tickets_other_events_wait
     deliver()
     assert calls == [batch[-1], batch[-2], batch[-1]]
     assert state() == ([], batch, batch)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_events_a_batchs_handlers_record_go_to_one_task_not_one_each(
-    tenant, only_these_handlers
-):
-    from tickets.services.tickets import ticket_system_update
-
-    @events.subscribe("test.deadline", kinds=[Event.Kind.CREATED])
-    def deadline(event):
-        ticket = Ticket.objects.get(pk=event.ticket_id)
-        ticket_system_update(ticket=ticket, source="sla", reason="deadline", due_at=timezone.now())
-
-    @events.subscribe("test.reads_deadlines", kinds=[Event.Kind.FIELD_CHANGED])
-    def reads_deadlines(event):
-        pass
-
-    created = [_ticket_with_event(tenant, subject=f"Batch {n}") for n in range(3)]
-    with (
-        mock.patch.object(tasks.process_event, "delay") as one,
-        mock.patch.object(tasks.process_events, "delay") as many,
-    ):
-        tasks.process_events.apply(
-            kwargs={"tenant_id": tenant.pk, "event_ids": [e.pk for e in created]}, throw=True
-        )
-    with tenant_context(tenant):
-        recorded = list(
-            Event.objects.filter(processed_at__isnull=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-    assert len(recorded) == 3
-    assert not one.called
-    many.assert_called_once_with(tenant_id=tenant.pk, event_ids=recorded)
