@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from helpdesk.tenancy import current_tenant
 from sla.models import TicketTarget
+from tickets.events import current_handler_run
 from tickets.models import Event, Ticket
 
 from . import rollup
@@ -158,8 +159,8 @@ def rollups_add(
         rollup_rows_add(table, key_columns, columns, changes)
 
 
-# Rollup changes gathered in an event batch ({(table, key columns, count
-# columns): {key: [change per column]}}), None outside one.
+# Rollup changes gathered in an event batch, by handler run (below), None
+# outside one.
 _gathered: ContextVar[dict | None] = ContextVar("reports_rollups_gathered", default=None)
 
 
@@ -174,14 +175,22 @@ def rollups_gathered() -> Iterator[None]:
     if _gathered.get() is not None:
         yield
         return
+    # {handler run: {(table, key columns, columns): {key: [change]}}}: a run
+    # that failed (its savepoint rolled back) leaves its changes out.
     gathered: dict = {}
     token = _gathered.set(gathered)
     try:
         yield
     finally:
         _gathered.reset(token)
+    summed: dict = {}
+    for run, tables in gathered.items():
+        if run is not None and run.failed:
+            continue
+        for table, changes in tables.items():
+            _sum_into(summed.setdefault(table, {}), changes)
     # Tables in one order too, whichever handler wrote first.
-    for (table, key_columns, columns), changes in sorted(gathered.items()):
+    for (table, key_columns, columns), changes in sorted(summed.items()):
         _rows_write(table, key_columns, columns, changes, strict=False)
 
 
@@ -190,14 +199,19 @@ def rollup_rows_add(
 ) -> None:
     """Add `changes` ({key after the tenant: [change per column]}) to the
     rollup `table` in place, now, or at the end of the event batch this
-    runs in (`rollups_gathered`). A row a negative change finds missing
-    means the rollup is out of step with the facts (a rebuild puts it
-    right): the handler fails (in a batch: the row is left, and logged)."""
+    runs in (`rollups_gathered`; dropped if the handler then fails). A row
+    a negative change finds missing means the rollup is out of step with
+    the facts (a rebuild puts it right): the handler fails (in a batch: the
+    row is left, and logged)."""
     gathered = _gathered.get()
     if gathered is None:
         _rows_write(table, key_columns, columns, changes, strict=True)
         return
-    into = gathered.setdefault((table, key_columns, columns), {})
+    run = current_handler_run()
+    _sum_into(gathered.setdefault(run, {}).setdefault((table, key_columns, columns), {}), changes)
+
+
+def _sum_into(into: dict[tuple, list], changes: dict[tuple, list]) -> None:
     for key, delta in changes.items():
         total = into.get(key)
         into[key] = (

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, ExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -122,6 +123,26 @@ def batch_scope(name: str, factory: Callable[[], AbstractContextManager]) -> Non
     end, in one order (rows taken in the events' order would deadlock with
     another batch's). Leaving it by an exception rolls the batch back."""
     _batch_scopes[name] = factory
+
+
+@dataclass(eq=False)
+class HandlerRun:
+    """One handler's run on one event in a batch. `failed` is set when it
+    fails: its savepoint rolled back, so whatever a batch scope gathered for
+    it must go too."""
+
+    event_id: int
+    handler: str
+    failed: bool = False
+
+
+_current_run: ContextVar[HandlerRun | None] = ContextVar("events_handler_run", default=None)
+
+
+def current_handler_run() -> HandlerRun | None:
+    """The handler run the calling code is part of (None outside the
+    runner): a batch scope keeps what each run gathers apart by it."""
+    return _current_run.get()
 
 
 def handlers_for(event: Event) -> list[Handler]:
@@ -415,16 +436,21 @@ def _release(pairs: list[tuple[int, str]]) -> None:
 def _run_handler(event: Event, handler: Handler, failure: EventHandlerFailure | None):
     """Run one claimed handler in a savepoint; RAN, or the exception it
     failed with (recorded, its claim released)."""
+    run = HandlerRun(event.pk, handler.name)
+    token = _current_run.set(run)
     try:
         with transaction.atomic():  # the handler's own work
             handler.func(event)
     except Exception as exc:
+        run.failed = True
         logger.warning("handler %s failed on event %s", handler.name, event.pk, exc_info=True)
         _record_failure(event, handler.name, failure, exc)
         # Released, but the deleted row stays locked until commit: a worker
         # waiting on it then finds the failure just recorded.
         EventHandlerRun.objects.filter(event=event, handler=handler.name).delete()
         return exc
+    finally:
+        _current_run.reset(token)
     return RAN
 
 

@@ -603,3 +603,39 @@ def test_a_batch_of_events_writes_its_rollup_changes_together_at_its_end(tenant,
             )  # fmt: skip
             fact_refresh(ticket_id=tickets[0].pk)
         assert calls and calls[0][0] == "reports_dailyvolume"
+
+
+def test_a_handler_that_fails_after_gathering_rollup_changes_leaves_none_of_them(tenant, agent):
+    """A batch writes its rollup changes at its end; a handler that failed
+    after adding some (its fact rolled back with its savepoint) must not
+    have them written: the rollups stay what the facts add up to."""
+    from reports import services as report_services
+    from tickets import events
+    from tickets.models import Event
+
+    real = report_services.fact_refresh
+
+    with tenant_context(tenant):
+        tickets = [TicketFactory(subject=f"Batch {n}", assignee=agent) for n in range(3)]
+        broken = tickets[1].pk
+
+        def fails_after_its_work(*, ticket_id):
+            fact = real(ticket_id=ticket_id)
+            if ticket_id == broken:
+                raise RuntimeError("the worker's time ran out")
+            return fact
+
+        ids = list(
+            Event.objects.filter(ticket__in=tickets, processed_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        with mock.patch.object(report_services, "fact_refresh", fails_after_its_work):
+            report = events.events_run(event_ids=ids)
+        assert report.failures
+        assert sorted(TicketFact.objects.values_list("ticket_id", flat=True)) == sorted(
+            t.pk for t in tickets if t.pk != broken
+        )
+        kept = _snapshot()
+        report_services.rollups_recount()
+        assert _snapshot() == kept
