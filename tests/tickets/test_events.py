@@ -78,6 +78,35 @@ def _backoff_passes(tenant, event):
     )
 
 
+def _two_deliveries(tenant, event, *, second_after: float = 0.0) -> list[Exception]:
+    """Two deliveries of the event's task at once (a retry and the sweep, a
+    task redelivered), each on its own database connection, the second
+    `second_after` seconds after the first; their errors. The retries they
+    schedule are not run."""
+    start = threading.Barrier(2)
+    errors = []
+
+    def worker(delay):
+        try:
+            start.wait()
+            time.sleep(delay)
+            tasks.process_event.apply(
+                kwargs={"tenant_id": tenant.pk, "event_id": event.pk}, throw=True
+            )
+        except Exception as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in (0.0, second_after)]
+    with mock.patch.object(tasks.process_event, "apply_async"):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    return errors
+
+
 @pytest.mark.django_db(transaction=True)
 def test_sweep_completes_an_event_whose_worker_died(tenant, settings, recorded_handlers):
     celery_app.conf.task_always_eager = True
@@ -240,26 +269,7 @@ def test_two_workers_racing_on_one_event_run_each_handler_once(tenant, agent, on
         calls.append(("quick", threading.get_ident()))
 
     created = _ticket_with_event(tenant)
-    start = threading.Barrier(2)
-    errors = []
-
-    def worker():
-        try:
-            start.wait()
-            tasks.process_event.apply(
-                kwargs={"tenant_id": tenant.pk, "event_id": created.pk}, throw=True
-            )
-        except Exception as exc:  # reported below, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    with mock.patch.object(tasks.process_event, "apply_async"):  # no retry runs
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+    errors = _two_deliveries(tenant, created)
     assert errors == []
     assert sorted(name for name, _ in calls) == ["quick", "slow"]
     with tenant_context(tenant):
@@ -387,25 +397,7 @@ def test_a_worker_that_waited_on_a_failing_handler_leaves_it_to_its_backoff(
         raise RuntimeError("mail server said no")
 
     created = _ticket_with_event(tenant)
-    errors = []
-
-    def worker(delay):
-        try:
-            time.sleep(delay)
-            tasks.process_event.apply(
-                kwargs={"tenant_id": tenant.pk, "event_id": created.pk}, throw=True
-            )
-        except Exception as exc:  # reported below, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(delay,)) for delay in (0, 0.2)]
-    with mock.patch.object(tasks.process_event, "apply_async"):  # no retry runs
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+    errors = _two_deliveries(tenant, created, second_after=0.2)
     assert errors == []
     assert len(calls) == 1
     with tenant_context(tenant):
