@@ -186,3 +186,30 @@ def test_compose_needs_a_secret_key_and_runs_the_app_without_the_owner_role():
     # Postgres makes both roles with the SQL `make run` uses.
     mounts = services["postgres"]["volumes"]
     assert "./docker/postgres-init.sql:/docker-entrypoint-initdb.d/10-helpdesk.sql:ro" in mounts
+
+
+def test_a_redis_on_the_remembered_port_that_is_not_this_checkouts_is_left_alone(
+    tmp_path, monkeypatch
+):
+    """A second checkout once took the first one's Redis for its own (its
+    remembered port answered): its tests ran on the other's broker. Now a
+    checkout starts its own unless its pid file names a live Redis."""
+    from urllib.parse import urlparse
+
+    others = urlparse(settings.REDIS_URL).port
+    assert devstack._redis_answers(others)
+    monkeypatch.setattr(devstack, "DATA", tmp_path)
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "port").write_text(str(others))
+    services = devstack.LocalServices()
+    port = urlparse(services._start_redis(0)).port
+    try:
+        assert port != others
+        assert devstack._redis_answers(port)
+        # Asked again (the next `make test`), it finds its own and keeps it.
+        again = devstack.LocalServices()
+        assert urlparse(again._start_redis(0)).port == port
+    finally:
+        services.stop()
+    assert not devstack._redis_answers(port)
+    assert devstack._redis_answers(others)  # the other checkout's still runs
