@@ -312,14 +312,24 @@ def _delta_of(before: dict[tuple, int], after: dict[tuple, int]) -> dict[tuple, 
     }
 
 
+def rows_delta(before: dict[tuple, list[int]], after: dict[tuple, list[int]]) -> dict[tuple, list]:
+    """What replacing rows `before` by `after` ({key: [count per column]})
+    adds to each row; rows left as they were are not listed."""
+    changes = {}
+    for key in set(before) | set(after):
+        old, new = before.get(key), after.get(key)
+        width = len(old or new)
+        change = [b - a for a, b in zip(old or [0] * width, new or [0] * width, strict=True)]
+        if any(change):
+            changes[key] = change
+    return changes
+
+
 def contributions_delta(before: Contributions, after: Contributions) -> Contributions:
     """What changing a fact from `before` to `after` (contributions) adds
     to each rollup row; rows it leaves as they were are not listed."""
-    counts: dict[tuple, list[int]] = {}
-    for key in set(before[0]) | set(after[0]):
-        old = before[0].get(key, [0] * len(COUNT_NAMES))
-        new = after[0].get(key, [0] * len(COUNT_NAMES))
-        delta = [b - a for a, b in zip(old, new, strict=True)]
-        if any(delta):
-            counts[key] = delta
-    return counts, _delta_of(before[1], after[1]), _delta_of(before[2], after[2])
+    return (
+        rows_delta(before[0], after[0]),
+        _delta_of(before[1], after[1]),
+        _delta_of(before[2], after[2]),
+    )

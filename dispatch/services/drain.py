@@ -245,9 +245,9 @@ def group_drain_ask(*, group_id: int) -> None:
 
 
 def _drain_publish(tenant_id: int, group_id: int) -> None:
-    """Enqueue a drain of the group unless one is pending already (a Redis key, SET NX, deleted when its task starts:
-    a drain that has not started yet will see every ticket committed before
-    this ask). With Redis or the broker down nothing is lost: the ticket
+    """Enqueue a drain of the group unless one is pending already (a Redis
+    key, SET NX, deleted when its task starts: a drain that has not started
+    yet will see every ticket committed before this ask). With Redis or the broker down nothing is lost: the ticket
     waits in its group and the tenant's waiting sweep comes soon."""
     from ..tasks import drain_group
 

@@ -88,18 +88,6 @@ def reply_contributions(replies, key: Key | None, zone: ZoneInfo) -> dict[tuple,
     return rows
 
 
-def delta(before: dict[tuple, list[int]], after: dict[tuple, list[int]]) -> dict[tuple, list]:
-    """What replacing `before` by `after` adds to each row (unchanged rows left out)."""
-    changes = {}
-    for key in set(before) | set(after):
-        old, new = before.get(key), after.get(key)
-        width = len(old or new)
-        change = [b - a for a, b in zip(old or [0] * width, new or [0] * width, strict=True)]
-        if any(change):
-            changes[key] = change
-    return changes
-
-
 def insert_spells() -> str:
     """INSERT every ended spell's day rows (%(tenant)s, %(zone)s)."""
     return f"""

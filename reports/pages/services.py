@@ -13,6 +13,7 @@ from django.utils import timezone
 from helpdesk.tenancy import current_tenant
 from tickets.models import Event, Ticket
 
+from ..facts import rows_delta
 from ..services import rollup_rows_add
 from . import rollup, selectors
 from .fold import EVENT_COLUMNS, PageEvent, TicketPages, fold_ticket
@@ -124,25 +125,15 @@ def _rollups_move(before: tuple, after: tuple) -> None:
     """Take the (spells, replies, key) `before` out of the daily rollups and
     put those `after` in, a statement per row that changes."""
     zone = ZoneInfo(current_tenant().time_zone)
-    for position, (table, keys, counts, contributions) in enumerate(
-        (
-            (
-                rollup.SPELL_TABLE,
-                rollup.SPELL_KEYS,
-                rollup.SPELL_COUNTS,
-                rollup.spell_contributions,
-            ),
-            (
-                rollup.REPLY_TABLE,
-                rollup.REPLY_KEYS,
-                rollup.REPLY_COUNTS,
-                rollup.reply_contributions,
-            ),
-        )
-    ):
-        old = contributions(before[position], before[2], zone)
-        new = contributions(after[position], after[2], zone)
-        rollup_rows_add(table, keys, counts, rollup.delta(old, new))
+    (old_spells, old_replies, old_key), (new_spells, new_replies, new_key) = before, after
+    for table, keys, counts, contributions, old, new in (
+        (rollup.SPELL_TABLE, rollup.SPELL_KEYS, rollup.SPELL_COUNTS,
+         rollup.spell_contributions, old_spells, new_spells),
+        (rollup.REPLY_TABLE, rollup.REPLY_KEYS, rollup.REPLY_COUNTS,
+         rollup.reply_contributions, old_replies, new_replies),
+    ):  # fmt: skip
+        change = rows_delta(contributions(old, old_key, zone), contributions(new, new_key, zone))
+        rollup_rows_add(table, keys, counts, change)
 
 
 @transaction.atomic
@@ -154,9 +145,9 @@ def page_key_refresh(*, ticket_id: int) -> bool:
     _lock(ticket_id)
     ticket = Ticket.objects.filter(pk=ticket_id).values(*KEY_COLUMNS).first()
     stored = TicketPageKey.objects.filter(ticket_id=ticket_id).values_list(*KEY_COLUMNS).first()
-    if ticket is None or stored is None or stored == _key(ticket):
+    key = _key(ticket) if ticket is not None else None
+    if key is None or stored is None or stored == key:
         return False  # a ticket never folded gets its key when it is
-    key = _key(ticket)
     spells = list(
         TicketSpell.objects.filter(ticket_id=ticket_id).values_list(*rollup.SPELL_COLUMNS)
     )
@@ -190,7 +181,7 @@ def page_facts_rebuild(
     """Fold every ticket's events from scratch into fresh page facts, `chunk`
     tickets at a time in id order (the rows the handler keeps; a test says
     so). Returns how many tickets."""
-    total = Ticket.objects.count()
+    total, tenant = Ticket.objects.count(), current_tenant()
     with transaction.atomic():
         for model in (TicketSpell, ReplyFact, TicketTagFact, TicketPageKey, DailySpell, DailyReply):
             model.objects.all().delete()
@@ -211,7 +202,6 @@ def page_facts_rebuild(
         for ticket_id, *row in rows:
             events.setdefault(ticket_id, []).append(PageEvent(*row))
         spells, replies, tags = [], [], []
-        tenant = current_tenant()
         keys = [
             TicketPageKey(tenant=tenant, ticket_id=ticket["id"], **_key_fields(_key(ticket)))
             for ticket in tickets
