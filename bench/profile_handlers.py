@@ -51,7 +51,7 @@ from django.db import connection  # noqa: E402
 from dispatch.services import drain  # noqa: E402
 from helpdesk.models import SupportGroup, Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
-from tickets import events  # noqa: E402
+from tickets.events import registry, runner  # noqa: E402
 from tickets.models import Event  # noqa: E402
 from tickets.tasks import process_events  # noqa: E402
 
@@ -119,14 +119,14 @@ class Meter:
 
 def instrument(meter: Meter):
     """Wrap every handler, batch scope, the runner's claim and settle."""
-    for name, handler in list(events._handlers.items()):
+    for name, handler in list(registry._handlers.items()):
 
         def timed_func(event, _func=handler.func, _name=name):
             with meter.timed(f"handler {_name}", kind=event.kind):
                 return _func(event)
 
-        events._handlers[name] = dataclasses.replace(handler, func=timed_func)
-    for name, factory in list(events._batch_scopes.items()):
+        registry._handlers[name] = dataclasses.replace(handler, func=timed_func)
+    for name, factory in list(registry._batch_scopes.items()):
 
         @contextmanager
         def timed_scope(_factory=factory, _name=name):
@@ -141,8 +141,8 @@ def instrument(meter: Meter):
                 with meter.timed(f"batch scope {_name} (exit: its writes)"):
                     scope.__exit__(*(sys.exc_info() if failed else (None, None, None)))
 
-        events._batch_scopes[name] = timed_scope
-    claim_all, settle = events._claim_all, events._Run.settle
+        registry._batch_scopes[name] = timed_scope
+    claim_all, settle = runner._claim_all, runner._Run.settle
 
     def timed_claim_all(batch, wanted):
         with meter.timed("runner: claims"):
@@ -152,7 +152,7 @@ def instrument(meter: Meter):
         with meter.timed("runner: settle"):
             return settle(run)
 
-    events._claim_all, events._Run.settle = timed_claim_all, timed_settle
+    runner._claim_all, runner._Run.settle = timed_claim_all, timed_settle
     drain_batch, system_assign = drain._drain_batch, drain.tickets_system_assign
 
     def timed_drain_batch(group_id, trigger):

@@ -27,7 +27,7 @@ class WorkerKilled(BaseException):
 @pytest.fixture
 def only_these_handlers(monkeypatch):
     # Only the handlers a test subscribes, so it counts exactly what they did.
-    monkeypatch.setattr(events, "_handlers", {})
+    monkeypatch.setattr(events.registry, "_handlers", {})
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def broken(monkeypatch, settings):
     """Handlers test.a and test.b, failing while their name is in the set;
     given up after one attempt. `broken.ran` lists what they did."""
     settings.EVENT_HANDLER_MAX_ATTEMPTS = 1
-    monkeypatch.setattr(events, "_handlers", {})
+    monkeypatch.setattr(events.registry, "_handlers", {})
     failing = {"test.a", "test.b"}
 
     class Broken(set):

@@ -41,7 +41,7 @@ def test_every_task_that_takes_a_tenant_runs_in_it():
 def test_a_batch_stopped_by_its_time_limit_keeps_what_it_finished_and_hands_the_rest_over(
     tenant, monkeypatch
 ):
-    monkeypatch.setattr(events, "_handlers", {})
+    monkeypatch.setattr(events.registry, "_handlers", {})
     ran, struck = [], []
 
     @events.subscribe("test.work", kinds=[Event.Kind.CREATED])

@@ -1,9 +1,5 @@
-"""Ticket events as an outbox: other apps subscribe handlers here, each new
-event is handed to them by a Celery task after the change commits, and the
-runner below makes sure each handler's work is done once, or is seen not
-to be done.
-
-How a batch of events runs (`events_run`, in a task's tenant transaction):
+"""The runner: how a batch of events runs (`events_run`, in a task's tenant
+transaction):
 - claim: one INSERT ... ON CONFLICT DO NOTHING puts the run row of every
   handler of every event, in one order. A pair another worker has
   committed is done and is skipped; a pair another worker holds makes this
@@ -26,213 +22,27 @@ How a batch of events runs (`events_run`, in a task's tenant transaction):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, ExitStack
-from contextvars import ContextVar
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from helpdesk.api.authentication import acting_api_key
-from helpdesk.handover import HandOver
 from helpdesk.tenancy import current_tenant
 from helpdesk.tenant_work import work_due, work_sweep_claim, work_sweep_next
 
-from .extensions import event_kind_get
-from .models import Event, EventHandlerFailure, EventHandlerRun
+from ..models import Event, EventHandlerFailure, EventHandlerRun
+from . import registry
+from .outbox import EVENTS_WORK, _hand_over
+from .registry import Handler, HandlerRun, _current_run, handlers_for
 
 logger = logging.getLogger(__name__)
 
-# The control-plane mark (helpdesk.tenant_work) of tenants with events due.
-EVENTS_WORK = "events"
 # The longest error text kept on a failure.
 ERROR_LENGTH = 2000
-
-
-@dataclass(frozen=True)
-class Handler:
-    name: str
-    func: Callable[[Event], None]
-    kinds: frozenset[str] | None  # None: every kind
-    # Decided from the event row alone, before it is saved: an event no
-    # handler wants is marked processed at once and never enqueued.
-    when: Callable[[Event], bool] | None = None
-    # Brings the ticket's derived state up to date from what is committed
-    # (`subscribe(..., once_per_ticket=True)`).
-    once_per_ticket: bool = False
-
-    def wants(self, event: Event) -> bool:
-        if self.kinds is not None and event.kind not in self.kinds:
-            return False
-        return self.when is None or self.when(event)
-
-
-_handlers: dict[str, Handler] = {}
-# Context managers entered around each run of a batch of events, in its
-# transaction (`batch_scope`).
-_batch_scopes: dict[str, Callable[[], AbstractContextManager]] = {}
-# The API key a request came in with (set by the JSON API for the request):
-# every event recorded meanwhile names it.
-
-
-def subscribe(
-    name: str,
-    kinds: Iterable[str] | None = None,
-    when: Callable[[Event], bool] | None = None,
-    once_per_ticket: bool = False,
-):
-    """Register `func(event)` to run once for each committed event of `kinds`
-    (for which `when(event)` is true, if given).
-
-    `once_per_ticket`: the handler reads the ticket as it stands, not the
-    event (a refresh of figures kept about the ticket), so in a batch of
-    events it runs once per ticket, at the ticket's last event there that
-    it is to run for, after every handler of the earlier ones: it sees what
-    it would have seen running for each (the batch's events were committed
-    before it began), and what those handlers changed. A failure there is
-    recorded on that event; the earlier ones are given back and retried.
-
-    A handler's writes and its completion mark commit together, and every
-    constraint is checked as it writes (none deferred to the commit), so
-    any error it raises, an IntegrityError included, undoes its work and is
-    retried. Handlers must still be idempotent in effect: what they do
-    outside the database (a publish, a Redis counter) can happen twice.
-    """
-
-    def register(func: Callable[[Event], None]) -> Callable[[Event], None]:
-        _handlers[name] = Handler(
-            name, func, frozenset(kinds) if kinds is not None else None, when, once_per_ticket
-        )
-        return func
-
-    return register
-
-
-def unsubscribe(name: str) -> None:
-    _handlers.pop(name, None)
-
-
-def batch_scope(name: str, factory: Callable[[], AbstractContextManager]) -> None:
-    """Enter `factory()` around every run of a batch of events (up to 200 in
-    one transaction), after the handlers' savepoints: a higher app's
-    handlers can gather writes to shared rows there and make them at the
-    end, in one order (rows taken in the events' order would deadlock with
-    another batch's). Leaving it by an exception rolls the batch back."""
-    _batch_scopes[name] = factory
-
-
-@dataclass(eq=False)
-class HandlerRun:
-    """One handler's run on one event in a batch. `failed` is set when it
-    fails: its savepoint rolled back, so whatever a batch scope gathered for
-    it must go too."""
-
-    event_id: int
-    handler: str
-    failed: bool = False
-
-
-_current_run: ContextVar[HandlerRun | None] = ContextVar("events_handler_run", default=None)
-
-
-def current_handler_run() -> HandlerRun | None:
-    """The handler run the calling code is part of (None outside the
-    runner): a batch scope keeps what each run gathers apart by it."""
-    return _current_run.get()
-
-
-def handlers_for(event: Event) -> list[Handler]:
-    return [handler for handler in _handlers.values() if handler.wants(event)]
-
-
-def handler_purpose(name: str) -> str | None:
-    """What a handler does, in words (its docstring's first line); None when
-    no handler of that name is subscribed any more."""
-    handler = _handlers.get(name)
-    if handler is None:
-        return None
-    return ((handler.func.__doc__ or "").strip().splitlines() or [""])[0]
-
-
-def event_build(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
-    """One unsaved event, for `events_record`. `kind` must be registered in
-    `tickets.extensions.event_kinds` (else `UnregisteredEventKind`); the
-    event is public as the kind says unless `is_public` is given."""
-    registered = event_kind_get(kind)
-    fields.setdefault("is_public", registered.is_public)
-    return Event(
-        tenant_id=ticket.tenant_id,
-        ticket=ticket,
-        kind=kind,
-        actor_user=actor_user,
-        actor_contact=actor_contact,
-        actor_api_key=acting_api_key.get(),
-        created_at=fields.pop("created_at", None) or timezone.now(),
-        **fields,
-    )
-
-
-def event_record(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
-    """Write one event in the caller's transaction and hand it to the
-    subscribed handlers once that transaction commits."""
-    event = event_build(
-        ticket=ticket, kind=kind, actor_user=actor_user, actor_contact=actor_contact, **fields
-    )
-    return events_record([event])[0]
-
-
-def events_record(events: list[Event]) -> list[Event]:
-    """Write events (from `event_build`) with one INSERT, and hand them to
-    their handlers together once the caller's transaction commits."""
-    due: dict[int, datetime] = {}
-    for event in events:
-        event_kind_get(event.kind)  # an Event made without event_build is checked too
-        if not handlers_for(event):
-            event.processed_at = event.created_at
-        else:
-            event.next_attempt_at = event.created_at
-            due[event.tenant_id] = min(due.get(event.tenant_id, event.created_at), event.created_at)
-    Event.objects.bulk_create(events)
-    # The control plane learns that the tenant has events due, so the sweep
-    # finds them if the hand-over below is lost (broker down, worker killed).
-    for tenant_id, at in due.items():
-        work_due(kind=EVENTS_WORK, at=at, tenant_id=tenant_id)
-    waiting = [(event.tenant_id, event.pk) for event in events if event.processed_at is None]
-    if waiting:
-        # If the broker is down the change still stands; the sweep finds
-        # the unprocessed events later.
-        _hand_over.after_commit(waiting)
-    return events
-
-
-def _process_one(tenant_id: int, event_id: int, countdown: float | None = None) -> None:
-    from .tasks import process_event
-
-    if countdown is None:
-        process_event.delay(tenant_id=tenant_id, event_id=event_id)
-    else:
-        process_event.apply_async(
-            kwargs={"tenant_id": tenant_id, "event_id": event_id}, countdown=countdown
-        )
-
-
-def _process_many(tenant_id: int, event_ids: list[int]) -> None:
-    from .tasks import process_events
-
-    process_events.delay(tenant_id=tenant_id, event_ids=event_ids)
-
-
-_hand_over = HandOver("events", _process_one, _process_many, chunk=200)
-# Within this block, committed events go to their handlers in one task per
-# 200 when the block ends, instead of one task each (helpdesk.handover).
-events_handed_over_together = _hand_over.together
-
-
-# The runner ---------------------------------------------------------------
 
 
 def retry_delay(attempts: int) -> int:
@@ -281,7 +91,7 @@ def events_run(*, event_ids: list[int]) -> RunReport:
         failed[failure.event_id][failure.handler] = failure
     run = _Run(events, wanted, claimed, failed, report)
     with ExitStack() as scopes:
-        for factory in _batch_scopes.values():
+        for factory in registry._batch_scopes.values():
             scopes.enter_context(factory())
         run.handlers()
     run.settle()

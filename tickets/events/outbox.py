@@ -1,0 +1,93 @@
+"""Events written with the change they record, and handed to their
+handlers' task once that change commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from helpdesk.api.authentication import acting_api_key
+from helpdesk.handover import HandOver
+from helpdesk.tenant_work import work_due
+
+from ..extensions import event_kind_get
+from ..models import Event
+from .registry import handlers_for
+
+# The control-plane mark (helpdesk.tenant_work) of tenants with events due.
+EVENTS_WORK = "events"
+
+
+def event_build(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
+    """One unsaved event, for `events_record`. `kind` must be registered in
+    `tickets.extensions.event_kinds` (else `UnregisteredEventKind`); the
+    event is public as the kind says unless `is_public` is given."""
+    registered = event_kind_get(kind)
+    fields.setdefault("is_public", registered.is_public)
+    return Event(
+        tenant_id=ticket.tenant_id,
+        ticket=ticket,
+        kind=kind,
+        actor_user=actor_user,
+        actor_contact=actor_contact,
+        actor_api_key=acting_api_key.get(),
+        created_at=fields.pop("created_at", None) or timezone.now(),
+        **fields,
+    )
+
+
+def event_record(*, ticket, kind: str, actor_user=None, actor_contact=None, **fields) -> Event:
+    """Write one event in the caller's transaction and hand it to the
+    subscribed handlers once that transaction commits."""
+    event = event_build(
+        ticket=ticket, kind=kind, actor_user=actor_user, actor_contact=actor_contact, **fields
+    )
+    return events_record([event])[0]
+
+
+def events_record(events: list[Event]) -> list[Event]:
+    """Write events (from `event_build`) with one INSERT, and hand them to
+    their handlers together once the caller's transaction commits."""
+    due: dict[int, datetime] = {}
+    for event in events:
+        event_kind_get(event.kind)  # an Event made without event_build is checked too
+        if not handlers_for(event):
+            event.processed_at = event.created_at
+        else:
+            event.next_attempt_at = event.created_at
+            due[event.tenant_id] = min(due.get(event.tenant_id, event.created_at), event.created_at)
+    Event.objects.bulk_create(events)
+    # The control plane learns that the tenant has events due, so the sweep
+    # finds them if the hand-over below is lost (broker down, worker killed).
+    for tenant_id, at in due.items():
+        work_due(kind=EVENTS_WORK, at=at, tenant_id=tenant_id)
+    waiting = [(event.tenant_id, event.pk) for event in events if event.processed_at is None]
+    if waiting:
+        # If the broker is down the change still stands; the sweep finds
+        # the unprocessed events later.
+        _hand_over.after_commit(waiting)
+    return events
+
+
+def _process_one(tenant_id: int, event_id: int, countdown: float | None = None) -> None:
+    from ..tasks import process_event
+
+    if countdown is None:
+        process_event.delay(tenant_id=tenant_id, event_id=event_id)
+    else:
+        process_event.apply_async(
+            kwargs={"tenant_id": tenant_id, "event_id": event_id}, countdown=countdown
+        )
+
+
+def _process_many(tenant_id: int, event_ids: list[int]) -> None:
+    from ..tasks import process_events
+
+    process_events.delay(tenant_id=tenant_id, event_ids=event_ids)
+
+
+_hand_over = HandOver("events", _process_one, _process_many, chunk=200)
+# Within this block, committed events go to their handlers in one task per
+# 200 when the block ends, instead of one task each (helpdesk.handover).
+events_handed_over_together = _hand_over.together
