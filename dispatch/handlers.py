@@ -18,7 +18,9 @@ from .services.drain import new_ticket_route
 ROOM_FREEING = {"pending", "on_hold", "resolved", "closed"}
 
 
-@subscribe("dispatch.route_new_ticket", kinds=[Event.Kind.CREATED])
+# Express: a new ticket is routed as it arrives, not behind a backlog of
+# other handlers (report figures, SLA clocks).
+@subscribe("dispatch.route_new_ticket", kinds=[Event.Kind.CREATED], express=True)
 def route_new_ticket(event: Event) -> None:
     """Route a new ticket: rules, then its group's mode and strategy."""
     follow_up = (event.new_value or {}).get("follow_up_of")
@@ -39,6 +41,7 @@ def _frees_room(event: Event) -> bool:
     "dispatch.hand_out_freed_room",
     kinds=[Event.Kind.STATUS_CHANGED, Event.Kind.ASSIGNED],
     when=_frees_room,
+    express=True,
 )
 def hand_out_freed_room(event: Event) -> None:
     """An agent has room again: give their groups' waiting tickets out."""

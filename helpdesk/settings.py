@@ -358,7 +358,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # `timers`: SLA's breach sweep, so a sweep's next batch does not wait behind
 # the event handlers its own breaches just queued on `celery`; and the group
 # drains that new tickets ask for (short, coalesced per group), so a ticket
-# is handed out without waiting behind a backlog of event handlers.
+# is handed out without waiting behind a backlog of event handlers; and the
+# express event handlers (routing a new ticket, `subscribe(..., express=True)`),
+# ahead of the rest of their events' handlers.
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("intake"), Queue("imap"), Queue("timers"))
 CELERY_TASK_ROUTES = {
     "tickets.tasks.process_inbound_batch": {"queue": "intake"},
@@ -369,6 +371,7 @@ CELERY_TASK_ROUTES = {
     "sla.tasks.sweep_sla_due": {"queue": "timers"},
     "sla.tasks.sla_sweep_tenant": {"queue": "timers"},
     "dispatch.tasks.drain_group": {"queue": "timers"},
+    "tickets.tasks.process_events_express": {"queue": "timers"},
 }
 IMAP_POLL_SECONDS = env_int("IMAP_POLL_SECONDS", 60)
 # Every IMAP network step (look-up, connect, each read and write) gives up

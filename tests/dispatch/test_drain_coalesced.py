@@ -20,7 +20,8 @@ from helpdesk.ratelimit import redis_client
 from helpdesk.tenancy import tenant_context
 from tests.factories import ContactFactory, TicketFactory
 from tickets import events
-from tickets.models import Event, Ticket
+from tickets import tasks as ticket_tasks
+from tickets.models import Event, EventHandlerRun, Ticket
 from tickets.services import ticket_assign
 
 from .conftest import make_agents, make_group
@@ -170,3 +171,29 @@ def test_with_redis_down_the_new_ticket_waits_in_its_group_and_the_sweep_hands_i
     ticket.refresh_from_db()
     assert ticket.assignee in agents
     assert RoutingDecision.objects.get(ticket=ticket).outcome == "assigned"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_ticket_is_handed_out_before_its_events_batch_runs(tenant, eager_celery):
+    """Routing is an express handler: while the batch of every handler of
+    the new ticket's event waits (behind a backlog of report figures and
+    SLA clocks), the ticket's express task and its group's drain assign it."""
+    with (
+        mock.patch.object(ticket_tasks.process_event, "delay") as batch_one,
+        mock.patch.object(ticket_tasks.process_events, "delay"),
+    ):
+        with tenant_context(tenant):
+            agents = make_agents(tenant, 2)
+            group = make_group(tenant, agents, name="Express")
+        redis_client().delete(drain._drain_key(tenant.pk, group.pk))
+        with tenant_context(tenant):
+            ticket = TicketFactory(subject="Printer on fire", group=group)
+    with tenant_context(tenant):
+        ticket.refresh_from_db()
+        assert ticket.assignee in agents
+        created = Event.objects.get(ticket=ticket, kind=Event.Kind.CREATED)
+        assert created.processed_at is None  # its batch is still to come
+        assert batch_one.call_args.kwargs["event_id"] == created.pk
+        ran = EventHandlerRun.objects.filter(event=created).values_list("handler", flat=True)
+        assert list(ran) == ["dispatch.route_new_ticket"]
+        assert RoutingDecision.objects.get(ticket=ticket).outcome == "assigned"

@@ -3,6 +3,7 @@ handlers' task once that change commits."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.utils import timezone
@@ -13,7 +14,7 @@ from helpdesk.tenant_work import work_due
 
 from ..extensions import event_kind_get
 from ..models import Event
-from .registry import handlers_for
+from .registry import handlers_for, has_express
 
 # The control-plane mark (helpdesk.tenant_work) of tenants with events due.
 EVENTS_WORK = "events"
@@ -64,6 +65,10 @@ def events_record(events: list[Event]) -> list[Event]:
         work_due(kind=EVENTS_WORK, at=at, tenant_id=tenant_id)
     waiting = [(event.tenant_id, event.pk) for event in events if event.processed_at is None]
     if waiting:
+        # Handed over first, so that a worker takes them first.
+        _express_hand_over.after_commit(
+            [(event.tenant_id, event.pk) for event in events if has_express(event)]
+        )
         # If the broker is down the change still stands; the sweep finds
         # the unprocessed events later.
         _hand_over.after_commit(waiting)
@@ -87,7 +92,25 @@ def _process_many(tenant_id: int, event_ids: list[int]) -> None:
     process_events.delay(tenant_id=tenant_id, event_ids=event_ids)
 
 
+def _process_express(tenant_id: int, event_ids: int | list[int], countdown=None) -> None:
+    from ..tasks import process_events_express
+
+    if isinstance(event_ids, int):
+        event_ids = [event_ids]
+    process_events_express.delay(tenant_id=tenant_id, event_ids=event_ids)
+
+
 _hand_over = HandOver("events", _process_one, _process_many, chunk=200)
-# Within this block, committed events go to their handlers in one task per
-# 200 when the block ends, instead of one task each (helpdesk.handover).
-events_handed_over_together = _hand_over.together
+# Events with an express handler, to a task that runs only those
+# (`subscribe(..., express=True)`). Lost, nothing is missing: the events'
+# own task runs every handler.
+_express_hand_over = HandOver("express events", _process_express, _process_express, chunk=200)
+
+
+@contextmanager
+def events_handed_over_together():
+    """Within this block, committed events go to their handlers in one task
+    per 200 when the block ends, instead of one task each
+    (helpdesk.handover); their express handlers' tasks first."""
+    with _hand_over.together(), _express_hand_over.together():
+        yield

@@ -22,6 +22,9 @@ class Handler:
     # Brings the ticket's derived state up to date from what is committed
     # (`subscribe(..., once_per_ticket=True)`).
     once_per_ticket: bool = False
+    # Latency-bound: also run ahead of the event's other handlers
+    # (`subscribe(..., express=True)`).
+    express: bool = False
 
     def wants(self, event: Event) -> bool:
         if self.kinds is not None and event.kind not in self.kinds:
@@ -40,6 +43,7 @@ def subscribe(
     kinds: Iterable[str] | None = None,
     when: Callable[[Event], bool] | None = None,
     once_per_ticket: bool = False,
+    express: bool = False,
 ):
     """Register `func(event)` to run once for each committed event of `kinds`
     (for which `when(event)` is true, if given).
@@ -52,6 +56,14 @@ def subscribe(
     before it began), and what those handlers changed. A failure there is
     recorded on that event; the earlier ones are given back and retried.
 
+    `express`: someone is waiting for what the handler does (a new ticket
+    to be routed), so it must not queue behind the other handlers of a
+    backlog of events (report figures, SLA clocks). A task of its own, on
+    the `timers` queue, runs the express handlers of the events as soon as
+    they commit; the events' batch, which runs every handler, finds them
+    done (or runs them itself, if it comes first). Either way each runs
+    once.
+
     A handler's writes and its completion mark commit together, and every
     constraint is checked as it writes (none deferred to the commit), so
     any error it raises, an IntegrityError included, undoes its work and is
@@ -61,7 +73,12 @@ def subscribe(
 
     def register(func: Callable[[Event], None]) -> Callable[[Event], None]:
         _handlers[name] = Handler(
-            name, func, frozenset(kinds) if kinds is not None else None, when, once_per_ticket
+            name,
+            func,
+            frozenset(kinds) if kinds is not None else None,
+            when,
+            once_per_ticket,
+            express,
         )
         return func
 
@@ -103,6 +120,10 @@ def current_handler_run() -> HandlerRun | None:
 
 def handlers_for(event: Event) -> list[Handler]:
     return [handler for handler in _handlers.values() if handler.wants(event)]
+
+
+def has_express(event: Event) -> bool:
+    return any(handler.express for handler in handlers_for(event))
 
 
 def handler_purpose(name: str) -> str | None:

@@ -63,10 +63,15 @@ class RunReport:
     stopped: bool = False
 
 
-def events_run(*, event_ids: list[int]) -> RunReport:
+def events_run(*, event_ids: list[int], express: bool = False) -> RunReport:
     """Run the unfinished handlers of these events (in the current tenant's
     transaction) whose time has come; mark finished events processed and
     schedule the retries of the others.
+
+    `express`: only the express handlers (`subscribe(..., express=True)`),
+    ahead of the events' own batch, which settles the events: this run
+    touches no event row. A failure is recorded as any other, and the
+    events' batch retries it after its backoff.
 
     The batch's bookkeeping is a handful of statements whatever its size:
     one INSERT claims every handler run of every event, one SELECT reads
@@ -81,21 +86,32 @@ def events_run(*, event_ids: list[int]) -> RunReport:
     if not events:
         return report
     wanted = {event.pk: handlers_for(event) for event in events}
+    failures = EventHandlerFailure.objects.select_for_update().filter(event_id__in=list(wanted))
+    if express:
+        wanted = {pk: [h for h in handlers if h.express] for pk, handlers in wanted.items()}
+        failures = failures.filter(handler__in=_names(wanted))
     claimed = _claim_all(events, wanted)
+    if express and not claimed:
+        return report  # done by the events' batch already
     # Read after the claims: a worker this one waited for may have just
     # recorded a failure, and its backoff applies here too.
     failed: dict[int, dict[str, EventHandlerFailure]] = {event.pk: {} for event in events}
-    for failure in EventHandlerFailure.objects.select_for_update().filter(
-        event_id__in=list(failed)
-    ):
+    for failure in failures:
         failed[failure.event_id][failure.handler] = failure
     run = _Run(events, wanted, claimed, failed, report)
     with ExitStack() as scopes:
         for factory in registry._batch_scopes.values():
             scopes.enter_context(factory())
         run.handlers()
-    run.settle()
+    if express:
+        run.give_back()
+    else:
+        run.settle()
     return report
+
+
+def _names(wanted: dict[int, list[Handler]]) -> list[str]:
+    return sorted({handler.name for handlers in wanted.values() for handler in handlers})
 
 
 def _claim_all(events: list[Event], wanted: dict[int, list[Handler]]) -> set[tuple[int, str]]:
@@ -201,15 +217,19 @@ class _Run:
         for (name, _ticket), event_ids in self.waiting.items():
             self.released += [(event_id, name) for event_id in event_ids]
 
+    def give_back(self) -> None:
+        """Claims not run are given back, recovered failures cleared."""
+        if self.released:
+            _release(self.released)
+        if self.recovered:
+            EventHandlerFailure.objects.filter(pk__in=self.recovered).delete()
+
     def settle(self) -> None:
         """Processed when every handler is done; else when it is next due,
         and (if this run did anything) a retry scheduled for then. A run
         that found nothing due (it came early) schedules none: the retry
         that is due is already scheduled, or the sweep finds the event."""
-        if self.released:
-            _release(self.released)
-        if self.recovered:
-            EventHandlerFailure.objects.filter(pk__in=self.recovered).delete()
+        self.give_back()
         reached = self.events[: self.reached]
         finished = [
             event.pk
