@@ -274,16 +274,29 @@ def assignment_times(tenant, ids):
     return [(created[t], at) for t, at in assigned.items()]
 
 
-def start_worker(processes: int, without: str = ""):
-    log = Path(tempfile.gettempdir()) / f"bench_dispatch_worker_{os.getpid()}.log"
-    print(f"worker log: {log}" + (f"; handlers left out: {without}" if without else ""))
+def start_worker(processes: int, without: str = "", timers: int = 0):
+    """The worker processes: one worker on `celery` and `timers`, or with
+    `timers` > 0 two, `timers` processes on `timers` (express handlers,
+    drains) and the rest on `celery`, as a busy site would run them."""
+    if timers:
+        return [
+            _start_one(timers, without, "timers", "t"),
+            _start_one(processes - timers, without, "celery", "c"),
+        ]
+    return [_start_one(processes, without, "celery,timers", "")]
+
+
+def _start_one(processes: int, without: str, queues: str, tag: str):
+    log = Path(tempfile.gettempdir()) / f"bench_dispatch_worker_{os.getpid()}{tag}.log"
+    print(f"worker log: {log} (-Q {queues} -c {processes})"
+          + (f"; handlers left out: {without}" if without else ""))  # fmt: skip
     launcher = [sys.executable, "-m", "celery", "-A", "helpdesk"]
     if without:
         here = Path(__file__).resolve().parent
         launcher = [sys.executable, str(here / "celery_worker_without.py"), without, "--"]
     command = [
         *launcher, "worker", "-l", "warning",
-        "-Q", "celery,timers", "-c", str(processes), "-n", f"bench{os.getpid()}@%h",
+        "-Q", queues, "-c", str(processes), "-n", f"bench{os.getpid()}{tag}@%h",
         "--logfile", str(log),
     ]  # fmt: skip
     return subprocess.Popen(  # noqa: S603
@@ -300,19 +313,21 @@ def _purge():
     )  # fmt: skip
 
 
-def _stop(worker) -> None:
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
+def _stop(workers) -> None:
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def steady_phase(options, tenant, group_ids) -> list[int]:
     """Tickets opened at `--rate` while the worker runs: created-to-assigned latency."""
     _purge()
-    worker = start_worker(options.workers, options.without)
+    worker = start_worker(options.workers, options.without, options.timers_workers)
     try:
         wait_assigned(tenant, open_tickets(tenant, group_ids, 1, 1, label="Warm-up"))
         steady = open_tickets(
@@ -342,13 +357,13 @@ def backlog_phase(options, tenant, group_ids) -> list[int]:
     own = CpuClock(connection).start()
     postgres = postmaster_pid()
     pg0 = tree_cpu(postgres)
-    worker = start_worker(options.workers, options.without)
+    worker = start_worker(options.workers, options.without, options.timers_workers)
     try:
         done = wait_assigned(tenant, ids)
-        worker_cpu = tree_cpu(worker.pid)
+        worker_cpu = sum(tree_cpu(w.pid) for w in worker)
         pg_cpu = tree_cpu(postgres) - pg0 - own.read()[1]
         idle = wait_handled(tenant, ids)
-        all_cpu = tree_cpu(worker.pid) + tree_cpu(postgres) - pg0 - own.read()[1]
+        all_cpu = sum(tree_cpu(w.pid) for w in worker) + tree_cpu(postgres) - pg0 - own.read()[1]
     finally:
         _stop(worker)
     times = assignment_times(tenant, ids)
@@ -427,6 +442,10 @@ def main():
     parser.add_argument(
         "--chunk", type=int, default=20, help="batch, worker: tickets a transaction"
     )
+    parser.add_argument(
+        "--timers-workers", type=int, default=0,
+        help="worker: this many of --workers on the timers queue alone, the rest on celery",
+    )  # fmt: skip
     parser.add_argument("--rate", type=float, default=0, help="worker: tickets/s, steady phase")
     parser.add_argument("--steady", type=int, default=1000, help="worker: steady phase tickets")
     parser.add_argument(
