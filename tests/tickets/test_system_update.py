@@ -276,6 +276,7 @@ def test_many_system_assignments_are_written_at_once_like_single_ones(
             stored = Ticket.objects.get(pk=each.pk)
             assert (stored.assignee, stored.status) == (colleague, "open")
             assert stored.version == each.version
+            assert stored.updated_at == done[each.pk].created_at
             assert done[each.pk].actor_system == "dispatch"
             assert done[each.pk].new_value["label"] == "Dana Smith"
             kinds = set(

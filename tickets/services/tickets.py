@@ -709,9 +709,25 @@ def tickets_system_assign(*, assignments: Sequence[tuple], source: str) -> dict[
             )  # fmt: skip
             for field, before, after in changed
         ]
-    Ticket.objects.bulk_update(
-        [ticket for ticket, _, _ in assignments], ["assignee", "status", "version", "updated_at"]
-    )
+    tickets = [ticket for ticket, _, _ in assignments]
+    # One UPDATE from arrays: `bulk_update`'s CASE per field and row cost
+    # more to build than the routing decisions themselves.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Ticket._meta.db_table} AS t SET assignee_id = v.assignee_id,"
+            " status = v.status, version = v.version, updated_at = v.updated_at"
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::int[], %s::timestamptz[])"
+            " AS v(id, assignee_id, status, version, updated_at)"
+            " WHERE t.tenant_id = %s AND t.id = v.id",
+            [
+                [ticket.pk for ticket in tickets],
+                [ticket.assignee_id for ticket in tickets],
+                [ticket.status for ticket in tickets],
+                [ticket.version for ticket in tickets],
+                [ticket.updated_at for ticket in tickets],
+                tickets[0].tenant_id,
+            ],
+        )
     events_record(events)
     return {event.ticket_id: event for event in events if event.kind == Event.Kind.ASSIGNED}
 
