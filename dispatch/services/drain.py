@@ -116,8 +116,9 @@ def group_drain(*, group_id: int, trigger: str = Trigger.ROOM) -> int:
     return _drain_batch(group_id, trigger)[0]
 
 
-def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int]:
-    """One drain pass: (assigned, decisions written, tickets taken)."""
+def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int, bool]:
+    """One drain pass: (assigned, decisions written, tickets taken, whether
+    tickets were left out because another transaction held them locked)."""
     with transaction.atomic():
         unassigned = Ticket.objects.filter(
             group_id=group_id, assignee__isnull=True, status__in=ROUTABLE_STATUSES
@@ -125,10 +126,10 @@ def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int]:
         # Many drains find nothing (their tickets went out with an earlier
         # one): an index-only look first, before the members' loads are read.
         if not unassigned.exists():
-            return 0, 0, 0
+            return 0, 0, 0, False
         cfg = selectors.group_dispatch(group_id)
         if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
-            return 0, 0, 0
+            return 0, 0, 0, False
         ctx = _Context()
         statuses = group_statuses(group_id, ctx)
         overflow = _overflow_reader(cfg, ctx)
@@ -141,17 +142,22 @@ def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int]:
         # NO KEY UPDATE: a ticket is not skipped because another transaction
         # inserted a row that refers to it (an event, a report's fact: they
         # hold KEY SHARE); routers' FOR UPDATE still excludes it.
-        waiting = (
-            unassigned.select_for_update(of=("self",), skip_locked=True, no_key=True)
-            .filter(~Exists(_decisions().filter(needs_review=True)))
-            .annotate(routed=Exists(_decisions()))
-            .select_related("tenant", "requester")
+        pending = unassigned.filter(~Exists(_decisions().filter(needs_review=True))).annotate(
+            routed=Exists(_decisions())
         )
         if not room:
-            waiting = waiting.filter(routed=False)
-        waiting = list(waiting.order_by(*URGENT_ORDER)[:DRAIN_BATCH])
+            pending = pending.filter(routed=False)
+        waiting = list(
+            pending.select_for_update(of=("self",), skip_locked=True, no_key=True)
+            .select_related("tenant", "requester")
+            .order_by(*URGENT_ORDER)[:DRAIN_BATCH]
+        )
+        # Fewer than there are: some were locked by another transaction (an
+        # event batch refreshing the ticket's SLA clocks, say). They go out
+        # with a drain soon after (`group_drain_batches`), not a sweep later.
+        locked_out = len(waiting) < DRAIN_BATCH and pending.count() > len(waiting)
         if not waiting:
-            return 0, 0, 0
+            return 0, 0, 0, locked_out
         held, decisions, assignments = set(), [], []
         rule_set = None
         for ticket in waiting:
@@ -182,20 +188,24 @@ def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int]:
             if decision.ticket_id in events:
                 decision.event_id = events[decision.ticket_id].pk
         RoutingDecision.objects.bulk_create(decisions)
-        return len(assignments), len(decisions), len(waiting)
+        return len(assignments), len(decisions), len(waiting), locked_out
 
 
 def group_drain_batches(*, group_id: int) -> int:
     """The drain new tickets ask for (`drain_group` task): batches of
     DRAIN_BATCH, each in a short transaction of its own, as long as a full
     batch was decided. Running it again changes nothing that a first run
-    did. Returns how many tickets were assigned."""
+    did. Tickets another transaction held locked are drained again
+    DRAIN_LOCKED_RETRY_SECONDS later. Returns how many tickets were
+    assigned."""
     tenant, assigned = current_tenant(), 0
     for _ in range(DRAIN_TASK_BATCHES):
         with tenant_context(tenant):
-            placed, decided, taken = _drain_batch(group_id, Trigger.CREATED)
+            placed, decided, taken, locked_out = _drain_batch(group_id, Trigger.CREATED)
         assigned += placed
         if taken < DRAIN_BATCH or not decided:
+            if locked_out:
+                _drain_publish(tenant.pk, group_id, countdown=DRAIN_LOCKED_RETRY_SECONDS)
             return assigned
     # More than one task's share: the rest in another task, after other groups'.
     _drain_publish(tenant.pk, group_id)
@@ -213,6 +223,9 @@ def group_drain_batches(*, group_id: int) -> int:
 # task lost): then the next ask enqueues another. The beat sweep (marked by
 # every ask) hands out what waited meanwhile.
 DRAIN_PENDING_MS = 10_000
+# A drain that found some of its group's tickets locked by another
+# transaction drains again this much later (asked like any other drain).
+DRAIN_LOCKED_RETRY_SECONDS = 2
 _UNASKED = "group drain not asked (the waiting sweep drains the group)"
 
 
@@ -244,7 +257,7 @@ def group_drain_ask(*, group_id: int) -> None:
     transaction.on_commit(ask, robust=True)
 
 
-def _drain_publish(tenant_id: int, group_id: int) -> None:
+def _drain_publish(tenant_id: int, group_id: int, countdown: float | None = None) -> None:
     """Enqueue a drain of the group unless one is pending already (a Redis
     key, SET NX, deleted when its task starts: a drain that has not started
     yet will see every ticket committed before this ask). With Redis or the broker down nothing is lost: the ticket
@@ -264,7 +277,7 @@ def _drain_publish(tenant_id: int, group_id: int) -> None:
         _sweep_soon(tenant_id)
         return
     kwargs = {"tenant_id": tenant_id, "group_id": group_id}
-    if publish_quietly(_UNASKED, drain_group.apply_async, kwargs=kwargs):
+    if publish_quietly(_UNASKED, drain_group.apply_async, kwargs=kwargs, countdown=countdown):
         return
     with contextlib.suppress(*REDIS_ERRORS):  # else it expires
         redis_client().delete(key)  # the next ask tries again

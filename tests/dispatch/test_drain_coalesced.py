@@ -5,9 +5,11 @@ drain task run twice changes nothing, and with Redis down the ticket waits
 in its group until the beat sweep hands it out."""
 
 import logging
+import threading
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -197,3 +199,46 @@ def test_a_new_ticket_is_handed_out_before_its_events_batch_runs(tenant, eager_c
         ran = EventHandlerRun.objects.filter(event=created).values_list("handler", flat=True)
         assert list(ran) == ["dispatch.route_new_ticket"]
         assert RoutingDecision.objects.get(ticket=ticket).outcome == "assigned"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ticket_locked_by_another_transaction_goes_out_with_a_drain_soon_after(tenant):
+    """An event batch refreshing a new ticket's SLA clocks holds its row
+    while the group's drain runs: the drain hands out the others and asks
+    for another drain a moment later, which hands that one out too."""
+    with tenant_context(tenant):
+        agents = make_agents(tenant, 2)
+        group = make_group(tenant, agents, name="Locked")
+        free, held = (TicketFactory(subject=f"Locked {n}", group=group) for n in range(2))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        try:
+            with tenant_context(tenant):
+                Ticket.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert locked.wait(10)
+    redis_client().delete(drain._drain_key(tenant.pk, group.pk))
+    with mock.patch.object(tasks.drain_group, "apply_async") as publish:
+        with tenant_context(tenant):
+            assert drain.group_drain_batches(group_id=group.pk) == 1
+        release.set()
+        holder.join(10)
+    assert publish.call_count == 1
+    assert publish.call_args.kwargs["countdown"] == drain.DRAIN_LOCKED_RETRY_SECONDS
+    with tenant_context(tenant):
+        assert Ticket.objects.get(pk=free.pk).assignee in agents
+        assert Ticket.objects.get(pk=held.pk).assignee is None
+    redis_client().delete(drain._drain_key(tenant.pk, group.pk))
+    with mock.patch.object(tasks.drain_group, "apply_async") as publish:
+        with tenant_context(tenant):  # the drain asked for
+            assert drain.group_drain_batches(group_id=group.pk) == 1
+    assert publish.call_count == 0  # nothing was held back this time
+    with tenant_context(tenant):
+        assert Ticket.objects.get(pk=held.pk).assignee in agents
