@@ -11,11 +11,12 @@ DRAIN_BATCH tickets each, in short transactions of their own."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -187,8 +188,34 @@ def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int, bool]:
         for decision in decisions:
             if decision.ticket_id in events:
                 decision.event_id = events[decision.ticket_id].pk
-        RoutingDecision.objects.bulk_create(decisions)
+        _decisions_write(decisions)
         return len(assignments), len(decisions), len(waiting), locked_out
+
+
+def _decisions_write(decisions: list[RoutingDecision]) -> None:
+    """A drain's decisions with one INSERT from one JSON document. Not
+    `bulk_create`: on Postgres it sends each column as an array literal,
+    and quoting the candidate lists in a `jsonb[]` escapes every quote in
+    them one by one (a sixth of a drain's CPU)."""
+    if not decisions:
+        return
+    fields = [f for f in RoutingDecision._meta.concrete_fields if not f.primary_key]
+    rows = [
+        {
+            f.column: value.isoformat() if isinstance(value, datetime) else value
+            for f in fields
+            for value in [getattr(decision, f.attname)]
+        }
+        for decision in decisions
+    ]
+    table = RoutingDecision._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns}"
+            f" FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)",
+            [json.dumps(rows)],
+        )
 
 
 def group_drain_batches(*, group_id: int) -> int:
