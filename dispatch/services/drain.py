@@ -156,7 +156,7 @@ def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int, bool]:
         # Fewer than there are: some were locked by another transaction (an
         # event batch refreshing the ticket's SLA clocks, say). They go out
         # with a drain soon after (`group_drain_batches`), not a sweep later.
-        locked_out = len(waiting) < DRAIN_BATCH and pending.count() > len(waiting)
+        locked_out = len(waiting) < DRAIN_BATCH and pending[:DRAIN_BATCH].count() > len(waiting)
         if not waiting:
             return 0, 0, 0, locked_out
         held, decisions, assignments = set(), [], []
@@ -285,10 +285,12 @@ def group_drain_ask(*, group_id: int) -> None:
 
 
 def _drain_publish(tenant_id: int, group_id: int, countdown: float | None = None) -> None:
-    """Enqueue a drain of the group unless one is pending already (a Redis
-    key, SET NX, deleted when its task starts: a drain that has not started
-    yet will see every ticket committed before this ask). With Redis or the broker down nothing is lost: the ticket
-    waits in its group and the tenant's waiting sweep comes soon."""
+    """Enqueue a drain of the group (`countdown` seconds later, if given)
+    unless one is pending already (a Redis key, SET NX, deleted when its
+    task starts: a drain that has not started yet will see every ticket
+    committed before this ask). With Redis or the broker down nothing is
+    lost: the ticket waits in its group and the tenant's waiting sweep
+    comes soon."""
     from ..tasks import drain_group
 
     key = _drain_key(tenant_id, group_id)

@@ -4,6 +4,7 @@ ahead of the event's batch of every handler. Each runs once whichever task
 comes first; the batch alone settles the event; an express failure keeps
 its backoff and is retried by the batch."""
 
+import dataclasses
 import threading
 from unittest import mock
 
@@ -173,10 +174,8 @@ def test_a_batch_arriving_during_the_express_run_waits_for_it_and_runs_the_rest(
         batch_may_finish.wait(10)  # the batch starts meanwhile
 
     monkeypatch.setitem(
-        handlers, "test.route", handlers["test.route"].__class__(
-            **{**handlers["test.route"].__dict__, "func": route_slowly}
-        ),
-    )  # fmt: skip
+        handlers, "test.route", dataclasses.replace(handlers["test.route"], func=route_slowly)
+    )
     errors = []
 
     def express_worker():

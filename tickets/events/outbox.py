@@ -14,7 +14,7 @@ from helpdesk.tenant_work import work_due
 
 from ..extensions import event_kind_get
 from ..models import Event
-from .registry import handlers_for, has_express
+from .registry import handlers_for
 
 # The control-plane mark (helpdesk.tenant_work) of tenants with events due.
 EVENTS_WORK = "events"
@@ -51,13 +51,17 @@ def events_record(events: list[Event]) -> list[Event]:
     """Write events (from `event_build`) with one INSERT, and hand them to
     their handlers together once the caller's transaction commits."""
     due: dict[int, datetime] = {}
+    express: list[Event] = []
     for event in events:
         event_kind_get(event.kind)  # an Event made without event_build is checked too
-        if not handlers_for(event):
+        handlers = handlers_for(event)
+        if not handlers:
             event.processed_at = event.created_at
         else:
             event.next_attempt_at = event.created_at
             due[event.tenant_id] = min(due.get(event.tenant_id, event.created_at), event.created_at)
+            if any(handler.express for handler in handlers):
+                express.append(event)
     Event.objects.bulk_create(events)
     # The control plane learns that the tenant has events due, so the sweep
     # finds them if the hand-over below is lost (broker down, worker killed).
@@ -66,9 +70,7 @@ def events_record(events: list[Event]) -> list[Event]:
     waiting = [(event.tenant_id, event.pk) for event in events if event.processed_at is None]
     if waiting:
         # Handed over first, so that a worker takes them first.
-        _express_hand_over.after_commit(
-            [(event.tenant_id, event.pk) for event in events if has_express(event)]
-        )
+        _express_hand_over.after_commit([(event.tenant_id, event.pk) for event in express])
         # If the broker is down the change still stands; the sweep finds
         # the unprocessed events later.
         _hand_over.after_commit(waiting)
@@ -92,19 +94,23 @@ def _process_many(tenant_id: int, event_ids: list[int]) -> None:
     process_events.delay(tenant_id=tenant_id, event_ids=event_ids)
 
 
-def _process_express(tenant_id: int, event_ids: int | list[int], countdown=None) -> None:
+def _process_express_many(tenant_id: int, event_ids: list[int]) -> None:
     from ..tasks import process_events_express
 
-    if isinstance(event_ids, int):
-        event_ids = [event_ids]
     process_events_express.delay(tenant_id=tenant_id, event_ids=event_ids)
+
+
+def _process_express_one(tenant_id: int, event_id: int, countdown: float | None = None) -> None:
+    _process_express_many(tenant_id, [event_id])  # never a retry: no countdown
 
 
 _hand_over = HandOver("events", _process_one, _process_many, chunk=200)
 # Events with an express handler, to a task that runs only those
 # (`subscribe(..., express=True)`). Lost, nothing is missing: the events'
 # own task runs every handler.
-_express_hand_over = HandOver("express events", _process_express, _process_express, chunk=200)
+_express_hand_over = HandOver(
+    "express events", _process_express_one, _process_express_many, chunk=200
+)
 
 
 @contextmanager

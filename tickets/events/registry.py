@@ -122,10 +122,6 @@ def handlers_for(event: Event) -> list[Handler]:
     return [handler for handler in _handlers.values() if handler.wants(event)]
 
 
-def has_express(event: Event) -> bool:
-    return any(handler.express for handler in handlers_for(event))
-
-
 def handler_purpose(name: str) -> str | None:
     """What a handler does, in words (its docstring's first line); None when
     no handler of that name is subscribed any more."""
