@@ -13,8 +13,9 @@ by side:
   the group checked, then after the commit the group's drain that it asks
   for, run here at once: one drain per ticket, nothing coalesced);
 - `--mode batch`: as `created`, `--chunk` tickets to a transaction, as an
-  event batch runs them; the drains asked are run after its commit, once
-  per group (across batches the worker coalesces more: `--mode worker`);
+  event batch runs them; the drains asked are run after its commit, in one
+  `drain_groups` task as the worker would (across batches the worker
+  coalesces more: `--mode worker`);
 - `--mode drain`: every worker drains every group, in its own order, as
   freed room and the sweep do (`group_drain`: one pass per group and batch);
 - `--mode worker`: the real path through a real Celery worker (`--workers`
@@ -76,6 +77,7 @@ from dispatch.services import (  # noqa: E402
 )
 from dispatch.services.drain import new_ticket_route  # noqa: E402
 from dispatch.simulator import simulate  # noqa: E402
+from dispatch.tasks import drain_groups  # noqa: E402
 from helpdesk.models import Membership, SupportGroup, SupportGroupMember, Tenant  # noqa: E402
 from helpdesk.tenancy import tenant_context  # noqa: E402
 from tickets.models import Event, Ticket  # noqa: E402
@@ -132,8 +134,8 @@ def worker(args):
         for offset in range(0, len(ids), chunk):
             started = time.monotonic()
             asked.clear()
-            # The drains the handlers ask for are run after the commit, once
-            # per group (on main's code nothing asks: the handlers drain inline).
+            # The drains the handlers ask for are run after the commit, in
+            # one task for the chunk's groups.
             with (
                 tenant_context(tenant),
                 mock.patch.object(drain, "group_drain_ask", side_effect=collect, create=True),
@@ -150,9 +152,8 @@ def worker(args):
                                 new_ticket_route(ticket=ticket.get(pk=ticket_id), trigger="created")
                     except OperationalError:
                         failed.append(ticket_id)
-            for group_id in dict.fromkeys(asked):
-                with tenant_context(tenant):
-                    drain.group_drain_batches(group_id=group_id)
+            if asked:  # one task for the groups a transaction asked for, as queued
+                drain_groups(tenant_id=tenant_id, group_ids=list(dict.fromkeys(asked)))
             latencies += [time.monotonic() - started] * len(ids[offset : offset + chunk])
         for ticket_id in failed:  # the retries
             with tenant_context(tenant):

@@ -61,6 +61,7 @@ RUN_IN_PROCESS = {
     "tickets.tasks.process_event",
     "tickets.tasks.process_events_express",
     "dispatch.tasks.drain_group",
+    "dispatch.tasks.drain_groups",
 }
 
 
@@ -154,17 +155,17 @@ def instrument(meter: Meter):
             return settle(run)
 
     runner._claim_all, runner._Run.settle = timed_claim_all, timed_settle
-    drain_batch, system_assign = drain._drain_batch, drain.tickets_system_assign
+    group_pass, system_assign = drain._group_pass, drain.tickets_system_assign
 
-    def timed_drain_batch(group_id, trigger):
-        with meter.timed("drain: _drain_batch (candidates, rules, decisions)"):
-            return drain_batch(group_id, trigger)
+    def timed_group_pass(group_id, trigger, run, limit):
+        with meter.timed("drain: _group_pass (candidates, rules, decisions)"):
+            return group_pass(group_id, trigger, run, limit)
 
     def timed_system_assign(**kwargs):
         with meter.timed("drain: tickets_system_assign (the assignments, their events)"):
             return system_assign(**kwargs)
 
-    drain._drain_batch, drain.tickets_system_assign = timed_drain_batch, timed_system_assign
+    drain._group_pass, drain.tickets_system_assign = timed_group_pass, timed_system_assign
 
 
 def run_pipeline(tenant, group_ids, count, chunk, meter: Meter) -> dict:

@@ -16,7 +16,7 @@ from helpdesk.tenant_work import tenants_due, work_sweep_claim, work_sweep_next
 from tickets.models import Ticket
 
 from . import services
-from .services import acceptance, drain, presence
+from .services import acceptance, drain, drain_ask, presence
 from .services.drain import unrouted_tickets
 
 logger = logging.getLogger(__name__)
@@ -46,11 +46,19 @@ def drain_agent_groups(self, *, tenant_id: int, user_id: int) -> int:
 
 
 @shared_task(base=TenantTask, bind=True, atomic=False, **_limits(60))
+def drain_groups(self, *, tenant_id: int, group_ids: list[int]) -> int:
+    """New tickets wait in these groups: hand them out (with every other
+    ticket waiting there), several groups and up to a batch of tickets per
+    transaction. Asked by `group_drain_ask`."""
+    drain_ask.group_drains_started(tenant_id=tenant_id, group_ids=group_ids)
+    return drain.groups_drain_batches(group_ids=group_ids)
+
+
+@shared_task(base=TenantTask, bind=True, atomic=False, **_limits(60))
 def drain_group(self, *, tenant_id: int, group_id: int) -> int:
-    """New tickets wait in the group: hand them out (with every other ticket
-    waiting there), a batch per transaction. Asked by `group_drain_ask`."""
-    drain.group_drain_started(tenant_id=tenant_id, group_id=group_id)
-    return drain.group_drain_batches(group_id=group_id)
+    """One group's drain, as asked before `drain_groups` (tasks still queued)."""
+    drain_ask.group_drains_started(tenant_id=tenant_id, group_ids=[group_id])
+    return drain.groups_drain_batches(group_ids=[group_id])
 
 
 @shared_task(**_limits(settings.SWEEP_TIME_LIMIT_SECONDS))

@@ -371,6 +371,7 @@ CELERY_TASK_ROUTES = {
     "sla.tasks.sweep_sla_due": {"queue": "timers"},
     "sla.tasks.sla_sweep_tenant": {"queue": "timers"},
     "dispatch.tasks.drain_group": {"queue": "timers"},
+    "dispatch.tasks.drain_groups": {"queue": "timers"},
     "tickets.tasks.process_events_express": {"queue": "timers"},
 }
 IMAP_POLL_SECONDS = env_int("IMAP_POLL_SECONDS", 60)

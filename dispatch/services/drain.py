@@ -3,45 +3,38 @@ coming online, new tickets, the beat sweep): the members are read once, each
 agent is claimed once, and the batch is written with a few statements.
 
 New tickets are not drained by their created event's handler: it asks for
-a drain of their group once its transaction commits (`group_drain_ask`),
-and asks are coalesced, so a burst of new tickets of one group goes out in
-one or a few drains (`group_drain_batches`, the `drain_group` task) of up to
-DRAIN_BATCH tickets each, in short transactions of their own."""
+a drain of their group once its transaction commits (`drain_ask`). The
+drain task (`groups_drain_batches`) takes up to DRAIN_BATCH tickets a
+transaction, over as many of its groups as that reaches, in short
+transactions of their own."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from helpdesk.handover import publish_quietly
 from helpdesk.models import SupportGroupMember
-from helpdesk.ratelimit import (
-    REDIS_ERRORS,
-    redis_client,
-    redis_paused,
-    redis_reachable,
-    redis_unreachable,
-)
-from helpdesk.tenancy import current_tenant, tenant_context, tenant_memo
-from helpdesk.tenant_work import work_due
+from helpdesk.tenancy import current_tenant, tenant_context
 from tickets.models import Ticket
 from tickets.models.ticket import URGENT_ORDER
 from tickets.services import tickets_system_assign
 
 from .. import selectors
 from ..models import AgentStatus, GroupDispatch, RoutingDecision
+from .drain_ask import (
+    DRAIN_LOCKED_RETRY_SECONDS,
+    _drains_publish,
+    group_drain_ask,
+)  # fmt: skip
 from .routing import (
     DRAIN_BATCH,
     ROUTABLE_STATUSES,
     SOURCE,
-    WAITING_WORK,
     _Context,
     _overflow_reader,
     _place,
@@ -51,7 +44,6 @@ from .routing import (
     ticket_route,
 )  # fmt: skip
 
-logger = logging.getLogger(__name__)
 Trigger = RoutingDecision.Trigger
 # Batches one drain task hands out at most before it asks for another drain
 # (a task stays well inside its time limit; other groups get a turn).
@@ -117,79 +109,120 @@ def group_drain(*, group_id: int, trigger: str = Trigger.ROOM) -> int:
     return _drain_batch(group_id, trigger)[0]
 
 
+class _Pass:
+    """What one drain transaction shares across the groups it drains: the
+    settings and weights (`ctx`; its `added` loads are the assignments made
+    and not written yet, which a later group's read of the same agents adds),
+    the rules, the agents' rows it holds claimed, and the decisions and
+    assignments it writes together at its end (`_pass_write`)."""
+
+    def __init__(self):
+        self.ctx: _Context | None = None
+        self.rule_set = None
+        self.held: set[int] = set()
+        self.decisions: list[RoutingDecision] = []
+        self.assignments: list[tuple] = []
+
+
 def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int, bool]:
-    """One drain pass: (assigned, decisions written, tickets taken, whether
-    tickets were left out because another transaction held them locked)."""
+    """One drain pass of one group in a transaction (or savepoint) of its
+    own: see `_group_pass`."""
     with transaction.atomic():
-        unassigned = Ticket.objects.filter(
-            group_id=group_id, assignee__isnull=True, status__in=ROUTABLE_STATUSES
-        )
-        # Many drains find nothing (their tickets went out with an earlier
-        # one): an index-only look first, before the members' loads are read.
-        if not unassigned.exists():
-            return 0, 0, 0, False
-        cfg = selectors.group_dispatch(group_id)
-        if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
-            return 0, 0, 0, False
-        ctx = _Context()
-        statuses = group_statuses(group_id, ctx)
-        overflow = _overflow_reader(cfg, ctx)
-        lightest = ctx.weights.lightest
-        room = _room_left(statuses, overflow, lightest)
-        # Tickets waiting for a dispatcher are not the drain's; tickets whose
-        # rules never ran get them run first (`_drain_rules`). With nobody
-        # having room only those are taken (for their first decision): the
-        # tickets that waited already are not locked for nothing.
-        # NO KEY UPDATE: a ticket is not skipped because another transaction
-        # inserted a row that refers to it (an event, a report's fact: they
-        # hold KEY SHARE); routers' FOR UPDATE still excludes it.
-        pending = unassigned.filter(~Exists(_decisions().filter(needs_review=True))).annotate(
-            routed=Exists(_decisions())
-        )
-        if not room:
-            pending = pending.filter(routed=False)
-        waiting = list(
-            pending.select_for_update(of=("self",), skip_locked=True, no_key=True)
-            .select_related("tenant", "requester")
-            .order_by(*URGENT_ORDER)[:DRAIN_BATCH]
-        )
-        # Fewer than there are: some were locked by another transaction (an
-        # event batch refreshing the ticket's SLA clocks, say). They go out
-        # with a drain soon after (`group_drain_batches`), not a sweep later.
-        locked_out = len(waiting) < DRAIN_BATCH and pending[:DRAIN_BATCH].count() > len(waiting)
-        if not waiting:
-            return 0, 0, 0, locked_out
-        held, decisions, assignments = set(), [], []
-        rule_set = None
-        for ticket in waiting:
-            room = room and _room_left(statuses, overflow, lightest)
-            if not room and ticket.routed:
-                continue  # nobody has room for a ticket that waited already
-            rules, ticket_trigger = [], _trigger_for(ticket, trigger)
-            if not ticket.routed:
-                if rule_set is None:
-                    rule_set = selectors.routing_setup(group_id, rules=True)[1]
-                verdict = _drain_rules(ticket, group_id, rule_set, ctx)
-                if verdict is None:
-                    continue
-                ticket, rules = verdict
-                ticket.routed = False
-            handout = _place(
-                ticket, group_id, cfg, ctx, trigger=ticket_trigger, rules=rules,
-                drain=(statuses, overflow, held),
-            )  # fmt: skip
-            if handout is not None:
-                decisions.append(handout[0])
-                if handout[1] is not None:
-                    assignments.append(handout[1])
-        # The batch in a few statements: one UPDATE of the tickets, one INSERT
-        # of their events, one of the decisions.
-        events = tickets_system_assign(assignments=assignments, source=SOURCE)
-        for decision in decisions:
-            if decision.ticket_id in events:
-                decision.event_id = events[decision.ticket_id].pk
-        _decisions_write(decisions)
-        return len(assignments), len(decisions), len(waiting), locked_out
+        run = _Pass()
+        result = _group_pass(group_id, trigger, run, DRAIN_BATCH)
+        _pass_write(run)
+        return result
+
+
+def _group_pass(group_id: int, trigger: str, run: _Pass, limit: int) -> tuple[int, int, int, bool]:
+    """Decide up to `limit` of the group's waiting tickets into `run` (written
+    by `_pass_write`): (assigned, decisions, tickets taken, whether tickets
+    were left out because another transaction held them locked)."""
+    unassigned = Ticket.objects.filter(
+        group_id=group_id, assignee__isnull=True, status__in=ROUTABLE_STATUSES
+    )
+    # Tickets waiting for a dispatcher are not the drain's; tickets whose
+    # rules never ran get them run first (`_drain_rules`).
+    pending = unassigned.filter(~Exists(_decisions().filter(needs_review=True))).annotate(
+        routed=Exists(_decisions())
+    )
+    # How many there are to take, and of them how many never had a decision,
+    # in one look before the members' loads are read: many drains find
+    # nothing (their tickets went out with an earlier one).
+    ahead = pending.order_by()[:limit].aggregate(
+        every=Count("pk"), fresh=Count("pk", filter=Q(routed=False))
+    )
+    if not ahead["every"]:
+        return 0, 0, 0, False
+    # The settings, the group's and (the first time a ticket needs them) the
+    # rules, in one read.
+    rules = run.rule_set is None and ahead["fresh"] > 0
+    config, rule_set, cfg = selectors.routing_setup(group_id, rules=rules)
+    if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
+        return 0, 0, 0, False
+    if rules:
+        run.rule_set = rule_set
+    if run.ctx is None:
+        run.ctx = _Context(config)
+    ctx = run.ctx
+    statuses = group_statuses(group_id, ctx)
+    overflow = _overflow_reader(cfg, ctx)
+    lightest = ctx.weights.lightest
+    room = _room_left(statuses, overflow, lightest)
+    # With nobody having room only the tickets whose rules never ran are
+    # taken (for their first decision): those that waited already are not
+    # locked for nothing.
+    if not room:
+        pending = pending.filter(routed=False)
+    # NO KEY UPDATE: a ticket is not skipped because another transaction
+    # inserted a row that refers to it (an event, a report's fact: they
+    # hold KEY SHARE); routers' FOR UPDATE still excludes it.
+    waiting = list(
+        pending.select_for_update(of=("self",), skip_locked=True, no_key=True)
+        .select_related("tenant", "requester")
+        .order_by(*URGENT_ORDER)[:limit]
+    )
+    # Fewer than there were: some were locked by another transaction (an
+    # event batch refreshing the ticket's SLA clocks, say). They go out
+    # with a drain soon after (`groups_drain_batches`), not a sweep later.
+    locked_out = len(waiting) < (ahead["every"] if room else ahead["fresh"])
+    decided, assigned = len(run.decisions), len(run.assignments)
+    for ticket in waiting:
+        room = room and _room_left(statuses, overflow, lightest)
+        if not room and ticket.routed:
+            continue  # nobody has room for a ticket that waited already
+        rules, ticket_trigger = [], _trigger_for(ticket, trigger)
+        if not ticket.routed:
+            if run.rule_set is None:  # a ticket that came after the look
+                run.rule_set = selectors.routing_setup(group_id, rules=True)[1]
+            verdict = _drain_rules(ticket, group_id, run.rule_set, ctx)
+            if verdict is None:
+                continue
+            ticket, rules = verdict
+            ticket.routed = False
+        handout = _place(
+            ticket, group_id, cfg, ctx, trigger=ticket_trigger, rules=rules,
+            drain=(statuses, overflow, run.held),
+        )  # fmt: skip
+        if handout is not None:
+            run.decisions.append(handout[0])
+            if handout[1] is not None:
+                run.assignments.append(handout[1])
+    decided, assigned = len(run.decisions) - decided, len(run.assignments) - assigned
+    return assigned, decided, len(waiting), locked_out
+
+
+def _pass_write(run: _Pass) -> None:
+    """A drain transaction's decisions and assignments in a few statements:
+    one UPDATE of the tickets, one INSERT of their events, one of the
+    decisions, whatever number of groups it drained."""
+    if not run.decisions:
+        return
+    events = tickets_system_assign(assignments=run.assignments, source=SOURCE)
+    for decision in run.decisions:
+        if decision.ticket_id in events:
+            decision.event_id = events[decision.ticket_id].pk
+    _decisions_write(run.decisions)
 
 
 def _decisions_write(decisions: list[RoutingDecision]) -> None:
@@ -218,118 +251,46 @@ def _decisions_write(decisions: list[RoutingDecision]) -> None:
         )
 
 
-def group_drain_batches(*, group_id: int) -> int:
-    """The drain new tickets ask for (`drain_group` task): batches of
-    DRAIN_BATCH, each in a short transaction of its own, as long as a full
-    batch was decided. Running it again changes nothing that a first run
-    did. Tickets another transaction held locked are drained again
-    DRAIN_LOCKED_RETRY_SECONDS later. Returns how many tickets were
-    assigned."""
+def groups_drain_batches(*, group_ids: list[int]) -> int:
+    """The drains new tickets ask for (the `drain_groups` task): the groups
+    are drained in transactions of their own, each taking up to DRAIN_BATCH
+    tickets over as many of the groups as it reaches, so that groups with a
+    ticket or two each go out together in one transaction. A group whose
+    share was full is drained again after the others. Running it again
+    changes nothing that a first run did. Groups with tickets another
+    transaction held locked are drained again DRAIN_LOCKED_RETRY_SECONDS
+    later. Returns how many tickets were assigned."""
     tenant, assigned = current_tenant(), 0
+    queue = list(dict.fromkeys(group_ids))
     for _ in range(DRAIN_TASK_BATCHES):
+        again, locked = [], []
         with tenant_context(tenant):
-            placed, decided, taken, locked_out = _drain_batch(group_id, Trigger.CREATED)
-        assigned += placed
-        if taken < DRAIN_BATCH or not decided:
-            if locked_out:
-                _drain_publish(tenant.pk, group_id, countdown=DRAIN_LOCKED_RETRY_SECONDS)
+            run, budget = _Pass(), DRAIN_BATCH
+            while queue and budget > 0:
+                group_id, limit = queue.pop(0), budget
+                placed, decided, taken, locked_out = _group_pass(
+                    group_id, Trigger.CREATED, run, limit
+                )
+                budget -= taken
+                assigned += placed
+                if taken == limit and decided:
+                    again.append(group_id)  # its share was full: more may wait
+                elif locked_out:
+                    locked.append(group_id)
+            _pass_write(run)
+        if locked:
+            _drains_publish(tenant.pk, locked, countdown=DRAIN_LOCKED_RETRY_SECONDS)
+        queue += again
+        if not queue:
             return assigned
     # More than one task's share: the rest in another task, after other groups'.
-    _drain_publish(tenant.pk, group_id)
+    _drains_publish(tenant.pk, queue)
     return assigned
 
 
-# Asking for a drain ----------------------------------------------------------
-
-# A drain is enqueued to start at once: asks coalesce while it waits for a
-# worker (the longer the queue, the more tickets one drain takes). No
-# countdown: Celery holds a countdown task as an ETA task, and each one it
-# holds lets the worker prefetch another task, which under load put the
-# drains behind every event batch the worker had fetched meanwhile.
-# How long an asked drain counts as pending when its task never starts (the
-# task lost): then the next ask enqueues another. The beat sweep (marked by
-# every ask) hands out what waited meanwhile.
-DRAIN_PENDING_MS = 10_000
-# A drain that found some of its group's tickets locked by another
-# transaction drains again this much later (asked like any other drain).
-DRAIN_LOCKED_RETRY_SECONDS = 2
-_UNASKED = "group drain not asked (the waiting sweep drains the group)"
-
-
-def _drain_key(tenant_id: int, group_id: int) -> str:
-    return f"dispatch:drain:{tenant_id}:{group_id}"
-
-
-def group_drain_ask(*, group_id: int) -> None:
-    """A new ticket waits in `group_id` for its drain: ask for one when this
-    transaction commits (once per group and transaction, however many of its
-    tickets ask). The tenant's waiting sweep is marked due in this
-    transaction, so a drain that is never asked (the worker killed after the
-    commit) or never runs still comes."""
-    memo = tenant_memo()
-    if "dispatch.sweep_marked" not in memo:
-        later = timezone.now() + timedelta(seconds=settings.DISPATCH_SWEEP_SECONDS)
-        work_due(kind=WAITING_WORK, at=later)
-        memo["dispatch.sweep_marked"] = True
-    # One set per transaction: callbacks dropped with a rolled-back
-    # savepoint never ask, the others ask once per group.
-    asked = memo.setdefault("dispatch.drains_asked", set())
-    tenant_id = current_tenant().pk
-
-    def ask() -> None:
-        if group_id not in asked:
-            asked.add(group_id)
-            _drain_publish(tenant_id, group_id)
-
-    transaction.on_commit(ask, robust=True)
-
-
-def _drain_publish(tenant_id: int, group_id: int, countdown: float | None = None) -> None:
-    """Enqueue a drain of the group (`countdown` seconds later, if given)
-    unless one is pending already (a Redis key, SET NX, deleted when its
-    task starts: a drain that has not started yet will see every ticket
-    committed before this ask). With Redis or the broker down nothing is
-    lost: the ticket waits in its group and the tenant's waiting sweep
-    comes soon."""
-    from ..tasks import drain_group
-
-    key = _drain_key(tenant_id, group_id)
-    if redis_paused(_UNASKED):
-        _sweep_soon(tenant_id)
-        return
-    try:
-        if not redis_client().set(key, 1, nx=True, px=DRAIN_PENDING_MS):
-            return  # pending: it will take this ticket
-        redis_reachable(_UNASKED)
-    except REDIS_ERRORS as exc:
-        redis_unreachable(_UNASKED, exc)
-        _sweep_soon(tenant_id)
-        return
-    kwargs = {"tenant_id": tenant_id, "group_id": group_id}
-    if publish_quietly(_UNASKED, drain_group.apply_async, kwargs=kwargs, countdown=countdown):
-        return
-    with contextlib.suppress(*REDIS_ERRORS):  # else it expires
-        redis_client().delete(key)  # the next ask tries again
-    _sweep_soon(tenant_id)
-
-
-def _sweep_soon(tenant_id: int) -> None:
-    """No drain could be asked: the tenant's waiting sweep comes at its next beat."""
-    try:
-        with transaction.atomic():
-            work_due(kind=WAITING_WORK, at=timezone.now(), tenant_id=tenant_id)
-    except Exception:
-        # The transaction that asked marked the sweep for later already.
-        logger.exception("tenant %s: waiting sweep not moved earlier", tenant_id)
-
-
-def group_drain_started(*, tenant_id: int, group_id: int) -> None:
-    """A drain task starts: asks from now on enqueue a drain of their own
-    (their tickets may commit after this drain has looked)."""
-    try:
-        redis_client().delete(_drain_key(tenant_id, group_id))
-    except REDIS_ERRORS as exc:
-        redis_unreachable(_UNASKED, exc)  # the key expires after DRAIN_PENDING_MS
+def group_drain_batches(*, group_id: int) -> int:
+    """`groups_drain_batches` for one group."""
+    return groups_drain_batches(group_ids=[group_id])
 
 
 def new_ticket_route(*, ticket: Ticket, trigger: str):

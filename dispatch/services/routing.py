@@ -74,11 +74,15 @@ def statuses_locked(user_ids: list[int]) -> list[AgentStatus]:
 
 
 def group_statuses(group_id: int, ctx) -> list[AgentStatus]:
-    """The members' status rows with their loads (`load`), read without locks."""
+    """The members' status rows with their loads (`load`), read without locks.
+    A load counts the tickets this pass gave the agent and has not written
+    yet (`ctx.added`: a drain of several groups writes at its end)."""
     rows, members = selectors.group_statuses(group_id, ctx.weights)
     if len(rows) < members:
         statuses_ensure(selectors.group_member_ids(group_id))
         rows, _ = selectors.group_statuses(group_id, ctx.weights)
+    for row in rows:
+        row.load += ctx.added.get(row.user_id, 0)
     return rows
 
 
@@ -128,6 +132,8 @@ class _Context:
         self.config = config or selectors.dispatch_settings()
         self.weights = selectors.weights(self.config)
         self.now = timezone.now()
+        # Weight given to each agent (user id) and not written yet (a drain's).
+        self.added: dict[int, object] = {}
 
 
 def _record(ticket, *, trigger, outcome, explanation, ctx, group_id=None, rules=(), **fields):
@@ -344,8 +350,9 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
     notes = "".join(f" ({note})" for note in pick.notes)
     text = f"{winner.name}: {why(cfg.strategy, winner)}{notes}."
     if drain is not None:
-        # Written for the whole batch at once by `group_drain`.
+        # Written for the whole batch at once by the drain (`_pass_write`).
         winner.load += weight
+        ctx.added[winner.user_id] = ctx.added.get(winner.user_id, 0) + weight
         _keep_current(statuses, overflow, winner, weight)
         return RoutingDecision(
             tenant_id=ticket.tenant_id, ticket=ticket, trigger=trigger,

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from dispatch import selectors, tasks
 from dispatch.models import RoutingDecision, RoutingRule
-from dispatch.services import WAITING_WORK, drain, waiting_sweep
+from dispatch.services import WAITING_WORK, drain, drain_ask, waiting_sweep
 from helpdesk.celery import app as celery_app
 from helpdesk.models import TenantWork
 from helpdesk.ratelimit import redis_client
@@ -65,8 +65,8 @@ def test_a_burst_of_new_tickets_goes_out_in_one_drain_reading_each_tickets_rules
                 TicketFactory(subject=f"printer {n} jams", group=group, requester=requester)
                 for n in range(40)
             ]
-        redis_client().delete(drain._drain_key(tenant.pk, group.pk))
-        drains = mock.patch.object(drain, "group_drain_batches", wraps=drain.group_drain_batches)
+        redis_client().delete(drain_ask._drain_key(tenant.pk, group.pk))
+        drains = mock.patch.object(drain, "groups_drain_batches", wraps=drain.groups_drain_batches)
         facts = mock.patch.object(selectors, "ticket_facts", wraps=selectors.ticket_facts)
         with drains as drained, facts as read:
             with tenant_context(tenant):  # one event batch, as `process_events` runs it
@@ -89,20 +89,20 @@ def test_a_burst_of_new_tickets_goes_out_in_one_drain_reading_each_tickets_rules
 
 def test_asks_are_coalesced_until_the_drain_starts_then_a_new_ask_gets_its_own(in_tenant):
     group = make_group(in_tenant, make_agents(in_tenant, 1), name="Coalesced")
-    redis_client().delete(drain._drain_key(in_tenant.pk, group.pk))
-    with mock.patch.object(tasks.drain_group, "apply_async") as publish:
-        drain._drain_publish(in_tenant.pk, group.pk)
-        drain._drain_publish(in_tenant.pk, group.pk)
+    redis_client().delete(drain_ask._drain_key(in_tenant.pk, group.pk))
+    with mock.patch.object(tasks.drain_groups, "apply_async") as publish:
+        drain_ask._drains_publish(in_tenant.pk, [group.pk])
+        drain_ask._drains_publish(in_tenant.pk, [group.pk])
         assert publish.call_count == 1
         assert publish.call_args.kwargs["kwargs"] == {
             "tenant_id": in_tenant.pk,
-            "group_id": group.pk,
+            "group_ids": [group.pk],
         }
         # The drain starts: a ticket committed now may be after its look.
-        drain.group_drain_started(tenant_id=in_tenant.pk, group_id=group.pk)
-        drain._drain_publish(in_tenant.pk, group.pk)
+        drain_ask.group_drains_started(tenant_id=in_tenant.pk, group_ids=[group.pk])
+        drain_ask._drains_publish(in_tenant.pk, [group.pk])
         assert publish.call_count == 2
-    redis_client().delete(drain._drain_key(in_tenant.pk, group.pk))
+    redis_client().delete(drain_ask._drain_key(in_tenant.pk, group.pk))
 
 
 def test_a_drain_task_run_twice_changes_nothing_the_first_did(in_tenant):
@@ -111,7 +111,7 @@ def test_a_drain_task_run_twice_changes_nothing_the_first_did(in_tenant):
     tickets = [TicketFactory(subject=f"Twice {n}", group=group) for n in range(8)]
     with mock.patch.object(drain, "group_drain_ask"):
         events.events_run(event_ids=_event_ids(tickets))
-    assert tasks.drain_group(tenant_id=in_tenant.pk, group_id=group.pk) == 6
+    assert tasks.drain_groups(tenant_id=in_tenant.pk, group_ids=[group.pk]) == 6
 
     def state():
         return (
@@ -121,7 +121,7 @@ def test_a_drain_task_run_twice_changes_nothing_the_first_did(in_tenant):
         )
 
     before = state()
-    assert tasks.drain_group(tenant_id=in_tenant.pk, group_id=group.pk) == 0
+    assert tasks.drain_groups(tenant_id=in_tenant.pk, group_ids=[group.pk]) == 0
     assert state() == before
     # The two nobody had room for wait with a decision that says so.
     assert [outcome for _, outcome in before[1]].count("waiting") == 2
@@ -134,7 +134,7 @@ def test_a_ticket_assigned_by_hand_before_its_drain_keeps_its_assignee(in_tenant
         events.events_run(event_ids=_event_ids([ticket]))
     ask.assert_called_once_with(group_id=group.pk)
     ticket_assign(ticket=ticket, actor=agents[2], assignee=agents[2], expected_version=None)
-    tasks.drain_group(tenant_id=in_tenant.pk, group_id=group.pk)
+    tasks.drain_groups(tenant_id=in_tenant.pk, group_ids=[group.pk])
     ticket.refresh_from_db()
     assert ticket.assignee == agents[2]
     assert Event.objects.filter(ticket=ticket, kind="assigned").count() == 1  # the hand's
@@ -187,7 +187,7 @@ def test_a_new_ticket_is_handed_out_before_its_events_batch_runs(tenant, eager_c
         with tenant_context(tenant):
             agents = make_agents(tenant, 2)
             group = make_group(tenant, agents, name="Express")
-        redis_client().delete(drain._drain_key(tenant.pk, group.pk))
+        redis_client().delete(drain_ask._drain_key(tenant.pk, group.pk))
         with tenant_context(tenant):
             ticket = TicketFactory(subject="Printer on fire", group=group)
     with tenant_context(tenant):
@@ -224,8 +224,8 @@ def test_a_ticket_locked_by_another_transaction_goes_out_with_a_drain_soon_after
     holder = threading.Thread(target=hold_the_row)
     holder.start()
     assert locked.wait(10)
-    redis_client().delete(drain._drain_key(tenant.pk, group.pk))
-    with mock.patch.object(tasks.drain_group, "apply_async") as publish:
+    redis_client().delete(drain_ask._drain_key(tenant.pk, group.pk))
+    with mock.patch.object(tasks.drain_groups, "apply_async") as publish:
         with tenant_context(tenant):
             assert drain.group_drain_batches(group_id=group.pk) == 1
         release.set()
@@ -235,8 +235,8 @@ def test_a_ticket_locked_by_another_transaction_goes_out_with_a_drain_soon_after
     with tenant_context(tenant):
         assert Ticket.objects.get(pk=free.pk).assignee in agents
         assert Ticket.objects.get(pk=held.pk).assignee is None
-    redis_client().delete(drain._drain_key(tenant.pk, group.pk))
-    with mock.patch.object(tasks.drain_group, "apply_async") as publish:
+    redis_client().delete(drain_ask._drain_key(tenant.pk, group.pk))
+    with mock.patch.object(tasks.drain_groups, "apply_async") as publish:
         with tenant_context(tenant):  # the drain asked for
             assert drain.group_drain_batches(group_id=group.pk) == 1
     assert publish.call_count == 0  # nothing was held back this time

@@ -1,0 +1,150 @@
+"""The groups one transaction's new tickets ask for are drained by one task,
+several groups to a transaction: the asks become one task, the writes of
+the whole transaction are a fixed few statements whatever the number of
+groups, an agent in two of the groups is not pushed past capacity by
+assignments not written yet, and a transaction takes at most a batch of
+tickets, the rest going out in the next one."""
+
+import re
+from unittest import mock
+
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from dispatch import tasks
+from dispatch.models import RoutingDecision
+from dispatch.services import drain, drain_ask
+from helpdesk.ratelimit import redis_client
+from tests.factories import TicketFactory
+from tickets import events
+from tickets.models import Event, Ticket
+
+from .conftest import make_agents, make_group
+
+
+def _forget_pending(tenant, groups):
+    redis_client().delete(*(drain_ask._drain_key(tenant.pk, g.pk) for g in groups))
+
+
+def _route_new(tickets):
+    """The created events' handlers, with the drains they ask for not run."""
+    ids = list(
+        Event.objects.filter(ticket__in=tickets, processed_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    with mock.patch.object(drain, "group_drain_ask"):
+        events.events_run(event_ids=ids)
+
+
+def test_the_groups_one_transaction_asks_for_go_to_one_drain_task(
+    in_tenant, django_capture_on_commit_callbacks
+):
+    agents = make_agents(in_tenant, 2)
+    groups = [make_group(in_tenant, agents, name=f"Asked {n}") for n in range(3)]
+    _forget_pending(in_tenant, groups)
+    with mock.patch.object(tasks.drain_groups, "apply_async") as publish:
+        with django_capture_on_commit_callbacks(execute=True):
+            drain.group_drain_ask(group_id=groups[0].pk)
+            drain.group_drain_ask(group_id=groups[1].pk)
+            drain.group_drain_ask(group_id=groups[0].pk)
+            # An ask whose savepoint rolls back loses none of the others.
+            try:
+                with transaction.atomic():
+                    drain.group_drain_ask(group_id=groups[2].pk)
+                    raise RuntimeError("the handler failed")
+            except RuntimeError:
+                pass
+        assert publish.call_count == 1
+        assert publish.call_args.kwargs["kwargs"]["group_ids"] == [g.pk for g in groups]
+        # A group with its drain pending is left out of the next ask's task.
+        drain_ask.group_drains_started(tenant_id=in_tenant.pk, group_ids=[groups[1].pk])
+        with django_capture_on_commit_callbacks(execute=True):
+            for group in groups:
+                drain.group_drain_ask(group_id=group.pk)
+        assert publish.call_count == 2
+        assert publish.call_args.kwargs["kwargs"]["group_ids"] == [groups[1].pk]
+    _forget_pending(in_tenant, groups)
+
+
+def _statements(captured, pattern):
+    return [q["sql"] for q in captured if re.match(pattern, q["sql"].lstrip())]
+
+
+def _drain_counted(tenant, group_count):
+    """Drain `group_count` new groups of one ticket and one agent each: the
+    statements, and those that wrote the tickets, events and decisions."""
+    groups = [
+        make_group(tenant, make_agents(tenant, 1), name=f"Together {group_count}.{n}")
+        for n in range(group_count)
+    ]
+    tickets = [TicketFactory(subject=f"Together {g.pk}", group=g) for g in groups]
+    _route_new(tickets)
+    with CaptureQueriesContext(connection) as captured:
+        assert drain.groups_drain_batches(group_ids=[g.pk for g in groups]) == group_count
+    assert not Ticket.objects.filter(pk__in=[t.pk for t in tickets], assignee=None).exists()
+    writes = [
+        _statements(captured, pattern)
+        for pattern in (
+            r"UPDATE\s+tickets_ticket\b",
+            r'INSERT INTO "?tickets_event"?',
+            r"INSERT INTO dispatch_routingdecision",
+        )
+    ]
+    return len(captured), [len(w) for w in writes]
+
+
+def test_one_transaction_drains_the_groups_and_writes_them_together(in_tenant):
+    few, few_writes = _drain_counted(in_tenant, 2)
+    many, many_writes = _drain_counted(in_tenant, 6)
+    # One UPDATE of the tickets, one INSERT of their events, one of the
+    # decisions, however many groups.
+    assert few_writes == many_writes == [1, 1, 1]
+    # Each group more costs its look, its settings, its members, its
+    # tickets and one claim (savepoint, UPDATE, release); the rest is the
+    # transaction's, once.
+    assert many - few <= 4 * 7
+    assert few <= 2 * 7 + 14
+    assert RoutingDecision.objects.filter(outcome="assigned").count() == 8
+
+
+def test_an_agent_in_two_groups_is_not_pushed_past_capacity_by_assignments_not_written_yet(
+    in_tenant,
+):
+    (shared,) = make_agents(in_tenant, 1, capacity=1)
+    first, second = (make_group(in_tenant, [shared], name=f"Shared {n}") for n in range(2))
+    tickets = [
+        TicketFactory(subject="One", group=first),
+        TicketFactory(subject="Two", group=second),
+    ]
+    _route_new(tickets)
+    assert drain.groups_drain_batches(group_ids=[first.pk, second.pk]) == 1
+    assert Ticket.objects.filter(assignee=shared).count() == 1
+    waiting = Ticket.objects.get(group=second)
+    assert waiting.assignee is None
+    # The ticket that waits has its decision: nobody had room.
+    assert RoutingDecision.objects.get(ticket=waiting).outcome == "waiting"
+    assert drain.groups_drain_batches(group_ids=[second.pk]) == 0
+
+
+def test_a_transaction_takes_at_most_a_batch_and_the_rest_goes_out_in_the_next(in_tenant):
+    agents = make_agents(in_tenant, 2)
+    groups = [make_group(in_tenant, agents, name=f"Budget {n}") for n in range(3)]
+    tickets = [TicketFactory(subject=f"Budget {n}", group=g) for g in groups for n in range(2)]
+    _route_new(tickets)
+    sizes = []
+    system_assign = drain.tickets_system_assign
+
+    def counted(*, assignments, source):
+        sizes.append(len(assignments))
+        return system_assign(assignments=assignments, source=source)
+
+    with (
+        mock.patch.object(drain, "DRAIN_BATCH", 3),
+        mock.patch.object(drain, "tickets_system_assign", side_effect=counted),
+    ):
+        assert drain.groups_drain_batches(group_ids=[g.pk for g in groups]) == 6
+    # Three, then three: the second group's share was cut at the first
+    # transaction's batch and it went out again after the third group.
+    assert sizes == [3, 3]
+    assert not Ticket.objects.filter(pk__in=[t.pk for t in tickets], assignee=None).exists()
