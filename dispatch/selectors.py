@@ -120,6 +120,13 @@ def routing_setup(group_id: int | None, *, rules: bool):
     """What routing a ticket reads first, in one round trip: the tenant's
     settings, its enabled rules in order (when `rules`), and the settings of
     the group `group_id` (unsaved defaults for what has no row)."""
+    config, rule_set, groups = routing_setup_many([group_id] if group_id else [], rules=rules)
+    return config, rule_set, groups[group_id] if group_id else None
+
+
+def routing_setup_many(group_ids: list[int], *, rules: bool):
+    """`routing_setup` for several groups at once (a drain of many groups):
+    the settings, the rules (when `rules`) and each group's settings by id."""
     tenant = current_tenant()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -128,20 +135,21 @@ def routing_setup(group_id: int | None, *, rules: bool):
             f" (SELECT jsonb_agg(to_jsonb(r) ORDER BY r.position, r.id)"
             f"  FROM {RoutingRule._meta.db_table} r"
             f"  WHERE r.tenant_id = %(t)s AND r.is_enabled AND %(rules)s),"
-            f" (SELECT to_jsonb(g) FROM {GroupDispatch._meta.db_table} g"
-            f"  WHERE g.tenant_id = %(t)s AND g.group_id = %(g)s LIMIT 1)",
-            {"t": tenant.pk, "rules": rules, "g": group_id},
+            f" (SELECT jsonb_agg(to_jsonb(g)) FROM {GroupDispatch._meta.db_table} g"
+            f"  WHERE g.tenant_id = %(t)s AND g.group_id = ANY(%(g)s))",
+            {"t": tenant.pk, "rules": rules, "g": list(group_ids)},
         )
-        config, rule_rows, group = (
+        config, rule_rows, group_rows = (
             json.loads(v) if isinstance(v, str) else v for v in cursor.fetchone()
         )
     config = _from_row(DispatchSettings, config) if config else DispatchSettings(tenant=tenant)
     rule_set = [_from_row(RoutingRule, row) for row in rule_rows or []]
-    if group:
-        cfg = _from_row(GroupDispatch, group)
-    else:
-        cfg = GroupDispatch(tenant=tenant, group_id=group_id) if group_id else None
-    return config, rule_set, cfg
+    found = {row["group_id"]: _from_row(GroupDispatch, row) for row in group_rows or []}
+    groups = {
+        group_id: found.get(group_id) or GroupDispatch(tenant=tenant, group_id=group_id)
+        for group_id in group_ids
+    }
+    return config, rule_set, groups
 
 
 def enabled_rules() -> list[RoutingRule]:

@@ -19,7 +19,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from helpdesk.models import SupportGroupMember
-from helpdesk.tenancy import current_tenant, tenant_context
+from helpdesk.tenancy import current_tenant, tenant_context, tenant_memo
 from tickets.models import Ticket
 from tickets.models.ticket import URGENT_ORDER
 from tickets.services import tickets_system_assign
@@ -48,6 +48,8 @@ Trigger = RoutingDecision.Trigger
 # Batches one drain task hands out at most before it asks for another drain
 # (a task stays well inside its time limit; other groups get a turn).
 DRAIN_TASK_BATCHES = 20
+# Groups whose settings a drain transaction reads at once, before it starts.
+DRAIN_SETUP_GROUPS = 50
 
 
 def _decisions():
@@ -116,9 +118,17 @@ class _Pass:
     the rules, the agents' rows it holds claimed, and the decisions and
     assignments it writes together at its end (`_pass_write`)."""
 
-    def __init__(self):
+    def __init__(self, group_ids=()):
         self.ctx: _Context | None = None
         self.rule_set = None
+        # The settings, rules and groups' settings, read at once for the
+        # groups the pass is given (`routing_setup_many`), else per group.
+        self.setups: dict[int, GroupDispatch] = {}
+        if group_ids:
+            config, self.rule_set, self.setups = selectors.routing_setup_many(
+                list(group_ids), rules=True
+            )
+            self.ctx = _Context(config)
         self.held: set[int] = set()
         self.decisions: list[RoutingDecision] = []
         self.assignments: list[tuple] = []
@@ -154,16 +164,18 @@ def _group_pass(group_id: int, trigger: str, run: _Pass, limit: int) -> tuple[in
     )
     if not ahead["every"]:
         return 0, 0, 0, False
-    # The settings, the group's and (the first time a ticket needs them) the
-    # rules, in one read.
-    rules = run.rule_set is None and ahead["fresh"] > 0
-    config, rule_set, cfg = selectors.routing_setup(group_id, rules=rules)
+    cfg = run.setups.get(group_id)
+    if cfg is None:
+        # The settings, the group's and (the first time a ticket needs them)
+        # the rules, in one read.
+        rules = run.rule_set is None and ahead["fresh"] > 0
+        config, rule_set, cfg = selectors.routing_setup(group_id, rules=rules)
+        if rules:
+            run.rule_set = rule_set
+        if run.ctx is None:
+            run.ctx = _Context(config)
     if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
         return 0, 0, 0, False
-    if rules:
-        run.rule_set = rule_set
-    if run.ctx is None:
-        run.ctx = _Context(config)
     ctx = run.ctx
     statuses = group_statuses(group_id, ctx)
     overflow = _overflow_reader(cfg, ctx)
@@ -265,7 +277,7 @@ def groups_drain_batches(*, group_ids: list[int]) -> int:
     for _ in range(DRAIN_TASK_BATCHES):
         again, locked = [], []
         with tenant_context(tenant):
-            run, budget = _Pass(), DRAIN_BATCH
+            run, budget = _Pass(queue[:DRAIN_SETUP_GROUPS]), DRAIN_BATCH
             while queue and budget > 0:
                 group_id, limit = queue.pop(0), budget
                 placed, decided, taken, locked_out = _group_pass(
@@ -321,8 +333,13 @@ def _drain_takes(ticket) -> bool:
     """Whether the ticket's group drains it (automatic, and the rules keep
     it there without review or a named agent); read only, no locks. When no
     enabled rule could send it elsewhere the rules are not run here: the
-    drain runs them (once)."""
-    config, rule_set, cfg = selectors.routing_setup(ticket.group_id, rules=True)
+    drain runs them (once). The group's setup is read once a transaction
+    (an event batch asks for many tickets of few groups); the drain reads
+    its own."""
+    setups = tenant_memo().setdefault("dispatch.drain_setups", {})
+    if ticket.group_id not in setups:
+        setups[ticket.group_id] = selectors.routing_setup(ticket.group_id, rules=True)
+    config, rule_set, cfg = setups[ticket.group_id]
     if cfg.mode != GroupDispatch.Mode.AUTOMATIC:
         return False
     if not any(_may_send_elsewhere(rule.actions or {}, ticket.group_id) for rule in rule_set):
