@@ -68,13 +68,17 @@ def test_a_burst_of_new_tickets_goes_out_in_one_drain_reading_each_tickets_rules
         redis_client().delete(drain_ask._drain_key(tenant.pk, group.pk))
         drains = mock.patch.object(drain, "groups_drain_batches", wraps=drain.groups_drain_batches)
         facts = mock.patch.object(selectors, "ticket_facts", wraps=selectors.ticket_facts)
-        with drains as drained, facts as read:
+        setups = mock.patch.object(selectors, "routing_setup", wraps=selectors.routing_setup)
+        with drains as drained, facts as read, setups as set_up:
             with tenant_context(tenant):  # one event batch, as `process_events` runs it
                 events.events_run(event_ids=_event_ids(tickets))
                 # Nothing is handed out before the batch commits.
                 assert not Ticket.objects.filter(group=group, assignee__isnull=False).exists()
         assert drained.call_count == 1
         assert read.call_count == 40  # the drain's; the handlers did not read them
+        # The handlers read the group's setup once for the batch; the drain
+        # read it with its groups' (`routing_setup_many`).
+        assert set_up.call_count == 1
         with tenant_context(tenant):
             assigned = Ticket.objects.filter(group=group, assignee__isnull=False)
             assert assigned.count() == 40

@@ -4,8 +4,11 @@ passes its path in HELPDESK_CHROMIUM, or the reason it has none."""
 
 import os
 import shutil
+import threading
+import time
 
 import pytest
+from django.core.signals import request_finished, request_started
 from django.test import override_settings
 from playwright.sync_api import expect, sync_playwright
 
@@ -60,6 +63,47 @@ def pytest_runtest_makereport(item, call):
             note = f"could not be taken: {exc}"
         report.sections.append(("screenshot", note))
     return report
+
+
+class _InFlight:
+    """Requests the live server is still answering. A test ends while the
+    page it drove may still have one open (a panel loading, a poll): the
+    database is emptied after the test, and emptying it while a request's
+    transaction reads it can deadlock. The page's teardown waits for them."""
+
+    def __init__(self):
+        self.count, self.lock = 0, threading.Lock()
+
+    def started(self, **kwargs):
+        with self.lock:
+            self.count += 1
+
+    def finished(self, **kwargs):
+        with self.lock:
+            self.count -= 1
+
+    def wait_idle(self, seconds: float = 10) -> None:
+        deadline = time.monotonic() + seconds
+        while self.count > 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+IN_FLIGHT = _InFlight()
+request_started.connect(IN_FLIGHT.started, dispatch_uid="e2e-in-flight-started")
+request_finished.connect(IN_FLIGHT.finished, dispatch_uid="e2e-in-flight-finished")
+
+
+@pytest.fixture(autouse=True)
+def _live_requests_finish(request):
+    """After a live-server test, and before its database is emptied (the
+    database fixture is set up first, so it is torn down after this), wait
+    for the requests its pages left open."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    IN_FLIGHT.wait_idle()
 
 
 @pytest.fixture(scope="session")
