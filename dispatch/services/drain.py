@@ -147,7 +147,8 @@ def _drain_batch(group_id: int, trigger: str) -> tuple[int, int, int, bool]:
 def _group_pass(group_id: int, trigger: str, run: _Pass, limit: int) -> tuple[int, int, int, bool]:
     """Decide up to `limit` of the group's waiting tickets into `run` (written
     by `_pass_write`): (assigned, decisions, tickets taken, whether tickets
-    were left out because another transaction held them locked)."""
+    were held back by other transactions: locked, or every agent with room
+    held by another router)."""
     unassigned = Ticket.objects.filter(
         group_id=group_id, assignee__isnull=True, status__in=ROUTABLE_STATUSES
     )
@@ -196,8 +197,9 @@ def _group_pass(group_id: int, trigger: str, run: _Pass, limit: int) -> tuple[in
     )
     # Fewer than there were: some were locked by another transaction (an
     # event batch refreshing the ticket's SLA clocks, say). They go out
-    # with a drain soon after (`groups_drain_batches`), not a sweep later.
-    locked_out = len(waiting) < (ahead["every"] if room else ahead["fresh"])
+    # with a drain soon after (`groups_drain_batches`), not a sweep later,
+    # as do tickets whose agents with room other routers held (`_place`).
+    held_back = len(waiting) < (ahead["every"] if room else ahead["fresh"])
     decided, assigned = len(run.decisions), len(run.assignments)
     for ticket in waiting:
         room = room and _room_left(statuses, overflow, lightest)
@@ -221,7 +223,7 @@ def _group_pass(group_id: int, trigger: str, run: _Pass, limit: int) -> tuple[in
             if handout[1] is not None:
                 run.assignments.append(handout[1])
     decided, assigned = len(run.decisions) - decided, len(run.assignments) - assigned
-    return assigned, decided, len(waiting), locked_out
+    return assigned, decided, len(waiting), held_back or group_id in ctx.contended
 
 
 def _pass_write(run: _Pass) -> None:
@@ -269,29 +271,30 @@ def groups_drain_batches(*, group_ids: list[int]) -> int:
     tickets over as many of the groups as it reaches, so that groups with a
     ticket or two each go out together in one transaction. A group whose
     share was full is drained again after the others. Running it again
-    changes nothing that a first run did. Groups with tickets another
-    transaction held locked are drained again DRAIN_LOCKED_RETRY_SECONDS
-    later. Returns how many tickets were assigned."""
+    changes nothing that a first run did. Groups with tickets other
+    transactions held back (locked, or every agent with room held) are
+    drained again DRAIN_LOCKED_RETRY_SECONDS later. Returns how many
+    tickets were assigned."""
     tenant, assigned = current_tenant(), 0
     queue = list(dict.fromkeys(group_ids))
     for _ in range(DRAIN_TASK_BATCHES):
-        again, locked = [], []
+        again, again_soon = [], []
         with tenant_context(tenant):
             run, budget = _Pass(queue[:DRAIN_SETUP_GROUPS]), DRAIN_BATCH
             while queue and budget > 0:
                 group_id, limit = queue.pop(0), budget
-                placed, decided, taken, locked_out = _group_pass(
+                placed, decided, taken, held_back = _group_pass(
                     group_id, Trigger.CREATED, run, limit
                 )
                 budget -= taken
                 assigned += placed
                 if taken == limit and decided:
                     again.append(group_id)  # its share was full: more may wait
-                elif locked_out:
-                    locked.append(group_id)
+                elif held_back:
+                    again_soon.append(group_id)
             _pass_write(run)
-        if locked:
-            _drains_publish(tenant.pk, locked, countdown=DRAIN_LOCKED_RETRY_SECONDS)
+        if again_soon:
+            _drains_publish(tenant.pk, again_soon, countdown=DRAIN_LOCKED_RETRY_SECONDS)
         queue += again
         if not queue:
             return assigned

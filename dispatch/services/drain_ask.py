@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 # every ask) hands out what waited meanwhile.
 DRAIN_PENDING_MS = 10_000
 # A drain that found some of its group's tickets locked by another
-# transaction drains again this much later (asked like any other drain).
+# transaction, or every agent with room held by another router, drains the
+# group again this much later (asked like any other drain).
 DRAIN_LOCKED_RETRY_SECONDS = 2
 _UNASKED = "group drain not asked (the waiting sweep drains the group)"
 

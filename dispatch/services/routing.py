@@ -134,6 +134,8 @@ class _Context:
         self.now = timezone.now()
         # Weight given to each agent (user id) and not written yet (a drain's).
         self.added: dict[int, object] = {}
+        # Groups where a drain found agents with room all held by other routers.
+        self.contended: set[int] = set()
 
 
 def _record(ticket, *, trigger, outcome, explanation, ctx, group_id=None, rules=(), **fields):
@@ -326,10 +328,14 @@ def _place(ticket, group_id, cfg, ctx, *, trigger, rules, review=False, drain=No
         rounds += 1
     records = [c.as_record() for c in pick.candidates]
     if winner is None:
+        if drain is not None and pick.ranked:
+            # Someone has room but other routers hold them (or just took
+            # them): the drain asks for another pass of the group shortly.
+            ctx.contended.add(group_id)
         # A drain records nothing for a ticket that waited already; one whose
         # rules it just ran gets its "waits" decision in the drain's batch.
         if drain is not None and getattr(ticket, "routed", True):
-            if pick.ranked:  # someone has room but another router holds them
+            if pick.ranked:
                 work_due(kind=WAITING_WORK, at=ctx.now)
             return None
         reasons = sorted({c.filtered for c in pick.candidates if c.filtered}) or ["no members"]

@@ -6,15 +6,18 @@ assignments not written yet, and a transaction takes at most a batch of
 tickets, the rest going out in the next one."""
 
 import re
+import threading
 from unittest import mock
 
+import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from dispatch import tasks
-from dispatch.models import RoutingDecision
+from dispatch.models import AgentStatus, RoutingDecision
 from dispatch.services import drain, drain_ask
 from helpdesk.ratelimit import redis_client
+from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
 from tickets import events
 from tickets.models import Event, Ticket
@@ -148,3 +151,48 @@ def test_a_transaction_takes_at_most_a_batch_and_the_rest_goes_out_in_the_next(i
     # transaction's batch and it went out again after the third group.
     assert sizes == [3, 3]
     assert not Ticket.objects.filter(pk__in=[t.pk for t in tickets], assignee=None).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_group_whose_agents_other_routers_hold_is_drained_again_soon_after(tenant):
+    """Another drain holds (has claimed, not yet committed) every agent of
+    the group that has room: the ticket gets its "waits" decision and the
+    group is asked again a moment later, not left for the beat sweep."""
+    with tenant_context(tenant):
+        agents = make_agents(tenant, 2)
+        group = make_group(tenant, agents, name="Held")
+        ticket = TicketFactory(subject="Held agents", group=group)
+        _route_new([ticket])
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_agents():
+        try:
+            with tenant_context(tenant):
+                list(AgentStatus.objects.select_for_update().filter(user__in=agents))
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_agents)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        with mock.patch.object(tasks.drain_groups, "apply_async") as publish:
+            with tenant_context(tenant):
+                _forget_pending(tenant, [group])
+                assert drain.groups_drain_batches(group_ids=[group.pk]) == 0
+    finally:
+        release.set()
+        holder.join(10)
+    assert publish.call_count == 1
+    assert publish.call_args.kwargs["kwargs"]["group_ids"] == [group.pk]
+    assert publish.call_args.kwargs["countdown"] == drain_ask.DRAIN_LOCKED_RETRY_SECONDS
+    with tenant_context(tenant):
+        decision = RoutingDecision.objects.get(ticket=ticket)
+        assert decision.outcome == "waiting"
+        assert "being given other tickets" in decision.explanation
+        _forget_pending(tenant, [group])
+        # The drain asked for, once the other router has committed.
+        assert drain.groups_drain_batches(group_ids=[group.pk]) == 1
+        assert Ticket.objects.get(pk=ticket.pk).assignee in agents
