@@ -130,7 +130,7 @@ def worker(args):
     def collect(*, group_id):
         asked.append(group_id)
 
-    again = []
+    again, retry = [], []
 
     def ask_again(tenant_id, group_ids, countdown=None):
         again.extend(group_ids)
@@ -162,15 +162,19 @@ def worker(args):
                         failed.append(ticket_id)
             if asked:  # one task for the groups a transaction asked for, as queued
                 drain_groups(tenant_id=tenant_id, group_ids=list(dict.fromkeys(asked)))
-            # The drains asked again (tickets or agents other workers held):
-            # run here at once, where a worker would run them 2 s later.
-            for _ in range(5):
-                if not again:
-                    break
-                groups = list(dict.fromkeys(again))
-                again.clear()
-                drain_groups(tenant_id=tenant_id, group_ids=groups)
+            # The drains asked again (tickets or agents other workers held),
+            # which a worker runs 2 s later: here after the next chunk.
+            if retry:
+                drain_groups(tenant_id=tenant_id, group_ids=list(dict.fromkeys(retry)))
+            retry[:] = again
+            again.clear()
             latencies += [time.monotonic() - started] * len(ids[offset : offset + chunk])
+        for _ in range(5):  # the drains still asked again
+            if not (retry := list(dict.fromkeys(retry + again))):
+                break
+            again.clear()
+            drain_groups(tenant_id=tenant_id, group_ids=retry)
+            retry = []
         for ticket_id in failed:  # the retries
             with tenant_context(tenant):
                 ticket = Ticket.objects.select_related("tenant", "requester").get(pk=ticket_id)

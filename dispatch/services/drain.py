@@ -4,9 +4,9 @@ agent is claimed once, and the batch is written with a few statements.
 
 New tickets are not drained by their created event's handler: it asks for
 a drain of their group once its transaction commits (`drain_ask`). The
-drain task (`groups_drain_batches`) takes up to DRAIN_BATCH tickets a
-transaction, over as many of its groups as that reaches, in short
-transactions of their own."""
+drain task (`groups_drain_batches`) drains its groups in short
+transactions of about DRAIN_BATCH tickets, as many groups to one as that
+reaches."""
 
 from __future__ import annotations
 
@@ -267,10 +267,11 @@ def _decisions_write(decisions: list[RoutingDecision]) -> None:
 
 def groups_drain_batches(*, group_ids: list[int]) -> int:
     """The drains new tickets ask for (the `drain_groups` task): the groups
-    are drained in transactions of their own, each taking up to DRAIN_BATCH
-    tickets over as many of the groups as it reaches, so that groups with a
-    ticket or two each go out together in one transaction. A group whose
-    share was full is drained again after the others. Running it again
+    are drained in transactions of their own, each going on to the next
+    group until it has taken DRAIN_BATCH tickets (each group up to that
+    many), so that groups with a ticket or two each go out together in one
+    transaction. A group whose share was full is drained again after the
+    others. Running it again
     changes nothing that a first run did. Groups with tickets other
     transactions held back (locked, or every agent with room held) are
     drained again DRAIN_LOCKED_RETRY_SECONDS later. Returns how many
@@ -280,15 +281,18 @@ def groups_drain_batches(*, group_ids: list[int]) -> int:
     for _ in range(DRAIN_TASK_BATCHES):
         again, again_soon = [], []
         with tenant_context(tenant):
-            run, budget = _Pass(queue[:DRAIN_SETUP_GROUPS]), DRAIN_BATCH
-            while queue and budget > 0:
-                group_id, limit = queue.pop(0), budget
+            run, taken_here = _Pass(queue[:DRAIN_SETUP_GROUPS]), 0
+            # Each group takes up to a batch; the transaction stops taking
+            # groups once it has a batch's worth of tickets (a group's share
+            # is not cut short: its tickets would wait for another pass).
+            while queue and taken_here < DRAIN_BATCH:
+                group_id = queue.pop(0)
                 placed, decided, taken, held_back = _group_pass(
-                    group_id, Trigger.CREATED, run, limit
+                    group_id, Trigger.CREATED, run, DRAIN_BATCH
                 )
-                budget -= taken
+                taken_here += taken
                 assigned += placed
-                if taken == limit and decided:
+                if taken == DRAIN_BATCH and decided:
                     again.append(group_id)  # its share was full: more may wait
                 elif held_back:
                     again_soon.append(group_id)

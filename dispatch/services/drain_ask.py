@@ -87,6 +87,8 @@ def _drains_publish(tenant_id: int, group_ids: list[int], countdown: float | Non
     waiting sweep comes soon."""
     from ..tasks import drain_groups
 
+    if not group_ids:
+        return
     if redis_paused(_UNASKED):
         _sweep_soon(tenant_id)
         return
@@ -126,6 +128,8 @@ def _sweep_soon(tenant_id: int) -> None:
 def group_drains_started(*, tenant_id: int, group_ids: list[int]) -> None:
     """A drain task starts: asks from now on enqueue a drain of their own
     (their tickets may commit after this drain has looked)."""
+    if not group_ids:
+        return
     try:
         redis_client().delete(*(_drain_key(tenant_id, group_id) for group_id in group_ids))
     except REDIS_ERRORS as exc:

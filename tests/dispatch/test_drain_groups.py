@@ -2,8 +2,9 @@
 several groups to a transaction: the asks become one task, the writes of
 the whole transaction are a fixed few statements whatever the number of
 groups, an agent in two of the groups is not pushed past capacity by
-assignments not written yet, and a transaction takes at most a batch of
-tickets, the rest going out in the next one."""
+assignments not written yet, a transaction stops taking groups once it has
+a batch of tickets, and a group whose agents other routers hold is drained
+again soon after."""
 
 import re
 import threading
@@ -130,26 +131,32 @@ def test_an_agent_in_two_groups_is_not_pushed_past_capacity_by_assignments_not_w
     assert drain.groups_drain_batches(group_ids=[second.pk]) == 0
 
 
-def test_a_transaction_takes_at_most_a_batch_and_the_rest_goes_out_in_the_next(in_tenant):
+def test_a_transaction_stops_taking_groups_at_a_batch_and_a_full_share_goes_again(in_tenant):
     agents = make_agents(in_tenant, 2)
     groups = [make_group(in_tenant, agents, name=f"Budget {n}") for n in range(3)]
-    tickets = [TicketFactory(subject=f"Budget {n}", group=g) for g in groups for n in range(2)]
+    sizes = (4, 2, 2)
+    tickets = [
+        TicketFactory(subject=f"Budget {n}", group=group)
+        for group, size in zip(groups, sizes, strict=True)
+        for n in range(size)
+    ]
     _route_new(tickets)
-    sizes = []
+    written = []
     system_assign = drain.tickets_system_assign
 
     def counted(*, assignments, source):
-        sizes.append(len(assignments))
+        written.append(len(assignments))
         return system_assign(assignments=assignments, source=source)
 
     with (
         mock.patch.object(drain, "DRAIN_BATCH", 3),
         mock.patch.object(drain, "tickets_system_assign", side_effect=counted),
     ):
-        assert drain.groups_drain_batches(group_ids=[g.pk for g in groups]) == 6
-    # Three, then three: the second group's share was cut at the first
-    # transaction's batch and it went out again after the third group.
-    assert sizes == [3, 3]
+        assert drain.groups_drain_batches(group_ids=[g.pk for g in groups]) == 8
+    # The first group fills a batch on its own (3 of its 4); the next
+    # transaction takes the second and third groups whole (4 tickets: a
+    # group's share is not cut); the first group's last ticket goes after.
+    assert written == [3, 4, 1]
     assert not Ticket.objects.filter(pk__in=[t.pk for t in tickets], assignee=None).exists()
 
 
