@@ -382,6 +382,7 @@ def backlog_phase(options, tenant, group_ids) -> list[int]:
     try:
         done = wait_assigned(tenant, ids)
         worker_cpu = sum(tree_cpu(w.pid) for w in worker)
+        timers_cpu = tree_cpu(worker[0].pid) if options.timers_workers else 0.0
         pg_cpu = tree_cpu(postgres) - pg0 - own.read()[1]
         idle = wait_handled(tenant, ids)
         all_cpu = sum(tree_cpu(w.pid) for w in worker) + tree_cpu(postgres) - pg0 - own.read()[1]
@@ -400,6 +401,12 @@ def backlog_phase(options, tenant, group_ids) -> list[int]:
         f"{cpu / max(done, 1) * 1000:.1f} ms a decision, ~{os.cpu_count() * done / cpu:.0f}/s "
         f"on {os.cpu_count()} idle cores"
     )
+    if options.timers_workers:
+        print(
+            f"of which the timers worker's processes (express routing and drains; their "
+            f"Postgres backends not counted): {timers_cpu:.1f} s, "
+            f"{timers_cpu / max(done, 1) * 1000:.1f} ms a decision"
+        )
     if idle:
         print(
             f"CPU till every event of these tickets was handled (worker idle again): "
