@@ -10,14 +10,14 @@ reaches."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from helpdesk.bulk import rows_insert
 from helpdesk.models import SupportGroupMember
 from helpdesk.tenancy import current_tenant, tenant_context, tenant_memo
 from tickets.models import Ticket
@@ -236,33 +236,7 @@ def _pass_write(run: _Pass) -> None:
     for decision in run.decisions:
         if decision.ticket_id in events:
             decision.event_id = events[decision.ticket_id].pk
-    _decisions_write(run.decisions)
-
-
-def _decisions_write(decisions: list[RoutingDecision]) -> None:
-    """A drain's decisions with one INSERT from one JSON document. Not
-    `bulk_create`: on Postgres it sends each column as an array literal,
-    and quoting the candidate lists in a `jsonb[]` escapes every quote in
-    them one by one (a sixth of a drain's CPU)."""
-    if not decisions:
-        return
-    fields = [f for f in RoutingDecision._meta.concrete_fields if not f.primary_key]
-    rows = [
-        {
-            f.column: value.isoformat() if isinstance(value, datetime) else value
-            for f in fields
-            for value in [getattr(decision, f.attname)]
-        }
-        for decision in decisions
-    ]
-    table = RoutingDecision._meta.db_table
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns}"
-            f" FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)",
-            [json.dumps(rows)],
-        )
+    rows_insert(run.decisions)
 
 
 def groups_drain_batches(*, group_ids: list[int]) -> int:

@@ -92,7 +92,7 @@ def _drain_counted(tenant, group_count):
         for pattern in (
             r"UPDATE\s+tickets_ticket\b",
             r'INSERT INTO "?tickets_event"?',
-            r"INSERT INTO dispatch_routingdecision",
+            r'INSERT INTO "?dispatch_routingdecision"?',
         )
     ]
     return len(captured), [len(w) for w in writes]

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from helpdesk.api.authentication import acting_api_key
+from helpdesk.bulk import rows_insert
 from helpdesk.handover import HandOver
 from helpdesk.tenant_work import work_due
 
@@ -48,7 +49,7 @@ def event_record(*, ticket, kind: str, actor_user=None, actor_contact=None, **fi
 
 
 def events_record(events: list[Event]) -> list[Event]:
-    """Write events (from `event_build`) with one INSERT, and hand them to
+    """Write events (from `event_build`) with one INSERT (`rows_insert`), and hand them to
     their handlers together once the caller's transaction commits."""
     due: dict[int, datetime] = {}
     express: list[Event] = []
@@ -62,7 +63,7 @@ def events_record(events: list[Event]) -> list[Event]:
             due[event.tenant_id] = min(due.get(event.tenant_id, event.created_at), event.created_at)
             if any(handler.express for handler in handlers):
                 express.append(event)
-    Event.objects.bulk_create(events)
+    rows_insert(events)
     # The control plane learns that the tenant has events due, so the sweep
     # finds them if the hand-over below is lost (broker down, worker killed).
     for tenant_id, at in due.items():
