@@ -245,11 +245,10 @@ def groups_drain_batches(*, group_ids: list[int]) -> int:
     group until it has taken DRAIN_BATCH tickets (each group up to that
     many), so that groups with a ticket or two each go out together in one
     transaction. A group whose share was full is drained again after the
-    others. Running it again
-    changes nothing that a first run did. Groups with tickets other
-    transactions held back (locked, or every agent with room held) are
-    drained again DRAIN_LOCKED_RETRY_SECONDS later. Returns how many
-    tickets were assigned."""
+    others. Running it again changes nothing that a first run did. Groups
+    with tickets other transactions held back (locked, or every agent with
+    room held) are drained again DRAIN_LOCKED_RETRY_SECONDS later. Returns
+    how many tickets were assigned."""
     tenant, assigned = current_tenant(), 0
     queue = list(dict.fromkeys(group_ids))
     for _ in range(DRAIN_TASK_BATCHES):

@@ -1,10 +1,14 @@
+import threading
+from contextlib import contextmanager
 from unittest import mock
 
 import pytest
+from django.db import connection
 
 from dispatch.models import AgentStatus, GroupDispatch
 from dispatch.services import drain
 from helpdesk.models import Membership, SupportGroupMember
+from helpdesk.tenancy import tenant_context
 from tests.factories import MembershipFactory, SupportGroupFactory
 from tickets import events
 from tickets.models import Event
@@ -28,6 +32,31 @@ def make_group(tenant, members, name=None, **dispatch):
     if dispatch:
         GroupDispatch.objects.create(tenant=tenant, group=group, **dispatch)
     return group
+
+
+@contextmanager
+def held_elsewhere(tenant, lock):
+    """While the block runs, another transaction (a thread on a connection
+    of its own) holds the rows that `lock()` selects FOR UPDATE."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with tenant_context(tenant):
+                lock()
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)
 
 
 def handle(*tickets):

@@ -5,11 +5,9 @@ drain task run twice changes nothing, and with Redis down the ticket waits
 in its group until the beat sweep hands it out."""
 
 import logging
-import threading
 from unittest import mock
 
 import pytest
-from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -26,7 +24,7 @@ from tickets import tasks as ticket_tasks
 from tickets.models import Event, EventHandlerRun, Ticket
 from tickets.services import ticket_assign
 
-from .conftest import make_agents, make_group
+from .conftest import held_elsewhere, make_agents, make_group
 
 
 def _event_ids(tickets):
@@ -214,26 +212,13 @@ def test_a_ticket_locked_by_another_transaction_goes_out_with_a_drain_soon_after
         agents = make_agents(tenant, 2)
         group = make_group(tenant, agents, name="Locked")
         free, held = (TicketFactory(subject=f"Locked {n}", group=group) for n in range(2))
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_row():
-        try:
-            with tenant_context(tenant):
-                Ticket.objects.select_for_update().get(pk=held.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_row)
-    holder.start()
-    assert locked.wait(10)
     redis_client().delete(drain_ask._drain_key(tenant.pk, group.pk))
-    with mock.patch.object(tasks.drain_groups, "apply_async") as publish:
+    with (
+        held_elsewhere(tenant, lambda: Ticket.objects.select_for_update().get(pk=held.pk)),
+        mock.patch.object(tasks.drain_groups, "apply_async") as publish,
+    ):
         with tenant_context(tenant):
             assert drain.group_drain_batches(group_id=group.pk) == 1
-        release.set()
-        holder.join(10)
     assert publish.call_count == 1
     assert publish.call_args.kwargs["countdown"] == drain.DRAIN_LOCKED_RETRY_SECONDS
     with tenant_context(tenant):

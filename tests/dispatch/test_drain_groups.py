@@ -7,7 +7,6 @@ a batch of tickets, and a group whose agents other routers hold is drained
 again soon after."""
 
 import re
-import threading
 from unittest import mock
 
 import pytest
@@ -23,7 +22,7 @@ from tests.factories import TicketFactory
 from tickets import events
 from tickets.models import Event, Ticket
 
-from .conftest import make_agents, make_group
+from .conftest import held_elsewhere, make_agents, make_group
 
 
 def _forget_pending(tenant, groups):
@@ -170,28 +169,13 @@ def test_a_group_whose_agents_other_routers_hold_is_drained_again_soon_after(ten
         group = make_group(tenant, agents, name="Held")
         ticket = TicketFactory(subject="Held agents", group=group)
         _route_new([ticket])
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_agents():
-        try:
-            with tenant_context(tenant):
-                list(AgentStatus.objects.select_for_update().filter(user__in=agents))
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_agents)
-    holder.start()
-    assert locked.wait(10)
-    try:
-        with mock.patch.object(tasks.drain_groups, "apply_async") as publish:
-            with tenant_context(tenant):
-                _forget_pending(tenant, [group])
-                assert drain.groups_drain_batches(group_ids=[group.pk]) == 0
-    finally:
-        release.set()
-        holder.join(10)
+    holding = held_elsewhere(
+        tenant, lambda: list(AgentStatus.objects.select_for_update().filter(user__in=agents))
+    )
+    with holding, mock.patch.object(tasks.drain_groups, "apply_async") as publish:
+        with tenant_context(tenant):
+            _forget_pending(tenant, [group])
+            assert drain.groups_drain_batches(group_ids=[group.pk]) == 0
     assert publish.call_count == 1
     assert publish.call_args.kwargs["kwargs"]["group_ids"] == [group.pk]
     assert publish.call_args.kwargs["countdown"] == drain_ask.DRAIN_LOCKED_RETRY_SECONDS
