@@ -68,15 +68,18 @@ def mix(in_tenant, always, berlin, agent):
         ticket_services.ticket_change_status(
             ticket=back, actor=agent, status=status, expected_version=None
         )
-    met = TicketFactory()
-    add_reply(met, agent)
-    tickets += [replied, paused, back, met]
+    tickets += [replied, paused, back]
     # Created at various times before now, some long ago.
     now = timezone.now()
     for age, ticket in enumerate(tickets):
         Ticket.objects.filter(pk=ticket.pk).update(
             created_at=ticket.created_at - timedelta(minutes=50 * age)
         )
+    # Answered as soon as it came: met whatever the time of day (made older,
+    # its reply could fall after a due time on the Berlin office's hours).
+    met = TicketFactory()
+    add_reply(met, agent)
+    tickets.append(met)
     loaded = policies_load()
     for ticket in tickets:
         sla_recompute(ticket=ticket, loaded=loaded, now=now + timedelta(minutes=40))
