@@ -27,6 +27,7 @@ def _plain(field, value):
     if value is None or isinstance(field, JSONField):
         return value  # a JSON column's value goes in as JSON; None is NULL
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        # Here, not by DjangoJSONEncoder: it cuts microseconds to milliseconds.
         return value.isoformat()
     if isinstance(value, decimal.Decimal | uuid.UUID):
         return str(value)

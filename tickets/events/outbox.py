@@ -49,8 +49,9 @@ def event_record(*, ticket, kind: str, actor_user=None, actor_contact=None, **fi
 
 
 def events_record(events: list[Event]) -> list[Event]:
-    """Write events (from `event_build`) with one INSERT (`rows_insert`), and hand them to
-    their handlers together once the caller's transaction commits."""
+    """Write events (from `event_build`) with one INSERT (`rows_insert`),
+    and hand them to their handlers together once the caller's transaction
+    commits."""
     due: dict[int, datetime] = {}
     express: list[Event] = []
     for event in events:
