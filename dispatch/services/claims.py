@@ -10,8 +10,13 @@ has, find the version moved and read again. So an agent's load is never
 judged from a stale read, and several routers of one group work side by
 side, each on another agent.
 
-Each claim runs in a savepoint: a refused claim is rolled back and leaves
-no lock behind. A router blocks on an agent's row only while its
+A router's claim runs in a savepoint: a refused claim is rolled back and
+leaves no lock behind. A drain's claims need none (`savepoint=False`, one
+statement instead of three): it never waits, and its conditions are checked
+inside the locking subquery, so a row that no longer matches is not locked;
+only a row changed by a commit in the instant between the statement's
+snapshot and its lock can stay locked, refused, until the drain commits,
+which other routers treat as claimed (they skip it). A router blocks on an agent's row only while its
 transaction holds no other agent's row (`rows_held`: an event batch runs
 many handlers in one transaction, so an earlier handler's claims are still
 held), and the holder of a row never waits for another's: no deadlock.
@@ -35,9 +40,13 @@ class _Refused(Exception):
     """The claim did not hold: roll its savepoint back."""
 
 
-def claim(candidate: Candidate, now, *, wait: bool) -> bool:
+_UNCHANGED = "routing_version = %(version)s AND capacity = %(capacity)s AND availability = 'online'"
+
+
+def claim(candidate: Candidate, now, *, wait: bool, savepoint: bool = True) -> bool:
     """Take `candidate` for one ticket if nothing changed since their row was
-    read; with `wait`, wait for a router that holds it (else skip it)."""
+    read; with `wait`, wait for a router that holds it (else skip it).
+    `savepoint=False` (a drain's claims, never waiting): one statement."""
     params = {
         "tenant": current_tenant().pk,
         "id": candidate.status_id,
@@ -49,21 +58,27 @@ def claim(candidate: Candidate, now, *, wait: bool) -> bool:
         "%(id)s"
         if wait
         else f"(SELECT id FROM {_TABLE} WHERE tenant_id = %(tenant)s AND id = %(id)s"
-        " FOR UPDATE SKIP LOCKED)"
+        f" AND {_UNCHANGED} FOR UPDATE SKIP LOCKED)"
     )
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {_TABLE} SET routing_version = routing_version + 1,"
-                f" last_assigned_at = %(now)s"
-                f" WHERE tenant_id = %(tenant)s AND id = {row}"
-                f" AND routing_version = %(version)s AND capacity = %(capacity)s"
-                f" AND availability = 'online'",
-                params,
-            )
-            if cursor.rowcount != 1:
-                raise _Refused
-    except _Refused:
+    sql = (
+        f"UPDATE {_TABLE} SET routing_version = routing_version + 1,"
+        f" last_assigned_at = %(now)s"
+        f" WHERE tenant_id = %(tenant)s AND id = {row} AND {_UNCHANGED}"
+    )
+    if not savepoint and not wait:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            taken = cursor.rowcount == 1
+    else:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                if cursor.rowcount != 1:
+                    raise _Refused
+            taken = True
+        except _Refused:
+            taken = False
+    if not taken:
         return False
     candidate.version += 1
     candidate.last_assigned_at = now

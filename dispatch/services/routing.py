@@ -229,7 +229,7 @@ def _claim_best(ticket, group_id, cfg, ctx, weight, statuses, overflow, *, wait,
         if held is not None and candidate.status_id in held:
             candidate.last_assigned_at = ctx.now
             return candidate, pick
-        if claim(candidate, ctx.now, wait=wait and position == 0):
+        if claim(candidate, ctx.now, wait=wait and position == 0, savepoint=held is None):
             if held is not None:
                 held.add(candidate.status_id)
             return candidate, pick

@@ -149,3 +149,68 @@ def test_a_claim_on_a_stale_read_is_refused_and_leaves_the_row_free(in_tenant):
     # An agent gone offline since the read cannot be claimed either.
     AgentStatus.objects.filter(user=agent).update(availability="offline")
     assert not claim(first, timezone.now(), wait=False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drains_claim_is_one_statement_and_a_refused_one_leaves_the_row_free(tenant):
+    """A drain claims without a savepoint: one statement a claim. Refused
+    (the row read went stale, or another router holds it), it returns at
+    once and leaves the row unlocked for every other router."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from helpdesk.tenancy import tenant_context
+
+    from .conftest import held_elsewhere
+
+    with tenant_context(tenant):
+        agents = make_agents(tenant, 2, capacity=3)
+        group = make_group(tenant, agents)
+        weights = selectors.weights(selectors.dispatch_settings())
+        rows, _ = selectors.group_statuses(group.pk, weights)
+        stale, held = sorted(rows, key=lambda row: row.user_id == agents[1].pk)
+
+    def candidate(row, version):
+        return Candidate(
+            user_id=row.user_id, name="a", availability="online", capacity=3, load=0,
+            last_assigned_at=None, status_id=row.pk, version=version,
+        )  # fmt: skip
+
+    def lock_from_elsewhere(row):
+        """Whether another transaction can lock the row at once (NOWAIT)."""
+        with held_elsewhere(
+            tenant,
+            lambda: list(AgentStatus.objects.select_for_update(nowait=True).filter(pk=row.pk)),
+        ):
+            return True
+
+    holding = held_elsewhere(
+        tenant, lambda: list(AgentStatus.objects.select_for_update().filter(pk=held.pk))
+    )
+    with holding, tenant_context(tenant), transaction.atomic():
+        with CaptureQueriesContext(connection) as queries:
+            # Read before another router's claim moved the version on.
+            assert not claim(
+                candidate(stale, stale.routing_version - 1), timezone.now(),
+                wait=False, savepoint=False,
+            )  # fmt: skip
+            # Held by another router: skipped, not waited for.
+            assert not claim(
+                candidate(held, held.routing_version), timezone.now(),
+                wait=False, savepoint=False,
+            )  # fmt: skip
+        assert len(queries) == 2
+        assert not any("SAVEPOINT" in q["sql"] for q in queries.captured_queries)
+        # The refused claim locked nothing: another transaction takes the row.
+        assert lock_from_elsewhere(stale)
+        # A claim on a current read takes the agent, in one statement.
+        with CaptureQueriesContext(connection) as queries:
+            assert claim(
+                candidate(stale, stale.routing_version), timezone.now(),
+                wait=False, savepoint=False,
+            )  # fmt: skip
+        assert len(queries) == 1
+    with tenant_context(tenant):
+        assert AgentStatus.objects.get(pk=stale.pk).routing_version == stale.routing_version + 1
+        assert AgentStatus.objects.get(pk=held.pk).routing_version == held.routing_version
