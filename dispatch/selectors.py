@@ -156,6 +156,19 @@ def enabled_rules() -> list[RoutingRule]:
     return list(RoutingRule.objects.filter(is_enabled=True).order_by("position", "pk"))
 
 
+def ticket_decided(ticket_id: int) -> bool:
+    """Whether the ticket has a routing decision (`decision_ticket_idx`).
+    Raw SQL: every new ticket's handler asks, and the ORM's compiling of
+    the query cost seven times the statement's own time."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {RoutingDecision._meta.db_table}"
+            " WHERE tenant_id = %s AND ticket_id = %s)",
+            [current_tenant().pk, ticket_id],
+        )
+        return cursor.fetchone()[0]
+
+
 def group_dispatch(group_id: int) -> GroupDispatch:
     found = GroupDispatch.objects.filter(group_id=group_id).first()
     return found or GroupDispatch(tenant=current_tenant(), group_id=group_id)

@@ -192,9 +192,12 @@ def _group_pass(group_id: int, trigger: str, run: _Pass, limit: int) -> tuple[in
     # hold KEY SHARE); routers' FOR UPDATE still excludes it.
     waiting = list(
         pending.select_for_update(of=("self",), skip_locked=True, no_key=True)
-        .select_related("tenant", "requester")
+        .select_related("requester")
         .order_by(*URGENT_ORDER)[:limit]
     )
+    tenant = current_tenant()
+    for ticket in waiting:
+        ticket.tenant = tenant  # the pass's own, not a copy a row
     # Fewer than there were: some were locked by another transaction (an
     # event batch refreshing the ticket's SLA clocks, say). They go out
     # with a drain soon after (`groups_drain_batches`), not a sweep later,
@@ -292,14 +295,18 @@ def new_ticket_route(*, ticket: Ticket, trigger: str):
     commits (`group_drain_ask`); the drain runs its rules. Any other ticket
     (rules that send it elsewhere, to a review, to a named agent; a group
     not automatic; no group; assigned already) is routed on its own, rules
-    first. Returns the decision, or None when the drain decides."""
-    if RoutingDecision.objects.filter(ticket_id=ticket.pk).exists():
+    first. Returns the decision, or None when the drain decides.
+
+    An unassigned ticket its group drains is asked for without looking for
+    a decision first (no statement): had a drain decided it already (it
+    waits there), another drain of its group changes nothing."""
+    if ticket.group_id and not ticket.assignee_id and _drain_takes(ticket):
+        group_drain_ask(group_id=ticket.group_id)
+        return None
+    if selectors.ticket_decided(ticket.pk):
         # Decided already: a drain took it before this handler ran (a burst
         # of new tickets goes out with the first drain of their group), or
         # this handler ran before. Final without a lock: decisions stay.
-        return None
-    if ticket.group_id and not ticket.assignee_id and _drain_takes(ticket):
-        group_drain_ask(group_id=ticket.group_id)
         return None
     return ticket_route(ticket=ticket, trigger=trigger, first=True)
 

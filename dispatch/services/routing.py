@@ -471,7 +471,7 @@ def ticket_route(*, ticket: Ticket, trigger: str, use_rules: bool = True, first:
     )
     if not ticket.is_open:
         return None
-    if first and RoutingDecision.objects.filter(ticket_id=ticket.pk).exists():
+    if first and selectors.ticket_decided(ticket.pk):
         return None  # routed already (read after the lock: the other router committed)
     # The settings, rules and group settings in one read (the group's may change).
     config, rule_set, cfg = selectors.routing_setup(ticket.group_id, rules=use_rules)

@@ -129,6 +129,34 @@ def test_a_drain_task_run_twice_changes_nothing_the_first_did(in_tenant):
     assert [outcome for _, outcome in before[1]].count("waiting") == 2
 
 
+def test_new_tickets_handlers_ask_for_their_groups_drain_with_one_statement_in_all(in_tenant):
+    """The created handlers of a batch's new tickets read their group's setup
+    once and ask for its drain with no statement a ticket; a ticket its
+    drain decided already (it waits, nobody had room) only asks again, which
+    changes nothing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    group = make_group(in_tenant, make_agents(in_tenant, 1, capacity=1), name="Asks")
+    tickets = [TicketFactory(subject=f"Asks {n}", group=group) for n in range(6)]
+    with mock.patch.object(drain, "group_drain_ask") as ask:
+        with CaptureQueriesContext(connection) as queries:
+            for ticket in tickets:
+                assert drain.new_ticket_route(ticket=ticket, trigger="created") is None
+    assert len(queries) == 1  # the group's setup
+    assert ask.call_count == 6
+    assert tasks.drain_groups(tenant_id=in_tenant.pk, group_ids=[group.pk]) == 1
+    decided = RoutingDecision.objects.filter(ticket__in=tickets).values_list("outcome", flat=True)
+    assert sorted(decided) == ["assigned"] + ["waiting"] * 5
+    before = sorted(RoutingDecision.objects.values_list("pk", "ticket_id", "outcome"))
+    waiting = Ticket.objects.filter(group=group, assignee__isnull=True).first()
+    with mock.patch.object(drain, "group_drain_ask") as ask:
+        drain.new_ticket_route(ticket=waiting, trigger="created")
+    assert ask.call_count == 1
+    assert tasks.drain_groups(tenant_id=in_tenant.pk, group_ids=[group.pk]) == 0
+    assert sorted(RoutingDecision.objects.values_list("pk", "ticket_id", "outcome")) == before
+
+
 def test_a_ticket_assigned_by_hand_before_its_drain_keeps_its_assignee(in_tenant, team):
     group, agents = team
     ticket = TicketFactory(subject="Mine", group=group)
