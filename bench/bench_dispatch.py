@@ -13,7 +13,8 @@ by side:
   the group checked, then after the commit the group's drain that it asks
   for, run here at once: one drain per ticket, nothing coalesced);
 - `--mode batch`: as `created`, `--chunk` tickets to a transaction, as an
-  event batch runs them; the drains asked are run after its commit, in one
+  event batch runs them (their created events read at once, each handler
+  given its event's ticket as loaded on first use, as the runner does); the drains asked are run after its commit, in one
   `drain_groups` task as the worker would (across batches the worker
   coalesces more: `--mode worker`);
 - `--mode drain`: every worker drains every group, in its own order, as
@@ -148,18 +149,26 @@ def worker(args):
                 tenant_context(tenant),
                 mock.patch.object(drain, "group_drain_ask", side_effect=collect, create=True),
             ):
-                for ticket_id in ids[offset : offset + chunk]:
+                share = ids[offset : offset + chunk]
+                # The created events, read at once as the event runner reads a
+                # batch's; each handler gets its event's ticket, loaded when
+                # first used (`event.ticket`), as there.
+                created = (
+                    Event.objects.filter(ticket_id__in=share, kind="created").order_by("pk")
+                    if mode != "route"
+                    else [Event(ticket_id=ticket_id) for ticket_id in share]
+                )
+                for event in created:
                     # A handler in a savepoint, as the event runner runs it: a
                     # deadlock fails it alone, and it is tried again later.
                     try:
                         with transaction.atomic():
                             if mode == "route":
-                                ticket_route(ticket=Ticket(pk=ticket_id), trigger="created")
+                                ticket_route(ticket=Ticket(pk=event.ticket_id), trigger="created")
                             else:
-                                ticket = Ticket.objects.select_related("tenant", "requester")
-                                new_ticket_route(ticket=ticket.get(pk=ticket_id), trigger="created")
+                                new_ticket_route(ticket=event.ticket, trigger="created")
                     except OperationalError:
-                        failed.append(ticket_id)
+                        failed.append(event.ticket_id)
             if asked:  # one task for the groups a transaction asked for, as queued
                 drain_groups(tenant_id=tenant_id, group_ids=list(dict.fromkeys(asked)))
             # The drains asked again (tickets or agents other workers held),
