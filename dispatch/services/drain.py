@@ -10,8 +10,10 @@ reaches."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
@@ -45,6 +47,7 @@ from .routing import (
 )  # fmt: skip
 
 Trigger = RoutingDecision.Trigger
+logger = logging.getLogger(__name__)
 # Batches one drain task hands out at most before it asks for another drain
 # (a task stays well inside its time limit; other groups get a turn).
 DRAIN_TASK_BATCHES = 20
@@ -250,29 +253,50 @@ def groups_drain_batches(*, group_ids: list[int]) -> int:
     transaction. A group whose share was full is drained again after the
     others. Running it again changes nothing that a first run did. Groups
     with tickets other transactions held back (locked, or every agent with
-    room held) are drained again DRAIN_LOCKED_RETRY_SECONDS later. Returns
-    how many tickets were assigned."""
+    room held) are drained again DRAIN_LOCKED_RETRY_SECONDS later. A group
+    whose pass fails does not hold back those of its transaction: they are
+    drained again one to a transaction, and the failure is logged (the
+    waiting sweep tries that group again). Returns how many tickets were
+    assigned."""
     tenant, assigned = current_tenant(), 0
     queue = list(dict.fromkeys(group_ids))
+    again, again_soon = [], []
+
+    def after(group_id, placed, decided, taken, held_back) -> int:
+        if taken == DRAIN_BATCH and decided:
+            again.append(group_id)  # its share was full: more may wait
+        elif held_back:
+            again_soon.append(group_id)
+        return placed
+
     for _ in range(DRAIN_TASK_BATCHES):
-        again, again_soon = [], []
-        with tenant_context(tenant):
-            run, taken_here = _Pass(queue[:DRAIN_SETUP_GROUPS]), 0
-            # Each group takes up to a batch; the transaction stops taking
-            # groups once it has a batch's worth of tickets (a group's share
-            # is not cut short: its tickets would wait for another pass).
-            while queue and taken_here < DRAIN_BATCH:
-                group_id = queue.pop(0)
-                placed, decided, taken, held_back = _group_pass(
-                    group_id, Trigger.CREATED, run, DRAIN_BATCH
-                )
-                taken_here += taken
-                assigned += placed
-                if taken == DRAIN_BATCH and decided:
-                    again.append(group_id)  # its share was full: more may wait
-                elif held_back:
-                    again_soon.append(group_id)
-            _pass_write(run)
+        again.clear()
+        again_soon.clear()
+        tried = []
+        try:
+            with tenant_context(tenant):
+                run, taken_here, placed_here = _Pass(queue[:DRAIN_SETUP_GROUPS]), 0, 0
+                # Each group takes up to a batch; the transaction stops taking
+                # groups once it has a batch's worth of tickets (a group's
+                # share is not cut short: its tickets would wait for another
+                # pass).
+                while queue and taken_here < DRAIN_BATCH:
+                    group_id = queue.pop(0)
+                    tried.append(group_id)
+                    outcome = _group_pass(group_id, Trigger.CREATED, run, DRAIN_BATCH)
+                    taken_here += outcome[2]
+                    placed_here += after(group_id, *outcome)
+                _pass_write(run)
+            assigned += placed_here
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            # One group's failure must not hold back the others drained with
+            # it: each again alone, and the failing one is left to the waiting
+            # sweep (marked due by the transaction that asked).
+            again.clear()
+            again_soon.clear()
+            assigned += _drain_alone(tenant, tried, after)
         if again_soon:
             _drains_publish(tenant.pk, again_soon, countdown=DRAIN_LOCKED_RETRY_SECONDS)
         queue += again
@@ -280,6 +304,35 @@ def groups_drain_batches(*, group_ids: list[int]) -> int:
             return assigned
     # More than one task's share: the rest in another task, after other groups'.
     _drains_publish(tenant.pk, queue)
+    return assigned
+
+
+def _drain_alone(tenant, group_ids: list[int], after) -> int:
+    """Drain each group in a transaction of its own, logging those that
+    fail; how many tickets were assigned."""
+    assigned = 0
+    for group_id in group_ids:
+        try:
+            with tenant_context(tenant):
+                assigned += after(group_id, *_drain_batch(group_id, Trigger.CREATED))
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            logger.exception("tenant %s: drain of group %s failed", tenant.pk, group_id)
+    return assigned
+
+
+def _each_group(group_ids, drain_one) -> int:
+    """`drain_one(group_id)` for each group, a failing one logged and the
+    others drained all the same (each drain is a savepoint of its own)."""
+    assigned = 0
+    for group_id in group_ids:
+        try:
+            assigned += drain_one(group_id)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            logger.exception("drain of group %s failed", group_id)
     return assigned
 
 
@@ -353,7 +406,7 @@ def agent_groups_drain(*, user_id: int) -> int:
         "group_id", flat=True
     )
     group_ids = sorted(set(own) | set(overflowing))
-    return sum(group_drain(group_id=group_id) for group_id in group_ids)
+    return _each_group(group_ids, lambda group_id: group_drain(group_id=group_id))
 
 
 def unrouted_route() -> int:
@@ -370,9 +423,15 @@ def unrouted_route() -> int:
     )
     routed = 0
     for ticket_id in ticket_ids:
-        decision = ticket_route(
-            ticket=Ticket(pk=ticket_id), trigger=RoutingDecision.Trigger.SWEEP, first=True
-        )
+        try:
+            decision = ticket_route(
+                ticket=Ticket(pk=ticket_id), trigger=RoutingDecision.Trigger.SWEEP, first=True
+            )
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:  # a savepoint of its own: the others are routed all the same
+            logger.exception("ticket %s not routed by the sweep", ticket_id)
+            continue
         routed += decision is not None
     return routed
 
@@ -391,4 +450,6 @@ def waiting_sweep() -> int:
         .distinct()
         .order_by()
     )
-    return sum(group_drain(group_id=g, trigger=RoutingDecision.Trigger.SWEEP) for g in group_ids)
+    return _each_group(
+        group_ids, lambda group_id: group_drain(group_id=group_id, trigger=Trigger.SWEEP)
+    )
