@@ -13,13 +13,15 @@ side, each on another agent.
 A router's claim runs in a savepoint: a refused claim is rolled back and
 leaves no lock behind. A drain's claims need none (`savepoint=False`, one
 statement instead of three): it never waits, and its conditions are checked
-inside the locking subquery, so a row that no longer matches is not locked;
-only a row changed by a commit in the instant between the statement's
-snapshot and its lock can stay locked, refused, until the drain commits,
-which other routers treat as claimed (they skip it). A router blocks on an agent's row only while its
-transaction holds no other agent's row (`rows_held`: an event batch runs
-many handlers in one transaction, so an earlier handler's claims are still
-held), and the holder of a row never waits for another's: no deadlock.
+inside the locking subquery, so a row that no longer matches is not locked.
+Only a row changed by a commit in the instant between the statement's
+snapshot and its lock can stay locked, refused, until the drain commits;
+other routers treat it as claimed (they skip it).
+
+A router blocks on an agent's row only while its transaction holds no
+other agent's row (`rows_held`: an event batch runs many handlers in one
+transaction, so an earlier handler's claims are still held), and the holder
+of a row never waits for another's: no deadlock.
 Locks, in order: the ticket, then one agent's row.
 """
 
