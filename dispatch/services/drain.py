@@ -310,21 +310,18 @@ def groups_drain_batches(*, group_ids: list[int]) -> int:
 def _drain_alone(tenant, group_ids: list[int], after) -> int:
     """Drain each group in a transaction of its own, logging those that
     fail; how many tickets were assigned."""
-    assigned = 0
-    for group_id in group_ids:
-        try:
-            with tenant_context(tenant):
-                assigned += after(group_id, *_drain_batch(group_id, Trigger.CREATED))
-        except SoftTimeLimitExceeded:
-            raise
-        except Exception:
-            logger.exception("tenant %s: drain of group %s failed", tenant.pk, group_id)
-    return assigned
+
+    def alone(group_id: int) -> int:
+        with tenant_context(tenant):
+            return after(group_id, *_drain_batch(group_id, Trigger.CREATED))
+
+    return _each_group(group_ids, alone)
 
 
 def _each_group(group_ids, drain_one) -> int:
     """`drain_one(group_id)` for each group, a failing one logged and the
-    others drained all the same (each drain is a savepoint of its own)."""
+    others drained all the same (each drain is a transaction or savepoint
+    of its own)."""
     assigned = 0
     for group_id in group_ids:
         try:
@@ -332,7 +329,7 @@ def _each_group(group_ids, drain_one) -> int:
         except SoftTimeLimitExceeded:
             raise
         except Exception:
-            logger.exception("drain of group %s failed", group_id)
+            logger.exception("tenant %s: drain of group %s failed", current_tenant().pk, group_id)
     return assigned
 
 

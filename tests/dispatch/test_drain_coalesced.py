@@ -8,7 +8,9 @@ import logging
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dispatch import selectors, tasks
@@ -134,9 +136,6 @@ def test_new_tickets_handlers_ask_for_their_groups_drain_with_one_statement_in_a
     once and ask for its drain with no statement a ticket; a ticket its
     drain decided already (it waits, nobody had room) only asks again, which
     changes nothing."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     group = make_group(in_tenant, make_agents(in_tenant, 1, capacity=1), name="Asks")
     tickets = [TicketFactory(subject=f"Asks {n}", group=group) for n in range(6)]
     with mock.patch.object(drain, "group_drain_ask") as ask:

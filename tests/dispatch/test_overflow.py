@@ -6,14 +6,18 @@ router whose read went stale never pushes an agent past capacity."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from dispatch import selectors, services
 from dispatch.models import AgentStatus, DispatchSettings, RoutingDecision
 from dispatch.services.claims import claim
 from dispatch.strategies import Candidate
+from helpdesk.tenancy import tenant_context
 from tests.factories import TicketFactory
 
-from .conftest import handle, make_agents, make_group
+from .conftest import handle, held_elsewhere, make_agents, make_group
 
 pytestmark = pytest.mark.django_db
 
@@ -141,8 +145,6 @@ def test_a_claim_on_a_stale_read_is_refused_and_leaves_the_row_free(in_tenant):
         )  # fmt: skip
 
     first, second = candidate(), candidate()
-    from django.utils import timezone
-
     assert claim(first, timezone.now(), wait=False)
     # Another router read the same row before that claim: its claim fails.
     assert not claim(second, timezone.now(), wait=True)
@@ -156,14 +158,6 @@ def test_a_drains_claim_is_one_statement_and_a_refused_one_leaves_the_row_free(t
     """A drain claims without a savepoint: one statement a claim. Refused
     (the row read went stale, or another router holds it), it returns at
     once and leaves the row unlocked for every other router."""
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
-
-    from helpdesk.tenancy import tenant_context
-
-    from .conftest import held_elsewhere
-
     with tenant_context(tenant):
         agents = make_agents(tenant, 2, capacity=3)
         group = make_group(tenant, agents)
